@@ -1,0 +1,42 @@
+# Every target builds .venv from pyproject.toml on first use (and again when it changes).
+VENV   ?= .venv
+PYTHON ?= python3
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+HOSTNAME := $(shell hostname 2>/dev/null || echo host)
+
+.PHONY: audit test lint lint-policies schema bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+## audit: one-shot audit of this host with the shipped policy; exit 0 whenever the audit ran
+audit: $(STAMP)
+	@mkdir -p reports
+	@$(VENV)/bin/hostguard audit --policy policies/trading-baseline.yaml --format json \
+		--output reports/audit-$(HOSTNAME).json; rc=$$?; \
+	if [ $$rc -eq 2 ] || [ $$rc -gt 3 ]; then exit $$rc; fi
+
+## test: ruff, mypy, the schema freshness check, policy lint, then the whole test suite
+test: lint lint-policies
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check agent tests benchmarks
+	$(VENV)/bin/mypy
+	$(PY) -m agent.policy.schema --check
+
+lint-policies: $(STAMP)
+	$(VENV)/bin/hostguard lint --strict policies
+
+## schema: regenerate agent/policy/schema.json from the check kinds' declarations
+schema: $(STAMP)
+	$(PY) -m agent.policy.schema --write
+
+bench: $(STAMP)
+	$(PY) benchmarks/lint_bench.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

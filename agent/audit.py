@@ -1,0 +1,113 @@
+"""The one orchestrator: merged policies + one host snapshot -> results."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from functools import reduce
+from pathlib import Path
+
+from agent import __version__
+from agent.checks import KINDS
+from agent.host.snapshot import Snapshot, SnapshotRequest, take
+from agent.policy.model import Check, Waiver
+from agent.policy.resolve import PolicySet
+from agent.result import AuditRun, Evidence, Outcome, PolicyFile, Result, Status
+
+
+def policy_files(policy_set: PolicySet) -> tuple[PolicyFile, ...]:
+    """The files that took part, with their digests."""
+    return tuple(
+        PolicyFile(f.display, f.policy.name, f.policy.version, f.policy.sha256)
+        for f in policy_set.files if f.policy is not None
+    )
+
+
+def policy_digest(files: Sequence[PolicyFile]) -> str:
+    """SHA-256 over the sorted (path, file digest) pairs: one value names the policy in force."""
+    lines = sorted(f"{f.path}\0{f.sha256}\n" for f in files)
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
+
+
+def request_for(checks: Sequence[Check]) -> SnapshotRequest:
+    """Everything the checks need read from the host."""
+    return reduce(lambda a, c: a | KINDS[c.kind].request(c.spec), checks, SnapshotRequest())
+
+
+def run(
+    policy_set: PolicySet,
+    root: Path,
+    labels: Mapping[str, str] | None = None,
+    today: dt.date | None = None,
+) -> AuditRun:
+    """Read the host once and evaluate every check."""
+    labels = dict(labels or {})
+    started = dt.datetime.now(dt.UTC)
+    clock = time.monotonic()
+    snapshot = take(root, request_for(policy_set.checks))
+    day = today or started.date()
+    results = tuple(
+        evaluate(check, snapshot, policy_set.waivers, labels, day) for check in policy_set.checks
+    )
+    files = policy_files(policy_set)
+    counts = Counter(r.status.value for r in results)
+    return AuditRun(
+        host=snapshot.facts,
+        root=str(root),
+        labels=labels,
+        policies=files,
+        policy_digest=policy_digest(files),
+        started=started.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        duration_ms=round((time.monotonic() - clock) * 1000, 3),
+        results=results,
+        tool_version=__version__,
+        counts={s.value: counts.get(s.value, 0) for s in Status},
+    )
+
+
+def evaluate(
+    check: Check,
+    snapshot: Snapshot,
+    waivers: Sequence[Waiver],
+    labels: Mapping[str, str],
+    today: dt.date,
+) -> Result:
+    """Final verdict of one check: applicability, the kind's evaluation, then waivers."""
+    hostname = snapshot.facts.hostname
+    clock = time.perf_counter()
+    if not check.hosts.matches(hostname, labels) or (
+        check.roots and not any(r.matches(hostname, labels) for r in check.roots)
+    ):
+        outcome = Outcome(Status.NOT_APPLICABLE, f"policy {check.policy!r} does not select "
+                          f"host {hostname!r}", Evidence("host selected by the policy", hostname))
+    else:
+        try:
+            outcome = KINDS[check.kind].evaluate(check.spec, snapshot)
+        except Exception as exc:  # a bug in one kind must not hide every other verdict
+            outcome = Outcome(Status.ERROR, f"internal error: {type(exc).__name__}: {exc}",
+                              Evidence("evaluation", "failed"))
+    elapsed = round((time.perf_counter() - clock) * 1000, 3)
+    if outcome.status in (Status.FAIL, Status.ERROR):
+        mine = [w for w in waivers if w.check == check.id]
+        active = next((w for w in mine if w.applies(hostname, today)), None)
+        if active is not None:
+            return Result(check, Status.WAIVED, f"waived until {active.expires}: {active.reason}",
+                          outcome.evidence, active, outcome.status, elapsed)
+        expired = [w for w in mine if w.expires < today]
+        if expired:
+            note = f" (waiver expired on {max(w.expires for w in expired)})"
+            return Result(check, outcome.status, outcome.message + note, outcome.evidence,
+                          duration_ms=elapsed)
+    return Result(check, outcome.status, outcome.message, outcome.evidence, duration_ms=elapsed)
+
+
+def exit_code(run_: AuditRun) -> int:
+    """0 compliant, 1 a check failed, 3 nothing failed but something could not be evaluated."""
+    if run_.counts.get(Status.FAIL.value, 0):
+        return 1
+    if run_.counts.get(Status.ERROR.value, 0):
+        return 3
+    return 0

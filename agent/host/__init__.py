@@ -1,0 +1,1 @@
+"""Host readers. Every reader takes a root path so fixture trees can stand in for ``/``."""

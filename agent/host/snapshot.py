@@ -1,0 +1,64 @@
+"""One read of the host: checks are pure functions of (spec, snapshot).
+
+Each check kind asks for what it needs through a :class:`SnapshotRequest`; the audit merges the
+requests of every check and reads the host once with :func:`take`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from agent.host import procfs
+from agent.host.cmdline import KernelCmdline
+from agent.host.facts import HostFacts, ReadError
+
+Values = Mapping[str, "str | ReadError"]
+"""Concrete key -> raw value (or why it could not be read). Empty when nothing matched."""
+
+
+@dataclass(frozen=True)
+class SnapshotRequest:
+    """What a set of checks needs read from the host."""
+
+    sysctl: frozenset[str] = frozenset()
+    """sysctl keys or globs (``net.ipv4.conf.*.rp_filter``)."""
+    sysfs: frozenset[str] = frozenset()
+    """Paths under ``/sys`` or globs (``kernel/mm/transparent_hugepage/enabled``)."""
+    cmdline: bool = False
+    """Whether the kernel command line is needed."""
+
+    def __or__(self, other: SnapshotRequest) -> SnapshotRequest:
+        return SnapshotRequest(
+            sysctl=self.sysctl | other.sysctl,
+            sysfs=self.sysfs | other.sysfs,
+            cmdline=self.cmdline or other.cmdline,
+        )
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything the checks may look at, read once."""
+
+    root: str
+    """The root the host was read from (``/`` on a live host)."""
+    facts: HostFacts
+    """Host identity."""
+    sysctl: Mapping[str, Values] = field(default_factory=dict)
+    """Requested sysctl pattern -> matches."""
+    sysfs: Mapping[str, Values] = field(default_factory=dict)
+    """Requested sysfs pattern -> matches."""
+    cmdline: KernelCmdline | ReadError | None = None
+    """Parsed ``/proc/cmdline``; ``None`` when no check asked for it."""
+
+
+def take(root: Path, request: SnapshotRequest) -> Snapshot:
+    """Read what ``request`` names from the host under ``root``."""
+    return Snapshot(
+        root=str(root),
+        facts=procfs.read_facts(root),
+        sysctl={key: procfs.read_sysctl(root, key) for key in sorted(request.sysctl)},
+        sysfs={path: procfs.read_sysfs(root, path) for path in sorted(request.sysfs)},
+        cmdline=procfs.read_cmdline(root) if request.cmdline else None,
+    )

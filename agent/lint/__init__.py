@@ -1,0 +1,1 @@
+"""``hostguard lint``: schema and semantic checks of policy files, with located diagnostics."""

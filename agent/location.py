@@ -1,0 +1,20 @@
+"""Source positions: every finding and every result points at ``path:line:col``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, order=True)
+class Location:
+    """A 1-based position in a source file."""
+
+    path: str
+    """The file as the user named it (or as reached through ``extends``)."""
+    line: int = 1
+    """1-based line number."""
+    col: int = 1
+    """1-based column number."""
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.col}"

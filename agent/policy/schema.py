@@ -1,0 +1,151 @@
+"""The published JSON Schema of the policy format, generated from the check-kind registry.
+
+``python -m agent.policy.schema --write`` regenerates ``agent/policy/schema.json``;
+``--check`` exits 1 when the shipped file is stale (the tests run the same comparison).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from agent.checks import KINDS
+
+API_VERSION = "hostguard/v1"
+SCHEMA_ID = "https://hostguard.invalid/schema/policy-v1.json"
+_ID = r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$"
+_TEXT = {"type": "string", "minLength": 1}
+
+
+def build() -> dict[str, Any]:
+    """The policy schema for the kinds registered now."""
+    check_fields: dict[str, Any] = {
+        "id": {"type": "string", "pattern": _ID, "description": "Unique across all policies."},
+        "kind": {"enum": sorted(KINDS), "description": "Registered check kind."},
+        "title": {**_TEXT, "description": "One line."},
+        "severity": {"$ref": "#/$defs/severity"},
+        "rationale": {**_TEXT, "description": "Why the check exists."},
+        "remediation": {**_TEXT, "description": "How to fix a failure."},
+        "references": {"type": "array", "items": _TEXT, "description": "Benchmarks, docs."},
+        "spec": {"type": "object", "description": "Kind-specific expectations."},
+    }
+    per_kind = [
+        {
+            "if": {"properties": {"kind": {"const": name}}, "required": ["kind"]},
+            "then": {"properties": {"spec": {"$ref": f"#/$defs/spec.{name}"}}},
+        }
+        for name in sorted(KINDS)
+    ]
+    override_fields = {k: v for k, v in check_fields.items() if k != "kind"}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        "title": "hostguard policy",
+        "description": "A hostguard policy file (docs/policy.md).",
+        "type": "object",
+        "required": ["apiVersion", "kind", "metadata"],
+        "additionalProperties": False,
+        "properties": {
+            "apiVersion": {"const": API_VERSION},
+            "kind": {"const": "Policy"},
+            "metadata": {
+                "type": "object",
+                "required": ["name"],
+                "additionalProperties": False,
+                "properties": {
+                    "name": {"type": "string", "pattern": r"^[a-z0-9][a-z0-9._-]{0,63}$"},
+                    "description": {"type": "string"},
+                    "version": {"type": "string"},
+                },
+            },
+            "extends": {
+                "type": "array",
+                "items": _TEXT,
+                "description": "Policy files this one builds on, relative to this file.",
+            },
+            "hosts": {
+                "type": "object",
+                "additionalProperties": False,
+                "description": "When this policy applies; every criterion given must match.",
+                "properties": {
+                    "hostnames": {"type": "array", "items": _TEXT, "minItems": 1},
+                    "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                },
+            },
+            "checks": {"type": "array", "items": {"$ref": "#/$defs/check"}},
+            "overrides": {"type": "array", "items": {"$ref": "#/$defs/override"}},
+            "waivers": {"type": "array", "items": {"$ref": "#/$defs/waiver"}},
+        },
+        "$defs": {
+            "severity": {"enum": ["critical", "high", "medium", "low", "info"]},
+            "check": {
+                "type": "object",
+                "required": ["id", "kind", "title", "severity", "rationale", "remediation", "spec"],
+                "additionalProperties": False,
+                "properties": check_fields,
+                "allOf": per_kind,
+            },
+            "override": {
+                "type": "object",
+                "required": ["id"],
+                "minProperties": 2,
+                "additionalProperties": False,
+                "description": "Changes to an inherited check; spec is replaced whole.",
+                "properties": override_fields,
+            },
+            "waiver": {
+                "type": "object",
+                "required": ["check", "reason", "expires"],
+                "additionalProperties": False,
+                "properties": {
+                    "check": {"type": "string", "pattern": _ID},
+                    "reason": {"type": "string"},
+                    "expires": {"type": "string", "format": "date",
+                                "pattern": r"^\d{4}-\d{2}-\d{2}$"},
+                    "hosts": {"type": "array", "items": _TEXT, "minItems": 1},
+                },
+            },
+            **{f"spec.{name}": dict(kind.spec_schema) for name, kind in sorted(KINDS.items())},
+        },
+    }
+
+
+def render() -> str:
+    """The schema as the shipped file holds it."""
+    return json.dumps(build(), indent=2, sort_keys=False) + "\n"
+
+
+@cache
+def shipped() -> dict[str, Any]:
+    """The schema file shipped in the package (what editors and the linter read)."""
+    text = resources.files("agent.policy").joinpath("schema.json").read_text(encoding="utf-8")
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--write", action="store_true", help="rewrite the shipped schema.json")
+    parser.add_argument("--check", action="store_true", help="exit 1 if schema.json is stale")
+    args = parser.parse_args(argv)
+    target = resources.files("agent.policy").joinpath("schema.json")
+    if args.write:
+        with resources.as_file(target) as path:
+            path.write_text(render(), encoding="utf-8")
+        return 0
+    if args.check:
+        current = target.read_text(encoding="utf-8") if target.is_file() else ""
+        if current != render():
+            print("agent/policy/schema.json is stale: run make schema", file=sys.stderr)
+            return 1
+        return 0
+    sys.stdout.write(render())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

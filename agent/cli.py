@@ -44,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     lint = sub.add_parser("lint", help="check policy files for schema and semantic errors",
                           description="Lint policy files and folders (searched recursively for "
                           "*.yaml and *.yml). Exit 0 clean, 1 errors, 2 unusable arguments.")
-    lint.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (default: policies)")
+    lint.add_argument("paths", nargs="*", metavar="PATH",
+                      help="files or folders (default: policies)")
     lint.add_argument("--format", choices=sorted(output.FORMATS), default="text")
     lint.add_argument("--strict", action="store_true", help="warnings fail the lint too")
     lint.add_argument("--today", type=_date, help="judge waiver expiry as of this date")

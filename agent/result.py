@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from agent.host.facts import HostFacts
@@ -12,7 +12,7 @@ from agent.location import Location
 from agent.policy.model import Check, Waiver
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     """Verdict of one check on one host."""
 
     PASS = "pass"

@@ -87,7 +87,9 @@ def _equal(text: str, expected: str | int) -> bool:
     return text == expected_norm
 
 
-def parse_condition(raw: Mapping[str, Any], at: SpecPath = ()) -> tuple[Condition, list[SpecProblem]]:
+def parse_condition(
+    raw: Mapping[str, Any], at: SpecPath = ()
+) -> tuple[Condition, list[SpecProblem]]:
     """Build a condition from ``{op, value}``; problems are located under ``at``."""
     op = str(raw.get("op", "eq"))
     value = raw.get("value")
@@ -126,7 +128,8 @@ def judge_values(
         status = {"not_applicable": Status.NOT_APPLICABLE, "fail": Status.FAIL}.get(
             missing, Status.ERROR
         )
-        return Outcome(status, f"{subject} does not exist on this host", Evidence(expected, "absent"))
+        message = f"{subject} does not exist on this host"
+        return Outcome(status, message, Evidence(expected, "absent"))
     rows: list[dict[str, Any]] = []
     failed: list[str] = []
     errors: list[str] = []

@@ -98,7 +98,8 @@ class KernelCmdlineKind(CheckKind[CmdlineSpec]):
             absent.append((name, value if sep else None))
         if problems:
             raise SpecError(problems)
-        return CmdlineSpec(tuple(map(str, raw.get("present", []))), tuple(absent), tuple(conditions))
+        present = tuple(map(str, raw.get("present", [])))
+        return CmdlineSpec(present, tuple(absent), tuple(conditions))
 
     def request(self, spec: CmdlineSpec) -> SnapshotRequest:
         return SnapshotRequest(cmdline=True)

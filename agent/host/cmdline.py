@@ -89,14 +89,12 @@ def _next_arg(text: str, start: int) -> tuple[str, str | None, int]:
     if equals >= 0:
         param_end = equals
         value_begin = equals + 1
-        value_end = end
-        if value_begin < end and text[value_begin] == '"':
+        opened = value_begin < end and text[value_begin] == '"'
+        if opened:
             value_begin += 1
-            if text[end - 1] == '"':
-                value_end = end - 1
-        if quoted and text[end - 1] == '"':
-            value_end = min(value_end, end - 1)
-        value = text[value_begin:max(value_begin, value_end)]
+        closed = (opened or quoted) and text[end - 1] == '"'
+        # max(): in `a="` the one quote both opens and closes the value.
+        value = text[value_begin : max(value_begin, end - 1 if closed else end)]
     elif quoted and end > begin and text[end - 1] == '"':
         param_end = end - 1
     next_start = _skip_spaces(text, end + 1 if end < len(text) else end)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from agent.location import Location
 
 
-class Level(str, Enum):
+class Level(StrEnum):
     """How bad a diagnostic is; errors fail the lint, warnings only with ``--strict``."""
 
     ERROR = "error"
@@ -83,7 +83,7 @@ RULES: dict[str, Rule] = dict(
         _rule("spec", E, "A check's spec is not meaningful for its kind.",
               "See the kind's section in docs/policy.md."),
         _rule("duplicate-id", E, "Two checks share an id.",
-              "Ids are unique across everything loaded; use overrides to change an inherited check."),
+              "Ids are unique across everything loaded; change inherited checks under overrides."),
         _rule("override-unknown", E, "An override names a check no parent policy defines.",
               "Overrides change inherited checks; define new checks under checks."),
         _rule("extends-missing", E, "A policy extends a file that cannot be loaded.",

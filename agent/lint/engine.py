@@ -115,4 +115,5 @@ def lint_paths(paths: Iterable[str], today: dt.date | None = None) -> LintReport
     store = PolicyStore(today or dt.date.today())
     policy_set = resolve(files, store.today, store)
     found = sorted(set(diagnostics) | set(policy_set.diagnostics))
-    return LintReport(tuple(found), len(store.files), tuple(usage))
+    read = sum(1 for f in store.files.values() if f.document is not None or f.key in store.roots)
+    return LintReport(tuple(found), read, tuple(usage))

@@ -77,44 +77,54 @@ def _translate(doc: Document, top: ValidationError, prefix: Path_) -> Iterator[D
     for err in _leaf_errors(top):
         path: Path_ = (*prefix, *err.absolute_path)
         where = doc.at(path)
-        name = path[-1] if path else "document"
+        name = dotted(path)
         kind = err.validator
+        expected: Any = err.validator_value
         if kind == "additionalProperties" and isinstance(err.instance, dict):
-            known = sorted(err.schema.get("properties", {}))
+            rules: Any = err.schema
+            known = sorted(rules.get("properties", {}))
             for key in sorted(set(err.instance) - set(known)):
                 yield _error(doc.key_at((*path, key)),
                              f"unknown key {key!r}{suggest(key, known)}", "unknown-key")
         elif kind == "required":
-            missing = [k for k in err.validator_value if k not in err.instance]
+            present: Any = err.instance
+            missing = [k for k in expected if k not in present]
             for key in missing:
-                yield _error(where, f"missing required key {key!r} in {name!r}", "schema")
+                yield _error(where, f"missing required key {key!r} in {name}", "schema")
         elif kind == "enum" and path and path[-1] == "kind" and len(path) >= 3:
             known = sorted(KINDS)
             yield _error(where, f"unknown check kind {short(err.instance)}"
                          f"{suggest(str(err.instance), known)}; known: {', '.join(known)}",
                          "unknown-kind")
         elif kind == "enum":
-            options = ", ".join(map(str, err.validator_value))
-            yield _error(where, f"{name!r} must be one of {options}, not {short(err.instance)}"
-                         f"{suggest(str(err.instance), [str(v) for v in err.validator_value])}",
+            options = ", ".join(map(str, expected))
+            yield _error(where, f"{name} must be one of {options}, not {short(err.instance)}"
+                         f"{suggest(str(err.instance), [str(v) for v in expected])}",
                          "schema")
         elif kind == "type":
-            wanted = err.validator_value
-            wanted = " or ".join(wanted) if isinstance(wanted, list) else wanted
-            yield _error(where, f"{name!r} must be {_article(wanted)}, not "
+            wanted = " or ".join(expected) if isinstance(expected, list) else str(expected)
+            yield _error(where, f"{name} must be {_article(wanted)}, not "
                          f"{_json_type(err.instance)} {short(err.instance)}", "schema")
         elif kind == "anyOf":
-            yield _error(where, f"{name!r} has the wrong type: {short(err.instance)}", "schema")
+            yield _error(where, f"{name} has the wrong type: {short(err.instance)}", "schema")
         elif kind == "pattern":
-            yield _error(where, f"{name!r} value {short(err.instance)} does not match "
-                         f"{err.validator_value}", "schema")
+            yield _error(where, f"{name} value {short(err.instance)} does not match "
+                         f"{expected}", "schema")
         elif kind == "const":
-            yield _error(where, f"{name!r} must be {err.validator_value!r}, not "
+            yield _error(where, f"{name} must be {expected!r}, not "
                          f"{short(err.instance)}", "schema")
         elif kind in ("minLength", "minItems", "minProperties"):
-            yield _error(where, f"{name!r} must not be empty", "schema")
+            yield _error(where, f"{name} must not be empty", "schema")
         else:
-            yield _error(where, f"{name!r}: {err.message[:200]}", "schema")
+            yield _error(where, f"{name}: {err.message[:200]}", "schema")
+
+
+def dotted(path: Path_) -> str:
+    """``("checks", 0, "spec", "op")`` -> ``checks[0].spec.op``: names a node in messages."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "document"
 
 
 def _article(word: str) -> str:
@@ -129,7 +139,7 @@ def _json_type(value: Any) -> str:
 
 
 def parse_policy(doc: Document, today: dt.date) -> tuple[Policy | None, list[Diagnostic]]:
-    """Validate one loaded document and build its :class:`Policy` (None when invalid)."""
+    """Validate one document; its :class:`Policy` is None only when the schema rejects it."""
     data = doc.data
     if not isinstance(data, dict):
         return None, [_error(doc.at(()), f"a policy is a mapping, not {_json_type(data)}",
@@ -143,10 +153,10 @@ def parse_policy(doc: Document, today: dt.date) -> tuple[Policy | None, list[Dia
     diagnostics = schema_diagnostics(doc, data, _validator())
     if diagnostics:
         return None, diagnostics
+    # Semantic errors still yield a policy, so cross-file checks (extends, overrides, waivers)
+    # can run and report everything in one lint pass; callers refuse to audit on any error.
     builder = _PolicyBuilder(doc, today)
-    policy = builder.build()
-    return (None if any(d.level is Level.ERROR for d in builder.diagnostics) else policy,
-            builder.diagnostics)
+    return builder.build(), builder.diagnostics
 
 
 class _PolicyBuilder:

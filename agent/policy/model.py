@@ -5,14 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from fnmatch import fnmatchcase
 from typing import Any
 
 from agent.location import Location
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     """How much a failure of a check matters."""
 
     CRITICAL = "critical"

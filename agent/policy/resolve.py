@@ -22,6 +22,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from agent.checks import KINDS
 from agent.checks.base import SpecError
@@ -69,6 +70,7 @@ class PolicyStore:
         self.files: dict[Path, LoadedFile] = {}
         self.closures: dict[Path, Closure | None] = {}
         self.extra: list[Diagnostic] = []
+        self.roots: set[Path] = set()
 
     def load(self, path: Path) -> LoadedFile:
         """Load (once) the policy file at ``path``."""
@@ -88,7 +90,10 @@ class PolicyStore:
 
     def diagnostics(self) -> list[Diagnostic]:
         """Every diagnostic found so far, deduplicated and sorted by location."""
-        found = {d for f in self.files.values() for d in f.diagnostics} | set(self.extra)
+        # A base that cannot be read at all is reported where it is named (extends-missing),
+        # not at a position inside a file that does not exist.
+        found = {d for f in self.files.values() if f.document is not None or f.key in self.roots
+                 for d in f.diagnostics} | set(self.extra)
         return sorted(found)
 
     def report(self, loc: Location, message: str, rule: str) -> None:
@@ -159,7 +164,7 @@ class PolicyStore:
                             f"defines that check{hint}", "override-unknown")
                 continue
             base = merged.checks[override.id]
-            changes: dict[str, object] = {}
+            changes: dict[str, Any] = {}
             for name, value in override.fields.items():
                 if name == "spec":
                     spec = self._override_spec(loaded, base.kind, value, override.index)
@@ -178,8 +183,8 @@ class PolicyStore:
                 )
 
     def _override_spec(
-        self, loaded: LoadedFile, kind: str, raw: object, index: int
-    ) -> object | None:
+        self, loaded: LoadedFile, kind: str, raw: Any, index: int
+    ) -> Any:
         doc = loaded.document
         assert doc is not None
         prefix = ("overrides", index, "spec")
@@ -231,6 +236,7 @@ def resolve(roots: Iterable[Path], today: dt.date, store: PolicyStore | None = N
     waivers: list[Waiver] = []
     for root in roots:
         loaded = store.load(root)
+        store.roots.add(loaded.key)
         merged = store.closure(loaded)
         if merged is None or loaded.policy is None:
             continue

@@ -6,7 +6,8 @@ JSON-like data straight from the parser's event stream with an explicit stack, s
 
 * every value and every mapping key has a :class:`Location`;
 * duplicate keys, non-string keys and unknown tags are located errors;
-* scalars follow the YAML 1.2 core schema (only ``true``/``false`` are booleans, dates stay strings);
+* scalars follow the YAML 1.2 core schema (only ``true``/``false`` are booleans, dates stay
+  strings);
 * nesting depth and alias expansion are bounded (no "billion laughs"), and so is the file size.
 
 Any failure is returned as a :class:`LoadError` carrying a located message; nothing raises.
@@ -209,7 +210,8 @@ class _Builder:
         if isinstance(event, yaml.DocumentStartEvent):
             self.documents += 1
             if self.documents > 1:
-                raise self.fail(mark, "file holds more than one YAML document", "multiple-documents")
+                raise self.fail(mark, "file holds more than one YAML document",
+                                "multiple-documents")
         elif isinstance(event, yaml.ScalarEvent):
             if self._expecting_key():
                 self._take_key(event, mark)
@@ -219,7 +221,8 @@ class _Builder:
             if self._expecting_key():
                 raise self.fail(mark, "an alias cannot be a mapping key", "yaml-key")
             if event.anchor not in self.anchors:
-                raise self.fail(mark, f"alias *{event.anchor} names no complete anchor", "yaml-syntax")
+                raise self.fail(mark, f"alias *{event.anchor} names no complete anchor",
+                                "yaml-syntax")
             value, size = self.anchors[event.anchor]
             self._attach(value, mark, None, size)
         elif isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):

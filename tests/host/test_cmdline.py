@@ -148,9 +148,7 @@ def _render(name: str, value: str | None) -> str:
     st.lists(_NAME, max_size=3),
     st.sampled_from([" ", "  ", "\t", " \n "]),
 )
-def test_round_trip(
-    params: list[tuple[str, str | None]], init: list[str], sep: str
-) -> None:
+def test_round_trip(params: list[tuple[str, str | None]], init: list[str], sep: str) -> None:
     words = [_render(name, value) for name, value in params]
     text = sep.join([*words, "--", *init]) if init else sep.join(words)
     line = parse_cmdline(text)

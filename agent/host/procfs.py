@@ -195,7 +195,7 @@ def _read_tree(
     for names, path, real in _walk(base, real_base, parts):
         value = real if isinstance(real, ReadError) else _read_regular(real, path)
         if value is not None:
-            found[key(names)] = value
+            found[key(names) or pattern] = value  # no names: base itself was unlistable
     return dict(sorted(found.items()))
 
 

@@ -340,3 +340,15 @@ def test_live_unreadable_value() -> None:
         pytest.skip("a stable_secret is set on this host")
     key = "net.ipv6.conf.lo.stable_secret"
     assert reason(read_sysctl(LIVE, key)[key]) == f"input/output error: {path}"
+
+
+def test_live_permission_denied_even_for_root() -> None:
+    # Write-only sysctls (mode 0200) refuse reads to root as well: proc's own permission check.
+    path = Path("/proc/sys/vm/drop_caches")
+    if not path.exists():
+        pytest.skip("no vm.drop_caches")
+    result = read_sysctl(LIVE, "vm.drop_caches")
+    assert reason(result["vm.drop_caches"]) == f"permission denied: {path}"
+    found = read_sysctl(LIVE, "vm.*")
+    assert isinstance(found["vm.drop_caches"], ReadError)
+    assert isinstance(found["vm.swappiness"], str)

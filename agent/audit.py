@@ -96,7 +96,8 @@ def evaluate(
         if active is not None:
             return Result(check, Status.WAIVED, f"waived until {active.expires}: {active.reason}",
                           outcome.evidence, active, outcome.status, elapsed)
-        expired = [w for w in mine if w.expires < today]
+        # Only waivers that would cover this host are worth a mention once they have expired.
+        expired = [w for w in mine if w.expires < today and w.applies(hostname, w.expires)]
         if expired:
             note = f" (waiver expired on {max(w.expires for w in expired)})"
             return Result(check, outcome.status, outcome.message + note, outcome.evidence,

@@ -35,10 +35,16 @@ def normalise(text: str) -> str:
     return " ".join(text.split())
 
 
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+
+
 def _as_int(text: str) -> int | None:
+    # Only ASCII decimal text: int() alone would also take "1_000" and non-ASCII digits.
+    if not _INTEGER.fullmatch(text):
+        return None
     try:
         return int(text, 10)
-    except ValueError:
+    except ValueError:  # more digits than Python converts
         return None
 
 

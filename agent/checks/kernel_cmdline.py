@@ -113,9 +113,13 @@ class KernelCmdlineKind(CheckKind[CmdlineSpec]):
         rows = [*_present_rows(spec, cmdline), *_absent_rows(spec, cmdline),
                 *_value_rows(spec, cmdline)]
         failed = [r for r in rows if r["verdict"] == "fail"]
+        errors = [r for r in rows if r["verdict"] == "error"]
         evidence = Evidence(expected, cmdline.raw, tuple(rows))
         if failed:
             return Outcome(Status.FAIL, "; ".join(r["finding"] for r in failed), evidence)
+        if errors:
+            reasons = "; ".join(r["finding"] for r in errors)
+            return Outcome(Status.ERROR, f"cannot evaluate: {reasons}", evidence)
         return Outcome(Status.PASS, "kernel command line satisfies " + expected, evidence)
 
 
@@ -157,10 +161,15 @@ def _value_rows(spec: CmdlineSpec, cmdline: KernelCmdline) -> list[dict[str, Any
             ok: bool | str = condition.op == "ne"
         else:
             ok = condition.test(param.value or "")
+        # A value the operator cannot compare (ge on "2-15") is an error, as for sysctl.
+        if isinstance(ok, str):
+            verdict, finding = "error", f"{name}: {ok}"
+        else:
+            verdict = "pass" if ok else "fail"
+            finding = (f"expected {condition.describe(name)}, found "
+                       f"{_shown(cmdline, name) or 'no ' + name}")
         rows.append({"param": name, "expected": condition.describe(name),
-                     "actual": _shown(cmdline, name), "verdict": "pass" if ok is True else "fail",
-                     "finding": f"expected {condition.describe(name)}, found "
-                                f"{_shown(cmdline, name) or 'no ' + name}"})
+                     "actual": _shown(cmdline, name), "verdict": verdict, "finding": finding})
     return rows
 
 

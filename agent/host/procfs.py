@@ -34,7 +34,7 @@ def read_sysctl(root: Path, pattern: str) -> Values:
     """Read the sysctl ``pattern`` under ``root/proc/sys``.
 
     As in sysctl(8), a key containing ``/`` is a path (``net/ipv4/conf/eth0.100/rp_filter``),
-    otherwise dots separate its components (``kernel.kptr_restrict``). ``*`` and ``?`` glob within
+    otherwise dots separate its components (``kernel.kptr_restrict``). ``*``, ``?`` and ``[...]`` glob within
     one component (``net.ipv4.conf.*.rp_filter``). Keys come back dotted unless a component
     contains a dot, then slashed. Values keep the kernel's text minus trailing newlines.
     """
@@ -61,7 +61,7 @@ def read_facts(root: Path) -> HostFacts:
     """Identity of the host under ``root``; unreadable fields are ``None``, hostname ``unknown``."""
     arch = _sysctl_fact(root, "kernel.arch")
     if arch is None and _is_live(root):
-        arch = os.uname().machine  # kernels before kernel.arch existed
+        arch = os.uname().machine  # a kernel without kernel.arch: ask the running one
     return HostFacts(
         hostname=_sysctl_fact(root, "kernel.hostname") or "unknown",
         kernel_release=_sysctl_fact(root, "kernel.osrelease"),
@@ -131,12 +131,8 @@ def _invalid(pattern: str, parts: Sequence[str]) -> str | None:
 
 
 def _is_glob(part: str) -> bool:
-    return "*" in part or "?" in part
-
-
-def _glob(part: str) -> str:
-    # Only `*` and `?` are wildcards; a literal `[` must not open an fnmatch character class.
-    return part.replace("[", "[[]")
+    # fnmatch semantics, as the linter validates them (agent.policy.globs): * ? and [...].
+    return any(c in part for c in "*?[")
 
 
 def _confine(path: Path, base: Path) -> Path | ReadError:
@@ -168,7 +164,7 @@ def _walk(
                 except OSError as exc:
                     yield names, path, _error(exc, path)
                     continue
-                matches = [name for name in entries if fnmatch.fnmatchcase(name, _glob(part))]
+                matches = [name for name in entries if fnmatch.fnmatchcase(name, part)]
             else:
                 matches = [part]
             for name in matches:

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,7 +121,11 @@ def load_file(path: Path, display: str | None = None) -> Document | LoadError:
     """Read and parse one policy file; ``display`` is the name used in locations."""
     name = display if display is not None else str(path)
     try:
-        with path.open("rb") as handle:
+        # O_NONBLOCK: a FIFO or device named *.yaml must not hang the linter; refuse it below.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                return LoadError(Location(name), "not a regular file", "read-error")
             raw = handle.read(MAX_BYTES + 1)
     except OSError as exc:
         return LoadError(Location(name), f"cannot read file: {exc.strerror or exc}", "read-error")

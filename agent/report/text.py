@@ -18,7 +18,8 @@ def summary(run: AuditRun) -> str:
     """Header and counts only."""
     host = run.host
     counts = ", ".join(f"{n} {s}" for s, n in run.counts.items() if n)
-    return (f"hostguard audit of {_clean(host.hostname)} (kernel {host.kernel_release or '?'}) "
+    kernel = _clean(host.kernel_release or "?")
+    return (f"hostguard audit of {_clean(host.hostname)} (kernel {kernel}) "
             f"at {run.started}: {len(run.results)} checks, {counts or 'nothing to check'} "
             f"[{run.duration_ms:.0f} ms, policy {run.policy_digest[:12]}]\n")
 

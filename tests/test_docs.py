@@ -1,0 +1,49 @@
+"""The documentation stays true: every rule and kind documented, the example lints clean."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shutil
+from pathlib import Path
+
+from agent.checks import KINDS
+from agent.lint.diagnostic import RULES
+from agent.lint.engine import lint_paths
+from tests.support import PROJECT
+
+POLICY_DOC = (PROJECT / "docs" / "policy.md").read_text(encoding="utf-8")
+
+
+def test_every_lint_rule_is_documented() -> None:
+    section = POLICY_DOC.split("## Lint rules", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"^\| `([a-z0-9-]+)` \| (?:error|warning) \|", section, re.M))
+    assert documented == set(RULES)
+    for rule_id, rule in RULES.items():
+        row = re.search(rf"^\| `{rule_id}` \| (\w+) \|", section, re.M)
+        assert row is not None and row.group(1) == rule.level.value, rule_id
+
+
+def test_every_check_kind_has_a_section() -> None:
+    for name in KINDS:
+        assert f"### `{name}`" in POLICY_DOC, name
+
+
+def test_complete_example_lints_clean(tmp_path: Path) -> None:
+    example = re.search(r"```yaml\n(.*?)```", POLICY_DOC, re.S)
+    assert example is not None
+    site = tmp_path / "policies" / "site"
+    site.mkdir(parents=True)
+    shutil.copy(PROJECT / "policies" / "trading-baseline.yaml", tmp_path / "policies")
+    (site / "gateway.yaml").write_text(example.group(1), encoding="utf-8")
+    report = lint_paths([str(site)], today=dt.date(2026, 11, 24))
+    assert [str(d) for d in report.diagnostics] == []
+    assert report.files == 2
+
+
+def test_readme_quick_start_is_two_commands_and_ci_runs_the_test_one() -> None:
+    readme = (PROJECT / "README.md").read_text(encoding="utf-8")
+    quick = readme.split("## Quick start", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    commands = [line.split("#")[0].strip() for line in quick.splitlines() if line.strip()]
+    assert commands == ["make audit", "make test"]
+    assert "make test" in (PROJECT / ".ci" / "run").read_text(encoding="utf-8")

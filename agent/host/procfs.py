@@ -34,9 +34,10 @@ def read_sysctl(root: Path, pattern: str) -> Values:
     """Read the sysctl ``pattern`` under ``root/proc/sys``.
 
     As in sysctl(8), a key containing ``/`` is a path (``net/ipv4/conf/eth0.100/rp_filter``),
-    otherwise dots separate its components (``kernel.kptr_restrict``). ``*``, ``?`` and ``[...]`` glob within
-    one component (``net.ipv4.conf.*.rp_filter``). Keys come back dotted unless a component
-    contains a dot, then slashed. Values keep the kernel's text minus trailing newlines.
+    otherwise dots separate its components (``kernel.kptr_restrict``). ``*``, ``?`` and
+    ``[...]`` glob within one component (``net.ipv4.conf.*.rp_filter``). Keys come back dotted
+    unless a component contains a dot, then slashed. Values keep the kernel's text minus
+    trailing newlines.
     """
     parts = pattern.split("/") if "/" in pattern else pattern.split(".")
     return _read_tree(root / "proc" / "sys", pattern, parts, _sysctl_key)

@@ -13,6 +13,7 @@ from pathlib import Path
 from agent.host import procfs
 from agent.host.cmdline import KernelCmdline
 from agent.host.facts import HostFacts, ReadError
+from agent.host.processes import ProcessTable, read_processes
 
 Values = Mapping[str, "str | ReadError"]
 """Concrete key -> raw value (or why it could not be read). Empty when nothing matched."""
@@ -28,12 +29,21 @@ class SnapshotRequest:
     """Paths under ``/sys`` or globs (``kernel/mm/transparent_hugepage/enabled``)."""
     cmdline: bool = False
     """Whether the kernel command line is needed."""
+    processes: bool = False
+    """Whether the process table is needed."""
+    process_sockets: bool = False
+    """Whether each process's socket inodes are needed (implies ``processes``)."""
+    threads: bool = False
+    """Whether each process's threads are needed (implies ``processes``)."""
 
     def __or__(self, other: SnapshotRequest) -> SnapshotRequest:
         return SnapshotRequest(
             sysctl=self.sysctl | other.sysctl,
             sysfs=self.sysfs | other.sysfs,
             cmdline=self.cmdline or other.cmdline,
+            processes=self.processes or other.processes,
+            process_sockets=self.process_sockets or other.process_sockets,
+            threads=self.threads or other.threads,
         )
 
 
@@ -51,6 +61,8 @@ class Snapshot:
     """Requested sysfs pattern -> matches."""
     cmdline: KernelCmdline | ReadError | None = None
     """Parsed ``/proc/cmdline``; ``None`` when no check asked for it."""
+    processes: ProcessTable | None = None
+    """Every process; ``None`` when no check asked for it."""
 
 
 def take(root: Path, request: SnapshotRequest) -> Snapshot:
@@ -61,4 +73,6 @@ def take(root: Path, request: SnapshotRequest) -> Snapshot:
         sysctl={key: procfs.read_sysctl(root, key) for key in sorted(request.sysctl)},
         sysfs={path: procfs.read_sysfs(root, path) for path in sorted(request.sysfs)},
         cmdline=procfs.read_cmdline(root) if request.cmdline else None,
+        processes=read_processes(root, request.process_sockets, request.threads)
+        if request.processes or request.process_sockets or request.threads else None,
     )

@@ -1,0 +1,336 @@
+"""The process table, read once from ``root/proc``: identity, credentials and posture.
+
+One pass over ``/proc/[0-9]*`` yields everything the process-, cgroup- and port-related checks
+need, so no check walks ``/proc`` on its own: name, exe, cmdline, user, capabilities, seccomp,
+no_new_privs, CPU affinity, scheduling policy, cgroup membership, network namespace and (when
+asked) the socket inodes among its open files and its threads.
+
+A process that exits while it is read is left out (it no longer exists, so nothing can be said
+of it); a field that cannot be read for another reason (permission) is recorded in
+:attr:`Process.unreadable`, so that checks needing it return ``error`` rather than ``pass``.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PF_KTHREAD = 0x00200000
+"""``flags`` bit of kernel threads (include/linux/sched.h)."""
+
+SCHED_POLICIES = {0: "SCHED_OTHER", 1: "SCHED_FIFO", 2: "SCHED_RR", 3: "SCHED_BATCH",
+                  5: "SCHED_IDLE", 6: "SCHED_DEADLINE"}
+
+_GONE = (errno.ENOENT, errno.ESRCH)
+
+
+class Vanished(Exception):
+    """The process exited while it was being read."""
+
+
+@dataclass(frozen=True)
+class CgroupMembership:
+    """One line of ``/proc/PID/cgroup``."""
+
+    hierarchy: int
+    """0 for the cgroup2 unified hierarchy."""
+    controllers: tuple[str, ...]
+    """v1 controllers of that hierarchy (``cpu``, ``cpuacct``); empty for cgroup2."""
+    path: str
+    """Path inside the hierarchy, e.g. ``/system.slice/gateway.service``."""
+
+
+@dataclass(frozen=True)
+class Thread:
+    """Per-thread posture (``task/TID/status``): seccomp and affinity are per thread."""
+
+    tid: int
+    name: str
+    seccomp: int | None
+    """0 disabled, 1 strict, 2 filter."""
+    seccomp_filters: int | None
+    no_new_privs: bool | None
+    cpus_allowed: frozenset[int] | None
+
+
+@dataclass(frozen=True)
+class Process:
+    """One process; ``None`` fields could not be read (see :attr:`unreadable`)."""
+
+    pid: int
+    ppid: int
+    name: str
+    """``comm`` (attacker-controlled: up to 15 bytes of anything)."""
+    kernel_thread: bool
+    start_time: int
+    """Clock ticks after boot: with the pid, identifies the process across pid reuse."""
+    exe: str | None
+    cmdline: tuple[str, ...]
+    uid: int | None
+    """Effective uid."""
+    ruid: int | None
+    """Real uid."""
+    user: str | None
+    """Name of the effective uid from the root's ``etc/passwd``; None when unknown."""
+    cap_eff: int | None
+    cap_prm: int | None
+    cap_bnd: int | None
+    cap_amb: int | None
+    no_new_privs: bool | None
+    seccomp: int | None
+    seccomp_filters: int | None
+    cpus_allowed: frozenset[int] | None
+    sched_policy: int | None
+    rt_priority: int | None
+    nice: int | None
+    cgroups: tuple[CgroupMembership, ...]
+    netns: int | None
+    """Inode of ``/proc/PID/ns/net``."""
+    socket_inodes: frozenset[int] = frozenset()
+    """Inodes of sockets among the open files (only when asked for)."""
+    threads: tuple[Thread, ...] = ()
+    """Threads (only when asked for)."""
+    unreadable: Mapping[str, str] = field(default_factory=dict)
+    """Field -> why it could not be read."""
+
+    @property
+    def sched_policy_name(self) -> str | None:
+        return None if self.sched_policy is None else SCHED_POLICIES.get(
+            self.sched_policy, str(self.sched_policy))
+
+
+@dataclass(frozen=True)
+class ProcessTable:
+    """Every process found, by pid."""
+
+    processes: Mapping[int, Process]
+    own_netns: int | None
+    """Network namespace of the process reading the table (the ``host`` namespace for ports)."""
+    users: Mapping[int, str]
+    """uid -> name from the root's ``etc/passwd``."""
+
+
+def parse_cpu_list(text: str) -> frozenset[int]:
+    """``0-3,8,10-11`` -> {0,1,2,3,8,10,11}; raises ValueError on junk."""
+    cpus: set[int] = set()
+    for part in text.strip().split(","):
+        if not part:
+            continue
+        low, sep, high = part.partition("-")
+        if sep:
+            first, last = int(low), int(high)
+            if last < first or last - first > 65536:
+                raise ValueError(f"bad CPU range {part!r}")
+            cpus.update(range(first, last + 1))
+        else:
+            cpus.add(int(low))
+    return frozenset(cpus)
+
+
+def read_passwd(root: Path) -> dict[int, str]:
+    """uid -> user name from ``root/etc/passwd`` (empty when unreadable)."""
+    users: dict[int, str] = {}
+    try:
+        text = (root / "etc" / "passwd").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return users
+    for line in text.splitlines():
+        parts = line.split(":")
+        if len(parts) >= 3 and parts[2].isdigit():
+            users.setdefault(int(parts[2]), parts[0])
+    return users
+
+
+def read_processes(root: Path, sockets: bool = False, threads: bool = False) -> ProcessTable:
+    """Read every process under ``root/proc``."""
+    proc = root / "proc"
+    users = read_passwd(root)
+    found: dict[int, Process] = {}
+    try:
+        names = os.listdir(proc)
+    except OSError:
+        names = []
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            found[int(name)] = _read_process(proc / name, int(name), users, sockets, threads)
+        except Vanished:
+            continue
+    return ProcessTable(dict(sorted(found.items())), _netns(proc / "self"), users)
+
+
+def _read(path: Path) -> str:
+    """Text of a /proc file; Vanished when the process is gone."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(1 << 20).decode("utf-8", errors="surrogateescape")
+    except OSError as exc:
+        if exc.errno in _GONE:
+            raise Vanished(str(path)) from None
+        raise
+
+
+def _status_fields(text: str) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            fields[key] = value.strip()
+    return fields
+
+
+def _int(fields: Mapping[str, str], key: str, base: int = 10) -> int | None:
+    try:
+        return int(fields[key].split()[0], base)
+    except (KeyError, IndexError, ValueError):
+        return None
+
+
+def _cpus(fields: Mapping[str, str]) -> frozenset[int] | None:
+    try:
+        return parse_cpu_list(fields["Cpus_allowed_list"])
+    except (KeyError, ValueError):
+        return None
+
+
+def _netns(path: Path) -> int | None:
+    try:
+        link = os.readlink(path / "ns" / "net")
+    except OSError:
+        return None
+    inode = link.partition("[")[2].rstrip("]")
+    return int(inode) if inode.isdigit() else None
+
+
+def _read_process(
+    base: Path, pid: int, users: Mapping[int, str], sockets: bool, threads: bool
+) -> Process:
+    unreadable: dict[str, str] = {}
+    # stat first: it exists for every live process, so a missing one means the process is gone.
+    stat_text = _read(base / "stat")
+    name, rest = _split_stat(stat_text)
+    try:
+        status = _status_fields(_read(base / "status"))
+    except OSError as exc:
+        status = {}
+        unreadable["status"] = exc.strerror or str(exc)
+    try:
+        cmdline = tuple(a for a in _read(base / "cmdline").split("\0") if a)
+    except OSError as exc:
+        cmdline = ()
+        unreadable["cmdline"] = exc.strerror or str(exc)
+    flags = _field(rest, 9)
+    kernel_thread = flags is not None and bool(flags & PF_KTHREAD)
+    exe: str | None = None
+    try:
+        exe = os.readlink(base / "exe")
+    except OSError as exc:
+        if not kernel_thread and exc.errno != errno.ENOENT:
+            unreadable["exe"] = exc.strerror or str(exc)
+    try:
+        cgroups = _parse_cgroups(_read(base / "cgroup"))
+    except OSError as exc:
+        cgroups = ()
+        unreadable["cgroup"] = exc.strerror or str(exc)
+    uids = status.get("Uid", "").split()
+    uid = int(uids[1]) if len(uids) > 1 and uids[1].isdigit() else None
+    ruid = int(uids[0]) if uids and uids[0].isdigit() else None
+    nnp = _int(status, "NoNewPrivs")
+    return Process(
+        pid=pid,
+        ppid=_field(rest, 4) or 0,
+        name=status.get("Name", name),
+        kernel_thread=kernel_thread,
+        start_time=_field(rest, 22) or 0,
+        exe=exe,
+        cmdline=cmdline,
+        uid=uid,
+        ruid=ruid,
+        user=users.get(uid) if uid is not None else None,
+        cap_eff=_int(status, "CapEff", 16),
+        cap_prm=_int(status, "CapPrm", 16),
+        cap_bnd=_int(status, "CapBnd", 16),
+        cap_amb=_int(status, "CapAmb", 16),
+        no_new_privs=None if nnp is None else bool(nnp),
+        seccomp=_int(status, "Seccomp"),
+        seccomp_filters=_int(status, "Seccomp_filters"),
+        cpus_allowed=_cpus(status),
+        sched_policy=_field(rest, 41),
+        rt_priority=_field(rest, 40),
+        nice=_field(rest, 19),
+        cgroups=cgroups,
+        netns=_netns(base),
+        socket_inodes=_socket_inodes(base, unreadable) if sockets else frozenset(),
+        threads=_threads(base) if threads else (),
+        unreadable=unreadable,
+    )
+
+
+def _split_stat(text: str) -> tuple[str, list[str]]:
+    # comm may contain spaces and parentheses: it runs to the LAST ')'.
+    open_at, close_at = text.find("("), text.rfind(")")
+    if open_at < 0 or close_at < open_at:
+        return "", []
+    return text[open_at + 1 : close_at], text[close_at + 1 :].split()
+
+
+def _field(rest: list[str], number: int) -> int | None:
+    """Field ``number`` (1-based, as in proc(5)) of /proc/PID/stat; fields 1-2 are pid, comm."""
+    index = number - 3
+    try:
+        return int(rest[index])
+    except (IndexError, ValueError):
+        return None
+
+
+def _parse_cgroups(text: str) -> tuple[CgroupMembership, ...]:
+    out = []
+    for line in text.splitlines():
+        hierarchy, _, remainder = line.partition(":")
+        controllers, _, path = remainder.partition(":")
+        if hierarchy.isdigit():
+            out.append(CgroupMembership(int(hierarchy),
+                                        tuple(c for c in controllers.split(",") if c), path))
+    return tuple(out)
+
+
+def _socket_inodes(base: Path, unreadable: dict[str, str]) -> frozenset[int]:
+    inodes: set[int] = set()
+    try:
+        fds = os.listdir(base / "fd")
+    except OSError as exc:
+        if exc.errno not in _GONE:
+            unreadable["fd"] = exc.strerror or str(exc)
+        return frozenset()
+    for fd in fds:
+        try:
+            link = os.readlink(base / "fd" / fd)
+        except OSError:
+            continue  # closed between listing and reading
+        if link.startswith("socket:["):
+            inode = link[8:-1]
+            if inode.isdigit():
+                inodes.add(int(inode))
+    return frozenset(inodes)
+
+
+def _threads(base: Path) -> tuple[Thread, ...]:
+    out = []
+    try:
+        tids = sorted(int(t) for t in os.listdir(base / "task") if t.isdigit())
+    except OSError:
+        return ()
+    for tid in tids:
+        try:
+            status = _status_fields(_read(base / "task" / str(tid) / "status"))
+        except (Vanished, OSError):
+            continue
+        nnp = _int(status, "NoNewPrivs")
+        out.append(Thread(tid, status.get("Name", ""), _int(status, "Seccomp"),
+                          _int(status, "Seccomp_filters"), None if nnp is None else bool(nnp),
+                          _cpus(status)))
+    return tuple(out)

@@ -27,9 +27,22 @@ def policy_files(policy_set: PolicySet) -> tuple[PolicyFile, ...]:
 
 
 def policy_digest(files: Sequence[PolicyFile]) -> str:
-    """SHA-256 over the sorted (path, file digest) pairs: one value names the policy in force."""
-    lines = sorted(f"{f.path}\0{f.sha256}\n" for f in files)
+    """SHA-256 over the sorted (policy name, file digest) pairs: one value names the policy in
+    force, the same whichever folder the audit runs from."""
+    lines = sorted(f"{f.name}\0{f.sha256}\n" for f in files)
     return hashlib.sha256("".join(lines).encode()).hexdigest()
+
+
+def waivers_for(policy_set: PolicySet, hostname: str, labels: Mapping[str, str]) -> list[Waiver]:
+    """The waivers whose declaring policy selects this host.
+
+    A waiver written in a policy for other hosts (``hosts: {hostnames: [stg-*]}``) must not
+    cover the same check brought in for this host by another policy.
+    """
+    scopes = {w: f.policy.hosts for f in policy_set.files if f.policy is not None
+              for w in f.policy.waivers}
+    return [w for w in policy_set.waivers
+            if w not in scopes or scopes[w].matches(hostname, labels)]
 
 
 def request_for(checks: Sequence[Check]) -> SnapshotRequest:
@@ -49,9 +62,8 @@ def run(
     clock = time.monotonic()
     snapshot = take(root, request_for(policy_set.checks))
     day = today or started.date()
-    results = tuple(
-        evaluate(check, snapshot, policy_set.waivers, labels, day) for check in policy_set.checks
-    )
+    waivers = waivers_for(policy_set, snapshot.facts.hostname, labels)
+    results = tuple(evaluate(check, snapshot, waivers, labels, day) for check in policy_set.checks)
     files = policy_files(policy_set)
     counts = Counter(r.status.value for r in results)
     return AuditRun(

@@ -17,6 +17,8 @@ from agent.report import json as json_report
 from agent.report import text as text_report
 
 EXIT_USAGE = 2
+AUDIT_TOLERATED = frozenset({"waiver-expired"})
+"""Lint errors that do not stop an audit."""
 
 
 def _date(value: str) -> dt.date:
@@ -96,8 +98,13 @@ def _load(paths: list[str], today: dt.date) -> PolicySet | int:
     if usage:
         return EXIT_USAGE
     policy_set = resolve(files, today, PolicyStore(today))
-    errors = [d for d in sorted(set(diagnostics) | set(policy_set.diagnostics))
-              if d.level.value == "error"]
+    found = sorted(set(diagnostics) | set(policy_set.diagnostics))
+    # An expired waiver fails CI's lint, but on the host the audit must go on (without the
+    # waiver): refusing to audit from the expiry day on would hide everything.
+    for diag in found:
+        if diag.rule in AUDIT_TOLERATED:
+            print(f"hostguard: warning: {diag} (audited without it)", file=sys.stderr)
+    errors = [d for d in found if d.level.value == "error" and d.rule not in AUDIT_TOLERATED]
     if errors or not files:
         for diag in errors:
             print(diag, file=sys.stderr)

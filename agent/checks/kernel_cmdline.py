@@ -114,7 +114,10 @@ class KernelCmdlineKind(CheckKind[CmdlineSpec]):
                 *_value_rows(spec, cmdline)]
         failed = [r for r in rows if r["verdict"] == "fail"]
         errors = [r for r in rows if r["verdict"] == "error"]
-        evidence = Evidence(expected, cmdline.raw, tuple(rows))
+        # Rows that passed need no finding; a "... is not set" on a passing row misleads.
+        shown = tuple({k: v for k, v in r.items() if k != "finding" or r["verdict"] != "pass"}
+                      for r in rows)
+        evidence = Evidence(expected, cmdline.raw, shown)
         if failed:
             return Outcome(Status.FAIL, "; ".join(r["finding"] for r in failed), evidence)
         if errors:

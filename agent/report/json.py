@@ -64,4 +64,5 @@ def as_dict(run: AuditRun) -> dict[str, Any]:
 
 def render(run: AuditRun) -> str:
     """Indented JSON with a trailing newline."""
-    return json.dumps(as_dict(run), indent=2, ensure_ascii=False) + "\n"
+    # ensure_ascii: control and bidi characters in host data arrive escaped, never raw.
+    return json.dumps(as_dict(run), indent=2, ensure_ascii=True) + "\n"

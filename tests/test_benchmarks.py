@@ -1,0 +1,43 @@
+"""The benchmark scripts still run (tiny sizes; timings are not checked)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.support import PROJECT
+
+BENCH = PROJECT / "benchmarks" / "lint_bench.py"
+
+
+def bench(*args: str) -> subprocess.CompletedProcess[str]:
+    # Run as documented: `python benchmarks/lint_bench.py` from the project root, no PYTHONPATH.
+    return subprocess.run([sys.executable, str(BENCH), "--files", "5", "--checks", "6",
+                           "--runs", "1", *args], cwd=PROJECT, capture_output=True, text=True,
+                          timeout=300, check=False, env={"PATH": "/usr/bin:/bin"})
+
+
+def test_lint_bench_runs() -> None:
+    done = bench()
+    assert (done.returncode, done.stderr) == (0, "")
+    lines = done.stdout.splitlines()
+    assert "lint says: 6 file(s) checked: 0 error(s), 0 warning(s)" in lines[1]
+    assert lines[3].startswith("lint:   median ") and lines[3].endswith(" files/s")
+    assert lines[4].startswith("floor:  python -c pass ")
+    assert not any(line.startswith("note:") for line in lines)
+
+
+def test_lint_bench_fails_when_lint_fails() -> None:
+    done = bench("--invalid")
+    assert done.returncode == 1
+    assert done.stderr.endswith("lint_bench: lint exited 1\n")
+    assert done.stdout.splitlines()[0].endswith(": error: op 'ge' needs an integer value [spec]")
+    assert "6 file(s) checked: 1 error(s), 0 warning(s)" in done.stdout
+    assert "files/s" not in done.stdout
+
+
+def test_lint_bench_rejects_zero_sizes() -> None:
+    done = subprocess.run([sys.executable, str(BENCH), "--files", "0"], cwd=PROJECT,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2
+    assert "--files, --checks and --runs must be at least 1" in done.stderr

@@ -8,7 +8,6 @@ from enum import StrEnum
 from typing import Any
 
 from agent.host.facts import HostFacts
-from agent.location import Location
 from agent.policy.model import Check, Waiver
 
 
@@ -105,7 +104,3 @@ class AuditRun:
     """hostguard version."""
     counts: Mapping[str, int] = field(default_factory=dict)
     """Results per status."""
-
-    def location_of(self, result: Result) -> Location:
-        """Where the check of ``result`` is defined."""
-        return result.check.location

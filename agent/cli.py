@@ -71,6 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Host data read with surrogateescape must print as escapes, never crash the report.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
         if args.command == "lint":
             return _lint(args)
@@ -130,7 +134,7 @@ def _audit(args: argparse.Namespace) -> int:
         sys.stdout.write(rendered)
     else:
         try:
-            write_atomic(args.output, rendered.encode())
+            write_atomic(args.output, rendered.encode("utf-8", "backslashreplace"))
         except OSError as exc:
             print(f"hostguard: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
             return EXIT_USAGE

@@ -10,11 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 from agent.checks.base import CheckKind
+from agent.checks.cgroup import CgroupKind
 from agent.checks.kernel_cmdline import KernelCmdlineKind
+from agent.checks.ports import PortsKind
+from agent.checks.process import ProcessKind
 from agent.checks.sysctl import SysctlKind
 from agent.checks.sysfs import SysfsKind
 
-_KINDS: tuple[CheckKind[Any], ...] = (SysctlKind(), SysfsKind(), KernelCmdlineKind())
+_KINDS: tuple[CheckKind[Any], ...] = (SysctlKind(), SysfsKind(), KernelCmdlineKind(),
+                                        ProcessKind(), CgroupKind(), PortsKind())
 
 KINDS: dict[str, CheckKind[Any]] = {kind.name: kind for kind in _KINDS}
 

@@ -137,9 +137,9 @@ def read_passwd(root: Path) -> dict[int, str]:
         text = (root / "etc" / "passwd").read_text(encoding="utf-8", errors="replace")
     except OSError:
         return users
-    for line in text.splitlines():
+    for line in text.split("\n"):  # not splitlines(): GECOS may hold \x1c, \x85 (chfn)
         parts = line.split(":")
-        if len(parts) >= 3 and parts[2].isdigit():
+        if len(parts) >= 3 and parts[2].isascii() and parts[2].isdigit():
             users.setdefault(int(parts[2]), parts[0])
     return users
 
@@ -175,12 +175,32 @@ def _read(path: Path) -> str:
 
 
 def _status_fields(text: str) -> dict[str, str]:
+    # split("\n"), not splitlines(): the Name line holds the raw comm, which may contain \x1c,
+    # \x0c or U+0085 (splitlines would cut the line there); the kernel escapes only \n and \\.
     fields: dict[str, str] = {}
-    for line in text.splitlines():
+    for line in text.split("\n"):
         key, sep, value = line.partition(":")
         if sep:
             fields[key] = value.strip()
     return fields
+
+
+def _status_name(text: str) -> str | None:
+    """The ``Name:`` line unescaped (the kernel writes ``\\n`` and ``\\\\``), spaces kept."""
+    for line in text.split("\n"):
+        if line.startswith("Name:\t"):
+            raw = line[6:]
+            out: list[str] = []
+            i = 0
+            while i < len(raw):
+                if raw[i] == "\\" and i + 1 < len(raw) and raw[i + 1] in "n\\":
+                    out.append("\n" if raw[i + 1] == "n" else "\\")
+                    i += 2
+                else:
+                    out.append(raw[i])
+                    i += 1
+            return "".join(out)
+    return None
 
 
 def _int(fields: Mapping[str, str], key: str, base: int = 10) -> int | None:
@@ -211,13 +231,20 @@ def _read_process(
 ) -> Process:
     unreadable: dict[str, str] = {}
     # stat first: it exists for every live process, so a missing one means the process is gone.
-    stat_text = _read(base / "stat")
-    name, rest = _split_stat(stat_text)
     try:
-        status = _status_fields(_read(base / "status"))
+        name, rest = _split_stat(_read(base / "stat"))
     except OSError as exc:
-        status = {}
+        name, rest = "", []
+        unreadable["stat"] = exc.strerror or str(exc)
+    try:
+        status_text = _read(base / "status")
+    except OSError as exc:
+        status_text = ""
         unreadable["status"] = exc.strerror or str(exc)
+    status = _status_fields(status_text)
+    if "stat" in unreadable:
+        # comm comes from stat (raw bytes); status carries it escaped.
+        name = _status_name(status_text) or ""
     try:
         cmdline = tuple(a for a in _read(base / "cmdline").split("\0") if a)
     except OSError as exc:
@@ -243,7 +270,7 @@ def _read_process(
     return Process(
         pid=pid,
         ppid=_field(rest, 4) or 0,
-        name=status.get("Name", name),
+        name=name,
         kernel_thread=kernel_thread,
         start_time=_field(rest, 22) or 0,
         exe=exe,
@@ -265,7 +292,7 @@ def _read_process(
         cgroups=cgroups,
         netns=_netns(base),
         socket_inodes=_socket_inodes(base, unreadable) if sockets else frozenset(),
-        threads=_threads(base) if threads else (),
+        threads=_threads(base, unreadable) if threads else (),
         unreadable=unreadable,
     )
 
@@ -289,7 +316,7 @@ def _field(rest: list[str], number: int) -> int | None:
 
 def _parse_cgroups(text: str) -> tuple[CgroupMembership, ...]:
     out = []
-    for line in text.splitlines():
+    for line in text.split("\n"):  # not splitlines(): cgroup names may hold \x1c, \x0b
         hierarchy, _, remainder = line.partition(":")
         controllers, _, path = remainder.partition(":")
         if hierarchy.isdigit():
@@ -309,8 +336,10 @@ def _socket_inodes(base: Path, unreadable: dict[str, str]) -> frozenset[int]:
     for fd in fds:
         try:
             link = os.readlink(base / "fd" / fd)
-        except OSError:
-            continue  # closed between listing and reading
+        except OSError as exc:
+            if exc.errno not in _GONE:  # e.g. EACCES: an owner we cannot see, not "no socket"
+                unreadable["fd"] = exc.strerror or str(exc)
+            continue  # ENOENT: closed between listing and reading
         if link.startswith("socket:["):
             inode = link[8:-1]
             if inode.isdigit():
@@ -318,19 +347,30 @@ def _socket_inodes(base: Path, unreadable: dict[str, str]) -> frozenset[int]:
     return frozenset(inodes)
 
 
-def _threads(base: Path) -> tuple[Thread, ...]:
+def _threads(base: Path, unreadable: dict[str, str]) -> tuple[Thread, ...]:
+    # Fail closed: a task list or a thread that cannot be read is recorded in ``unreadable``
+    # (and the thread kept with None fields), never silently dropped. Only a thread that exited
+    # is left out.
     out = []
     try:
         tids = sorted(int(t) for t in os.listdir(base / "task") if t.isdigit())
-    except OSError:
+    except OSError as exc:
+        if exc.errno in _GONE:
+            raise Vanished(str(base)) from None
+        unreadable["threads"] = f"task: {exc.strerror or exc}"
         return ()
     for tid in tids:
         try:
-            status = _status_fields(_read(base / "task" / str(tid) / "status"))
-        except (Vanished, OSError):
+            text = _read(base / "task" / str(tid) / "status")
+        except Vanished:
             continue
+        except OSError as exc:
+            unreadable.setdefault("threads", f"task/{tid}/status: {exc.strerror or exc}")
+            out.append(Thread(tid, "", None, None, None, None))
+            continue
+        status = _status_fields(text)
         nnp = _int(status, "NoNewPrivs")
-        out.append(Thread(tid, status.get("Name", ""), _int(status, "Seccomp"),
+        out.append(Thread(tid, _status_name(text) or "", _int(status, "Seccomp"),
                           _int(status, "Seccomp_filters"), None if nnp is None else bool(nnp),
                           _cpus(status)))
     return tuple(out)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import re
 from collections.abc import Iterator, Mapping
 from functools import cache
 from typing import Any
@@ -23,8 +24,13 @@ from agent.policy.globs import hostname_glob_problem
 from agent.policy.model import Check, HostSelector, Override, Policy, Severity, Waiver
 from agent.policy.yamlload import Document, Path_
 
-WAIVER_HORIZON = dt.timedelta(days=366)
-"""Waivers running longer than this get a warning: they are meant to be temporary."""
+
+def one_year_after(day: dt.date) -> dt.date:
+    """The same date a year later (29 February -> 28 February): waivers running past it get a
+    warning, as they are meant to be temporary."""
+    if day.year >= dt.MAXYEAR:
+        return dt.date.max
+    return day.replace(year=day.year + 1, day=28 if (day.month, day.day) == (2, 29) else day.day)
 
 
 @cache
@@ -47,9 +53,9 @@ def _error(loc: Location, message: str, rule: str) -> Diagnostic:
     return Diagnostic(loc, Level.ERROR, message, rule)
 
 
-def suggest(word: str, choices: list[str]) -> str:
+def suggest(word: str, choices: list[str], cutoff: float = 0.6) -> str:
     """`` (did you mean 'x'?)`` when a close choice exists."""
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=cutoff)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
@@ -83,9 +89,10 @@ def _translate(doc: Document, top: ValidationError, prefix: Path_) -> Iterator[D
         if kind == "additionalProperties" and isinstance(err.instance, dict):
             rules: Any = err.schema
             known = sorted(rules.get("properties", {}))
+            unused = [k for k in known if k not in err.instance]  # a key present is not meant
             for key in sorted(set(err.instance) - set(known)):
                 yield _error(doc.key_at((*path, key)),
-                             f"unknown key {key!r}{suggest(key, known)}", "unknown-key")
+                             f"unknown key {short(key)}{suggest(key, unused)}", "unknown-key")
         elif kind == "required":
             present: Any = err.instance
             missing = [k for k in expected if k not in present]
@@ -123,8 +130,16 @@ def dotted(path: Path_) -> str:
     """``("checks", 0, "spec", "op")`` -> ``checks[0].spec.op``: names a node in messages."""
     text = ""
     for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif _NAME.fullmatch(part):
+            text += f".{part}" if text else part
+        else:  # a user's key (labels, parameter names): quoted, one line, bounded
+            text += f"[{short(part)}]"
     return text or "document"
+
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
 
 
 def _article(word: str) -> str:
@@ -253,7 +268,7 @@ class _PolicyBuilder:
         if expires < self.today:
             self.report((*at, "expires"), f"waiver for {raw['check']!r} expired on "
                         f"{expires.isoformat()}", "waiver-expired")
-        elif expires - self.today > WAIVER_HORIZON:
+        elif expires > one_year_after(self.today):
             self.report((*at, "expires"), f"waiver for {raw['check']!r} runs until "
                         f"{expires.isoformat()}, more than a year away", "waiver-long",
                         Level.WARNING)

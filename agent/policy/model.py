@@ -88,7 +88,7 @@ class Check:
     raw_spec: Mapping[str, Any]
     """The spec as written, for reports."""
     location: Location
-    """Where the check is defined (or last overridden)."""
+    """Where the check is defined (overrides applied are in ``overridden_at``)."""
     policy: str
     """``metadata.name`` of the policy that defined it."""
     hosts: HostSelector = HostSelector()

@@ -28,9 +28,18 @@ from agent.checks import KINDS
 from agent.checks.base import SpecError
 from agent.lint.diagnostic import Diagnostic, Level
 from agent.location import Location
-from agent.policy.loader import _spec_validator, parse_policy, schema_diagnostics, short
+from agent.policy.loader import (
+    _spec_validator,
+    parse_policy,
+    schema_diagnostics,
+    short,
+    suggest,
+)
 from agent.policy.model import Check, Policy, Severity, Waiver
 from agent.policy.yamlload import Document, LoadError, load_file
+
+_ID_CUTOFF = 0.8
+"""Ids are short: only a near-miss (KRN-01 for KRN-001) is worth a "did you mean"."""
 
 
 def display_path(path: Path) -> str:
@@ -108,6 +117,7 @@ class PolicyStore:
             return None
         stack = (*stack, loaded.key)
         merged = Closure(files={loaded.key: loaded})
+        incomplete = False  # a parent was skipped: its checks are unknown here, not absent
         for target, loc in policy.extends:
             parent_path = Path(loaded.display).parent / target
             parent_key = Path(os.path.realpath(parent_path))
@@ -115,21 +125,29 @@ class PolicyStore:
                 chain = " -> ".join(self.files[k].display for k in stack[stack.index(parent_key):])
                 self.report(loc, f"extends cycle: {chain} -> {self.files[parent_key].display}",
                             "extends-cycle")
+                incomplete = True
                 continue
             parent = self.load(parent_path)
             if parent.document is None:
-                reason = parent.diagnostics[0].message if parent.diagnostics else "unreadable"
+                reason = "unreadable"
+                if parent.diagnostics:
+                    first = parent.diagnostics[0]
+                    # A file that exists but does not parse: say where, it may not be linted.
+                    where = f" (at {first.location})" if first.rule != "read-error" else ""
+                    reason = first.message + where
                 self.report(loc, f"cannot extend {target!r}: {reason}", "extends-missing")
+                incomplete = True
                 continue
             sub = self.closure(parent, stack)
             if sub is None:
                 self.report(loc, f"extended policy {target!r} has errors", "extends-invalid")
+                incomplete = True
                 continue
             self._inherit(merged, sub)
         inherited = set(merged.checks)
         self._own_checks(merged, policy)
-        self._overrides(merged, policy, inherited)
-        self._waivers(merged, policy)
+        self._overrides(merged, policy, inherited, incomplete)
+        self._waivers(merged, policy, incomplete)
         self.closures[loaded.key] = merged
         return merged
 
@@ -154,12 +172,16 @@ class PolicyStore:
                 continue
             merged.checks[check.id] = check
 
-    def _overrides(self, merged: Closure, policy: Policy, inherited: set[str]) -> None:
+    def _overrides(
+        self, merged: Closure, policy: Policy, inherited: set[str], incomplete: bool
+    ) -> None:
         loaded = self.files[Path(os.path.realpath(policy.path))]
         for override in policy.overrides:
             if override.id not in inherited:
+                if incomplete and override.id not in merged.checks:
+                    continue  # it may be defined by the parent already reported as broken
                 hint = " (it is defined here: edit it directly)" if override.id in merged.checks \
-                    else ""
+                    else suggest(override.id, sorted(inherited), _ID_CUTOFF)
                 self.report(override.location, f"override of {override.id!r}: no extended policy "
                             f"defines that check{hint}", "override-unknown")
                 continue
@@ -201,10 +223,13 @@ class PolicyStore:
                                              problem.message, problem.rule))
             return None
 
-    def _waivers(self, merged: Closure, policy: Policy) -> None:
+    def _waivers(self, merged: Closure, policy: Policy, incomplete: bool) -> None:
         for waiver in policy.waivers:
             if waiver.check not in merged.checks:
-                self.report(waiver.location, f"waiver for unknown check {short(waiver.check)}",
+                if incomplete:
+                    continue  # it may be defined by the parent already reported as broken
+                self.report(waiver.location, f"waiver for unknown check {short(waiver.check)}"
+                            f"{suggest(waiver.check, sorted(merged.checks), _ID_CUTOFF)}",
                             "waiver-unknown-check")
             elif waiver not in merged.waivers:
                 merged.waivers.append(waiver)

@@ -15,6 +15,7 @@ Any failure is returned as a :class:`LoadError` carrying a located message; noth
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import math
 import os
@@ -114,6 +115,7 @@ class _Frame:
     size: int = 1
     key: str | None = None
     key_mark: Location | None = None
+    merging: bool = False
     merges: list[tuple[Any, Location]] = field(default_factory=list)
 
 
@@ -140,14 +142,18 @@ def load_file(path: Path, display: str | None = None) -> Document | LoadError:
 
 def load_bytes(raw: bytes, name: str) -> Document | LoadError:
     """Parse ``raw`` (UTF-8, optional BOM) as one YAML document."""
+    bom = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0
     try:
-        text = raw.decode("utf-8-sig")
+        text = raw[bom:].decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        bad = bom + exc.start  # utf-8-sig would count from after the BOM
+        line = raw.count(b"\n", 0, bad) + 1
+        # Columns count characters, as elsewhere; the bytes before the bad one are valid UTF-8.
+        start = max(raw.rfind(b"\n", 0, bad) + 1, bom)
+        col = len(raw[start:bad].decode("utf-8")) + 1
         return LoadError(
             Location(name, line, col),
-            f"not UTF-8 text: byte 0x{raw[exc.start]:02x} cannot be decoded",
+            f"not UTF-8 text: byte 0x{raw[bad]:02x} cannot be decoded",
             "encoding",
         )
     try:
@@ -192,9 +198,15 @@ class _Builder:
             message = " ".join(str(p) for p in (exc.context, exc.problem) if p)
             if mark is not None and self._char_at(mark.line, mark.column) == "\t":
                 message = "a tab character cannot indent or start YAML content; use spaces"
+            if "exceeded maximum nesting depth" in message:  # libyaml's flow-level limit (1000)
+                raise self.fail(where, f"nesting deeper than {MAX_DEPTH} levels",
+                                "yaml-limits") from None
             raise self.fail(where, message or "invalid YAML", "yaml-syntax") from None
         except yaml.reader.ReaderError as exc:
-            raise self.fail(self._offset(exc.position), exc.reason, "yaml-syntax") from None
+            position = exc.position
+            if yaml.__with_libyaml__:  # libyaml counts bytes of the UTF-8 text, not characters
+                position = len(self.text.encode()[:position].decode("utf-8", "ignore"))
+            raise self.fail(self._offset(position), exc.reason, "yaml-syntax") from None
         except yaml.YAMLError as exc:
             raise self.fail(Location(self.name), str(exc), "yaml-syntax") from None
         finally:
@@ -226,6 +238,9 @@ class _Builder:
         elif isinstance(event, yaml.AliasEvent):
             if self._expecting_key():
                 raise self.fail(mark, "an alias cannot be a mapping key", "yaml-key")
+            if any(frame.anchor == event.anchor for frame in self.stack):
+                raise self.fail(mark, f"recursive alias: *{event.anchor} refers to a node that "
+                                "contains it", "yaml-syntax")
             if event.anchor not in self.anchors:
                 raise self.fail(mark, f"alias *{event.anchor} names no complete anchor",
                                 "yaml-syntax")
@@ -257,12 +272,12 @@ class _Builder:
         key = event.value
         assert isinstance(top.container, dict)
         if key == "<<" and not event.style and event.tag is None:
-            top.key, top.key_mark = "<<", mark
+            top.key, top.key_mark, top.merging = "<<", mark, True
             return
         if key in top.container:
             first = self.keys.get((*top.path, key))
             where = f" (first at line {first.line}, column {first.col})" if first else ""
-            raise self.fail(mark, f"duplicate key '{key}'{where}", "duplicate-key")
+            raise self.fail(mark, f"duplicate key {_short(key)}{where}", "duplicate-key")
         top.key, top.key_mark = key, mark
         self.keys[(*top.path, key)] = mark
 
@@ -271,7 +286,8 @@ class _Builder:
             raise self.fail(mark, "mapping keys must be plain strings", "yaml-key")
         is_map = isinstance(event, yaml.MappingStartEvent)
         if event.tag not in (_MAP_TAGS if is_map else _SEQ_TAGS):
-            raise self.fail(mark, f"unsupported YAML tag {event.tag}", "yaml-syntax")
+            raise self.fail(mark, f"unsupported YAML tag {_shown_tag(event.tag)}",
+                            "yaml-syntax")
         if len(self.stack) >= MAX_DEPTH:
             raise self.fail(mark, f"nesting deeper than {MAX_DEPTH} levels", "yaml-limits")
         self._count(1, mark)
@@ -311,9 +327,9 @@ class _Builder:
         path = self._child_path()
         if isinstance(top.container, list):
             top.container.append(value)
-        elif top.key == "<<":
+        elif top.merging:
             self._merge(top, value, mark)
-            top.key = None
+            top.key, top.merging = None, False
             return
         else:
             assert top.key is not None
@@ -338,12 +354,24 @@ class _Builder:
         resolved = _resolve(value)
         expected = {_INT: int, _FLOAT_TAG: float, _BOOL: bool, _NULL_TAG: type(None)}.get(tag)
         if expected is None:
-            raise self.fail(mark, f"unsupported YAML tag {tag}", "yaml-syntax")
+            raise self.fail(mark, f"unsupported YAML tag {_shown_tag(tag)}", "yaml-syntax")
         if expected is float and isinstance(resolved, int) and not isinstance(resolved, bool):
             return float(resolved)
         if type(resolved) is not expected:
-            raise self.fail(mark, f"'{value}' is not a valid {tag[len(_TAG):]}", "yaml-syntax")
+            raise self.fail(mark, f"{_short(value)} is not a valid {tag[len(_TAG):]}",
+                            "yaml-syntax")
         return resolved
+
+
+def _short(text: str, limit: int = 60) -> str:
+    """``repr`` of user text, cut: one line, and a hostile 1 MB key cannot flood the output."""
+    shown = repr(text)
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+
+
+def _shown_tag(tag: str) -> str:
+    """``tag:yaml.org,2002:python/object`` -> ``!!python/object``, as the author wrote it."""
+    return "!!" + tag[len(_TAG):] if tag.startswith(_TAG) else tag
 
 
 def _resolve(text: str) -> Any:

@@ -1,0 +1,1115 @@
+"""``cgroup``: resource limits and CPU isolation of a systemd unit, a cgroup or a process.
+
+Passes::
+
+    - id: CG-001
+      kind: cgroup
+      spec:
+        unit: fixgw.service
+        limits:
+          memory.max: {op: le, value: 8G}        # host: 4294967296
+          memory.swap.max: 0                     # host: 0
+          cpu.max: max                           # host: "max 100000"
+        isolation: {cpus_isolated: true, exclusive: true}
+        # host: isolcpus=managed_irq,domain,2-5; the unit runs on 2-3 and nothing else may
+
+Fails::
+
+    - id: CG-002
+      kind: cgroup
+      spec:
+        process: {cmdline: 'mdfeed .*--venue=XLON'}
+        limits: {pids.max: {op: set}}            # host: max
+        max_throttled: 0                         # host: cpu.stat nr_throttled 17
+
+Targets: a systemd unit (glob, searched as a cgroup directory of that name anywhere in the
+tree), a cgroup path (glob per component) or processes (regexes over name, exe and cmdline; their
+cgroups come from ``/proc/PID/cgroup``). Each expectation is read from the hierarchy where its
+controller is active: the cgroup2 file, or on v1 its v1 counterpart (``memory.max`` from
+``memory.limit_in_bytes``, ``cpu.max`` from ``cpu.cfs_quota_us``/``cpu.cfs_period_us``,
+``cpu.weight`` from ``cpu.shares`` converted as systemd converts ``CPUWeight=``); the evidence
+names the file that was read. A selector that matches nothing is ``error`` unless ``missing``
+says otherwise. See docs/policy.md, section `cgroup`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import posixpath
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, ClassVar
+
+from agent.checks.base import CheckKind, SpecError, SpecProblem
+from agent.checks.compare import MISSING_SCHEMA
+from agent.host.cgroups import CgroupNode, Hierarchy, flat_keyed
+from agent.host.cmdline import KernelCmdline
+from agent.host.facts import ReadError
+from agent.host.processes import Process, parse_cpu_list
+from agent.host.snapshot import Snapshot, SnapshotRequest
+from agent.policy.globs import bracket_problem
+from agent.result import Evidence, Outcome, Status
+
+# --- settings ---------------------------------------------------------------------------------
+
+_BYTES, _COUNT, _QUOTA, _WEIGHT, _CPULIST, _PARTITION, _IO = (
+    "bytes", "count", "quota", "weight", "cpulist", "partition", "io")
+
+SETTINGS: dict[str, tuple[str, str]] = {
+    "memory.max": (_BYTES, "memory"),
+    "memory.high": (_BYTES, "memory"),
+    "memory.swap.max": (_BYTES, "memory"),
+    "pids.max": (_COUNT, "pids"),
+    "cpu.max": (_QUOTA, "cpu"),
+    "cpu.weight": (_WEIGHT, "cpu"),
+    "cpuset.cpus": (_CPULIST, "cpuset"),
+    "cpuset.mems": (_CPULIST, "cpuset"),
+    "cpuset.cpus.partition": (_PARTITION, "cpuset"),
+    "io.max": (_IO, "io"),
+}
+"""Setting -> (value type, controller)."""
+
+_OPS: dict[str, tuple[str, ...]] = {
+    _BYTES: ("set", "eq", "le", "ge"),
+    _COUNT: ("set", "eq", "le", "ge"),
+    _QUOTA: ("set", "eq", "le", "ge"),
+    _WEIGHT: ("eq", "le", "ge"),
+    _CPULIST: ("set", "eq", "subset_of"),
+    _PARTITION: ("eq",),
+    _IO: ("set", "eq"),
+}
+
+_NO_V1 = {
+    "memory.high": "cgroup v1 has no memory.high (memory.soft_limit_in_bytes is a reclaim hint, "
+                   "not a throttling limit)",
+    "cpuset.cpus.partition": "cgroup v1 has no cpuset partitions (cpuset.cpu_exclusive does not "
+                             "take CPUs out of the scheduler's load balancing)",
+    "io.max": "cgroup v1 blkio.throttle.* files have no single io.max equivalent",
+}
+"""Settings a v1 host cannot show: expecting them there is ``error`` with this reason."""
+
+V1_UNLIMITED = (1 << 63) - (1 << 20)
+"""v1 memory limits at or above this are "unlimited": the kernel shows PAGE_COUNTER_MAX pages in
+bytes (9223372036854771712 with 4 KiB pages, slightly less with 16/64 KiB pages)."""
+
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40, "P": 1 << 50,
+          "E": 1 << 60}
+_SIZE = re.compile(r"([0-9]+)([KMGTPE]?)")
+_DEFAULT_PERIOD = 100000
+_ISOLCPUS_FLAGS = frozenset({"nohz", "domain", "managed_irq"})
+
+
+def cpu_weight_to_shares(weight: int) -> int:
+    """systemd's ``cgroup_cpu_weight_to_shares()``: weight 100 is shares 1024."""
+    return min(max(weight * 1024 // 100, 2), 262144)
+
+
+def cpu_shares_to_weight(shares: int) -> int:
+    """systemd's ``cgroup_cpu_shares_to_weight()``: shares 1024 is weight 100."""
+    return min(max(shares * 100 // 1024, 1), 10000)
+
+
+def parse_size(text: str) -> int | None:
+    """``512M`` -> 536870912 (1024-based, as systemd's ``MemoryMax=``); ``max`` -> None."""
+    if text == "max":
+        return None
+    match = _SIZE.fullmatch(text.strip())
+    if not match:
+        raise ValueError(f"{text!r} is not a size (digits with an optional K, M, G, T, P or E)")
+    return int(match.group(1)) * _UNITS[match.group(2)]
+
+
+def show_size(value: int | None) -> str:
+    """``536870912`` -> ``536870912 (512M)``."""
+    if value is None:
+        return "max"
+    for suffix in "EPTGMK":
+        if value >= _UNITS[suffix] and value % _UNITS[suffix] == 0:
+            return f"{value} ({value // _UNITS[suffix]}{suffix})"
+    return str(value)
+
+
+def parse_quota(text: str) -> tuple[int | None, int]:
+    """``max 100000`` / ``50000 100000`` / ``50000`` / ``150%`` -> (quota µs or None, period)."""
+    parts = text.split()
+    if len(parts) == 1 and parts[0].endswith("%"):
+        percent = parts[0][:-1]
+        if not percent.isdigit():
+            raise ValueError(f"{text!r} is not a percentage")
+        return int(percent) * _DEFAULT_PERIOD // 100, _DEFAULT_PERIOD
+    if not 1 <= len(parts) <= 2 or not (parts[0] == "max" or parts[0].isdigit()):
+        raise ValueError(f"{text!r} is not 'max', 'QUOTA PERIOD' or 'N%'")
+    period = _DEFAULT_PERIOD
+    if len(parts) == 2:
+        if not parts[1].isdigit() or int(parts[1]) == 0:
+            raise ValueError(f"{text!r}: the period must be a positive number of microseconds")
+        period = int(parts[1])
+    return (None if parts[0] == "max" else int(parts[0])), period
+
+
+def show_quota(value: tuple[int | None, int]) -> str:
+    quota, period = value
+    if quota is None:
+        return f"max {period}"
+    return f"{quota} {period} ({quota * 100 / period:g}% of one CPU)"
+
+
+def parse_io(text: str) -> dict[str, dict[str, str]]:
+    """``8:16 rbps=2097152 wbps=max`` lines -> device -> limits (``max`` entries dropped)."""
+    out: dict[str, dict[str, str]] = {}
+    if text.strip() == "max":
+        return out
+    for line in text.splitlines():
+        parts = line.split()
+        if not parts:
+            continue
+        if not re.fullmatch(r"[0-9]+:[0-9]+", parts[0]):
+            raise ValueError(f"{line!r} does not start with a MAJOR:MINOR device")
+        limits: dict[str, str] = {}
+        for item in parts[1:]:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise ValueError(f"{item!r} is not KEY=VALUE")
+            if value != "max":
+                limits[key] = value
+        if limits:
+            out[parts[0]] = limits
+    return out
+
+
+def _fmt_cpus(cpus: Iterable[int]) -> str:
+    """{0,1,2,5} -> ``0-2,5``."""
+    ordered = sorted(cpus)
+    runs: list[str] = []
+    i = 0
+    while i < len(ordered):
+        j = i
+        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
+            j += 1
+        runs.append(str(ordered[i]) if i == j else f"{ordered[i]}-{ordered[j]}")
+        i = j + 1
+    return ",".join(runs) or "(none)"
+
+
+# --- spec -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """One ``limits`` entry."""
+
+    setting: str
+    op: str
+    value: Any
+    """Parsed expected value (type depends on the setting)."""
+    shown: str
+    """Expected value as written, for evidence."""
+
+    def describe(self) -> str:
+        if self.op == "set":
+            return f"{self.setting} is set (not max)"
+        symbol = {"eq": "==", "le": "<=", "ge": ">=", "subset_of": "within"}[self.op]
+        return f"{self.setting} {symbol} {self.shown}"
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """The trading isolation rule."""
+
+    cpus_isolated: bool
+    """The target's CPUs must all be isolated (isolcpus domain, or an isolated partition)."""
+    nohz_full: bool
+    """The target's CPUs must all be in ``nohz_full``."""
+    exclusive: bool
+    """No other process or cgroup may be allowed on the target's CPUs."""
+
+
+@dataclass(frozen=True)
+class CgroupSpec:
+    """Parsed ``cgroup`` spec."""
+
+    unit: str | None
+    cgroup: str | None
+    process: tuple[tuple[str, str | re.Pattern[str]], ...]
+    """(field, glob or regex) pairs: name and exe globs, a cmdline regex; all must match."""
+    limits: tuple[Expectation, ...]
+    max_throttled: int | None
+    max_oom_kills: int | None
+    isolation: Isolation | None
+    missing: str
+
+    @property
+    def selector(self) -> str:
+        if self.unit is not None:
+            return f"unit {self.unit}"
+        if self.cgroup is not None:
+            return f"cgroup {self.cgroup}"
+        return "process " + ", ".join(
+            f"{k} ~ /{p.pattern}/" if isinstance(p, re.Pattern) else f"{k} = {p}"
+            for k, p in self.process)
+
+
+def _entry_schema(setting: str) -> dict[str, Any]:
+    # Every op is accepted by the schema; parse() says which ones a setting takes, in words.
+    ops = ("set", "eq", "le", "ge", "subset_of")
+    allowed = ", ".join(_OPS[SETTINGS[setting][0]])
+    return {
+        "description": f"Expectation on {setting}: a value (op eq) or {{op, value}}; "
+                       f"ops: {allowed}.",
+        "anyOf": [
+            {"type": ["string", "integer"]},
+            {
+                "type": "object",
+                "required": ["op"],
+                "additionalProperties": False,
+                "properties": {
+                    "op": {"enum": list(ops)},
+                    "value": {"type": ["string", "integer"]},
+                },
+            },
+        ],
+    }
+
+
+_PATTERN = {"type": "string", "minLength": 1}
+
+
+class CgroupKind(CheckKind[CgroupSpec]):
+    """Resource limits and CPU isolation of cgroups."""
+
+    name = "cgroup"
+    summary = ("Resource limits (memory, pids, CPU quota/weight, cpuset, io) and CPU isolation of "
+               "a systemd unit, a cgroup or a process.")
+    spec_schema: ClassVar[Mapping[str, Any]] = {
+        "type": "object",
+        "description": summary,
+        "additionalProperties": False,
+        "properties": {
+            "unit": {"type": "string", "minLength": 1,
+                     "description": "systemd unit name or glob (no '.': '.service' is added).",
+                     "examples": ["fixgw.service", "md-*.service"]},
+            "cgroup": {"type": "string", "pattern": "^/",
+                       "description": "cgroup path; '*' and '?' match within one component.",
+                       "examples": ["/trading.slice/fixgw.service"]},
+            "process": {
+                "type": "object", "additionalProperties": False, "minProperties": 1,
+                "description": "Processes matching all of: name (glob on comm), exe (glob on "
+                               "the executable path), cmdline (regex searched in the "
+                               "arguments joined by spaces).",
+                "properties": {"name": _PATTERN, "exe": _PATTERN, "cmdline": _PATTERN},
+            },
+            "limits": {
+                "type": "object", "additionalProperties": False, "minProperties": 1,
+                "description": "Expectations on cgroup2 settings (mapped to v1 files on v1).",
+                "properties": {s: _entry_schema(s) for s in SETTINGS},
+            },
+            "max_throttled": {"type": "integer", "minimum": 0,
+                              "description": "Fail when cpu.stat nr_throttled exceeds this."},
+            "max_oom_kills": {"type": "integer", "minimum": 0,
+                              "description": "Fail when memory.events oom_kill exceeds this."},
+            "isolation": {
+                "type": "object", "additionalProperties": False, "minProperties": 1,
+                "description": "CPU isolation of the target's CPUs.",
+                "properties": {
+                    "cpus_isolated": {"type": "boolean", "description":
+                                      "CPUs lie within isolcpus (domain) or an isolated "
+                                      "cpuset partition."},
+                    "nohz_full": {"type": "boolean",
+                                  "description": "CPUs lie within nohz_full."},
+                    "exclusive": {"type": "boolean", "description":
+                                  "No other process or cgroup is allowed on the CPUs."},
+                },
+            },
+            "missing": {**MISSING_SCHEMA,
+                        "description": "Verdict when the selector matches nothing "
+                                       "(default: error, fail closed)."},
+        },
+    }
+
+    def parse(self, raw: Mapping[str, Any]) -> CgroupSpec:
+        problems: list[SpecProblem] = []
+        selectors = [k for k in ("unit", "cgroup", "process") if k in raw]
+        if len(selectors) != 1:
+            problems.append(SpecProblem((), "give exactly one of unit, cgroup or process" + (
+                f" (found {', '.join(selectors)})" if selectors else "")))
+        unit = raw.get("unit")
+        if unit is not None:
+            unit = str(unit)
+            why = "a unit name has no '/'" if "/" in unit else bracket_problem(unit)
+            if why:
+                problems.append(SpecProblem(("unit",), f"invalid unit glob {unit!r}: {why}",
+                                            "invalid-glob"))
+            elif "." not in unit:
+                unit += ".service"
+        cgroup = raw.get("cgroup")
+        if cgroup is not None:
+            cgroup = "/" + str(cgroup).strip("/")
+            if problem := bracket_problem(cgroup):
+                problems.append(SpecProblem(("cgroup",), f"invalid cgroup glob: {problem}",
+                                            "invalid-glob"))
+        process: list[tuple[str, str | re.Pattern[str]]] = []
+        for key, pattern in dict(raw.get("process") or {}).items():
+            if key != "cmdline":
+                if problem := bracket_problem(str(pattern)):
+                    problems.append(SpecProblem(("process", key), f"invalid glob {pattern!r}: "
+                                                f"{problem}", "invalid-glob"))
+                process.append((str(key), str(pattern)))
+                continue
+            try:
+                process.append((str(key), re.compile(str(pattern))))
+            except re.error as exc:
+                problems.append(SpecProblem(("process", key), f"invalid regex {pattern!r}: {exc}",
+                                            "invalid-regex"))
+        limits = [self._expectation(setting, entry, problems)
+                  for setting, entry in dict(raw.get("limits") or {}).items()]
+        iso_raw = raw.get("isolation")
+        isolation = None
+        if iso_raw is not None:
+            isolation = Isolation(bool(iso_raw.get("cpus_isolated", False)),
+                                  bool(iso_raw.get("nohz_full", False)),
+                                  bool(iso_raw.get("exclusive", False)))
+            if not (isolation.cpus_isolated or isolation.nohz_full or isolation.exclusive):
+                problems.append(SpecProblem(("isolation",), "isolation asks for nothing: set "
+                                            "cpus_isolated, nohz_full or exclusive to true"))
+        if not limits and isolation is None and "max_throttled" not in raw \
+                and "max_oom_kills" not in raw:
+            problems.append(SpecProblem((), "a cgroup check needs limits, isolation, "
+                                        "max_throttled or max_oom_kills"))
+        if problems:
+            raise SpecError(problems)
+        return CgroupSpec(
+            unit=unit, cgroup=cgroup, process=tuple(process),
+            limits=tuple(e for e in limits if e is not None),
+            max_throttled=raw.get("max_throttled"), max_oom_kills=raw.get("max_oom_kills"),
+            isolation=isolation, missing=str(raw.get("missing", "error")),
+        )
+
+    @staticmethod
+    def _expectation(setting: str, entry: Any, problems: list[SpecProblem]) -> Expectation | None:
+        kind = SETTINGS[setting][0]
+        if isinstance(entry, Mapping):
+            op, value = str(entry.get("op", "eq")), entry.get("value")
+        else:
+            op, value = "eq", entry
+        at = ("limits", setting)
+        if op not in _OPS[kind]:
+            problems.append(SpecProblem((*at, "op"), f"op '{op}' does not apply to {setting} "
+                                        f"(use {', '.join(_OPS[kind])})"))
+            return None
+        if op == "set":
+            if value is not None:
+                problems.append(SpecProblem((*at, "value"), "op 'set' takes no value"))
+            return Expectation(setting, op, None, "")
+        if value is None:
+            problems.append(SpecProblem(at, f"op '{op}' needs a value"))
+            return None
+        text = str(value).strip()
+        try:
+            parsed: Any
+            if kind == _BYTES:
+                parsed = parse_size(text)
+            elif kind == _COUNT:
+                if text != "max" and not text.isdigit():
+                    raise ValueError(f"{text!r} is not a number or 'max'")
+                parsed = None if text == "max" else int(text)
+            elif kind == _QUOTA:
+                parsed = parse_quota(text)
+                if op != "eq" and parsed[0] is None:
+                    raise ValueError(f"op '{op}' with 'max' always holds or never: use eq")
+            elif kind == _WEIGHT:
+                if not text.isdigit() or not 1 <= int(text) <= 10000:
+                    raise ValueError(f"{text!r} is not a weight between 1 and 10000")
+                parsed = int(text)
+            elif kind == _CPULIST:
+                parsed = parse_cpu_list(text)
+                if not parsed:
+                    raise ValueError("empty list")
+            elif kind == _PARTITION:
+                if text not in ("member", "root", "isolated"):
+                    raise ValueError(f"{text!r} is not member, root or isolated")
+                parsed = text
+            else:
+                parsed = parse_io(text)
+        except ValueError as exc:
+            problems.append(SpecProblem((*at, "value"), f"{setting}: {exc}"))
+            return None
+        if kind in (_BYTES, _COUNT) and op in ("le", "ge") and parsed is None:
+            problems.append(SpecProblem((*at, "value"), f"op '{op}' needs a number, not max"))
+            return None
+        return Expectation(setting, op, parsed, text)
+
+    def request(self, spec: CgroupSpec) -> SnapshotRequest:
+        return SnapshotRequest(cgroups=True, processes=True,
+                               cmdline=spec.isolation is not None)
+
+    def evaluate(self, spec: CgroupSpec, snapshot: Snapshot) -> Outcome:
+        return _Evaluation(spec, snapshot).run()
+
+
+# --- evaluation -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """One cgroup (or group of processes) the selector found."""
+
+    label: str
+    path: str | None
+    """The cgroup path found by unit/cgroup selection (``None`` for process selection)."""
+    pids: frozenset[int]
+    """Member processes: the cgroup subtree's processes, or the selected processes."""
+    by_membership: bool
+    """Resolve each hierarchy through the members' ``/proc/PID/cgroup`` (process selection)."""
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A setting as read from the host."""
+
+    value: Any
+    shown: str
+    files: tuple[str, ...]
+    """Host paths the value came from."""
+    version: int
+    note: str = ""
+
+
+class _Evaluation:
+    def __init__(self, spec: CgroupSpec, snapshot: Snapshot) -> None:
+        self.spec = spec
+        self.snapshot = snapshot
+        self.rows: list[dict[str, Any]] = []
+        self.failures: list[str] = []
+        self.errors: list[str] = []
+
+    def _expected(self) -> str:
+        parts = [e.describe() for e in self.spec.limits]
+        if self.spec.max_throttled is not None:
+            parts.append(f"nr_throttled <= {self.spec.max_throttled}")
+        if self.spec.max_oom_kills is not None:
+            parts.append(f"oom_kill <= {self.spec.max_oom_kills}")
+        iso = self.spec.isolation
+        if iso is not None:
+            parts += [name for name, on in (("CPUs isolated", iso.cpus_isolated),
+                                            ("CPUs in nohz_full", iso.nohz_full),
+                                            ("CPUs exclusive", iso.exclusive)) if on]
+        return f"{self.spec.selector}: " + "; ".join(parts)
+
+    def _done(self, status: Status, message: str, actual: str) -> Outcome:
+        return Outcome(status, message, Evidence(self._expected(), actual, tuple(self.rows)))
+
+    def run(self) -> Outcome:
+        tree, table = self.snapshot.cgroups, self.snapshot.processes
+        if tree is None or table is None:
+            return self._done(Status.ERROR, "cgroups or processes were not read", "not read")
+        if isinstance(tree, ReadError):
+            return self._done(Status.ERROR, f"cannot read cgroups: {tree.reason}", tree.reason)
+        self.tree, self.table = tree, table
+        for hierarchy in tree.hierarchies:
+            for error in hierarchy.errors:
+                self.errors.append(f"{hierarchy.label}: {error}")
+        targets = self._targets()
+        if not targets:
+            status = {"fail": Status.FAIL, "not_applicable": Status.NOT_APPLICABLE}.get(
+                self.spec.missing, Status.ERROR)
+            why = f"no cgroup matches {self.spec.selector}"
+            if self.errors:
+                why += " (some cgroups could not be listed: " + "; ".join(self.errors) + ")"
+                status = Status.ERROR if status is not Status.FAIL else status
+            return self._done(status, why, "no match")
+        for target in targets:
+            for expectation in self.spec.limits:
+                self._limit(target, expectation)
+            self._counters(target)
+        if self.spec.isolation is not None:
+            self._isolation(targets, self.spec.isolation)
+        actual = "; ".join(f"{t.label}" for t in targets)
+        if self.failures:
+            return self._done(Status.FAIL, "; ".join(self.failures), actual)
+        if self.errors:
+            return self._done(Status.ERROR, "cannot evaluate: " + "; ".join(self.errors), actual)
+        return self._done(Status.PASS, f"{len(targets)} target(s) satisfy every expectation",
+                          actual)
+
+    # --- selection ----------------------------------------------------------------------------
+
+    def _search_order(self) -> list[Hierarchy]:
+        unified = [h for h in self.tree.hierarchies if h.version == 2]
+        named = [h for h in self.tree.hierarchies if h.version == 1 and "name=systemd"
+                 in h.controllers]
+        rest = [h for h in self.tree.hierarchies if h not in unified and h not in named]
+        return unified + named + rest
+
+    def _subtree_pids(self, hierarchy: Hierarchy, path: str) -> frozenset[int]:
+        pids: set[int] = set()
+        prefix = path.rstrip("/") + "/"
+        for node_path, node in hierarchy.nodes.items():
+            if node_path == path or node_path.startswith(prefix):
+                procs = node.procs()
+                if isinstance(procs, frozenset):
+                    pids |= procs
+        return frozenset(pids)
+
+    def _targets(self) -> list[Target]:
+        spec = self.spec
+        if spec.process:
+            return self._process_targets()
+        found: dict[str, Hierarchy] = {}
+        for hierarchy in self._search_order():
+            for path in hierarchy.nodes:
+                if path in found:
+                    continue
+                if spec.unit is not None:
+                    hit = path != "/" and fnmatch.fnmatchcase(posixpath.basename(path), spec.unit)
+                else:
+                    assert spec.cgroup is not None
+                    hit = _path_match(path, spec.cgroup)
+                if hit:
+                    found[path] = hierarchy
+        return [Target(f"cgroup {path}", path, self._subtree_pids(h, path), False)
+                for path, h in sorted(found.items())]
+
+    def _process_targets(self) -> list[Target]:
+        groups: dict[tuple[Any, ...], list[Process]] = {}
+        for process in self.table.processes.values():
+            if process.kernel_thread:
+                continue
+            verdict = _selects(process, self.spec.process)
+            if isinstance(verdict, str):
+                self.errors.append(f"pid {process.pid} might match: {verdict}")
+            elif verdict:
+                groups.setdefault(process.cgroups, []).append(process)
+        targets = []
+        for processes in groups.values():
+            shown = _shown_cgroup(processes[0])
+            pids = ", ".join(f"{p.pid} {p.name}" for p in processes)
+            targets.append(Target(f"pid {pids} in {shown}", None,
+                                  frozenset(p.pid for p in processes), True))
+        return targets
+
+    def _nodes(self, target: Target, hierarchy: Hierarchy) -> list[CgroupNode] | str:
+        """The cgroup(s) of ``target`` in ``hierarchy``, or why there are none."""
+        if target.path is not None and target.path in hierarchy.nodes:
+            return [hierarchy.nodes[target.path]]
+        paths: set[str] = set()
+        for pid in sorted(target.pids):
+            process = self.table.processes.get(pid)
+            if process is None:
+                continue
+            if "cgroup" in process.unreadable:
+                return f"cannot read /proc/{pid}/cgroup: {process.unreadable['cgroup']}"
+            path = self.tree.membership(hierarchy, process.cgroups)
+            if path is not None:
+                paths.add(path)
+        if not paths:
+            where = target.path or target.label
+            return f"{where} has no cgroup in the {hierarchy.label} hierarchy"
+        missing = sorted(p for p in paths if p not in hierarchy.nodes)
+        if missing:
+            return f"cgroup {missing[0]} is not in the {hierarchy.label} hierarchy (removed?)"
+        return [hierarchy.nodes[p] for p in sorted(paths)]
+
+    # --- limits -------------------------------------------------------------------------------
+
+    def _limit(self, target: Target, expectation: Expectation) -> None:
+        setting = expectation.setting
+        controller = SETTINGS[setting][1]
+        row: dict[str, Any] = {"target": target.label, "setting": setting,
+                               "expected": expectation.describe()}
+        hierarchy = self.tree.for_controller(controller)
+        if hierarchy is None and controller == "io":
+            hierarchy = self.tree.for_controller("blkio")
+        if hierarchy is None:
+            self._error(row, f"the {controller} controller is not mounted on this host")
+            return
+        if hierarchy.version == 1 and setting in _NO_V1:
+            self._error(row, f"{setting}: {_NO_V1[setting]}")
+            return
+        nodes = self._nodes(target, hierarchy)
+        if isinstance(nodes, str):
+            self._error(row, nodes)
+            return
+        for node in nodes:
+            node_row = {**row, "cgroup": node.path}
+            reading = (self._read_v2(hierarchy, node, setting) if hierarchy.version == 2
+                       else self._read_v1(hierarchy, node, setting))
+            if isinstance(reading, str):
+                self._error(node_row, reading)
+                continue
+            node_row.update({"version": reading.version, "file": ", ".join(reading.files),
+                             "value": reading.shown})
+            if reading.note:
+                node_row["note"] = reading.note
+            verdict = _judge(expectation, reading.value)
+            node_row["verdict"] = "pass" if verdict else "fail"
+            self.rows.append(node_row)
+            if not verdict:
+                self.failures.append(f"{node.path}: expected {expectation.describe()}, found "
+                                     f"{reading.shown} ({', '.join(reading.files)})")
+
+    def _error(self, row: dict[str, Any], reason: str) -> None:
+        self.rows.append({**row, "verdict": "error", "reason": reason})
+        self.errors.append(f"{row.get('cgroup', row['target'])}: {reason}")
+
+    def _read_v2(self, h: Hierarchy, node: CgroupNode, setting: str) -> Reading | str:
+        kind, controller = SETTINGS[setting]
+        if kind == _CPULIST:
+            return self._v2_cpulist(h, node, setting)
+        raw = node.files.get(setting)
+        if isinstance(raw, ReadError):
+            return raw.reason
+        path = h.host_path(node.path, setting)
+        if raw is None:
+            enabled = node.files.get("cgroup.controllers")
+            if kind in (_BYTES, _COUNT, _QUOTA, _IO) and (
+                    node.path == h.mount_root
+                    or (isinstance(enabled, str) and controller not in enabled.split())):
+                why = ("the root cgroup has no limit" if node.path == h.mount_root else
+                       f"the {controller} controller is not enabled for this cgroup")
+                value: Any = {_BYTES: None, _COUNT: None, _QUOTA: (None, _DEFAULT_PERIOD),
+                              _IO: {}}[kind]
+                return Reading(value, "max", (h.host_path(node.path),), 2, why)
+            return f"{path} does not exist"
+        try:
+            if kind in (_BYTES, _COUNT):
+                value = parse_size(raw.strip()) if kind == _BYTES else (
+                    None if raw.strip() == "max" else int(raw.strip()))
+                return Reading(value, show_size(value) if kind == _BYTES else raw.strip(),
+                               (path,), 2)
+            if kind == _QUOTA:
+                quota = parse_quota(raw)
+                return Reading(quota, show_quota(quota), (path,), 2)
+            if kind == _WEIGHT:
+                return Reading(int(raw.strip()), raw.strip(), (path,), 2)
+            if kind == _PARTITION:
+                words = raw.split()
+                state = words[0] if words else ""
+                return Reading(state + (" invalid" if "invalid" in words[1:2] else ""),
+                               raw.strip(), (path,), 2)
+            return Reading(parse_io(raw), raw.strip() or "max", (path,), 2)
+        except ValueError as exc:
+            return f"{path}: unexpected content {raw!r} ({exc})"
+
+    def _v2_cpulist(self, h: Hierarchy, node: CgroupNode, setting: str) -> Reading | str:
+        # Judged on the effective list (what the kernel enforces); a cgroup without the cpuset
+        # controller uses its nearest ancestor's.
+        effective = setting + ".effective"
+        current: CgroupNode | None = node
+        while current is not None:
+            raw = current.files.get(effective)
+            if isinstance(raw, ReadError):
+                return raw.reason
+            if raw is not None:
+                path = h.host_path(current.path, effective)
+                try:
+                    cpus = parse_cpu_list(raw)
+                except ValueError as exc:
+                    return f"{path}: unexpected content {raw!r} ({exc})"
+                configured = current.files.get(setting)
+                note = (f"configured {setting} = {configured or '(empty: inherited)'}"
+                        if isinstance(configured, str) else "")
+                if current is not node:
+                    note = f"inherited from {current.path}"
+                return Reading(cpus, _fmt_cpus(cpus), (path,), 2, note)
+            if current.path == h.mount_root:
+                break
+            current = h.nodes.get(posixpath.dirname(current.path))
+        return f"no {effective} in {h.host_path(node.path)} or its ancestors"
+
+    def _read_v1(self, h: Hierarchy, node: CgroupNode, setting: str) -> Reading | str:
+        def get(name: str) -> tuple[str, str] | str:
+            raw = node.files.get(name)
+            path = h.host_path(node.path, name)
+            if isinstance(raw, ReadError):
+                return raw.reason
+            if raw is None:
+                return f"{path} does not exist"
+            return raw.strip(), path
+
+        def number(name: str) -> tuple[int, str] | str:
+            got = get(name)
+            if isinstance(got, str):
+                return got
+            text, path = got
+            if not text.lstrip("-").isdigit():
+                return f"{path}: unexpected content {text!r}"
+            return int(text), path
+
+        if setting in ("memory.max", "memory.swap.max"):
+            limit = number("memory.limit_in_bytes")
+            if isinstance(limit, str):
+                return limit
+            memory = None if limit[0] >= V1_UNLIMITED else limit[0]
+            if setting == "memory.max":
+                return Reading(memory, show_size(memory), (limit[1],), 1)
+            both = number("memory.memsw.limit_in_bytes")
+            if isinstance(both, str):
+                return both + " (kernel without swap accounting: boot with swapaccount=1)"
+            if both[0] >= V1_UNLIMITED:
+                return Reading(None, "max", (limit[1], both[1]), 1,
+                               "memory+swap is unlimited")
+            swap = both[0] - (memory if memory is not None else 0)
+            note = "memory.memsw.limit_in_bytes - memory.limit_in_bytes"
+            return Reading(swap, show_size(swap), (limit[1], both[1]), 1, note)
+        if setting == "pids.max":
+            got = get("pids.max")
+            if isinstance(got, str):
+                return got
+            if got[0] != "max" and not got[0].isdigit():
+                return f"{got[1]}: unexpected content {got[0]!r}"
+            return Reading(None if got[0] == "max" else int(got[0]), got[0], (got[1],), 1)
+        if setting == "cpu.max":
+            quota, period = number("cpu.cfs_quota_us"), number("cpu.cfs_period_us")
+            if isinstance(quota, str):
+                return quota
+            if isinstance(period, str):
+                return period
+            value = (None if quota[0] < 0 else quota[0], period[0])
+            return Reading(value, show_quota(value), (quota[1], period[1]), 1,
+                           "cfs_quota_us -1 is max")
+        if setting == "cpu.weight":
+            shares = number("cpu.shares")
+            if isinstance(shares, str):
+                return shares
+            # Compared in shares: the value systemd writes for CPUWeight=N.
+            return Reading(("shares", shares[0]), f"cpu.shares {shares[0]} (cpu.weight "
+                           f"{cpu_shares_to_weight(shares[0])})", (shares[1],), 1,
+                           "compared as cpu.shares = CPUWeight * 1024 / 100 (systemd)")
+        # cpuset.cpus / cpuset.mems: judged on the effective list, as on v2.
+        effective = {"cpuset.cpus": "cpuset.effective_cpus",
+                     "cpuset.mems": "cpuset.effective_mems"}[setting]
+        got = get(effective)
+        if isinstance(got, str):
+            got = get(setting)
+            if isinstance(got, str):
+                return got
+        try:
+            cpus = parse_cpu_list(got[0])
+        except ValueError:
+            return f"{got[1]}: unexpected content {got[0]!r}"
+        return Reading(cpus, _fmt_cpus(cpus), (got[1],), 1)
+
+    # --- throttling and OOM kills -------------------------------------------------------------
+
+    def _counters(self, target: Target) -> None:
+        for what, limit in (("throttled", self.spec.max_throttled),
+                            ("oom_kill", self.spec.max_oom_kills)):
+            controller = "cpu" if what == "throttled" else "memory"
+            row: dict[str, Any] = {"target": target.label, "setting": what}
+            hierarchy = self.tree.for_controller(controller)
+            if hierarchy is None:
+                if limit is not None:
+                    self._error(row, f"the {controller} controller is not mounted on this host")
+                continue
+            nodes = self._nodes(target, hierarchy)
+            if isinstance(nodes, str):
+                if limit is not None:
+                    self._error(row, nodes)
+                continue
+            for node in nodes:
+                node_row = {**row, "cgroup": node.path}
+                got = self._counter(hierarchy, node, what)
+                if isinstance(got, str):
+                    if limit is not None:
+                        self._error(node_row, got)
+                    continue
+                count, shown, path = got
+                node_row.update({"version": hierarchy.version, "file": path, "value": shown})
+                if limit is not None:
+                    node_row["expected"] = f"<= {limit}"
+                    node_row["verdict"] = "pass" if count <= limit else "fail"
+                    if count > limit:
+                        self.failures.append(f"{node.path}: {what} {count} > {limit} ({path})")
+                self.rows.append(node_row)
+
+    @staticmethod
+    def _counter(h: Hierarchy, node: CgroupNode, what: str) -> tuple[int, str, str] | str:
+        keys: tuple[str, ...]
+        if what == "throttled":
+            name = "cpu.stat"
+            keys = ("nr_throttled", "throttled_usec" if h.version == 2 else "throttled_time")
+        else:
+            name = "memory.events" if h.version == 2 else "memory.oom_control"
+            keys = ("oom_kill",)
+        raw = node.files.get(name)
+        path = h.host_path(node.path, name)
+        if isinstance(raw, ReadError):
+            return raw.reason
+        if raw is None:
+            return f"{path} does not exist"
+        values = flat_keyed(raw)
+        if keys[0] not in values:
+            extra = ""
+            if h.version == 1 and what == "oom_kill":
+                failcnt = node.files.get("memory.failcnt")
+                extra = (f" (kernel before 4.13; memory.failcnt = {failcnt})"
+                         if isinstance(failcnt, str) else " (kernel before 4.13)")
+            return f"{path} has no {keys[0]}{extra}"
+        shown = " ".join(f"{k} {values[k]}" for k in keys if k in values)
+        return values[keys[0]], shown, path
+
+    # --- isolation ----------------------------------------------------------------------------
+
+    def _isolation(self, targets: list[Target], rule: Isolation) -> None:
+        members = frozenset().union(*(t.pids for t in targets))
+        cpus: set[int] = set()
+        for target in targets:
+            got = self._target_cpus(target)
+            if isinstance(got, str):
+                self._error({"target": target.label, "setting": "isolation"}, got)
+                return
+            cpus |= got[0]
+            self.rows.append({"target": target.label, "setting": "cpus", "value":
+                              _fmt_cpus(got[0]), "source": got[1]})
+        isolated, nohz, sources = self._host_isolated()
+        shown = _fmt_cpus(cpus)
+        if rule.cpus_isolated:
+            row: dict[str, Any] = {"setting": "isolated CPUs", "value": _fmt_cpus(isolated),
+                                   "source": "; ".join(sources) or "none found",
+                                   "expected": f"contains {shown}"}
+            outside = cpus - isolated
+            row["verdict"] = "fail" if outside else "pass"
+            self.rows.append(row)
+            if outside:
+                self.failures.append(f"CPUs {_fmt_cpus(outside)} of the target are not isolated "
+                                     f"(isolated: {_fmt_cpus(isolated)})")
+        if rule.nohz_full:
+            outside = cpus - (nohz or frozenset())
+            self.rows.append({"setting": "nohz_full", "value": _fmt_cpus(nohz or ()),
+                              "expected": f"contains {shown}",
+                              "verdict": "fail" if outside else "pass"})
+            if outside:
+                self.failures.append(f"CPUs {_fmt_cpus(outside)} of the target are not in "
+                                     "nohz_full")
+        if rule.exclusive:
+            self._intruders(targets, members, frozenset(cpus))
+
+    def _target_cpus(self, target: Target) -> tuple[frozenset[int], str] | str:
+        """CPUs the target may run on: its processes' affinity, else its effective cpuset."""
+        allowed: set[int] = set()
+        live = [self.table.processes[p] for p in sorted(target.pids) if p in self.table.processes]
+        for process in live:
+            if process.cpus_allowed is None:
+                return f"cannot read the CPU affinity of pid {process.pid}"
+            allowed |= process.cpus_allowed
+        if live:
+            return frozenset(allowed), "affinity of " + ", ".join(str(p.pid) for p in live)
+        hierarchy = self.tree.for_controller("cpuset")
+        if hierarchy is None:
+            return f"{target.label} has no processes and no cpuset controller is mounted"
+        nodes = self._nodes(target, hierarchy)
+        if isinstance(nodes, str):
+            return nodes
+        for node in nodes:
+            reading = (self._read_v2(hierarchy, node, "cpuset.cpus") if hierarchy.version == 2
+                       else self._read_v1(hierarchy, node, "cpuset.cpus"))
+            if isinstance(reading, str):
+                return reading
+            allowed |= reading.value
+        return frozenset(allowed), "effective cpuset of " + ", ".join(n.path for n in nodes)
+
+    def _host_isolated(self) -> tuple[frozenset[int], frozenset[int] | None, list[str]]:
+        isolated: set[int] = set()
+        sources: list[str] = []
+        nohz: frozenset[int] | None = None
+        cmdline = self.snapshot.cmdline
+        if isinstance(cmdline, KernelCmdline):
+            iso = _isolcpus(cmdline)
+            if iso:
+                isolated |= iso
+                sources.append(f"isolcpus (domain) {_fmt_cpus(iso)}")
+            param = cmdline.last("nohz_full")
+            if param is not None and param.value:
+                try:
+                    nohz = parse_cpu_list(param.value)
+                except ValueError:
+                    self.errors.append(f"cannot parse nohz_full={param.value!r}")
+        elif isinstance(cmdline, ReadError):
+            sources.append(f"/proc/cmdline unreadable: {cmdline.reason}")
+            self.errors.append(f"cannot read the kernel command line: {cmdline.reason}")
+        unified = self.tree.unified
+        if unified is not None:
+            for node in unified.nodes.values():
+                state = node.files.get("cpuset.cpus.partition")
+                if isinstance(state, str) and state.split()[:1] == ["isolated"] \
+                        and "invalid" not in state:
+                    effective = node.files.get("cpuset.cpus.effective")
+                    try:
+                        cpus = parse_cpu_list(effective) if isinstance(effective, str) else None
+                    except ValueError:
+                        cpus = None
+                    if cpus:
+                        isolated |= cpus
+                        sources.append(f"isolated partition {node.path} {_fmt_cpus(cpus)}")
+        return frozenset(isolated), nohz, sources
+
+    def _intruders(self, targets: list[Target], members: frozenset[int],
+                   cpus: frozenset[int]) -> None:
+        # Processes: anything allowed on a target CPU that is not a member. Per-CPU kernel
+        # threads (ksoftirqd/N, kworker/N:M, migration/N, cpuhp/N) are bound by the kernel to
+        # one CPU, exist on every CPU by design and cannot be moved: they are not placement
+        # intruders (their noise is what nohz_full/rcu_nocbs address). Unbound kernel threads
+        # with a wider affinity are reported: their affinity can be changed.
+        for process in self.table.processes.values():
+            if process.pid in members:
+                continue
+            if process.cpus_allowed is None:
+                self._error({"target": f"pid {process.pid} {process.name}",
+                             "setting": "intruder"}, "CPU affinity unreadable")
+                continue
+            if process.kernel_thread and len(process.cpus_allowed) == 1:
+                continue
+            overlap = process.cpus_allowed & cpus
+            if overlap:
+                cgroup = _shown_cgroup(process)
+                self.rows.append({"setting": "intruder", "pid": process.pid,
+                                  "name": process.name, "cgroup": cgroup,
+                                  "cpus_allowed": _fmt_cpus(process.cpus_allowed),
+                                  "overlap": _fmt_cpus(overlap), "verdict": "fail"})
+                self.failures.append(f"pid {process.pid} ({process.name}, {cgroup}) is allowed "
+                                     f"on CPUs {_fmt_cpus(overlap)}")
+        # Cgroups: one that configures its own cpuset overlapping the target's CPUs, other than
+        # the targets, their ancestors (which must contain them) and their descendants.
+        hierarchy = self.tree.for_controller("cpuset")
+        if hierarchy is None:
+            return
+        own: set[str] = set()
+        for target in targets:
+            nodes = self._nodes(target, hierarchy)
+            if isinstance(nodes, list):
+                own |= {n.path for n in nodes}
+        for node in hierarchy.nodes.values():
+            if node.path == hierarchy.mount_root or any(
+                    _related(node.path, p) for p in own):
+                continue
+            configured = node.files.get("cpuset.cpus")
+            if not isinstance(configured, str) or not configured.strip():
+                continue  # inherits its parent's CPUs: its processes are checked above
+            # What the kernel grants (a sibling of an isolated partition cannot get its CPUs).
+            effective = node.files.get("cpuset.cpus.effective" if hierarchy.version == 2
+                                       else "cpuset.effective_cpus")
+            try:
+                granted = parse_cpu_list(effective if isinstance(effective, str)
+                                         else configured)
+            except ValueError:
+                self.errors.append(f"{hierarchy.host_path(node.path)}: unreadable cpuset")
+                continue
+            overlap = granted & cpus
+            if overlap:
+                self.rows.append({"setting": "intruder", "cgroup": node.path,
+                                  "file": hierarchy.host_path(node.path, "cpuset.cpus"),
+                                  "cpus": configured.strip(), "overlap": _fmt_cpus(overlap),
+                                  "verdict": "fail"})
+                self.failures.append(f"cgroup {node.path} is configured for CPUs "
+                                     f"{_fmt_cpus(overlap)} ({hierarchy.label})")
+
+
+def _shown_cgroup(process: Process) -> str:
+    """The cgroup to name a process by: systemd's hierarchy (v1), else cgroup2, else any."""
+    memberships = process.cgroups
+    return next((m.path for m in memberships if "name=systemd" in m.controllers),
+                next((m.path for m in memberships if m.hierarchy == 0),
+                     memberships[0].path if memberships else "?"))
+
+
+def _selects(process: Process, selector: tuple[tuple[str, str | re.Pattern[str]], ...]
+             ) -> bool | str:
+    """Whether ``process`` matches every selector field; a reason when a field is unreadable."""
+    unknown = []
+    for key, pattern in selector:
+        if key == "cmdline":
+            assert isinstance(pattern, re.Pattern)
+            if "cmdline" in process.unreadable:
+                unknown.append(f"cmdline: {process.unreadable['cmdline']}")
+            elif not pattern.search(" ".join(process.cmdline)):
+                return False
+        else:
+            assert isinstance(pattern, str)
+            value = process.name if key == "name" else process.exe
+            if value is None:
+                if key in process.unreadable:
+                    unknown.append(f"{key}: {process.unreadable[key]}")
+                    continue
+                return False
+            if not fnmatch.fnmatchcase(value, pattern):
+                return False
+    return "; ".join(unknown) if unknown else True
+
+
+def _related(a: str, b: str) -> bool:
+    """Whether one of two cgroup paths is the other or an ancestor of it."""
+    a, b = a.rstrip("/") + "/", b.rstrip("/") + "/"
+    return a.startswith(b) or b.startswith(a)
+
+
+def _path_match(path: str, pattern: str) -> bool:
+    parts, wanted = path.strip("/").split("/"), pattern.strip("/").split("/")
+    if pattern == "/":
+        return path == "/"
+    return len(parts) == len(wanted) and all(
+        fnmatch.fnmatchcase(p, w) for p, w in zip(parts, wanted, strict=True))
+
+
+def _isolcpus(cmdline: KernelCmdline) -> frozenset[int]:
+    """CPUs removed from scheduler domains by ``isolcpus=[flags,]list``.
+
+    With no flags the kernel assumes ``domain``; with flags, only ``domain`` removes CPUs from
+    load balancing (``managed_irq`` alone only steers managed interrupts away).
+    """
+    param = cmdline.last("isolcpus")
+    if param is None or not param.value:
+        return frozenset()
+    tokens = param.value.split(",")
+    flags = []
+    while tokens and tokens[0] in _ISOLCPUS_FLAGS:
+        flags.append(tokens.pop(0))
+    if flags and "domain" not in flags:
+        return frozenset()
+    try:
+        return parse_cpu_list(",".join(tokens))
+    except ValueError:
+        return frozenset()
+
+
+def _judge(expectation: Expectation, actual: Any) -> bool:
+    """Whether ``actual`` (parsed as the setting's type) satisfies ``expectation``."""
+    kind = SETTINGS[expectation.setting][0]
+    op, want = expectation.op, expectation.value
+    if kind == _WEIGHT and isinstance(actual, tuple):  # v1 cpu.shares
+        shares, want = actual[1], cpu_weight_to_shares(want)
+        return bool({"eq": shares == want, "le": shares <= want, "ge": shares >= want}[op])
+    if kind in (_BYTES, _COUNT):
+        if op == "set":
+            return actual is not None
+        if op == "eq":
+            return bool(actual == want)
+        if actual is None:  # unlimited
+            return op == "ge"
+        return bool(actual <= want if op == "le" else actual >= want)
+    if kind == _QUOTA:
+        quota, period = actual
+        if op == "set":
+            return quota is not None
+        wanted_quota, wanted_period = want
+        if op == "eq":
+            if wanted_quota is None or quota is None:
+                return wanted_quota is quota
+            if expectation.shown.endswith("%"):
+                return Fraction(quota, period) == Fraction(wanted_quota, wanted_period)
+            return (quota, period) == (wanted_quota, wanted_period)
+        if quota is None:
+            return op == "ge"
+        share, wanted = Fraction(quota, period), Fraction(wanted_quota, wanted_period)
+        return share <= wanted if op == "le" else share >= wanted
+    if kind == _WEIGHT:
+        return bool({"eq": actual == want, "le": actual <= want, "ge": actual >= want}[op])
+    if kind == _CPULIST:
+        if op == "set":
+            return bool(actual)
+        return bool(actual == want if op == "eq" else actual <= want)
+    if kind == _IO:
+        return bool(actual) if op == "set" else bool(actual == want)
+    return bool(actual == want)  # partition
+

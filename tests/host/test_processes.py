@@ -1,0 +1,324 @@
+"""The process table reader: fixture /proc trees built in tmp_path, and real child processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.host.processes import (
+    PF_KTHREAD,
+    CgroupMembership,
+    Thread,
+    parse_cpu_list,
+    read_passwd,
+    read_processes,
+)
+from tests.support import need
+
+LIVE = Path("/")
+
+
+def stat_line(pid: int, comm: str, *, ppid: int = 1, flags: int = 0x400100, nice: int = 0,
+              start: int = 4242, rt_priority: int = 0, policy: int = 0) -> str:
+    """A /proc/PID/stat line with the fields proc(5) numbers 3..52 (fields 1-2: pid, comm)."""
+    fields = ["0"] * 50  # fields 3..52
+    fields[0] = "S"
+    values = {4: ppid, 9: flags, 19: nice, 22: start, 40: rt_priority, 41: policy}
+    for number, value in values.items():
+        fields[number - 3] = str(value)
+    return f"{pid} ({comm}) {' '.join(fields)}\n"
+
+
+def status_text(name: str, *, uid: int = 1000, cap_eff: str = "0000000000000000",
+                nnp: int = 0, seccomp: int = 0, filters: int = 0, cpus: str = "0-3") -> str:
+    return (f"Name:\t{name}\nUmask:\t0022\nState:\tS (sleeping)\nUid:\t{uid + 1}\t{uid}\t{uid}"
+            f"\t{uid}\nGid:\t100\t100\t100\t100\nCapInh:\t0000000000000000\n"
+            f"CapPrm:\t{cap_eff}\nCapEff:\t{cap_eff}\nCapBnd:\t000001ffffffffff\n"
+            f"CapAmb:\t0000000000000000\nNoNewPrivs:\t{nnp}\nSeccomp:\t{seccomp}\n"
+            f"Seccomp_filters:\t{filters}\nCpus_allowed:\tf\nCpus_allowed_list:\t{cpus}\n")
+
+
+def make_proc(root: Path, pid: int, comm: str = "fixgw", *, status: str | None = None,
+              cmdline: bytes = b"/opt/fixgw/bin/fixgw\0--venue=LSE\0",
+              cgroup: str = "0::/system.slice/fixgw.service\n", exe: str | None = "/opt/x",
+              **stat: int) -> Path:
+    base = root / "proc" / str(pid)
+    base.mkdir(parents=True)
+    (base / "stat").write_text(stat_line(pid, comm, **stat), encoding="utf-8",
+                               errors="surrogateescape")
+    (base / "status").write_text(status if status is not None else status_text(comm),
+                                 encoding="utf-8", errors="surrogateescape")
+    (base / "cmdline").write_bytes(cmdline)
+    (base / "cgroup").write_text(cgroup)
+    if exe is not None:
+        (base / "exe").symlink_to(exe)
+    return base
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "passwd").write_text(
+        "root:x:0:0:root:/root:/bin/bash\n"
+        "fixgw:x:1000:1000::/opt/fixgw:/usr/sbin/nologin\n"
+        "toor:x:0:0:second root:/root:/bin/sh\n"
+        "+::::::\n"
+        "broken line without fields\n"
+        "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n")
+    return tmp_path
+
+
+# --- pure parsers ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "cpus"), [
+    ("0-3,8,10-11", {0, 1, 2, 3, 8, 10, 11}),
+    ("5", {5}),
+    ("0-1\n", {0, 1}),
+    ("", set()),
+    ("2-2", {2}),
+])
+def test_parse_cpu_list(text: str, cpus: set[int]) -> None:
+    assert parse_cpu_list(text) == frozenset(cpus)
+
+
+@pytest.mark.parametrize("text", ["3-1", "a", "1-", "-1", "0-70000", "1,,x"])
+def test_parse_cpu_list_refuses_junk(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_cpu_list(text)
+
+
+def test_passwd_first_name_of_a_uid_wins_and_junk_is_skipped(root: Path) -> None:
+    assert read_passwd(root) == {0: "root", 1000: "fixgw", 65534: "nobody"}
+
+
+def test_passwd_lines_split_only_on_newline(tmp_path: Path) -> None:
+    # A GECOS field (user-editable with chfn) must not smuggle in a second entry, and a
+    # non-ASCII "digit" uid must not crash the reader.
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "passwd").write_text(
+        "eve:x:1001:1001:Eve\x1cadmin:x:1002:0:fake\u2028:/home/eve:/bin/sh\n"
+        "odd:x:\u00b2:1::/:/bin/sh\n"
+        "svc:x:1002:1002::/:/usr/sbin/nologin\n")
+    assert read_passwd(tmp_path) == {1001: "eve", 1002: "svc"}
+
+
+def test_passwd_missing_is_empty(tmp_path: Path) -> None:
+    assert read_passwd(tmp_path) == {}
+
+
+# --- fixture trees ----------------------------------------------------------------------------
+
+
+def test_a_full_process_from_a_fixture_tree(root: Path) -> None:
+    make_proc(root, 300, status=status_text("fixgw", cap_eff="0000000000800400", nnp=1,
+                                            seccomp=2, filters=3, cpus="2-3"),
+              ppid=1, nice=-5, rt_priority=60, policy=1, start=777,
+              cgroup="12:cpu,cpuacct:/trading\n11:cpuset:/gw\n0::/system.slice/fixgw.service\n")
+    table = read_processes(root)
+    proc = table.processes[300]
+    assert (proc.pid, proc.ppid, proc.name, proc.kernel_thread, proc.start_time) == (
+        300, 1, "fixgw", False, 777)
+    assert proc.exe == "/opt/x"
+    assert proc.cmdline == ("/opt/fixgw/bin/fixgw", "--venue=LSE")
+    assert (proc.uid, proc.ruid, proc.user) == (1000, 1001, "fixgw")
+    assert (proc.cap_eff, proc.cap_prm, proc.cap_bnd, proc.cap_amb) == (
+        0x800400, 0x800400, 0x1FFFFFFFFFF, 0)
+    assert (proc.no_new_privs, proc.seccomp, proc.seccomp_filters) == (True, 2, 3)
+    assert proc.cpus_allowed == frozenset({2, 3})
+    assert (proc.sched_policy, proc.sched_policy_name, proc.rt_priority, proc.nice) == (
+        1, "SCHED_FIFO", 60, -5)
+    assert proc.cgroups == (CgroupMembership(12, ("cpu", "cpuacct"), "/trading"),
+                            CgroupMembership(11, ("cpuset",), "/gw"),
+                            CgroupMembership(0, (), "/system.slice/fixgw.service"))
+    assert proc.unreadable == {}
+    assert proc.threads == ()  # not asked for
+    assert table.users[1000] == "fixgw"
+    assert table.own_netns is None  # no proc/self in a fixture tree
+
+
+def test_comm_with_spaces_and_parentheses(root: Path) -> None:
+    # comm runs to the LAST ')': "a) (b c)" must not shift the numbered fields.
+    make_proc(root, 301, "a) (b c", status=status_text("a) (b c"), ppid=77, start=99,
+              rt_priority=5, policy=2)
+    proc = read_processes(root).processes[301]
+    assert (proc.name, proc.ppid, proc.start_time, proc.rt_priority, proc.sched_policy_name) == (
+        "a) (b c", 77, 99, 5, "SCHED_RR")
+
+
+def test_name_comes_raw_from_stat_not_escaped_from_status(root: Path) -> None:
+    # status escapes "\n" and "\\" and is split on "\n" only: \x1c or U+0085 in comm used to cut
+    # the Name line (str.splitlines) and trailing spaces were stripped.
+    comm = " a\nb\\c\x1c\x85 "
+    escaped = comm.replace("\\", "\\\\").replace("\n", "\\n")
+    make_proc(root, 302, comm, status=status_text(escaped, uid=0))
+    proc = read_processes(root).processes[302]
+    assert proc.name == comm
+    assert proc.uid == 0  # the Uid line after Name still parses
+
+
+def test_invalid_utf8_in_comm_is_kept_as_surrogates(root: Path) -> None:
+    base = make_proc(root, 303, "x")
+    (base / "stat").write_bytes(stat_line(303, "x").encode().replace(b"(x)", b"(\xff\xfe)"))
+    assert read_processes(root).processes[303].name == "\udcff\udcfe"
+
+
+def test_cgroup_lines(root: Path) -> None:
+    make_proc(root, 320, cgroup="13:name=systemd:/user.slice\n"
+                                "4:cpu,cpuacct:/a\x1cb/c:d\n"
+                                "junk line\n"
+                                "0::/\n")
+    assert read_processes(root).processes[320].cgroups == (
+        CgroupMembership(13, ("name=systemd",), "/user.slice"),
+        CgroupMembership(4, ("cpu", "cpuacct"), "/a\x1cb/c:d"),
+        CgroupMembership(0, (), "/"))
+
+
+def test_kernel_thread_detection(root: Path) -> None:
+    make_proc(root, 2, "kthreadd", cmdline=b"", exe=None, flags=PF_KTHREAD | 0x40, ppid=0,
+              status=status_text("kthreadd", uid=0))
+    make_proc(root, 304, "worker", flags=0x400100)
+    table = read_processes(root)
+    assert table.processes[2].kernel_thread is True
+    assert table.processes[2].exe is None
+    assert table.processes[2].cmdline == ()
+    assert table.processes[2].unreadable == {}  # no exe is normal for a kernel thread
+    assert table.processes[304].kernel_thread is False
+
+
+@pytest.mark.parametrize("missing", ["stat", "status", "cmdline", "cgroup"])
+def test_a_process_that_vanished_mid_read_is_left_out(root: Path, missing: str) -> None:
+    make_proc(root, 305)
+    gone = make_proc(root, 306)
+    (gone / missing).unlink()
+    assert list(read_processes(root).processes) == [305]
+
+
+def test_non_numeric_entries_are_ignored(root: Path) -> None:
+    make_proc(root, 307)
+    (root / "proc" / "self").mkdir()
+    (root / "proc" / "sys").mkdir()
+    assert list(read_processes(root).processes) == [307]
+
+
+def test_no_proc_at_all_is_an_empty_table(tmp_path: Path) -> None:
+    assert read_processes(tmp_path).processes == {}
+
+
+def test_unreadable_files_are_recorded_not_skipped(root: Path) -> None:
+    # A directory where a file should be fails with EISDIR: not "gone", so recorded.
+    base = make_proc(root, 308)
+    for name in ("status", "cmdline"):
+        (base / name).unlink()
+        (base / name).mkdir()
+    proc = read_processes(root).processes[308]
+    assert proc.unreadable == {"status": "Is a directory", "cmdline": "Is a directory"}
+    assert (proc.uid, proc.user, proc.cap_eff, proc.no_new_privs, proc.cpus_allowed) == (
+        None, None, None, None, None)
+    assert proc.name == "fixgw"  # from stat
+
+
+def test_unreadable_stat_falls_back_to_the_status_name(root: Path) -> None:
+    base = make_proc(root, 309, "x", status=status_text("tab\\\\name"))
+    (base / "stat").unlink()
+    (base / "stat").mkdir()
+    proc = read_processes(root).processes[309]
+    assert proc.unreadable == {"stat": "Is a directory"}
+    assert (proc.name, proc.sched_policy, proc.rt_priority, proc.ppid) == (
+        "tab\\name", None, None, 0)
+
+
+def test_threads_from_a_fixture_tree(root: Path) -> None:
+    base = make_proc(root, 310)
+    for tid, status in ((310, status_text("fixgw", nnp=1, seccomp=2, filters=1, cpus="2")),
+                        (311, status_text("fix\\nio", cpus="3"))):
+        (base / "task" / str(tid)).mkdir(parents=True)
+        (base / "task" / str(tid) / "status").write_text(status)
+    (base / "task" / "312").mkdir()  # exited between listing and reading: left out
+    proc = read_processes(root, threads=True).processes[310]
+    assert proc.threads == (Thread(310, "fixgw", 2, 1, True, frozenset({2})),
+                            Thread(311, "fix\nio", 0, 0, False, frozenset({3})))
+    assert proc.unreadable == {}
+
+
+def test_an_unreadable_thread_is_kept_with_unknown_fields(root: Path) -> None:
+    base = make_proc(root, 313)
+    (base / "task" / "313").mkdir(parents=True)
+    (base / "task" / "313" / "status").write_text(status_text("fixgw"))
+    (base / "task" / "314" / "status").mkdir(parents=True)
+    proc = read_processes(root, threads=True).processes[313]
+    assert proc.threads[1] == Thread(314, "", None, None, None, None)
+    assert proc.unreadable == {"threads": "task/314/status: Is a directory"}
+
+
+def test_an_unreadable_task_list_is_recorded(root: Path) -> None:
+    base = make_proc(root, 315)
+    (base / "task").write_text("not a directory")
+    proc = read_processes(root, threads=True).processes[315]
+    assert proc.threads == ()
+    assert proc.unreadable == {"threads": "task: Not a directory"}
+
+
+def test_a_missing_task_list_means_the_process_is_gone(root: Path) -> None:
+    make_proc(root, 316)  # no task/ at all: the process exited between reads
+    assert read_processes(root, threads=True).processes == {}
+
+
+# --- the live host ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def named_child() -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """A child that renames itself (prctl PR_SET_NAME) to a hostile comm, then sleeps."""
+    comm = "e\nv\\l\x1c )x"
+    code = ("import ctypes, sys, time\n"
+            "ctypes.CDLL(None).prctl(15, sys.argv[1].encode(), 0, 0, 0)\n"
+            "print('ready', flush=True)\n"
+            "time.sleep(60)\n")
+    child = subprocess.Popen([sys.executable, "-c", code, comm, "hg-reader-test"],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline() == "ready\n"
+        yield child, comm
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_live_child_with_a_hostile_comm(named_child: tuple[subprocess.Popen[str], str]) -> None:
+    child, comm = named_child
+    proc = read_processes(LIVE, threads=True).processes[child.pid]
+    assert proc.name == comm
+    assert proc.cmdline == (sys.executable, "-c", proc.cmdline[2], comm, "hg-reader-test")
+    assert proc.ppid == os.getpid()
+    assert proc.uid == os.geteuid()
+    assert proc.cpus_allowed == frozenset(os.sched_getaffinity(child.pid))
+    assert proc.threads[0].tid == child.pid
+    assert proc.threads[0].name == comm  # task status Name, unescaped
+    assert proc.unreadable == {}
+
+
+def test_live_own_process_and_kernel_threads() -> None:
+    table = read_processes(LIVE)
+    me = table.processes[os.getpid()]
+    assert me.exe == os.path.realpath(sys.executable)
+    assert me.kernel_thread is False
+    assert me.netns is not None and me.netns == table.own_netns
+    need(2 in table.processes, "no pid 2 (kthreadd) in this pid namespace")
+    assert table.processes[2].name == "kthreadd"
+    assert table.processes[2].kernel_thread is True
+
+
+def test_live_read_is_fast_enough() -> None:
+    clock = time.monotonic()
+    table = read_processes(LIVE, sockets=True, threads=True)
+    elapsed = time.monotonic() - clock
+    assert table.processes
+    assert elapsed < 5.0, f"{len(table.processes)} processes took {elapsed:.2f}s"

@@ -111,8 +111,8 @@ def spawn_holder(names: Path, index: int, port: int, udp: bool, pairs: int) -> i
         os._exit(127)
 
 
-def build_host(procs: int, sockets: int, listeners: int, names: Path) -> list[int]:
-    """Start the synthetic host's processes; returns their pids."""
+def build_host(procs: int, sockets: int, listeners: int, names: Path) -> tuple[list[int], int]:
+    """Start the synthetic host's processes; returns their pids and the sockets they hold."""
     per_holder = 1 + 2 * PAIRS_PER_HOLDER
     tcp_holders = min(listeners, max(1, sockets // per_holder))
     udp_holders = max(0, listeners - tcp_holders)
@@ -124,7 +124,7 @@ def build_host(procs: int, sockets: int, listeners: int, names: Path) -> list[in
         pids.append(spawn_holder(names, i, base + tcp_holders + i, True, 0))
     for _ in range(max(0, procs - len(pids))):
         pids.append(os.posix_spawn(SLEEP, ["sleep", "infinity"], os.environ))
-    return pids
+    return pids, tcp_holders * per_holder + udp_holders
 
 
 def wait_for_sockets(expected: int, deadline: float) -> int:
@@ -164,9 +164,8 @@ def inner(args: argparse.Namespace) -> int:
     policy = work / "bench.yaml"
     policy.write_text(policy_text(20000), encoding="utf-8")
     started = time.monotonic()
-    pids = build_host(args.procs, args.sockets, args.listeners, names)
-    found = wait_for_sockets(min(args.sockets, args.listeners * (1 + 2 * PAIRS_PER_HOLDER)),
-                             time.monotonic() + 120)
+    pids, expected = build_host(args.procs, args.sockets, args.listeners, names)
+    found = wait_for_sockets(expected, time.monotonic() + 120)
     built = time.monotonic() - started
     processes = sum(1 for p in os.listdir("/proc") if p.isdigit())
     report = work / "report.json"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.support import PROJECT
+from tests.support import PROJECT, need_root, need_tool
 
 BENCH = PROJECT / "benchmarks" / "lint_bench.py"
 
@@ -41,3 +41,18 @@ def test_lint_bench_rejects_zero_sizes() -> None:
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2
     assert "--files, --checks and --runs must be at least 1" in done.stderr
+
+
+def test_audit_bench_runs_on_a_small_synthetic_host() -> None:
+    need_root()
+    need_tool("unshare")
+    need_tool("ss")
+    done = subprocess.run([sys.executable, str(PROJECT / "benchmarks" / "audit_bench.py"),
+                           "--procs", "60", "--sockets", "300", "--listeners", "10", "--runs", "1"],
+                          cwd=PROJECT, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("synthetic host: 6")  # 60 sleepers + holders + the namespace init
+    assert "(10 listening)" in lines[0]
+    assert "hostguard audit" in lines[4] and "(exit 1;" in lines[4]  # the bench policy fails
+    assert lines[5].startswith("ratio audit / ss")

@@ -16,6 +16,7 @@ import errno
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 PF_KTHREAD = 0x00200000
@@ -25,6 +26,8 @@ SCHED_POLICIES = {0: "SCHED_OTHER", 1: "SCHED_FIFO", 2: "SCHED_RR", 3: "SCHED_BA
                   5: "SCHED_IDLE", 6: "SCHED_DEADLINE"}
 
 _GONE = (errno.ENOENT, errno.ESRCH)
+_MAX_READ = 1 << 20
+"""Cap on one /proc file (a cmdline can be long; nothing here is legitimately bigger)."""
 
 
 class Vanished(Exception):
@@ -157,21 +160,37 @@ def read_processes(root: Path, sockets: bool = False, threads: bool = False) -> 
         if not name.isdigit():
             continue
         try:
-            found[int(name)] = _read_process(proc / name, int(name), users, sockets, threads)
+            found[int(name)] = _read_process(f"{proc}/{name}", int(name), users, sockets,
+                                             threads)
         except Vanished:
             continue
-    return ProcessTable(dict(sorted(found.items())), _netns(proc / "self"), users)
+    return ProcessTable(dict(sorted(found.items())), _netns(f"{proc}/self"), users)
 
 
-def _read(path: Path) -> str:
+# Paths are plain strings below: with thousands of processes and tens of thousands of fd
+# links, pathlib's object overhead was most of the audit's time (benchmarks/audit_bench.py).
+
+
+def _read(path: str) -> str:
     """Text of a /proc file; Vanished when the process is gone."""
     try:
-        with open(path, "rb") as handle:
-            return handle.read(1 << 20).decode("utf-8", errors="surrogateescape")
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError as exc:
         if exc.errno in _GONE:
-            raise Vanished(str(path)) from None
+            raise Vanished(path) from None
         raise
+    try:
+        chunks, size = [], 0
+        while size < _MAX_READ and (chunk := os.read(fd, 65536)):
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        if exc.errno in _GONE:
+            raise Vanished(path) from None
+        raise
+    finally:
+        os.close(fd)
+    return b"".join(chunks)[:_MAX_READ].decode("utf-8", errors="surrogateescape")
 
 
 def _status_fields(text: str) -> dict[str, str]:
@@ -217,9 +236,9 @@ def _cpus(fields: Mapping[str, str]) -> frozenset[int] | None:
         return None
 
 
-def _netns(path: Path) -> int | None:
+def _netns(path: str) -> int | None:
     try:
-        link = os.readlink(path / "ns" / "net")
+        link = os.readlink(f"{path}/ns/net")
     except OSError:
         return None
     inode = link.partition("[")[2].rstrip("]")
@@ -227,17 +246,17 @@ def _netns(path: Path) -> int | None:
 
 
 def _read_process(
-    base: Path, pid: int, users: Mapping[int, str], sockets: bool, threads: bool
+    base: str, pid: int, users: Mapping[int, str], sockets: bool, threads: bool
 ) -> Process:
     unreadable: dict[str, str] = {}
     # stat first: it exists for every live process, so a missing one means the process is gone.
     try:
-        name, rest = _split_stat(_read(base / "stat"))
+        name, rest = _split_stat(_read(f"{base}/stat"))
     except OSError as exc:
         name, rest = "", []
         unreadable["stat"] = exc.strerror or str(exc)
     try:
-        status_text = _read(base / "status")
+        status_text = _read(f"{base}/status")
     except OSError as exc:
         status_text = ""
         unreadable["status"] = exc.strerror or str(exc)
@@ -246,7 +265,7 @@ def _read_process(
         # comm comes from stat (raw bytes); status carries it escaped.
         name = _status_name(status_text) or ""
     try:
-        cmdline = tuple(a for a in _read(base / "cmdline").split("\0") if a)
+        cmdline = tuple(a for a in _read(f"{base}/cmdline").split("\0") if a)
     except OSError as exc:
         cmdline = ()
         unreadable["cmdline"] = exc.strerror or str(exc)
@@ -254,12 +273,12 @@ def _read_process(
     kernel_thread = flags is not None and bool(flags & PF_KTHREAD)
     exe: str | None = None
     try:
-        exe = os.readlink(base / "exe")
+        exe = os.readlink(f"{base}/exe")
     except OSError as exc:
         if not kernel_thread and exc.errno != errno.ENOENT:
             unreadable["exe"] = exc.strerror or str(exc)
     try:
-        cgroups = _parse_cgroups(_read(base / "cgroup"))
+        cgroups = _parse_cgroups(_read(f"{base}/cgroup"))
     except OSError as exc:
         cgroups = ()
         unreadable["cgroup"] = exc.strerror or str(exc)
@@ -314,7 +333,9 @@ def _field(rest: list[str], number: int) -> int | None:
         return None
 
 
+@lru_cache(maxsize=4096)
 def _parse_cgroups(text: str) -> tuple[CgroupMembership, ...]:
+    # Cached: most processes share a handful of distinct cgroup files, and the result is frozen.
     out = []
     for line in text.split("\n"):  # not splitlines(): cgroup names may hold \x1c, \x0b
         hierarchy, _, remainder = line.partition(":")
@@ -325,17 +346,31 @@ def _parse_cgroups(text: str) -> tuple[CgroupMembership, ...]:
     return tuple(out)
 
 
-def _socket_inodes(base: Path, unreadable: dict[str, str]) -> frozenset[int]:
+def _socket_inodes(base: str, unreadable: dict[str, str]) -> frozenset[int]:
+    try:
+        dir_fd = os.open(f"{base}/fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno not in _GONE:
+            unreadable["fd"] = exc.strerror or str(exc)
+        return frozenset()
+    try:
+        return _fd_sockets(dir_fd, unreadable)
+    finally:
+        os.close(dir_fd)
+
+
+def _fd_sockets(dir_fd: int, unreadable: dict[str, str]) -> frozenset[int]:
+    # readlink relative to the open fd folder: no path walk per descriptor.
     inodes: set[int] = set()
     try:
-        fds = os.listdir(base / "fd")
+        fds = os.listdir(dir_fd)
     except OSError as exc:
         if exc.errno not in _GONE:
             unreadable["fd"] = exc.strerror or str(exc)
         return frozenset()
     for fd in fds:
         try:
-            link = os.readlink(base / "fd" / fd)
+            link = os.readlink(fd, dir_fd=dir_fd)
         except OSError as exc:
             if exc.errno not in _GONE:  # e.g. EACCES: an owner we cannot see, not "no socket"
                 unreadable["fd"] = exc.strerror or str(exc)
@@ -347,21 +382,21 @@ def _socket_inodes(base: Path, unreadable: dict[str, str]) -> frozenset[int]:
     return frozenset(inodes)
 
 
-def _threads(base: Path, unreadable: dict[str, str]) -> tuple[Thread, ...]:
+def _threads(base: str, unreadable: dict[str, str]) -> tuple[Thread, ...]:
     # Fail closed: a task list or a thread that cannot be read is recorded in ``unreadable``
     # (and the thread kept with None fields), never silently dropped. Only a thread that exited
     # is left out.
     out = []
     try:
-        tids = sorted(int(t) for t in os.listdir(base / "task") if t.isdigit())
+        tids = sorted(int(t) for t in os.listdir(f"{base}/task") if t.isdigit())
     except OSError as exc:
         if exc.errno in _GONE:
-            raise Vanished(str(base)) from None
+            raise Vanished(base) from None
         unreadable["threads"] = f"task: {exc.strerror or exc}"
         return ()
     for tid in tids:
         try:
-            text = _read(base / "task" / str(tid) / "status")
+            text = _read(f"{base}/task/{tid}/status")
         except Vanished:
             continue
         except OSError as exc:

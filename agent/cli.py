@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from agent import __version__, audit
+from agent import __version__, audit, cli_seccomp
 from agent.atomic import write_atomic
 from agent.lint import output
 from agent.lint.engine import discover, lint_paths
@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="host label for policies' hosts.labels selectors (repeatable)")
     aud.add_argument("--verbose", "-v", action="store_true", help="list passing checks too")
     aud.add_argument("--today", type=_date, help="judge waiver expiry as of this date")
+    lint.set_defaults(handler=_lint)
+    aud.set_defaults(handler=_audit)
+    cli_seccomp.add_parsers(sub)
     return parser
 
 
@@ -76,9 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
     try:
-        if args.command == "lint":
-            return _lint(args)
-        return _audit(args)
+        code: int = args.handler(args)
+        return code
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

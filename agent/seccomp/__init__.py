@@ -1,0 +1,1 @@
+"""Seccomp: profiles, syscall names and groups, compilation through libseccomp, formats."""

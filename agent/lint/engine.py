@@ -112,7 +112,8 @@ def _walk(top: Path, diagnostics: list[Diagnostic]) -> list[Path]:
 def lint_paths(paths: Iterable[str], today: dt.date | None = None) -> LintReport:
     """Lint every policy file under ``paths``."""
     files, diagnostics, usage = discover(paths)
-    store = PolicyStore(today or dt.date.today())
+    # The UTC date, as the audit judges waivers: lint and audit agree on the day a waiver ends.
+    store = PolicyStore(today or dt.datetime.now(dt.UTC).date())
     policy_set = resolve(files, store.today, store)
     found = sorted(set(diagnostics) | set(policy_set.diagnostics))
     read = sum(1 for f in store.files.values() if f.document is not None or f.key in store.roots)

@@ -119,6 +119,11 @@ class PolicyStore:
         merged = Closure(files={loaded.key: loaded})
         incomplete = False  # a parent was skipped: its checks are unknown here, not absent
         for target, loc in policy.extends:
+            if "\0" in target:  # no file has such a name; the OS calls would raise ValueError
+                self.report(loc, f"cannot extend {short(target)}: a path cannot contain a NUL "
+                            "character", "extends-missing")
+                incomplete = True
+                continue
             parent_path = Path(loaded.display).parent / target
             parent_key = Path(os.path.realpath(parent_path))
             if parent_key in stack:
@@ -135,12 +140,13 @@ class PolicyStore:
                     # A file that exists but does not parse: say where, it may not be linted.
                     where = f" (at {first.location})" if first.rule != "read-error" else ""
                     reason = first.message + where
-                self.report(loc, f"cannot extend {target!r}: {reason}", "extends-missing")
+                self.report(loc, f"cannot extend {short(target)}: {reason}", "extends-missing")
                 incomplete = True
                 continue
             sub = self.closure(parent, stack)
             if sub is None:
-                self.report(loc, f"extended policy {target!r} has errors", "extends-invalid")
+                self.report(loc, f"extended policy {short(target)} has errors",
+                            "extends-invalid")
                 incomplete = True
                 continue
             self._inherit(merged, sub)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from agent.policy.loader import (
     suggest,
 )
 from agent.policy.model import Check, Policy, Severity, Waiver
+from agent.policy.schema import API_VERSION
 from agent.policy.yamlload import Document, LoadError, load_file
 
 _ID_CUTOFF = 0.8
@@ -49,6 +50,18 @@ def display_path(path: Path) -> str:
     return absolute if relative.startswith("..") else relative
 
 
+DocumentLinter = Callable[[Document, dt.date], list[Diagnostic]]
+"""Lints one loaded document of a kind other than Policy."""
+
+
+def _other_kind(doc: Document, others: Mapping[str, DocumentLinter]) -> str | None:
+    data = doc.data
+    if not isinstance(data, dict) or data.get("apiVersion") != API_VERSION:
+        return None
+    kind = data.get("kind")
+    return kind if isinstance(kind, str) and kind in others else None
+
+
 @dataclass
 class LoadedFile:
     """One file as loaded: its document (if it parsed) and policy (if valid)."""
@@ -60,6 +73,8 @@ class LoadedFile:
     document: Document | None
     policy: Policy | None
     diagnostics: list[Diagnostic]
+    kind: str = "Policy"
+    """The document's ``kind``; other kinds (``SeccompProfile``) are linted by their own module."""
 
 
 @dataclass
@@ -74,8 +89,10 @@ class Closure:
 class PolicyStore:
     """Loads each file once and resolves closures; collects every diagnostic once."""
 
-    def __init__(self, today: dt.date) -> None:
+    def __init__(self, today: dt.date, others: Mapping[str, DocumentLinter] | None = None) -> None:
         self.today = today
+        self.others = dict(others or {})
+        """Linters of the other document kinds that may share a folder with policies."""
         self.files: dict[Path, LoadedFile] = {}
         self.closures: dict[Path, Closure | None] = {}
         self.extra: list[Diagnostic] = []
@@ -91,6 +108,9 @@ class PolicyStore:
         if isinstance(result, LoadError):
             diag = Diagnostic(result.location, Level.ERROR, result.message, result.rule)
             loaded = LoadedFile(key, display, None, None, [diag])
+        elif (kind := _other_kind(result, self.others)) is not None:
+            loaded = LoadedFile(key, display, result, None, self.others[kind](result, self.today),
+                                kind)
         else:
             policy, diagnostics = parse_policy(result, self.today)
             loaded = LoadedFile(key, display, result, policy, diagnostics)
@@ -141,6 +161,11 @@ class PolicyStore:
                     where = f" (at {first.location})" if first.rule != "read-error" else ""
                     reason = first.message + where
                 self.report(loc, f"cannot extend {short(target)}: {reason}", "extends-missing")
+                incomplete = True
+                continue
+            if parent.kind != "Policy":
+                self.report(loc, f"cannot extend {short(target)}: it is a {parent.kind}, "
+                            "not a Policy", "extends-invalid")
                 incomplete = True
                 continue
             sub = self.closure(parent, stack)
@@ -268,6 +293,8 @@ def resolve(roots: Iterable[Path], today: dt.date, store: PolicyStore | None = N
     for root in roots:
         loaded = store.load(root)
         store.roots.add(loaded.key)
+        if loaded.kind != "Policy":
+            continue
         merged = store.closure(loaded)
         if merged is None or loaded.policy is None:
             continue

@@ -27,13 +27,15 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check agent tests benchmarks
 	$(VENV)/bin/mypy
 	$(PY) -m agent.policy.schema --check
+	$(PY) -m agent.seccomp.profile --check
 
 lint-policies: $(STAMP)
 	$(VENV)/bin/hostguard lint --strict policies
 
-## schema: regenerate agent/policy/schema.json from the check kinds' declarations
+## schema: regenerate the published schemas (policy, seccomp profile) from their declarations
 schema: $(STAMP)
 	$(PY) -m agent.policy.schema --write
+	$(PY) -m agent.seccomp.profile --write
 
 bench: $(STAMP)
 	$(PY) benchmarks/lint_bench.py

@@ -108,5 +108,28 @@ RULES: dict[str, Rule] = dict(
               "Remove the link that points back into its own ancestry."),
         _rule("no-policies", W, "A folder holds no *.yaml or *.yml file.",
               "Name policy files with a .yaml or .yml suffix."),
+        # Seccomp profiles (kind: SeccompProfile), documented in docs/seccomp.md.
+        _rule("seccomp-unknown-syscall", E, "A seccomp profile names a syscall libseccomp "
+              "does not know.", "Check the spelling; the message suggests the nearest name."),
+        _rule("seccomp-unknown-group", E, "A seccomp profile names an @group systemd does not "
+              "define.", "Use one of systemd's groups (systemd-analyze syscall-filter)."),
+        _rule("seccomp-arg", E, "An argument condition is not meaningful.",
+              "mask goes with op masked_eq only."),
+        _rule("seccomp-abi-open", E, "A seccomp profile lets a second ABI of the CPU through "
+              "(x86 or x32 on x86_64).", "List only native; other ABIs are then killed."),
+        _rule("seccomp-absent-syscall", W, "A syscall exists on none of the profile's "
+              "architectures.", "Remove it, or list the architecture it belongs to."),
+        _rule("seccomp-allow-deny", W, "A syscall is allowed by name and also denied.",
+              "The deny wins; remove the allow, or the deny if the syscall is needed."),
+        _rule("seccomp-shadowed", W, "A rule never applies: an earlier unconditional rule "
+              "matches the same syscall.", "Remove the later entry or the earlier rule."),
+        _rule("seccomp-dangerous", W, "A dangerous syscall is allowed without a stated reason.",
+              "Deny it, or add acknowledged: with the reason to the rule that allows it."),
+        _rule("seccomp-hot-args", W, "Argument conditions on a hot syscall disable the "
+              "kernel's verdict cache for it.", "Filter hot syscalls by number only."),
+        _rule("seccomp-default-allow", W, "The profile is a deny-list (default_action allow).",
+              "Use an allow-list with default_action {errno: 1} or kill_process."),
+        _rule("seccomp-trading-denied", W, "A profile denies what CPU pinning, real-time "
+              "scheduling or mlockall needs.", "Allow them, or add acknowledged: to the rule."),
     ]
 )

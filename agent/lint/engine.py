@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.lint.diagnostic import Diagnostic, Level
+from agent.lint.documents import LINTERS
 from agent.location import Location
 from agent.policy.resolve import PolicyStore, display_path, resolve
 
@@ -113,7 +114,7 @@ def lint_paths(paths: Iterable[str], today: dt.date | None = None) -> LintReport
     """Lint every policy file under ``paths``."""
     files, diagnostics, usage = discover(paths)
     # The UTC date, as the audit judges waivers: lint and audit agree on the day a waiver ends.
-    store = PolicyStore(today or dt.datetime.now(dt.UTC).date())
+    store = PolicyStore(today or dt.datetime.now(dt.UTC).date(), LINTERS)
     policy_set = resolve(files, store.today, store)
     found = sorted(set(diagnostics) | set(policy_set.diagnostics))
     read = sum(1 for f in store.files.values() if f.document is not None or f.key in store.roots)

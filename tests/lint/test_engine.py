@@ -219,3 +219,34 @@ def test_a_thousand_valid_policies_lint_clean(here: Path) -> None:
     report = lint("fleet")
     assert found(report) == []
     assert report.files == 1000
+
+
+PROFILE = """apiVersion: hostguard/v1
+kind: SeccompProfile
+metadata: {name: p}
+default_action: {errno: 1}
+rules:
+  - syscalls: [read, write, nosuchcall]
+"""
+
+
+def test_seccomp_profiles_in_a_policy_folder_are_linted_as_profiles(here: Path) -> None:
+    write(here / "policies", {"base.yaml": policy("base"), "seccomp/p.yaml": PROFILE})
+    report = lint("policies")
+    assert report.files == 2
+    assert [(d.location.path, d.location.line, d.rule) for d in report.diagnostics] == [
+        ("policies/seccomp/p.yaml", 6, "seccomp-unknown-syscall")]
+
+
+def test_a_policy_cannot_extend_a_seccomp_profile(here: Path) -> None:
+    write(here, {"p.yaml": PROFILE.replace(", nosuchcall", ""),
+                 "child.yaml": policy("child", extends=["p.yaml"])})
+    assert [d.message for d in lint("child.yaml").diagnostics] == [
+        "cannot extend 'p.yaml': it is a SeccompProfile, not a Policy"]
+
+
+def test_audit_of_a_folder_skips_seccomp_profiles(here: Path) -> None:
+    write(here / "policies", {"base.yaml": policy("base"), "p.yaml": PROFILE})
+    done = run_cli("audit", "--policy", "policies", cwd=here)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert "0 checks" in done.stdout

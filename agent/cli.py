@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from agent import __version__, audit, cli_seccomp
+from agent import __version__, audit, cli_daemon, cli_report, cli_seccomp
 from agent.atomic import write_atomic
 from agent.lint import output
 from agent.lint.diagnostic import Diagnostic
@@ -72,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     lint.set_defaults(handler=_lint)
     aud.set_defaults(handler=_audit)
     cli_seccomp.add_parsers(sub)
+    cli_report.add_parsers(sub)
+    cli_daemon.add_parsers(sub)
     return parser
 
 

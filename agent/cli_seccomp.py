@@ -8,11 +8,23 @@ a handler returns the exit status.
 from __future__ import annotations
 
 import argparse
+import json
+import re
+import sys
+from pathlib import Path
 from typing import Any
+
+from agent.atomic import write_atomic
+from agent.enforce import exec as enforce
+from agent.seccomp import compile as seccomp_compile
+from agent.seccomp import formats, syscalls
+from agent.seccomp.model import Profile
+from agent.seccomp.profile import load_profile
 
 
 def add_parsers(sub: Any) -> None:
     """Register ``exec`` and ``seccomp`` (with its own subcommands) on ``sub``."""
+    _add_exec(sub)
     seccomp = sub.add_parser("seccomp", help="seccomp profiles: compile, convert, install",
                              description="Work with seccomp profiles (policies/seccomp/).")
     seccomp.set_defaults(handler=_seccomp_help(seccomp))
@@ -30,3 +42,260 @@ def _seccomp_help(parser: argparse.ArgumentParser) -> Any:
         parser.print_help()
         return 2
     return show
+
+
+# --- import / export / systemd: formats in and out (agent.seccomp.formats) ----------------------
+
+def _add_import(commands: Any) -> None:
+    cmd = commands.add_parser(
+        "import", help="convert Docker/OCI seccomp JSON into a hostguard profile",
+        description="Import a Docker/OCI seccomp JSON profile for one architecture, capability "
+        "set and the running kernel. Writes the YAML profile to stdout (or -o); notes on what "
+        "was left out go to stderr. Exit 0 done, 2 unusable input.")
+    cmd.add_argument("file", type=Path, metavar="FILE", help="OCI/Docker seccomp JSON")
+    cmd.add_argument("--arch", default="x86_64", help="libseccomp architecture (default x86_64)")
+    cmd.add_argument("--caps", metavar="CAP,...", help="the container's capabilities (default: "
+                     "Docker's default container set)")
+    cmd.add_argument("-o", "--output", type=Path, metavar="PROFILE",
+                     help="write the profile here (atomically)")
+    cmd.set_defaults(handler=_import)
+
+
+def _caps(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    out = []
+    for raw in text.split(","):
+        cap = raw.strip().upper()
+        if cap:
+            out.append(cap if cap.startswith("CAP_") else f"CAP_{cap}")
+    return out
+
+
+def _import(args: argparse.Namespace) -> int:
+    try:
+        profile, notes = formats.load_oci(args.file, args.arch, _caps(args.caps))
+    except formats.FormatError as exc:
+        print(f"hostguard: {exc}", file=sys.stderr)
+        return 2
+    caps = args.caps or "Docker's default set"
+    header = [f"Imported by hostguard from {args.file.name} for {args.arch}, capabilities: "
+              f"{caps}.", *notes]
+    text = formats.to_yaml(profile, header)
+    for note in notes:
+        print(f"hostguard: note: {note}", file=sys.stderr)
+    return _emit(text, args.output)
+
+
+def _emit(text: str, output: Path | None) -> int:
+    """``text`` to stdout, or atomically to ``output``."""
+    if output is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        write_atomic(output, text.encode(), mode=0o644)
+    except OSError as exc:
+        print(f"hostguard: cannot write {output}: {exc.strerror}", file=sys.stderr)
+        return 2
+    print(f"wrote {output}")
+    return 0
+
+
+def _add_export(commands: Any) -> None:
+    cmd = commands.add_parser(
+        "export", help="convert a hostguard profile to Docker/OCI seccomp JSON",
+        description="Export a profile as OCI/Docker seccomp JSON (stdout or -o). Exit 0 done, "
+        "2 invalid profile or one OCI cannot express.")
+    cmd.add_argument("profile", type=Path, metavar="PROFILE")
+    cmd.add_argument("--arch", default="x86_64",
+                     help="what 'native' stands for in the JSON (default x86_64)")
+    cmd.add_argument("-o", "--output", type=Path, metavar="FILE",
+                     help="write the JSON here (atomically)")
+    cmd.set_defaults(handler=_export)
+
+
+def _load_profile(path: Path) -> Profile | None:
+    """The loaded profile, or None after printing why it cannot be used."""
+    loaded = load_profile(path)
+    if isinstance(loaded, list):
+        for diag in loaded:
+            print(diag, file=sys.stderr)
+        print(f"hostguard: invalid profile {path}", file=sys.stderr)
+        return None
+    return loaded
+
+
+def _export(args: argparse.Namespace) -> int:
+    profile = _load_profile(args.profile)
+    if profile is None:
+        return 2
+    try:
+        data = formats.to_oci(profile, args.arch)
+    except formats.FormatError as exc:
+        print(f"hostguard: {exc}", file=sys.stderr)
+        return 2
+    for caveat in formats.oci_caveats(profile):
+        print(f"hostguard: caveat: {caveat}", file=sys.stderr)
+    text = json.dumps(data, indent=2) + "\n"
+    return _emit(text, args.output)
+
+
+_UNIT = re.compile(r"[A-Za-z0-9:_.\\@-]{1,240}\.service")
+
+
+def _add_systemd(commands: Any) -> None:
+    cmd = commands.add_parser(
+        "systemd", help="write a systemd drop-in that applies a profile to a service",
+        description="Translate a profile into SystemCallFilter=, SystemCallErrorNumber=, "
+        "SystemCallArchitectures=native and NoNewPrivileges=yes. With --output, writes "
+        "DIR/UNIT.d/hostguard-seccomp.conf atomically, else prints it. What systemd cannot "
+        "express (argument conditions ...) is listed on stderr. Exit 0 done, 2 invalid input.")
+    cmd.add_argument("profile", type=Path, metavar="PROFILE")
+    cmd.add_argument("--unit", required=True, metavar="NAME.service")
+    cmd.add_argument("--output", type=Path, metavar="DIR",
+                     help="unit folder, e.g. /etc/systemd/system")
+    cmd.add_argument("--widen", action="store_true",
+                     help="a syscall with argument conditions gets its most permissive outcome "
+                     "(default: the most restrictive, e.g. no clone at all)")
+    cmd.set_defaults(handler=_systemd)
+
+
+def _systemd(args: argparse.Namespace) -> int:
+    if not _UNIT.fullmatch(args.unit):
+        print(f"hostguard: --unit must name a service unit (NAME.service), not {args.unit!r}",
+              file=sys.stderr)
+        return 2
+    profile = _load_profile(args.profile)
+    if profile is None:
+        return 2
+    result = formats.to_systemd(profile, widen=args.widen)
+    for item in result.unexpressed:
+        print(f"hostguard: cannot express: {item}", file=sys.stderr)
+    text = result.dropin(args.unit, str(args.profile))
+    if args.output is None:
+        sys.stdout.write(text)
+        return 0
+    target = args.output / f"{args.unit}.d" / "hostguard-seccomp.conf"
+    try:
+        write_atomic(target, text.encode(), mode=0o644)
+    except OSError as exc:
+        print(f"hostguard: cannot write {target}: {exc.strerror}", file=sys.stderr)
+        return 2
+    print(f"wrote {target} (run: systemctl daemon-reload && systemctl restart {args.unit})")
+    return 0
+
+
+_SUBCOMMANDS += [_add_import, _add_export, _add_systemd]
+
+
+# --- exec and compile: the filter itself (agent.seccomp.compile, agent.enforce.exec) -------------
+
+def _add_exec(sub: Any) -> None:
+    cmd = sub.add_parser(
+        "exec", help="run a command under a seccomp profile",
+        usage="hostguard exec --profile PROFILE [--mode enforce|log] -- CMD [ARGS...]",
+        description="Validate and compile the profile, set no_new_privs, load the filter and "
+        "execve CMD. If anything fails before the execve, CMD is not run: the reason goes to "
+        "stderr and the exit status is 126 (127: command not found). Otherwise the exit status "
+        "is CMD's own.")
+    cmd.add_argument("--profile", type=Path, metavar="PROFILE", help="seccomp profile (YAML)")
+    cmd.add_argument("--mode", metavar="enforce|log",
+                     help="override the profile's mode (log: would-be-denied calls are allowed "
+                     "and logged by the kernel)")
+    cmd.add_argument("command", nargs=argparse.REMAINDER, metavar="CMD [ARGS...]")
+    cmd.set_defaults(handler=_exec)
+
+    def refuse(message: str) -> Any:  # usage errors must not look like CMD's own exit status
+        cmd.print_usage(sys.stderr)
+        print(f"hostguard exec: {message}; the command was not run", file=sys.stderr)
+        sys.exit(enforce.EXIT_CANNOT_RUN)
+    cmd.error = refuse
+
+
+def _exec(args: argparse.Namespace) -> int:
+    argv = list(args.command)
+    if argv[:1] == ["--"]:
+        argv = argv[1:]
+
+    def refuse(message: str, status: int = enforce.EXIT_CANNOT_RUN) -> int:
+        print(f"hostguard exec: {message}; the command was not run", file=sys.stderr)
+        return status
+    if args.profile is None:
+        return refuse("--profile is required")
+    if args.mode is not None and args.mode not in seccomp_compile.MODES:
+        return refuse(f"--mode must be enforce or log, not {args.mode!r}")
+    if not argv:
+        return refuse("no command given (hostguard exec --profile P -- CMD [ARGS...])")
+    profile = _load_profile(args.profile)
+    if profile is None:
+        return refuse("invalid profile")
+    try:
+        compiled, path = enforce.prepare(profile, argv, args.mode)
+    except enforce.ExecError as exc:
+        return refuse(exc.message, exc.status)
+    enforce.exec_filtered(compiled, path, argv)
+
+
+def _add_compile(commands: Any) -> None:
+    cmd = commands.add_parser(
+        "compile", help="compile a profile to BPF, PFC, OCI JSON or systemd directives",
+        description="bpf: the raw seccomp program (struct sock_filter array, as loaded); pfc: "
+        "libseccomp's readable listing; oci: Docker/OCI JSON; systemd: SystemCallFilter= lines "
+        "(what systemd cannot express is listed on stderr). Exit 0 done, 2 invalid profile or "
+        "one that cannot be compiled exactly.")
+    cmd.add_argument("profile", type=Path, metavar="PROFILE")
+    cmd.add_argument("--format", choices=["bpf", "pfc", "oci", "systemd"], default="pfc")
+    cmd.add_argument("--mode", choices=list(seccomp_compile.MODES),
+                     help="override the profile's mode")
+    cmd.add_argument("--arch", help="oci only: what 'native' stands for (default: this host's)")
+    cmd.add_argument("-o", "--output", type=Path, metavar="FILE",
+                     help="write here (atomically) instead of stdout")
+    cmd.set_defaults(handler=_compile)
+
+
+def _compile(args: argparse.Namespace) -> int:
+    profile = _load_profile(args.profile)
+    if profile is None:
+        return 2
+    data: bytes
+    try:
+        compiled = seccomp_compile.build_filter(profile, args.mode)
+        if args.format == "bpf":
+            data = compiled.bpf()
+        elif args.format == "pfc":
+            data = compiled.pfc().encode()
+        elif args.format == "oci":
+            arch = args.arch or syscalls.native_arch()
+            data = (json.dumps(formats.to_oci(profile, arch), indent=2) + "\n").encode()
+        else:
+            result = formats.to_systemd(profile)
+            for item in result.unexpressed:
+                print(f"hostguard: cannot express: {item}", file=sys.stderr)
+            data = "".join(f"{line}\n" for line in result.lines).encode()
+    except (seccomp_compile.CompileError, formats.FormatError) as exc:
+        print(f"hostguard: {exc}", file=sys.stderr)
+        return 2
+    by_hand = seccomp_compile.hand_written(profile)  # group members absent here are expected
+    for arch in compiled.arches:
+        left = [s.syscall for s in compiled.skipped if s.arch == arch and s.syscall in by_hand]
+        if left:
+            print(f"hostguard: note: not syscalls on {arch}, left out there: {', '.join(left)}",
+                  file=sys.stderr)
+    if args.output is None:
+        if args.format == "bpf" and sys.stdout.isatty():
+            print("hostguard: refusing to write binary BPF to a terminal (use -o FILE)",
+                  file=sys.stderr)
+            return 2
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        return 0
+    try:
+        write_atomic(args.output, data, mode=0o644)
+    except OSError as exc:
+        print(f"hostguard: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.output}")
+    return 0
+
+
+_SUBCOMMANDS += [_add_compile]

@@ -1,0 +1,1 @@
+"""Enforcement: applying profiles to the processes hostguard starts."""

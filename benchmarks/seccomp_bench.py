@@ -1,0 +1,223 @@
+"""What a seccomp filter costs a hot syscall, measured in native code.
+
+Run from the project root (as root or not; the filters set no_new_privs)::
+
+    python benchmarks/seccomp_bench.py [--iterations 2000000] [--runs 5] [--cc cc]
+
+A small C helper, compiled with ``cc`` into a temporary folder at start, calls one syscall in a
+tight loop and prints nanoseconds per call (``clock_gettime`` is vDSO, so the timing itself
+enters no filter). A Python loop would hide the filter behind the interpreter. For each variant a
+forked child loads the filter (nothing for "no filter") and execs the helper, so the loop runs
+under exactly that filter:
+
+* ``no filter``;
+* ``allow-all floor``: default allow and one deny rule (kexec_load) — the kernel's floor for any
+  filter: a cached allow still takes the seccomp entry path;
+* ``trading (tree)``: ``policies/seccomp/trading-gateway.yaml`` compiled as shipped (binary tree);
+  without it, a Docker-sized allow-list (``@system-service``) built here;
+* ``trading (linear)``: the same profile with the binary tree switched off;
+* ``docker default (tree)``: ``../shared/fixtures/seccomp/docker-default.json`` imported through
+  ``agent.seccomp.formats`` (skipped with a note when either is missing).
+
+Two syscalls: ``getppid`` (allow-listed, no argument conditions: the kernel's constant-action cache
+answers it) and ``fcntl(-1, F_GETFD)`` under an argument-conditioned rule (every profiled variant
+gets a deny of ``fcntl`` with ``cmd == 1024``, so the filter must read argument 1 on every call and
+no cache applies; the floor keeps no condition: it is the floor). Each variant/syscall pair runs
+``--runs`` times, variants interleaved within a run; the table shows the median ns per call and the
+ratio to "no filter" of the same runs. Nothing is asserted about time; the exit status is non-zero
+only when something could not run (compiler missing, a profile that does not compile, a helper that
+failed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT))
+
+from agent.seccomp import compile as seccomp_compile  # noqa: E402
+from agent.seccomp import syscalls  # noqa: E402
+from agent.seccomp.model import (  # noqa: E402
+    ALLOW,
+    EPERM,
+    ArgCondition,
+    Profile,
+    Rule,
+)
+
+TRADING = PROJECT / "policies" / "seccomp" / "trading-gateway.yaml"
+DOCKER = PROJECT.parent / "shared" / "fixtures" / "seccomp" / "docker-default.json"
+F_GETFD = 1
+UNUSED_FCNTL_CMD = 1024
+"""No fcntl command has this number: the conditioned deny never matches, it only costs."""
+
+HELPER = r"""
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+int main(int argc, char **argv) {
+    if (argc != 3) { fprintf(stderr, "usage: helper getppid|fcntl N\n"); return 2; }
+    long nr, a0 = 0, a1 = 0, n = atol(argv[2]);
+    if (strcmp(argv[1], "getppid") == 0) { nr = SYS_getppid; }
+    else if (strcmp(argv[1], "fcntl") == 0) { nr = SYS_fcntl; a0 = -1; a1 = F_GETFD; }
+    else { fprintf(stderr, "unknown syscall %s\n", argv[1]); return 2; }
+    if (n < 1) { fprintf(stderr, "N must be at least 1\n"); return 2; }
+    for (long i = 0; i < n / 10 + 1000; i++) syscall(nr, a0, a1);   /* warm up */
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (long i = 0; i < n; i++) syscall(nr, a0, a1);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double ns = (t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec);
+    printf("%.3f\n", ns / (double)n);
+    return 0;
+}
+"""
+
+Loader = Callable[[], None]
+"""Loads a filter into the calling (forked) process."""
+
+
+def build_helper(cc: str, folder: Path) -> Path:
+    source = folder / "loop.c"
+    source.write_text(HELPER)
+    binary = folder / "loop"
+    subprocess.run([cc, "-O2", "-o", str(binary), str(source)], check=True,
+                   capture_output=True, text=True)
+    return binary
+
+
+def conditioned(profile: Profile) -> Profile:
+    """``profile`` plus the argument-conditioned fcntl deny (see the module docstring)."""
+    deny = Rule(("fcntl",), EPERM, (ArgCondition(1, "eq", UNUSED_FCNTL_CMD),))
+    return replace(profile, deny=(deny, *profile.deny))
+
+
+def trading_profile() -> tuple[Profile, str]:
+    if TRADING.exists():
+        from agent.seccomp.profile import load_profile  # noqa: PLC0415
+
+        loaded = load_profile(TRADING)
+        if isinstance(loaded, Profile):
+            return loaded, str(TRADING.relative_to(PROJECT))
+        raise SystemExit(f"seccomp_bench: {TRADING} does not load: {loaded[0]}")
+    names = syscalls.expand(["@system-service", "execve"])
+    return Profile("docker-sized", EPERM, (Rule(names, ALLOW),)), "@system-service (built here)"
+
+
+def docker_profile() -> Profile | str:
+    if not DOCKER.exists():
+        return f"skipped: {DOCKER} not present"
+    try:
+        from agent.seccomp import formats  # noqa: PLC0415
+    except ImportError:
+        return "skipped: agent.seccomp.formats (the Docker importer) not present"
+    profile, _notes = formats.load_oci(DOCKER, syscalls.native_arch(), None)
+    return profile
+
+
+def run_helper(binary: Path, syscall: str, iterations: int, load: Loader | None,
+               cpu: int | None) -> float:
+    """Fork; the child pins itself, loads the filter and execs the helper; ns per call."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(read_end)
+            os.dup2(write_end, 1)
+            if cpu is not None:
+                os.sched_setaffinity(0, {cpu})
+            if load is not None:
+                load()
+            os.execv(binary, [str(binary), syscall, str(iterations)])
+        finally:
+            os._exit(127)
+    os.close(write_end)
+    with os.fdopen(read_end) as stream:
+        out = stream.read()
+    _, status = os.waitpid(pid, 0)
+    if status != 0 or not out.strip():
+        raise SystemExit(f"seccomp_bench: the helper failed for {syscall} (wait status {status})")
+    return float(out)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iterations", type=int, default=2_000_000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--cc", default="cc")
+    parser.add_argument("--cpu", type=int, default=max(os.sched_getaffinity(0)),
+                        help="CPU every measurement runs on (default: the highest allowed)")
+    args = parser.parse_args(argv)
+    if args.iterations < 1 or args.runs < 1:
+        parser.error("--iterations and --runs must be at least 1")
+    cc = shutil.which(args.cc)
+    if cc is None:
+        print(f"seccomp_bench: no C compiler ({args.cc})", file=sys.stderr)
+        return 1
+
+    trading, trading_source = trading_profile()
+    floor = Profile("allow-all", ALLOW, deny=(Rule(("kexec_load",), EPERM),))
+    variants: list[tuple[str, seccomp_compile.CompiledFilter | None]] = [
+        ("no filter", None),
+        ("allow-all floor", seccomp_compile.build_filter(floor)),
+        ("trading (tree)", seccomp_compile.build_filter(conditioned(trading), tree=True)),
+        ("trading (linear)", seccomp_compile.build_filter(conditioned(trading), tree=False)),
+    ]
+    notes = [f"trading profile: {trading_source}"]
+    docker = docker_profile()
+    if isinstance(docker, str):
+        notes.append(f"docker default: {docker}")
+    else:
+        variants.append(("docker default (tree)",
+                         seccomp_compile.build_filter(conditioned(docker), tree=True)))
+
+    calls = ("getppid", "fcntl")
+    samples: dict[tuple[str, str], list[float]] = {(v, c): [] for v, _ in variants for c in calls}
+    with tempfile.TemporaryDirectory(prefix="seccomp-bench-") as tmp:
+        binary = build_helper(cc, Path(tmp))
+        for _ in range(args.runs):
+            for name, compiled in variants:
+                load = compiled.load if compiled is not None else None
+                for call in calls:
+                    samples[(name, call)].append(
+                        run_helper(binary, call, args.iterations, load, args.cpu))
+
+    print(f"seccomp filter cost: kernel {platform.release()}, libseccomp "
+          f"{seccomp_compile.libseccomp_version()}, {args.iterations} calls x {args.runs} runs "
+          f"on CPU {args.cpu}, median ns/call")
+    print(f"{'variant':<24}{'BPF insns':>10}{'getppid':>10}{'ratio':>8}"
+          f"{'fcntl(arg)':>12}{'ratio':>8}")
+    base = {c: statistics.median(samples[("no filter", c)]) for c in calls}
+    for name, compiled in variants:
+        insns = len(compiled.bpf()) // 8 if compiled is not None else 0
+        row = f"{name:<24}{insns:>10}"
+        for call, width in zip(calls, (10, 12), strict=True):
+            median = statistics.median(samples[(name, call)])
+            row += f"{median:>{width}.1f}{median / base[call]:>8.2f}"
+        print(row)
+    notes.append(f"fcntl(arg): fcntl(-1, F_GETFD) under a deny of fcntl with cmd == "
+                 f"{UNUSED_FCNTL_CMD} (argument-conditioned, never matches)")
+    for note in notes:
+        print(f"note: {note}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

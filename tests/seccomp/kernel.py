@@ -1,0 +1,109 @@
+"""Run syscalls under a compiled filter in a forked child and report what the kernel did.
+
+``run_filtered(profile, calls)`` forks; the child compiles and loads the filter, makes each call
+through ctypes ``syscall()`` and writes ``result errno`` per call to a pipe as it goes (so the calls
+before a fatal one are still reported), then ``os._exit(0)``. The parent returns the reported
+outcomes and the child's wait status.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from agent.seccomp import syscalls
+from agent.seccomp.compile import build_filter
+from agent.seccomp.model import ALLOW, Profile, Rule
+
+LIBC = ctypes.CDLL(None, use_errno=True)
+LIBC.syscall.restype = ctypes.c_long
+
+RUNTIME = ("write", "exit_group", "exit", "brk", "mmap", "munmap", "mremap", "madvise",
+           "rt_sigreturn", "rt_sigprocmask", "rt_sigaction", "futex", "close", "getpid",
+           "gettid", "tgkill")
+"""What the child's Python needs after loading (appended last, so the profile's rules win)."""
+
+
+@dataclass(frozen=True)
+class Call:
+    """``syscall(nr, *args)``; ``nr`` a name (resolved on the native arch) or a number."""
+
+    nr: str | int
+    args: tuple[int, ...] = ()
+
+    def number(self) -> int:
+        if isinstance(self.nr, int):
+            return self.nr
+        found = syscalls.resolve(self.nr)
+        assert found is not None, self.nr
+        return found
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one run reported: per-call ``(result, errno)``, how the child ended, a SIGSYS seen."""
+
+    results: tuple[tuple[int, int], ...]
+    status: int
+    trapped: bool
+
+    @property
+    def signal(self) -> int | None:
+        return os.WTERMSIG(self.status) if os.WIFSIGNALED(self.status) else None
+
+    @property
+    def exit_code(self) -> int | None:
+        return os.WEXITSTATUS(self.status) if os.WIFEXITED(self.status) else None
+
+    @property
+    def errnos(self) -> list[int]:
+        return [err for _, err in self.results]
+
+
+def with_runtime(profile: Profile) -> Profile:
+    """``profile`` plus an allow rule (last) for what the child's Python needs."""
+    return replace(profile, rules=(*profile.rules, Rule(RUNTIME, ALLOW)))
+
+
+def run_filtered(profile: Profile, calls: Sequence[Call], mode: str | None = None,
+                 *, runtime: bool = True, catch_sigsys: bool = False) -> Outcome:
+    """Load ``profile``'s filter in a forked child, make ``calls``, report (see module doc)."""
+    numbers = [(c.number(), [ctypes.c_long(a) for a in c.args]) for c in calls]
+    target = with_runtime(profile) if runtime else profile
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: never returns
+        code = 0
+        try:
+            os.close(read_end)
+            seen: list[int] = []
+            if catch_sigsys:
+                signal.signal(signal.SIGSYS, lambda signum, frame: seen.append(signum))
+            build_filter(target, mode).load()
+            for nr, args in numbers:
+                ctypes.set_errno(0)
+                result = LIBC.syscall(nr, *args)
+                err = ctypes.get_errno()
+                os.write(write_end, f"{result} {err}\n".encode())
+            _tick()  # a Python call: pending signal handlers run here at the latest
+            os.write(write_end, f"sigsys {len(seen)}\n".encode())
+        except BaseException:
+            code = 3
+        os._exit(code)
+    os.close(write_end)
+    chunks = []
+    while chunk := os.read(read_end, 65536):
+        chunks.append(chunk)
+    os.close(read_end)
+    _, status = os.waitpid(pid, 0)
+    lines = [line.split() for line in b"".join(chunks).decode().splitlines()]
+    results = tuple((int(r), int(e)) for r, e in lines if r != "sigsys")
+    trapped = any(r == "sigsys" and int(n) > 0 for r, n in lines)
+    return Outcome(results, status, trapped)
+
+
+def _tick() -> None:
+    return None

@@ -1,0 +1,431 @@
+"""agent/seccomp/compile.py against the real kernel: a forked child loads the compiled filter,
+makes the syscalls through ctypes ``syscall()``, and the test asserts exactly what happened."""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import mmap
+import os
+import signal
+import socket
+import struct
+from dataclasses import replace
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agent.location import Location
+from agent.seccomp import compile as sc
+from agent.seccomp import syscalls
+from agent.seccomp.model import (
+    ALLOW,
+    EPERM,
+    KILL_PROCESS,
+    Action,
+    ActionKind,
+    ArgCondition,
+    Profile,
+    Rule,
+)
+from tests.seccomp.kernel import RUNTIME, Call, run_filtered
+from tests.support import need
+
+EACCES = Action(ActionKind.ERRNO, errno.EACCES)
+F_GETFD, F_GETFL = 1, 3
+X32 = 0x40000000
+AUDIT_ARCH_X86_64 = 0xC000003E
+
+
+def prof(default: Action, rules: tuple[Rule, ...] = (), deny: tuple[Rule, ...] = (),
+         **extra: object) -> Profile:
+    return replace(Profile("t", default, rules, deny), **extra)  # type: ignore[arg-type]
+
+
+def rule(names: str, action: Action = ALLOW, *args: ArgCondition, line: int = 1) -> Rule:
+    return Rule(tuple(names.split()), action, args, location=Location("p.yaml", line, 5))
+
+
+def arg(index: int, op: str, value: int, mask: int | None = None) -> ArgCondition:
+    return ArgCondition(index, op, value, mask)
+
+
+def native_x86_64() -> None:
+    if syscalls.native_arch() != "x86_64":
+        pytest.skip("x86_64-specific ABI test")
+
+
+# --- actions ------------------------------------------------------------------------------------
+
+def test_allowed_and_default_errno_are_exact() -> None:
+    done = run_filtered(prof(EACCES, (rule("getppid"),)), [Call("getppid"), Call("getuid")])
+    assert done.exit_code == 0
+    assert done.results == ((os.getpid(), 0), (-1, errno.EACCES))
+
+
+def test_errno_rule_returns_its_own_number() -> None:
+    done = run_filtered(prof(EPERM, (rule("getuid", Action(ActionKind.ERRNO, errno.ENOSYS)),)),
+                        [Call("getuid"), Call("getgid")])
+    assert done.errnos == [errno.ENOSYS, errno.EPERM]
+
+
+def test_kill_process_default_kills_with_sigsys() -> None:
+    done = run_filtered(prof(KILL_PROCESS, (rule("getppid"),)),
+                        [Call("getppid"), Call("getuid"), Call("getppid")])
+    assert done.signal == signal.SIGSYS
+    assert done.results == ((os.getpid(), 0),)  # nothing after the killing call ran
+
+
+def test_kill_thread_rule_kills_the_single_threaded_child() -> None:
+    done = run_filtered(prof(EPERM, (rule("getuid", Action(ActionKind.KILL_THREAD)),)),
+                        [Call("getgid"), Call("getuid")])
+    assert done.signal == signal.SIGSYS
+    assert done.results == ((-1, errno.EPERM),)
+
+
+def test_trap_delivers_sigsys_to_a_handler() -> None:
+    done = run_filtered(prof(EPERM, (rule("getuid", Action(ActionKind.TRAP)),)),
+                        [Call("getuid"), Call("getgid")], catch_sigsys=True)
+    assert done.exit_code == 0
+    assert done.trapped
+    # not made: the kernel rolled the registers back, so rax still holds the syscall number
+    assert done.results == ((syscalls.resolve("getuid"), 0), (-1, errno.EPERM))
+
+
+def test_trap_without_handler_dies_of_sigsys() -> None:
+    done = run_filtered(prof(EPERM, (rule("getuid", Action(ActionKind.TRAP)),)), [Call("getuid")])
+    assert done.signal == signal.SIGSYS
+    assert done.results == ()
+
+
+def test_log_mode_allows_and_logs_what_would_be_denied() -> None:
+    profile = prof(KILL_PROCESS, (rule("getppid"),), (rule("getgid", EACCES),))
+    calls = [Call("getuid"), Call("getgid"), Call("getppid")]
+    done = run_filtered(profile, calls, mode="log")
+    assert done.exit_code == 0
+    assert done.results == ((os.getuid(), 0), (os.getgid(), 0), (os.getpid(), 0))
+    pfc = sc.export_pfc(profile, "log")
+    assert "action LOG;" in pfc and "KILL" not in pfc and "ERRNO" not in pfc
+    # the same profile enforced kills at the first call
+    assert run_filtered(profile, calls).signal == signal.SIGSYS
+
+
+def test_profile_mode_log_is_used_unless_overridden() -> None:
+    profile = prof(KILL_PROCESS, (rule("getppid"),), mode="log")
+    assert run_filtered(profile, [Call("getuid")]).results == ((os.getuid(), 0),)
+    assert run_filtered(profile, [Call("getuid")], mode="enforce").signal == signal.SIGSYS
+
+
+# --- arguments ----------------------------------------------------------------------------------
+
+def test_socket_af_inet_allowed_af_packet_denied() -> None:
+    profile = prof(EPERM, (rule("socket", ALLOW, arg(0, "eq", socket.AF_INET)),))
+    done = run_filtered(profile, [Call("socket", (socket.AF_INET, socket.SOCK_DGRAM, 0)),
+                                  Call("socket", (socket.AF_PACKET, socket.SOCK_DGRAM, 0))])
+    (fd, err), packet = done.results
+    assert fd >= 0 and err == 0
+    assert packet == (-1, errno.EPERM)
+
+
+def test_deny_with_condition_wins_over_an_unconditional_allow() -> None:
+    # libseccomp alone would let the unconditional allow swallow the conditional errno rule
+    profile = prof(KILL_PROCESS, (rule("socket"),),
+                   (rule("socket", EPERM, arg(0, "eq", socket.AF_PACKET)),))
+    done = run_filtered(profile, [Call("socket", (socket.AF_PACKET, socket.SOCK_DGRAM, 0)),
+                                  Call("socket", (socket.AF_UNIX, socket.SOCK_DGRAM, 0))])
+    assert done.exit_code == 0
+    assert done.results[0] == (-1, errno.EPERM)
+    assert done.results[1][0] >= 0
+
+
+def test_unconditional_deny_wins_over_allow_of_the_same_syscall() -> None:
+    # libseccomp alone silently keeps the first of two unconditional rules
+    profile = prof(KILL_PROCESS, (rule("getuid"), rule("getgid", ALLOW, arg(0, "eq", 0))),
+                   (rule("getuid", EACCES), rule("getgid", EACCES)))
+    done = run_filtered(profile, [Call("getuid"), Call("getgid", (0,)), Call("getgid", (1,))])
+    assert done.results == ((-1, errno.EACCES),) * 3
+
+
+def test_first_matching_rule_decides_within_rules() -> None:
+    profile = prof(EPERM, (rule("getppid", EACCES, arg(0, "ge", 10)),
+                           rule("getppid", Action(ActionKind.ERRNO, errno.ENOSYS), arg(1, "eq", 7)),
+                           rule("getppid")))
+    done = run_filtered(profile, [Call("getppid", (10, 7)), Call("getppid", (9, 7)),
+                                  Call("getppid", (9, 8)), Call("getppid", (11, 0))])
+    assert done.results == ((-1, errno.EACCES), (-1, errno.ENOSYS), (os.getpid(), 0),
+                            (-1, errno.EACCES))
+
+
+def test_rule_with_the_default_action_still_shadows_later_rules() -> None:
+    profile = prof(EPERM, (rule("getppid", EPERM, arg(0, "eq", 1)), rule("getppid")))
+    done = run_filtered(profile, [Call("getppid", (1,)), Call("getppid", (2,))])
+    assert done.results == ((-1, errno.EPERM), (os.getpid(), 0))
+
+
+@pytest.mark.parametrize(("op", "matches"), [
+    ("eq", (False, True, False)), ("ne", (True, False, True)), ("lt", (True, False, False)),
+    ("le", (True, True, False)), ("gt", (False, False, True)), ("ge", (False, True, True)),
+])
+def test_each_comparison_operator(op: str, matches: tuple[bool, bool, bool]) -> None:
+    profile = prof(ALLOW, deny=(rule("getppid", EACCES, arg(1, op, 5)),))
+    done = run_filtered(profile, [Call("getppid", (0, v)) for v in (4, 5, 6)])
+    expected = tuple((-1, errno.EACCES) if m else (os.getpid(), 0) for m in matches)
+    assert done.results == expected
+
+
+def test_masked_eq_takes_mask_then_value() -> None:
+    profile = prof(ALLOW, deny=(rule("fcntl", EACCES, arg(2, "masked_eq", 0x05, mask=0x0F)),))
+    assert "$a2.lo32 & 0x0000000f == 5" in sc.export_pfc(profile)
+    calls = [Call("fcntl", (-1, F_GETFD, v)) for v in (0x15, 0x05, 0x16, 0x0F)]
+    done = run_filtered(profile, calls)
+    assert done.results == ((-1, errno.EACCES), (-1, errno.EACCES), (-1, errno.EBADF),
+                            (-1, errno.EBADF))
+
+
+def test_masked_eq_excluded_from_a_later_rule_bit_by_bit() -> None:
+    # deny when (arg2 & 0x3) == 0x1, else allow: the allow rule is split per mask bit
+    profile = prof(EPERM, (rule("fcntl"),), (rule("fcntl", EACCES, arg(2, "masked_eq", 1, 3)),))
+    done = run_filtered(profile, [Call("fcntl", (-1, F_GETFL, v)) for v in (1, 5, 0, 2, 3, 7)])
+    assert done.errnos == [errno.EACCES, errno.EACCES, errno.EBADF, errno.EBADF, errno.EBADF,
+                           errno.EBADF]
+
+
+def test_negative_values_are_twos_complement() -> None:
+    profile = prof(ALLOW, deny=(rule("fcntl", EACCES, arg(0, "eq", -1)),))
+    done = run_filtered(profile, [Call("fcntl", (-1, F_GETFD)), Call("fcntl", (-2, F_GETFD))])
+    assert done.errnos == [errno.EACCES, errno.EBADF]
+
+
+# --- architectures ------------------------------------------------------------------------------
+
+def test_x32_numbers_are_killed_even_for_an_allowed_syscall() -> None:
+    native_x86_64()
+    number = syscalls.resolve("getppid")
+    assert number is not None
+    done = run_filtered(prof(EPERM, (rule("getppid"),)),
+                        [Call("getppid"), Call(number | X32)])
+    assert done.signal == signal.SIGSYS
+    assert done.results == ((os.getpid(), 0),)
+
+
+def test_x32_numbers_are_killed_under_an_allow_everything_filter() -> None:
+    native_x86_64()
+    done = run_filtered(prof(ALLOW, deny=(rule("kexec_load", EPERM),)),
+                        [Call("getuid"), Call(0x40000000 | 102)])
+    assert done.signal == signal.SIGSYS
+    assert done.results == ((os.getuid(), 0),)
+
+
+def _int80_getpid() -> int:
+    """getpid through the i386 entry (``mov eax, 20; int 0x80; ret``)."""
+    code = bytes([0xB8, 20, 0, 0, 0, 0xCD, 0x80, 0xC3])
+    page = mmap.mmap(-1, mmap.PAGESIZE,
+                     prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+    page.write(code)
+    address = ctypes.addressof(ctypes.c_char.from_buffer(page))
+    return int(ctypes.CFUNCTYPE(ctypes.c_int)(address)())
+
+
+def test_i386_entry_is_killed() -> None:
+    native_x86_64()
+    probe = os.fork()
+    if probe == 0:
+        os._exit(0 if _int80_getpid() == os.getpid() else 1)
+    _, status = os.waitpid(probe, 0)
+    need(os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0,
+         "this kernel has no ia32 emulation (int 0x80 does not reach getpid)")
+    compiled = sc.build_filter(prof(ALLOW, deny=(rule("kexec_load", EPERM),)))
+    pid = os.fork()
+    if pid == 0:
+        compiled.load()
+        _int80_getpid()
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGSYS
+
+
+def _bpf(program: bytes) -> list[tuple[int, int, int, int]]:
+    return [struct.unpack("=HBBI", program[i:i + 8]) for i in range(0, len(program), 8)]
+
+
+def test_bpf_checks_the_arch_and_the_x32_bit_first() -> None:
+    native_x86_64()
+    compiled = sc.build_filter(prof(EPERM, (rule("getppid"),)))
+    code = _bpf(compiled.bpf())
+    ld_abs, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06
+    assert code[0] == (ld_abs, 0, 0, 4)              # A = seccomp_data.arch
+    assert code[1][0] == jeq and code[1][3] == AUDIT_ARCH_X86_64
+    bad = 1 + 1 + code[1][2]                          # where a foreign arch jumps
+    assert code[bad] == (ret, 0, 0, 0x80000000)       # SECCOMP_RET_KILL_PROCESS
+    assert code[2] == (ld_abs, 0, 0, 0)               # A = seccomp_data.nr
+    assert code[3][0] == jge and code[3][3] == X32    # nr >= 0x40000000 -> bad arch
+    pfc = compiled.pfc()
+    assert "# invalid architecture action\naction KILL_PROCESS;" in pfc
+    assert pfc.count("# filter for arch") == 1
+
+
+def test_absent_names_are_skipped_per_arch_and_kept_where_they_exist() -> None:
+    native_x86_64()
+    profile = prof(EPERM, (rule("socketcall getppid arch_prctl"),),
+                   architectures=("native", "x86"))
+    compiled = sc.build_filter(profile)
+    assert compiled.arches == ("x86_64", "x86")
+    assert compiled.skipped == (sc.Skipped("socketcall", "x86_64", "absent"),)
+    pfc = compiled.pfc()
+    x86_64, x86 = pfc.split("# filter for arch x86 ")
+    assert '"socketcall"' not in x86_64 and '"socketcall" (102)' in x86
+    assert '"getppid" (110)' in x86_64 and '"getppid" (64)' in x86
+    assert '"arch_prctl" (158)' in x86_64 and '"arch_prctl" (384)' in x86
+
+
+def test_unknown_name_written_by_hand_is_a_located_error() -> None:
+    with pytest.raises(sc.CompileError) as raised:
+        sc.build_filter(prof(EPERM, (rule("getppid"), rule("getpid no_such_call", line=7))))
+    assert str(raised.value) == "p.yaml:7:5: unknown syscall 'no_such_call'"
+
+
+def test_unknown_name_from_a_group_is_skipped() -> None:
+    from_group = Rule(("getppid", "uretprobe"), ALLOW, written=("@default",))
+    compiled = sc.build_filter(prof(EPERM, (from_group,)))
+    assert sc.Skipped("uretprobe", "x86_64", "unknown") in compiled.skipped
+    assert [r.syscall for r in compiled.rules] == ["getppid", "uretprobe"]
+    assert '"uretprobe"' not in compiled.pfc()
+
+
+def test_unknown_architecture_and_mode_are_errors() -> None:
+    with pytest.raises(sc.CompileError, match="unknown architecture 'vax'"):
+        sc.build_filter(prof(EPERM, architectures=("vax",)))
+    with pytest.raises(sc.CompileError, match="mode must be enforce or log, not 'audit'"):
+        sc.build_filter(prof(EPERM), "audit")
+
+
+# --- attributes and plan ------------------------------------------------------------------------
+
+def test_binary_tree_only_above_a_handful_of_syscalls() -> None:
+    few = sc.build_filter(prof(EPERM, (rule("getppid getuid"),)))
+    assert few.attributes == {"badarch": 0x80000000, "nnp": 1, "tsync": 1, "sysrawrc": 1,
+                              "optimize": 1}
+    assert "if ($syscall >" not in few.pfc()
+    many = sc.build_filter(prof(EPERM, (rule(" ".join(RUNTIME)),), no_new_privs=False))
+    assert many.attributes["optimize"] == 2 and many.attributes["nnp"] == 0
+    assert "if ($syscall >" in many.pfc()  # the binary search over syscall numbers
+
+
+def test_plan_splits_an_allow_around_an_earlier_deny() -> None:
+    profile = prof(KILL_PROCESS, (rule("socket", ALLOW, arg(0, "ne", 17)),),
+                   (rule("socket", EPERM, arg(0, "eq", 40)), rule("kill", EPERM, arg(1, "ge", 9))))
+    with pytest.raises(sc.CompileError) as raised:
+        sc.plan(profile)
+    assert str(raised.value).startswith("p.yaml:1:5: socket: excluding what the earlier rule(s) "
+                                        "p.yaml:1:5 match needs arg0 ne 17 and arg0 ne 40 on")
+    fine = prof(KILL_PROCESS, (rule("socket"), rule("kill")),
+                (rule("socket", EPERM, arg(0, "eq", 40)), rule("kill", EPERM, arg(1, "ge", 9))))
+    assert sc.plan(fine) == (
+        sc.Emitted("socket", EPERM, (sc.Cond(0, "eq", 40),)),
+        sc.Emitted("socket", ALLOW, (sc.Cond(0, "ne", 40),)),
+        sc.Emitted("kill", EPERM, (sc.Cond(1, "ge", 9),)),
+        sc.Emitted("kill", ALLOW, (sc.Cond(1, "lt", 9),)),
+    )
+
+
+def test_simplify_merges_conditions_on_one_argument() -> None:
+    c = sc.Cond
+    assert sc.simplify([c(0, "eq", 2), c(0, "ne", 17), c(0, "lt", 9)]) == (c(0, "eq", 2),)
+    assert sc.simplify([c(0, "lt", 9), c(0, "le", 4), c(1, "ge", 0)]) == (c(0, "le", 4),)
+    assert sc.simplify([c(0, "masked_eq", 1, 1), c(0, "masked_eq", 2, 0)]) == \
+        (c(0, "masked_eq", 3, 1),)
+    for impossible in ([c(0, "eq", 2), c(0, "eq", 3)], [c(0, "lt", 0)],
+                       [c(0, "masked_eq", 1, 2)], [c(0, "ge", 5), c(0, "lt", 5)]):
+        with pytest.raises(sc._Unsat):
+            sc.simplify(impossible)
+
+
+def test_bad_conditions_and_actions_are_located_errors() -> None:
+    for bad, message in [(arg(6, "eq", 1), "argument index must be 0-5, not 6"),
+                         (arg(0, "like", 1), "unknown argument op 'like'"),
+                         (arg(0, "masked_eq", 1), "masked_eq needs a mask"),
+                         (arg(0, "eq", 1 << 64), "value 18446744073709551616 does not fit"),
+                         (arg(0, "eq", 1, mask=3), "a mask only goes with masked_eq, not eq")]:
+        with pytest.raises(sc.CompileError) as raised:
+            sc.build_filter(prof(EPERM, (rule("getppid", ALLOW, bad, line=3),)))
+        assert str(raised.value).startswith(f"p.yaml:3:5: {message}")
+    with pytest.raises(sc.CompileError, match="errno action needs an error number 0-65535"):
+        sc.build_filter(prof(Action(ActionKind.ERRNO, 70000)))
+
+
+# --- the plan against the kernel, for random rule lists -----------------------------------------
+
+_DOMAIN = range(8)
+_ACTIONS = [ALLOW, *(Action(ActionKind.ERRNO, n) for n in (20, 21, 22))]
+
+
+def _matches(cond: ArgCondition, values: tuple[int, int]) -> bool:
+    x = values[cond.index]
+    if cond.op == "masked_eq":
+        assert cond.mask is not None
+        return x & cond.mask == cond.value
+    return {"eq": x == cond.value, "ne": x != cond.value, "lt": x < cond.value,
+            "le": x <= cond.value, "gt": x > cond.value, "ge": x >= cond.value}[cond.op]
+
+
+def _expected(profile: Profile, values: tuple[int, int]) -> Action:
+    for r in (*profile.deny, *profile.rules):
+        if "getppid" in r.syscalls and all(_matches(c, values) for c in r.args):
+            return r.action
+    return profile.default_action
+
+
+_conds = st.builds(
+    lambda index, op, value, mask: ArgCondition(index, op, value,
+                                                mask if op == "masked_eq" else None),
+    st.integers(0, 1), st.sampled_from(["eq", "ne", "lt", "le", "gt", "ge", "masked_eq"]),
+    st.sampled_from(list(_DOMAIN)), st.sampled_from([1, 2, 3, 4, 6, 7]))
+_rules = st.lists(st.builds(lambda action, conds: Rule(("getppid",), action, tuple(conds)),
+                            st.sampled_from(_ACTIONS), st.lists(_conds, max_size=2)),
+                  max_size=4)
+
+
+@settings(max_examples=60, deadline=None)
+@given(rules=_rules, deny=_rules, default=st.sampled_from(_ACTIONS))
+def test_compiled_filter_decides_like_the_ordered_rules(rules: list[Rule], deny: list[Rule],
+                                                        default: Action) -> None:
+    profile = prof(default, tuple(rules), tuple(deny))
+    try:
+        sc.build_filter(profile)
+    except sc.CompileError as err:  # refused, never miscompiled
+        assert any(why in str(err) for why in ("libseccomp 2.5 cannot take", "refusing a filter",
+                                               "did not finish building"))
+        return
+    grid = [(x, y) for x in _DOMAIN for y in _DOMAIN]
+    done = run_filtered(profile, [Call("getppid", g) for g in grid])
+    assert done.exit_code == 0
+    got = [ALLOW if err == 0 else Action(ActionKind.ERRNO, err) for _, err in done.results]
+    assert got == [_expected(profile, g) for g in grid]
+
+
+# --- libseccomp's own bugs ----------------------------------------------------------------------
+
+E20 = Action(ActionKind.ERRNO, 20)
+
+
+def test_a_rule_libseccomp_loses_is_caught_and_built_another_way() -> None:
+    # In plan order libseccomp 2.5.4 drops "errno 20 if a0 == 0 and a1 == 0" (checked in BPF)
+    profile = prof(ALLOW, (rule("getppid", ALLOW, arg(1, "eq", 0)), rule("getppid", E20)),
+                   (rule("getppid", E20, arg(0, "eq", 0), arg(1, "eq", 0)),))
+    compiled = sc.build_filter(profile)
+    assert compiled.strategy != "planned/planned"
+    done = run_filtered(profile, [Call("getppid", a) for a in ((0, 0), (0, 1), (1, 0), (1, 1))])
+    assert done.errnos == [20, 20, 0, 20]
+
+
+def test_libseccomp_looping_forever_is_bounded() -> None:
+    profile = prof(Action(ActionKind.ERRNO, 22),
+                   (rule("getppid", E20, arg(1, "gt", 7)), rule("getppid", ALLOW, arg(1, "gt", 6)),
+                    rule("getppid")),
+                   (rule("getppid", Action(ActionKind.ERRNO, 21), arg(0, "gt", 1)),),
+                   location=Location("loop.yaml", 1, 1))
+    with pytest.raises(sc.CompileError) as raised:
+        sc.build_filter(profile)
+    assert str(raised.value).startswith("loop.yaml:1:1: libseccomp did not finish building the "
+                                        "filter in 2s")

@@ -1,0 +1,40 @@
+"""benchmarks/seccomp_bench.py still runs (tiny sizes; timings are not checked)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.support import PROJECT, need_tool
+
+BENCH = PROJECT / "benchmarks" / "seccomp_bench.py"
+
+
+def test_seccomp_bench_runs() -> None:
+    need_tool("cc")
+    done = subprocess.run([sys.executable, str(BENCH), "--iterations", "2000", "--runs", "1"],
+                          cwd=PROJECT, capture_output=True, text=True, timeout=300, check=False)
+    assert (done.returncode, done.stderr) == (0, "")
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("seccomp filter cost: kernel ")
+    assert "2000 calls x 1 runs on CPU " in lines[0]
+    assert lines[0].endswith(", median ns/call")
+    assert lines[1].split() == ["variant", "BPF", "insns", "getppid", "ratio", "fcntl(arg)",
+                                "ratio"]
+    rows = {line[:24].strip(): line[24:].split() for line in lines[2:] if
+            not line.startswith("note:")}
+    assert list(rows)[:4] == ["no filter", "allow-all floor", "trading (tree)", "trading (linear)"]
+    assert rows["no filter"][0] == "0" and rows["no filter"][2] == "1.00"
+    for name, cells in rows.items():
+        assert len(cells) == 5, name
+        assert float(cells[1]) > 0 and float(cells[3]) > 0
+        if name != "no filter":
+            assert int(cells[0]) > 0  # a real program was loaded
+    assert "note: trading profile: policies/seccomp/trading-gateway.yaml" in lines
+
+
+def test_seccomp_bench_rejects_zero_sizes() -> None:
+    done = subprocess.run([sys.executable, str(BENCH), "--runs", "0"], cwd=PROJECT,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2
+    assert "--iterations and --runs must be at least 1" in done.stderr

@@ -18,6 +18,7 @@ from agent.policy.resolve import PolicySet, PolicyStore, resolve
 from agent.policy.yamlload import Document
 from agent.report import json as json_report
 from agent.report import text as text_report
+from agent.report import writer as report_writer
 
 EXIT_USAGE = 2
 AUDIT_TOLERATED = frozenset({"waiver-expired"})
@@ -36,6 +37,26 @@ def _label(value: str) -> tuple[str, str]:
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"labels are KEY=VALUE, not {value!r}")
     return key, val
+
+
+def _report_formats(value: str) -> list[str]:
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    unknown = [n for n in names if n not in report_writer.FORMATS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown report format {(unknown or [value])[0]!r} "
+            f"(choose from {', '.join(sorted(report_writer.FORMATS))}, comma-separated)")
+    return list(dict.fromkeys(names))
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"not a positive whole number: {value!r}")
+    return number
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,6 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="host label for policies' hosts.labels selectors (repeatable)")
     aud.add_argument("--verbose", "-v", action="store_true", help="list passing checks too")
     aud.add_argument("--today", type=_date, help="judge waiver expiry as of this date")
+    aud.add_argument("--report", type=_report_formats, metavar="FORMAT[,FORMAT...]",
+                     help="also write report files <hostname>-<UTC timestamp>.<ext> "
+                     f"({', '.join(sorted(report_writer.FORMATS))})")
+    aud.add_argument("--output-dir", type=Path, metavar="DIR",
+                     help="folder for --report files (default: reports)")
+    aud.add_argument("--keep", type=_positive, metavar="N",
+                     help="keep the newest N report files per format (and host) in --output-dir")
     lint.set_defaults(handler=_lint)
     aud.set_defaults(handler=_audit)
     cli_seccomp.add_parsers(sub)
@@ -140,6 +168,9 @@ def _audit(args: argparse.Namespace) -> int:
     if not args.root.is_dir():
         print(f"hostguard: --root {args.root}: not a folder", file=sys.stderr)
         return EXIT_USAGE
+    if args.report is None and (args.output_dir is not None or args.keep is not None):
+        print("hostguard: --output-dir and --keep apply to --report only", file=sys.stderr)
+        return EXIT_USAGE
     result = audit.run(loaded, args.root, dict(args.label), today)
     rendered = (json_report.render(result) if args.format == "json"
                 else text_report.render(result, args.verbose))
@@ -153,4 +184,17 @@ def _audit(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         sys.stdout.write(text_report.render(result, args.verbose))
         print(f"report written to {args.output}")
+    if args.report is not None:
+        folder = args.output_dir or Path("reports")
+        try:
+            paths = report_writer.write_reports(result, args.report, folder, args.keep)
+        except OSError as exc:
+            where = exc.filename or folder
+            print(f"hostguard: cannot write reports to {where}: {exc.strerror or exc}",
+                  file=sys.stderr)
+            return EXIT_USAGE
+        # JSON on stdout stays parseable: the file list then goes to stderr.
+        stream = sys.stderr if args.format == "json" and args.output is None else sys.stdout
+        for path in paths:
+            print(f"report written to {path}", file=stream)
     return audit.exit_code(result)

@@ -449,8 +449,9 @@ def test_json_report(tmp_path: Path) -> None:
     results = first["results"]
     assert [r["id"] for r in results] == ["KRN-001", "LAT-001", "KRN-004"]
     assert list(results[0]) == ["id", "kind", "title", "severity", "status", "message", "policy",
-                                "location", "evidence", "waiver", "rationale", "remediation",
-                                "references", "spec", "duration_ms"]
+                                "location", "overridden_at", "hosts", "roots", "evidence",
+                                "waiver", "rationale", "remediation", "references", "spec",
+                                "duration_ms"]
     assert results[1]["evidence"] == {
         "expected": "vm.swappiness == 10", "actual": "vm.swappiness = 1",
         "items": [{"key": "vm.swappiness", "value": "1", "verdict": "fail"}]}

@@ -6,18 +6,13 @@ Every formatter takes the report and returns the text to print.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-from agent import __version__
+from agent import sarif as sarif_common
 from agent.lint.diagnostic import RULES, Diagnostic
 from agent.lint.engine import LintReport
-
-SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
-INFO_URI = "https://github.com/hostguard/hostguard/blob/main/docs/policy.md"
 
 
 def text(report: LintReport) -> str:
@@ -67,12 +62,6 @@ def github(report: LintReport) -> str:
     return "\n".join(lines) + ("\n" if lines else "")
 
 
-def _artifact(path: str) -> dict[str, Any]:
-    if os.path.isabs(path):
-        return {"uri": Path(path).as_uri()}
-    return {"uri": quote(Path(path).as_posix()), "uriBaseId": "SRCROOT"}
-
-
 def sarif(report: LintReport) -> str:
     """A SARIF 2.1.0 log with one run; rules carry their help text."""
     rule_ids = sorted({d.rule for d in report.diagnostics})
@@ -92,24 +81,21 @@ def sarif(report: LintReport) -> str:
             "ruleIndex": index[d.rule],
             "level": d.level.value,
             "message": {"text": d.message},
-            "locations": [{"physicalLocation": {
-                "artifactLocation": _artifact(d.location.path),
-                "region": {"startLine": d.location.line, "startColumn": d.location.col},
-            }}],
+            "locations": [sarif_common.physical_location(d.location.path, d.location.line,
+                                                         d.location.col)],
         }
         for d in report.diagnostics
     ]
     notifications = [{"level": "error", "message": {"text": u}} for u in report.usage_errors]
     run: dict[str, Any] = {
-        "tool": {"driver": {"name": "hostguard", "version": __version__,
-                            "informationUri": INFO_URI, "rules": rules}},
-        "originalUriBaseIds": {"SRCROOT": {"uri": Path.cwd().as_uri() + "/"}},
+        "tool": {"driver": sarif_common.driver(rules)},
+        "originalUriBaseIds": {sarif_common.SRCROOT: {"uri": Path.cwd().as_uri() + "/"}},
         "columnKind": "unicodeCodePoints",
         "invocations": [{"executionSuccessful": not report.usage_errors,
                          "toolExecutionNotifications": notifications}],
         "results": results,
     }
-    return json.dumps({"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}, indent=2) + "\n"
+    return sarif_common.log([run])
 
 
 FORMATS: dict[str, Callable[[LintReport], str]] = {

@@ -1,4 +1,10 @@
-"""``hostguard/result/v1`` JSON: the source every other report form can be rendered from."""
+"""``hostguard/result/v1`` JSON: the source every other report form can be rendered from.
+
+The document is described by ``agent/report/result.schema.json`` (shipped in the package) and read
+back by ``agent.report.load.load_run``. Order is stable so two runs diff cleanly: results in policy
+order, keys in a fixed order, mappings whose order carries no meaning (labels, counts by severity)
+sorted or in severity order.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +12,21 @@ import json
 from dataclasses import asdict
 from typing import Any
 
+from agent.location import Location
+from agent.policy.model import HostSelector, Severity
 from agent.result import AuditRun, Result
 
 SCHEMA = "hostguard/result/v1"
+
+
+def location_dict(location: Location) -> dict[str, Any]:
+    """``{"path", "line", "column"}``."""
+    return {"path": location.path, "line": location.line, "column": location.col}
+
+
+def selector_dict(selector: HostSelector) -> dict[str, Any]:
+    """``{"hostnames": [...], "labels": {...}}``; empty lists/objects select every host."""
+    return {"hostnames": list(selector.hostnames), "labels": dict(sorted(selector.labels.items()))}
 
 
 def result_dict(result: Result) -> dict[str, Any]:
@@ -23,16 +41,17 @@ def result_dict(result: Result) -> dict[str, Any]:
         "status": result.status.value,
         "message": result.message,
         "policy": check.policy,
-        "location": {"path": check.location.path, "line": check.location.line,
-                     "column": check.location.col},
+        "location": location_dict(check.location),
+        "overridden_at": [location_dict(loc) for loc in check.overridden_at],
+        "hosts": selector_dict(check.hosts),
+        "roots": [selector_dict(s) for s in check.roots],
         "evidence": {"expected": result.evidence.expected, "actual": result.evidence.actual,
                      "items": [dict(i) for i in result.evidence.items]},
         "waiver": None if waiver is None else {
             "reason": waiver.reason, "expires": waiver.expires.isoformat(),
             "hosts": list(waiver.hosts), "status": result.waived_status.value
             if result.waived_status else None,
-            "location": {"path": waiver.location.path, "line": waiver.location.line,
-                         "column": waiver.location.col},
+            "location": location_dict(waiver.location),
         },
         "rationale": check.rationale,
         "remediation": check.remediation,
@@ -44,11 +63,8 @@ def result_dict(result: Result) -> dict[str, Any]:
 
 def as_dict(run: AuditRun) -> dict[str, Any]:
     """The whole run, in a stable key order."""
-    failed_by_severity: dict[str, int] = {}
-    for r in run.results:
-        if r.status.value == "fail":
-            sev = r.check.severity.value
-            failed_by_severity[sev] = failed_by_severity.get(sev, 0) + 1
+    failed = [r.check.severity for r in run.results if r.status.value == "fail"]
+    failed_by_severity = {s.value: failed.count(s) for s in Severity if s in failed}
     return {
         "schema": SCHEMA,
         "tool": {"name": "hostguard", "version": run.tool_version},

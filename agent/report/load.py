@@ -1,0 +1,168 @@
+"""Rebuild an ``AuditRun`` from ``hostguard/result/v1`` JSON, so every renderer works off the host.
+
+The document is validated against ``result.schema.json`` first; a document that does not fit
+raises ``ResultLoadError`` naming the JSON path (``$.results[3].status``) and what is wrong.
+
+A loaded run is render-ready, not re-evaluable: a check's ``spec`` is its spec as written (the
+same mapping as ``raw_spec``), not the kind's parsed object.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import fields
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from agent.host.facts import HostFacts
+from agent.location import Location
+from agent.policy.model import Check, HostSelector, Severity, Waiver
+from agent.report.json import SCHEMA
+from agent.result import AuditRun, Evidence, PolicyFile, Result, Status
+
+
+class ResultLoadError(ValueError):
+    """The data is not a valid ``hostguard/result/v1`` document; the message names where."""
+
+
+@cache
+def schema() -> dict[str, Any]:
+    """The shipped ``result.schema.json``."""
+    text = resources.files("agent.report").joinpath("result.schema.json").read_text("utf-8")
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+@cache
+def validator() -> Draft202012Validator:
+    """A validator for ``schema()`` (checked once to be a valid 2020-12 schema)."""
+    Draft202012Validator.check_schema(schema())
+    return Draft202012Validator(schema())
+
+
+def json_path(parts: Iterable[str | int]) -> str:
+    """``["results", 3, "status"]`` -> ``$.results[3].status``."""
+    out = "$"
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def _describe(error: ValidationError) -> str:
+    # oneOf/anyOf errors are vague at the top; the deepest sub-error says what to fix.
+    while error.context:
+        error = max(error.context, key=lambda e: len(e.absolute_path))
+        if not error.context:
+            break
+    return f"{json_path(error.absolute_path)}: {error.message}"
+
+
+def problems(data: Any) -> list[str]:
+    """Every schema violation as ``$.path: message``, in document order; empty when valid."""
+    if not isinstance(data, dict):
+        return [f"$: expected a {SCHEMA} object, found {type(data).__name__}"]
+    if data.get("schema") != SCHEMA:
+        found = data.get("schema")
+        what = "no \"schema\" key" if found is None else f"schema {found!r}"
+        return [f"$.schema: not a {SCHEMA} document ({what})"]
+    errors = sorted(validator().iter_errors(data),
+                    key=lambda e: [str(p) for p in e.absolute_path])
+    return [_describe(e) for e in errors]
+
+
+def load_run(data: dict[str, Any]) -> AuditRun:
+    """Validate ``data`` and rebuild the run; raise ``ResultLoadError`` when it is not valid."""
+    found = problems(data)
+    if found:
+        more = f" (and {len(found) - 1} more problem(s))" if len(found) > 1 else ""
+        raise ResultLoadError(f"invalid {SCHEMA} document: {found[0]}{more}")
+    host = data["host"]
+    results = tuple(_result(r, f"$.results[{i}]") for i, r in enumerate(data["results"]))
+    summary = data["summary"]
+    _check_summary(summary, results)
+    return AuditRun(
+        host=HostFacts(**{f.name: host[f.name] for f in fields(HostFacts)}),
+        root=host["root"],
+        labels=dict(host["labels"]),
+        policies=tuple(PolicyFile(f["path"], f["name"], f["version"], f["sha256"])
+                       for f in data["policy"]["files"]),
+        policy_digest=data["policy"]["digest"],
+        started=data["started"],
+        duration_ms=data["duration_ms"],
+        results=results,
+        tool_version=data["tool"]["version"],
+        counts={s.value: summary[s.value] for s in Status},
+    )
+
+
+def _location(value: Mapping[str, Any]) -> Location:
+    return Location(value["path"], value["line"], value["column"])
+
+
+def _selector(value: Mapping[str, Any]) -> HostSelector:
+    return HostSelector(tuple(value["hostnames"]), dict(value["labels"]))
+
+
+def _result(entry: Mapping[str, Any], where: str) -> Result:
+    check = Check(
+        id=entry["id"],
+        kind=entry["kind"],
+        title=entry["title"],
+        severity=Severity(entry["severity"]),
+        rationale=entry["rationale"],
+        remediation=entry["remediation"],
+        references=tuple(entry["references"]),
+        spec=entry["spec"],
+        raw_spec=entry["spec"],
+        location=_location(entry["location"]),
+        policy=entry["policy"],
+        hosts=_selector(entry["hosts"]),
+        roots=tuple(_selector(s) for s in entry["roots"]),
+        overridden_at=tuple(_location(loc) for loc in entry["overridden_at"]),
+    )
+    waiver = None
+    waived_status = None
+    if entry["waiver"] is not None:
+        raw = entry["waiver"]
+        try:
+            expires = dt.date.fromisoformat(raw["expires"])
+        except ValueError:
+            raise ResultLoadError(f"invalid {SCHEMA} document: {where}.waiver.expires: "
+                                  f"{raw['expires']!r} is not a date") from None
+        waiver = Waiver(check.id, raw["reason"], expires, tuple(raw["hosts"]),
+                        _location(raw["location"]))
+        waived_status = None if raw["status"] is None else Status(raw["status"])
+    evidence = entry["evidence"]
+    return Result(
+        check=check,
+        status=Status(entry["status"]),
+        message=entry["message"],
+        evidence=Evidence(evidence["expected"], evidence["actual"],
+                          tuple(dict(item) for item in evidence["items"])),
+        waiver=waiver,
+        waived_status=waived_status,
+        duration_ms=entry["duration_ms"],
+    )
+
+
+def _check_summary(summary: Mapping[str, Any], results: tuple[Result, ...]) -> None:
+    """The summary must say what the results say: an edited file is refused, not re-rendered."""
+    expected: dict[str, int] = {"total": len(results)}
+    for status in Status:
+        expected[status.value] = sum(r.status is status for r in results)
+    for key, count in expected.items():
+        if summary[key] != count:
+            raise ResultLoadError(f"invalid {SCHEMA} document: $.summary.{key}: "
+                                  f"{summary[key]}, but the results hold {count}")
+    failed = [r.check.severity.value for r in results if r.status is Status.FAIL]
+    by_severity = {s.value: failed.count(s.value) for s in Severity if s.value in failed}
+    if dict(summary["failed_by_severity"]) != by_severity:
+        raise ResultLoadError(f"invalid {SCHEMA} document: $.summary.failed_by_severity: "
+                              f"{summary['failed_by_severity']}, but the results hold "
+                              f"{by_severity}")

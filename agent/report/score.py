@@ -1,0 +1,110 @@
+"""Hardening score and drift between two runs: shared by the HTML report and the fleet page.
+
+Score: ``100 * sum(weight of passing checks) / sum(weight of checks that pass, fail or error)``,
+with ``Severity.weight`` (critical 27, high 9, medium 3, low 1, info 0). Waived and not-applicable
+checks are left out of both sums; an ``error`` counts as not passing. ``None`` when nothing
+weighs (no scored check, or only ``info`` ones).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from agent.result import AuditRun, Evidence, Result, Status
+
+SCORED = (Status.PASS, Status.FAIL, Status.ERROR)
+"""Statuses that take part in the score."""
+FAILING = (Status.FAIL, Status.ERROR)
+"""Statuses that count as not compliant."""
+
+
+def weights(run: AuditRun) -> tuple[int, int]:
+    """(weight of passing checks, weight of checks that pass, fail or error)."""
+    total = passed = 0
+    for r in run.results:
+        if r.status in SCORED:
+            weight = r.check.severity.weight
+            total += weight
+            if r.status is Status.PASS:
+                passed += weight
+    return passed, total
+
+
+def score(run: AuditRun) -> float | None:
+    """The hardening score in percent, rounded to one decimal, or ``None`` when nothing weighs."""
+    passed, total = weights(run)
+    return round(100 * passed / total, 1) if total else None
+
+
+def evidence_digest(evidence: Evidence) -> str:
+    """SHA-256 of the evidence's canonical JSON (sorted keys, no spaces)."""
+    canonical = json.dumps({"expected": evidence.expected, "actual": evidence.actual,
+                            "items": [dict(i) for i in evidence.items]},
+                           sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Change:
+    """One check compared between a baseline run and the current one."""
+
+    id: str
+    """Check id."""
+    title: str
+    """Current title (the baseline's when the check is gone)."""
+    before: Result | None
+    """Baseline result; ``None`` when the check is new."""
+    after: Result | None
+    """Current result; ``None`` when the check is gone."""
+
+
+@dataclass(frozen=True)
+class Drift:
+    """What changed since the baseline, compared by check id."""
+
+    newly_failing: tuple[Change, ...]
+    """Now ``fail``/``error``, before anything else (or absent)."""
+    fixed: tuple[Change, ...]
+    """Before ``fail``/``error``, now ``pass``."""
+    status_changed: tuple[Change, ...]
+    """Any other change of status (e.g. ``fail`` -> ``waived``, ``pass`` -> ``not_applicable``)."""
+    evidence_changed: tuple[Change, ...]
+    """Same status, different evidence digest."""
+    removed: tuple[Change, ...]
+    """In the baseline only (whatever its status there: a check gone is not a fix)."""
+
+    @property
+    def empty(self) -> bool:
+        """True when nothing changed."""
+        return not (self.newly_failing or self.fixed or self.status_changed
+                    or self.evidence_changed or self.removed)
+
+
+def drift(run: AuditRun, baseline: AuditRun) -> Drift:
+    """Compare ``run`` with ``baseline``; lists follow the current run's order, then the
+    baseline's for checks that are gone."""
+    before: Mapping[str, Result] = {r.check.id: r for r in baseline.results}
+    seen: set[str] = set()
+    newly, fixed, status, evidence, removed = [], [], [], [], []
+    for after in run.results:
+        cid = after.check.id
+        seen.add(cid)
+        old = before.get(cid)
+        change = Change(cid, after.check.title, old, after)
+        if after.status in FAILING and (old is None or old.status not in FAILING):
+            newly.append(change)
+        elif old is None:
+            continue  # a new check that does not fail is no drift
+        elif old.status in FAILING and after.status is Status.PASS:
+            fixed.append(change)
+        elif old.status is not after.status:
+            status.append(change)
+        elif evidence_digest(old.evidence) != evidence_digest(after.evidence):
+            evidence.append(change)
+    for old in baseline.results:
+        if old.check.id not in seen:
+            removed.append(Change(old.check.id, old.check.title, old, None))
+    return Drift(tuple(newly), tuple(fixed), tuple(status), tuple(evidence), tuple(removed))

@@ -1,0 +1,134 @@
+"""The fleet page and ``hostguard report merge``."""
+
+from __future__ import annotations
+
+import re
+import stat
+from pathlib import Path
+
+import pytest
+
+from agent.report import fleet
+from agent.report import json as json_report
+from agent.result import AuditRun
+from tests.report.html_runs import (
+    SCRIPT,
+    Page,
+    make_check,
+    make_result,
+    make_run,
+    make_waiver,
+)
+from tests.support import run_cli
+
+
+def three_hosts() -> list[AuditRun]:
+    def run(name: str, a: str, b: str, c: str | None = "pass", started: str = "2026-06-01T10:00:00Z"
+            ) -> AuditRun:
+        results = [make_result(make_check("A", "critical"), a),
+                   make_result(make_check("B", "low"), b, waiver=make_waiver("B")
+                               if b == "waived" else None, waived_status="fail"
+                               if b == "waived" else None)]
+        if c is not None:
+            results.append(make_result(make_check("C", "medium"), c))
+        return make_run(name, results, started=started)
+
+    return [run("good", "pass", "pass"), run(SCRIPT, "fail", "waived", None),
+            run("mid", "pass", "fail", "error"),
+            run("mid", "fail", "fail", "fail", started="2026-05-01T10:00:00Z")]
+
+
+def cells(page: Page) -> list[list[str]]:
+    """Matrix rows as [host, score, cell classes...] from the parsed page."""
+    out: list[list[str]] = []
+    inside = False
+    for tag, attrs in page.tags:
+        if tag == "table":
+            inside = attrs.get("id") == "matrix"
+        if inside and tag == "tr" and "data-host" in attrs:
+            out.append([attrs["data-host"]])
+        elif inside and tag == "td" and out and "cell" in attrs.get("class", ""):
+            out[-1].append(attrs["class"].removeprefix("cell").strip() or "-")
+    return out
+
+
+def test_hosts_by_score_checks_by_failures_and_cells() -> None:
+    body = fleet.render(three_hosts())
+    page = Page(body)
+    # Scores: SCRIPT 0/27 -> 0.0 (B waived, no C); mid 27/31 -> 87.1; good 100.0.
+    assert cells(page) == [[SCRIPT, "s-fail", "s-waived", "-"],
+                           ["mid", "s-pass", "s-fail", "s-error"],
+                           ["good", "s-pass", "s-pass", "s-pass"]]
+    text = page.plain()
+    assert "0.0" in text and "87.1" in text
+    # Columns by failing hosts, then errors, then severity: A (1 fail, critical),
+    # B (1 fail, low), C (no fail, 1 error).
+    assert re.findall(r'<th class="vert" scope="col"><a href="#k\d">([^<]*)</a>', body) == [
+        "A", "B", "C"]
+    heads = [a["href"] for a in page.all("a") if a["href"].startswith("#k")]
+    assert heads == ["#k0", "#k1", "#k2"]
+    rows = [a["id"] for _, a in page.tags if a.get("id", "").startswith("k")]
+    assert rows == ["k0", "k1", "k2"]
+    assert "lowest 0.0, median 87.1" in text
+    assert "superseded by a later one: mid (2026-05-01T10:00:00Z)." in text
+    # Every link resolves inside the page; failing cells link to the host's row for the check.
+    links = [a["href"] for a in page.all("a")]
+    assert all(href.startswith("#") for href in links)
+    assert {href[1:] for href in links} <= page.ids()
+    assert "#h0-0" in links and "#h1-1" in links and "#h1-2" in links
+
+
+def test_failure_counts_per_check() -> None:
+    body = fleet.render(three_hosts())
+    foot = body.split("<tfoot>", 1)[1].split("</tfoot>", 1)[0]
+    assert foot.count("<td>1</td>") == 2 and foot.count("<td>0</td>") == 1
+    assert ('<tr id="k2"><td><code>C</code></td><td>check C</td><td>sysctl</td>'
+            '<td class="sev-medium">medium</td><td>0</td><td>1</td><td>0</td><td>2</td></tr>'
+            ) in body
+
+
+def test_an_empty_fleet_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least one result"):
+        fleet.render([])
+
+
+def test_merge_command(tmp_path: Path) -> None:
+    paths = []
+    for i, run in enumerate(three_hosts()):
+        path = tmp_path / f"r{i}.json"
+        path.write_text(json_report.render(run), encoding="utf-8")
+        paths.append(str(path))
+    out = tmp_path / "out" / "fleet.html"
+    done = run_cli("report", "merge", *paths, "-o", str(out))
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == f"fleet page of 4 result(s) written to {out}\n"
+    assert stat.S_IMODE(out.stat().st_mode) == 0o640
+    assert out.read_text(encoding="utf-8") == fleet.render(three_hosts())
+
+
+def test_merge_names_every_unusable_file_and_writes_nothing(tmp_path: Path) -> None:
+    good = tmp_path / "good.json"
+    good.write_text(json_report.render(three_hosts()[0]), encoding="utf-8")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{", encoding="utf-8")
+    out = tmp_path / "fleet.html"
+    done = run_cli("report", "merge", str(good), str(bad), str(tmp_path / "none.json"),
+                   "-o", str(out))
+    assert done.returncode == 2
+    lines = done.stderr.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith(f"hostguard: {bad}: not JSON: ")
+    missing = tmp_path / "none.json"
+    assert lines[1] == f"hostguard: {missing}: cannot read: No such file or directory"
+    assert not out.exists()
+
+
+def test_render_html_with_baseline(tmp_path: Path) -> None:
+    before, after = tmp_path / "before.json", tmp_path / "after.json"
+    before.write_text(json_report.render(make_run("h", [make_result(make_check("A"), "pass")])),
+                      encoding="utf-8")
+    after.write_text(json_report.render(make_run("h", [make_result(make_check("A"), "fail")])),
+                     encoding="utf-8")
+    done = run_cli("report", "render", str(after), "--format", "html", "--baseline", str(before))
+    assert (done.returncode, done.stderr) == (0, "")
+    assert "drift-newly-failing" in Page(done.stdout).ids()

@@ -6,7 +6,13 @@ Each command registers its parser through a function appended to ``_COMMANDS``; 
 
 from __future__ import annotations
 
+import argparse
+from pathlib import Path
 from typing import Any
+
+from agent.cli_history import add_history as _add_history
+from agent.daemon import service
+from agent.daemon.config import DEFAULT_PATH
 
 _COMMANDS: list[Any] = []
 """``_add_<name>(sub)``: one per top-level command."""
@@ -16,3 +22,25 @@ def add_parsers(sub: Any) -> None:
     """Register this module's commands on the top-level subparsers ``sub``."""
     for add in _COMMANDS:
         add(sub)
+
+
+def _add_daemon(sub: Any) -> None:
+    parser = sub.add_parser(
+        "daemon", help="run scheduled audits as a service (systemd Type=notify)",
+        description="Audit every `interval` seconds with the policies of the configuration, "
+        "write reports, history and metrics, and talk sd_notify to systemd. SIGHUP reloads, "
+        "SIGTERM stops. Exit 0 after a stop, 2 invalid configuration or policies at start; "
+        "with --once the audit's exit status (0, 1, 3), or 4 when outputs could not be written.")
+    parser.add_argument("--config", type=Path, default=DEFAULT_PATH,
+                        help=f"configuration file (default {DEFAULT_PATH})")
+    parser.add_argument("--once", action="store_true",
+                        help="run one audit with every output, then exit")
+    parser.set_defaults(handler=_daemon)
+
+
+def _daemon(args: argparse.Namespace) -> int:
+    return service.main(args.config, args.once)
+
+
+_COMMANDS.append(_add_daemon)
+_COMMANDS.append(_add_history)  # hostguard history ... (cli_history.py)

@@ -1,0 +1,180 @@
+"""The daemon's configuration file (``kind: AgentConfig``), linted like a policy.
+
+A passing configuration::
+
+    apiVersion: hostguard/v1
+    kind: AgentConfig
+    policies: [/etc/hostguard/policies]
+    interval: 300
+    output_dir: /var/lib/hostguard/reports
+    reports: [json]
+
+A failing one (``intervall`` is an unknown key, with a suggestion; ``reports`` names a format
+that does not exist)::
+
+    apiVersion: hostguard/v1
+    kind: AgentConfig
+    policies: [/etc/hostguard/policies]
+    intervall: 300                  # error: unknown key 'intervall' (did you mean 'interval'?)
+    reports: [pdf]                  # error: reports[0] must be one of html, json, junit, sarif
+
+Relative paths are taken relative to the folder of the configuration file, so a configuration
+and its policies can move together.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from agent.lint.diagnostic import Diagnostic, Level
+from agent.policy.loader import schema_diagnostics
+from agent.policy.yamlload import Document, LoadError, load_file
+
+API_VERSION = "hostguard/v1"
+KIND = "AgentConfig"
+DEFAULT_PATH = Path("/etc/hostguard/hostguard.yaml")
+REPORT_FORMATS = ("html", "json", "junit", "sarif")
+"""Formats the configuration may name; which of them this build can write is checked too."""
+
+_PATH = {"type": "string", "minLength": 1}
+
+SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://hostguard.invalid/schema/agent-config-v1.json",
+    "title": "hostguard agent configuration",
+    "description": "Configuration of `hostguard daemon` (docs/daemon.md).",
+    "type": "object",
+    "required": ["apiVersion", "kind", "policies"],
+    "additionalProperties": False,
+    "properties": {
+        "apiVersion": {"const": API_VERSION},
+        "kind": {"const": KIND},
+        "policies": {"type": "array", "minItems": 1, "items": _PATH,
+                     "description": "Policy files and folders (folders searched recursively)."},
+        "interval": {"type": "number", "exclusiveMinimum": 0,
+                     "description": "Seconds between audit starts (default 300)."},
+        "jitter": {"type": "number", "minimum": 0,
+                   "description": "Up to this many random seconds added to each start."},
+        "output_dir": {**_PATH, "description": "Folder for report files."},
+        "reports": {"type": "array", "items": {"enum": list(REPORT_FORMATS)},
+                    "uniqueItems": True, "description": "Report formats (default [json])."},
+        "keep": {"type": "integer", "minimum": 1,
+                 "description": "Keep the newest N report files per format."},
+        "history": {**_PATH, "description": "SQLite history database."},
+        "metrics": {**_PATH, "description": "Prometheus textfile-collector file."},
+        "deep_seccomp": {"type": "array", "items": {"type": "string", "minLength": 1},
+                         "uniqueItems": True,
+                         "description": "Check ids allowed to take deep seccomp dumps."},
+        "labels": {"type": "object", "additionalProperties": {"type": "string"},
+                   "description": "Host labels for policies' hosts.labels selectors."},
+        "root": {**_PATH, "description": "Host root to audit (default /)."},
+    },
+}
+"""JSON Schema of the configuration file."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """What ``hostguard daemon`` runs with."""
+
+    path: Path
+    """The configuration file itself."""
+    policies: tuple[Path, ...]
+    """Policy files and folders, made absolute against the configuration's folder."""
+    interval: float = 300.0
+    """Seconds between audit starts."""
+    jitter: float = 0.0
+    """Up to this many random seconds added to each start (spreads a fleet's load)."""
+    output_dir: Path | None = None
+    """Where report files go; no reports when unset."""
+    reports: tuple[str, ...] = ("json",)
+    """Report formats written to ``output_dir``."""
+    keep: int | None = None
+    """Keep the newest N report files per format (all when unset)."""
+    history: Path | None = None
+    """SQLite history database; no history when unset."""
+    metrics: Path | None = None
+    """Prometheus textfile; no metrics when unset."""
+    deep_seccomp: tuple[str, ...] = ()
+    """Check ids allowed to take deep seccomp dumps (carried for the seccomp checks)."""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    """Host labels for policies' ``hosts.labels`` selectors."""
+    root: Path = Path("/")
+    """Host root the audit reads."""
+
+
+@cache
+def _validator() -> Draft202012Validator:
+    return Draft202012Validator(SCHEMA)
+
+
+def available_formats() -> frozenset[str]:
+    """Report formats this build can write (``agent.report.writer.FORMATS``)."""
+    # Imported late: linting a configuration should not load the renderers' templates.
+    writer = importlib.import_module("agent.report.writer")
+    return frozenset(writer.FORMATS)
+
+
+def lint_config(doc: Document, today: dt.date | None = None) -> list[Diagnostic]:
+    """Every problem of a configuration document, located (``hostguard lint`` calls this)."""
+    data = doc.data
+    if not isinstance(data, dict):
+        return [Diagnostic(doc.at(()), Level.ERROR, "a configuration is a mapping",
+                           "unknown-document")]
+    found = schema_diagnostics(doc, data, _validator())
+    if found:
+        return found
+    formats = available_formats()
+    for i, name in enumerate(data.get("reports", [])):
+        if name not in formats:
+            found.append(Diagnostic(doc.at(("reports", i)), Level.ERROR,
+                                    f"report format {name!r} is not available in this build "
+                                    f"(available: {', '.join(sorted(formats))})", "schema"))
+    return found
+
+
+def _path(base: Path, text: str) -> Path:
+    return base / text  # an absolute text stays absolute
+
+
+def load_config(path: Path) -> Config | list[Diagnostic]:
+    """Read, lint and build the configuration at ``path``; located diagnostics when invalid."""
+    loaded = load_file(path, str(path))
+    if isinstance(loaded, LoadError):
+        return [Diagnostic(loaded.location, Level.ERROR, loaded.message, loaded.rule)]
+    data = loaded.data
+    if isinstance(data, dict) and (data.get("apiVersion"), data.get("kind")) != (API_VERSION,
+                                                                                  KIND):
+        where = loaded.at(("kind",) if "kind" in data else ())
+        return [Diagnostic(where, Level.ERROR, f"not a hostguard agent configuration (expected "
+                           f"apiVersion {API_VERSION!r}, kind {KIND!r})", "unknown-document")]
+    problems = lint_config(loaded)
+    if any(d.level is Level.ERROR for d in problems):
+        return problems
+    base = path.parent.absolute()
+
+    def opt(key: str) -> Path | None:
+        return _path(base, data[key]) if key in data else None
+
+    return Config(
+        path=path,
+        policies=tuple(_path(base, p) for p in data["policies"]),
+        interval=float(data.get("interval", 300)),
+        jitter=float(data.get("jitter", 0)),
+        output_dir=opt("output_dir"),
+        reports=tuple(data.get("reports", ["json"])),
+        keep=data.get("keep"),
+        history=opt("history"),
+        metrics=opt("metrics"),
+        deep_seccomp=tuple(data.get("deep_seccomp", [])),
+        labels=dict(data.get("labels", {})),
+        root=_path(base, data.get("root", "/")),
+    )

@@ -1,0 +1,397 @@
+"""``hostguard daemon``: scheduled audits under systemd, with reload, watchdog and fault tolerance.
+
+The main thread loads the configuration and policies, then alternates audits and waits. Signal
+handlers only set flags (and abort a running audit on SIGTERM/SIGINT, which writes nothing); the
+main loop acts on them between steps. A helper thread pets the systemd watchdog while the main
+loop shows progress, so a hung audit stops the pets and systemd restarts the service.
+
+Scheduling: audits start every ``interval`` seconds plus a random jitter; an audit that overruns
+its interval skips the slots it overlapped (start times never queue), so audits never overlap and
+never run back to back to catch up.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import math
+import os
+import random
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from agent import __version__, audit
+from agent.daemon.config import Config, load_config
+from agent.daemon.log import log
+from agent.daemon.notify import notify, status_text, watchdog_interval
+from agent.daemon.placement import place_self
+from agent.lint.diagnostic import Diagnostic, Level
+from agent.lint.documents import LINTERS
+from agent.lint.engine import discover
+from agent.policy.resolve import PolicySet, PolicyStore, resolve
+from agent.policy.yamlload import Document
+from agent.report import score as scoring
+from agent.report.writer import write_reports
+from agent.result import AuditRun, Result
+
+EXIT_OK = 0
+EXIT_INVALID = 2
+"""Invalid configuration or policies at start (nothing audited)."""
+EXIT_WRITE = 4
+"""``--once``: the audit ran but some of its results could not be written."""
+AUDIT_TOLERATED = frozenset({"waiver-expired"})
+"""Lint errors that do not stop an audit (the audit goes on without the expired waiver)."""
+
+
+class _Stop(BaseException):
+    """Raised by the SIGTERM/SIGINT handler to abandon a running audit (nothing is written)."""
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A configuration with its policies, linted completely."""
+
+    config: Config
+    """The configuration."""
+    policy_set: PolicySet
+    """Its policies, merged."""
+    files: int
+    """Policy files loaded."""
+
+
+def _not_linted(doc: Document, today: dt.date) -> list[Diagnostic]:
+    return []
+
+
+def load_all(config_path: Path, today: dt.date) -> Loaded | list[str]:
+    """Configuration and policies, or every problem (located ``path:line:col`` lines)."""
+    config = load_config(config_path)
+    if isinstance(config, list):
+        return [str(d) for d in config if d.level is Level.ERROR]
+    files, diagnostics, usage = discover(str(p) for p in config.policies)
+    problems = [f"policy path {u}" for u in usage]
+    # Other kinds (seccomp profiles, this configuration) may share the folder: not audited.
+    store = PolicyStore(today, {kind: _not_linted for kind in LINTERS})
+    policy_set = resolve(files, today, store)
+    found = sorted(set(diagnostics) | set(policy_set.diagnostics))
+    problems += [str(d) for d in found
+                 if d.level is Level.ERROR and d.rule not in AUDIT_TOLERATED]
+    policies = sum(1 for f in policy_set.files if f.policy is not None)
+    if not problems and not policy_set.checks:
+        problems.append(f"{config_path}: no policy checks found in "
+                        f"{', '.join(str(p) for p in config.policies)}")
+    if not config.root.is_dir():
+        problems.append(f"{config_path}: root {config.root}: not a folder")
+    return problems or Loaded(config, policy_set, policies)
+
+
+def summary(run: AuditRun) -> str:
+    """One line for ``STATUS=`` and the log: counts by status and duration."""
+    c = run.counts
+    return (f"last audit {run.started}: {plural(len(run.results), 'check')}, "
+            f"{c.get('pass', 0)} pass, "
+            f"{c.get('fail', 0)} fail, {c.get('error', 0)} error, {c.get('waived', 0)} waived, "
+            f"{c.get('not_applicable', 0)} not applicable, score {_percent(scoring.score(run))}")
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:g}%"
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 check``, ``2 checks``."""
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
+def evidence_digest(result: Result) -> str:
+    """``sha256:<hex>`` of a result's evidence in canonical JSON, as the drift log prints it (the
+    same digest the HTML report's drift section and the history compare)."""
+    return "sha256:" + scoring.evidence_digest(result.evidence)
+
+
+def next_start(start: float, end: float, interval: float, jitter: float) -> tuple[float, int]:
+    """The next start after an audit that ran from ``start`` to ``end``, and the slots skipped.
+
+    The next slot is ``start + k * interval`` for the smallest ``k >= 1`` after ``end``: an
+    overrunning audit makes the next one wait for its slot instead of queueing behind it.
+    """
+    k = max(1, math.floor((end - start) / interval) + 1)
+    return start + k * interval + jitter, k - 1
+
+
+class Watchdog:
+    """Pets the systemd watchdog every ``period / 2`` while the main loop shows progress."""
+
+    def __init__(self, period: float, heartbeat: Callable[[], float],
+                 send: Callable[[str], bool] = notify,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.period = period
+        """``WATCHDOG_USEC`` in seconds."""
+        self.heartbeat = heartbeat
+        self.send = send
+        self.clock = clock
+        self.stopped = threading.Event()
+        self.pets = 0
+        self.withheld = False
+        self.thread = threading.Thread(target=self._run, name="watchdog", daemon=True)
+
+    def alive(self) -> bool:
+        """The main loop made progress within one watchdog period."""
+        return self.clock() - self.heartbeat() < self.period
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        if self.thread.is_alive():
+            self.thread.join(timeout=2)
+
+    def _run(self) -> None:
+        while not self.stopped.wait(self.period / 2):
+            if self.alive():
+                if self.withheld:
+                    log("watchdog-resumed")
+                    self.withheld = False
+                self.send("WATCHDOG=1")
+                self.pets += 1
+            elif not self.withheld:
+                self.withheld = True
+                log("watchdog-withheld", level="error", reason="main loop made no progress",
+                    stalled_s=round(self.clock() - self.heartbeat(), 1))
+
+
+class Service:
+    """One daemon process: the loop, its signals and what it tells systemd."""
+
+    def __init__(self, config_path: Path, clock: Callable[[], float] = time.monotonic) -> None:
+        self.config_path = config_path
+        self.clock = clock
+        self.loaded: Loaded | None = None
+        self.stop_requested = False
+        self.reload_requested = False
+        self.in_audit = False
+        self.wake = threading.Event()
+        self.beat = clock()
+        self.cycles = 0
+        self.previous: dict[str, tuple[str, str]] = {}
+        self.last_summary = "no audit yet"
+        self.reload_error: str | None = None
+        self.random = random.SystemRandom()
+
+    # -- signals -------------------------------------------------------------------------
+    def _on_stop(self, signum: int, frame: FrameType | None) -> None:
+        self.stop_requested = True
+        self.wake.set()
+        if self.in_audit:
+            raise _Stop
+
+    def _on_reload(self, signum: int, frame: FrameType | None) -> None:
+        self.reload_requested = True
+        self.wake.set()
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _today(self) -> dt.date:
+        return dt.datetime.now(dt.UTC).date()
+
+    def status(self) -> str:
+        text = self.last_summary
+        if self.reload_error is not None:
+            text = f"reload failed, previous configuration in force: {self.reload_error}; {text}"
+        return status_text(text)
+
+    def _loaded_line(self, loaded: Loaded) -> str:
+        return (f"{plural(len(loaded.policy_set.checks), 'check')} from "
+                f"{plural(loaded.files, 'policy file')}")
+
+    def start(self) -> int | None:
+        """Place, load; None when ready, else the exit status."""
+        log("start", version=__version__, config=str(self.config_path), pid=os.getpid())
+        for step, outcome, details in place_self():
+            log("placement", level="info" if outcome == "ok" else "warning", step=step,
+                outcome=outcome, extra=details)
+        loaded = load_all(self.config_path, self._today())
+        if isinstance(loaded, list):
+            for problem in loaded:
+                log("config-invalid", level="error", error=problem)
+            log("exit", level="error", status=EXIT_INVALID, reason="invalid configuration")
+            return EXIT_INVALID
+        self.loaded = loaded
+        log("loaded", checks=len(loaded.policy_set.checks), files=loaded.files,
+            root=str(loaded.config.root), interval_s=loaded.config.interval)
+        return None
+
+    # -- one cycle -------------------------------------------------------------------------
+    def cycle(self) -> bool:
+        """One audit and its outputs; True when everything was written."""
+        assert self.loaded is not None
+        config = self.loaded.config
+        self.cycles += 1
+        log("audit-start", cycle=self.cycles)
+        self.in_audit = True
+        try:
+            run = audit.run(self.loaded.policy_set, config.root, config.labels)
+        except Exception as exc:  # churn, a vanished root, a bug: logged, next cycle retries
+            self.in_audit = False
+            log("audit-error", level="error", cycle=self.cycles,
+                error=f"{type(exc).__name__}: {exc}")
+            self.last_summary = f"audit {self.cycles} failed: {type(exc).__name__}: {exc}"
+            notify("STATUS=" + self.status())
+            return False
+        finally:
+            self.in_audit = False
+        log("audit-done", cycle=self.cycles, duration_ms=run.duration_ms,
+            extra=run.counts)
+        self._drift(run)
+        ok = self.publish(run)
+        self.last_summary = summary(run) + ("" if ok else "; some outputs not written")
+        notify("STATUS=" + self.status())
+        return ok
+
+    def _drift(self, run: AuditRun) -> None:
+        current = {r.check.id: (r.status.value, evidence_digest(r)) for r in run.results}
+        for cid, (status, digest) in current.items():
+            old = self.previous.get(cid)
+            if old is not None and old[0] != status:
+                log("drift", level="warning", check=cid, old=old[0], new=status,
+                    evidence=digest)
+        self.previous = current
+
+    def publish(self, run: AuditRun) -> bool:
+        """Reports, history and metrics; each failure is logged and the others still run."""
+        assert self.loaded is not None
+        config = self.loaded.config
+        ok = True
+        if config.output_dir is not None:
+            try:
+                for path in write_reports(run, config.reports, config.output_dir, config.keep):
+                    log("report", path=str(path))
+            except OSError as exc:  # a full or read-only disk: the next cycle tries again
+                ok = False
+                log("report-error", level="error", dir=str(config.output_dir),
+                    error=exc.strerror or str(exc))
+            except Exception as exc:  # a renderer bug must not stop the service
+                ok = False
+                log("report-error", level="error", dir=str(config.output_dir),
+                    error=f"{type(exc).__name__}: {exc}")
+        if config.history is not None:
+            try:
+                history: Any = importlib.import_module("agent.daemon.history")
+                store = history.History(config.history)
+                try:
+                    run_id = store.record(run)
+                finally:
+                    close = getattr(store, "close", None)
+                    if callable(close):
+                        close()
+                log("history", path=str(config.history), run=run_id)
+            except Exception as exc:  # sqlite3 errors, a full disk: the next cycle retries
+                ok = False
+                log("history-error", level="error", path=str(config.history),
+                    error=f"{type(exc).__name__}: {exc}")
+        if config.metrics is not None:
+            try:
+                metrics: Any = importlib.import_module("agent.daemon.metrics")
+                metrics.write_textfile(run, config.metrics)
+                log("metrics", path=str(config.metrics))
+            except Exception as exc:
+                ok = False
+                log("metrics-error", level="error", path=str(config.metrics),
+                    error=f"{type(exc).__name__}: {exc}")
+        return ok
+
+    # -- reload ----------------------------------------------------------------------------
+    def reload(self) -> None:
+        """Load and lint everything anew; replace the old only when all of it is valid."""
+        self.reload_requested = False
+        notify(f"RELOADING=1\nMONOTONIC_USEC={time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000}")
+        log("reload-start", config=str(self.config_path))
+        loaded = load_all(self.config_path, self._today())
+        if isinstance(loaded, list):
+            for problem in loaded:
+                log("reload-invalid", level="error", error=problem)
+            more = f" (and {len(loaded) - 1} more)" if len(loaded) > 1 else ""
+            self.reload_error = loaded[0] + more
+            log("reload-failed", level="error", errors=len(loaded),
+                keeping="previous configuration")
+        else:
+            self.loaded, self.reload_error = loaded, None
+            log("reload-done", checks=len(loaded.policy_set.checks), files=loaded.files)
+            self.last_summary = f"reloaded {self._loaded_line(loaded)}; {self.last_summary}"
+        notify("STATUS=" + self.status())
+        notify("READY=1")
+
+    # -- the loop ----------------------------------------------------------------------------
+    def serve(self) -> int:
+        """Run until SIGTERM/SIGINT."""
+        assert self.loaded is not None
+        signal.signal(signal.SIGTERM, self._on_stop)
+        signal.signal(signal.SIGINT, self._on_stop)
+        signal.signal(signal.SIGHUP, self._on_reload)
+        notify("READY=1")
+        notify("STATUS=" + status_text(f"loaded {self._loaded_line(self.loaded)}"))
+        period = watchdog_interval()
+        dog = None
+        if period is not None:
+            dog = Watchdog(period, lambda: self.beat, clock=self.clock)
+            dog.start()
+            log("watchdog", interval_s=period, pet_every_s=period / 2)
+        slice_s = period / 4 if period is not None else 1.0
+        due = self.clock()
+        last_start = due
+        try:
+            while not self.stop_requested:
+                self.beat = self.clock()
+                if self.reload_requested:
+                    self.reload()
+                    config = self.loaded.config
+                    due = max(self.clock(), last_start + config.interval)
+                    continue
+                now = self.clock()
+                if now < due:
+                    self.wake.wait(min(due - now, slice_s))
+                    self.wake.clear()
+                    continue
+                last_start = now
+                self.cycle()
+                end = self.clock()
+                config = self.loaded.config
+                jitter = self.random.uniform(0, config.jitter) if config.jitter else 0.0
+                due, skipped = next_start(last_start, end, config.interval, jitter)
+                if skipped:
+                    log("overrun", level="warning", cycle=self.cycles,
+                        duration_ms=round((end - last_start) * 1000, 3),
+                        interval_ms=round(config.interval * 1000, 3), skipped=skipped)
+        except _Stop:
+            log("audit-abandoned", cycle=self.cycles, reason="stop requested")
+        notify("STOPPING=1")
+        log("stop", cycles=self.cycles)
+        if dog is not None:
+            dog.stop()
+        return EXIT_OK
+
+    def once(self) -> int:
+        """One audit with every output, then the audit's exit status (4: outputs failed)."""
+        assert self.loaded is not None
+        config = self.loaded.config
+        run = audit.run(self.loaded.policy_set, config.root, config.labels)
+        log("audit-done", cycle=1, duration_ms=run.duration_ms,
+            extra=run.counts)
+        if not self.publish(run):
+            return EXIT_WRITE
+        return audit.exit_code(run)
+
+
+def main(config_path: Path, once: bool = False) -> int:
+    """``hostguard daemon``."""
+    service = Service(config_path)
+    code = service.start()
+    if code is not None:
+        return code
+    return service.once() if once else service.serve()

@@ -1,0 +1,679 @@
+"""The SQLite history: recording, the hash chain under tampering, retention, ``at``, ``diff``,
+crash safety, foreign files, and ``hostguard history`` through real subprocesses."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import os
+import signal
+import sqlite3
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent import audit
+from agent.daemon.history import (
+    GENESIS,
+    Change,
+    CorruptHistory,
+    History,
+    HistoryError,
+    NotVerified,
+    canonical_json,
+    parse_time,
+)
+from agent.policy.resolve import resolve
+from agent.report import json as json_report
+from agent.report.score import evidence_digest
+from agent.report.writer import FORMATS
+from agent.result import AuditRun
+from tests.authoring import TRADING_ROOT, policy, sysctl, write
+from tests.support import PROJECT, run_cli
+
+TODAY = dt.date(2026, 6, 1)
+PASS_KPTR = sysctl("KRN-001", "kernel.kptr_restrict", "ge", 1)  # the fixture host has 2
+FAIL_KPTR = sysctl("KRN-001", "kernel.kptr_restrict", "ge", 3)
+PASS_KPTR_2 = sysctl("KRN-001", "kernel.kptr_restrict", "ge", 2)
+PASS_SWAP = sysctl("LAT-001", "vm.swappiness", "eq", 1)  # the fixture host has 1
+FAIL_SWAP = sysctl("LAT-001", "vm.swappiness", "eq", 10)
+ERROR_SYSRQ = sysctl("KRN-009", "kernel.sysrq", "eq", 0)  # not on the fixture host
+PLAN = [
+    ("2026-11-24T10:00:00Z", [PASS_KPTR, PASS_SWAP]),
+    ("2026-11-24T11:00:00Z", [PASS_KPTR, FAIL_SWAP]),
+    ("2026-11-24T12:00:00Z", [FAIL_KPTR, FAIL_SWAP, ERROR_SYSRQ]),
+    ("2026-11-24T13:00:00Z", [PASS_KPTR_2, PASS_SWAP]),
+    ("2026-11-24T14:00:00Z", [PASS_KPTR_2, PASS_SWAP]),
+]
+STARTED = {i + 1: started for i, (started, _) in enumerate(PLAN)}
+
+
+def make_run(folder: Path, checks: Sequence[dict[str, Any]], started: str) -> AuditRun:
+    path = write(folder / f"policy-{started[:13]}.yaml", policy("history-test", checks))
+    policy_set = resolve([path], TODAY)
+    assert policy_set.diagnostics == []
+    return dataclasses.replace(audit.run(policy_set, TRADING_ROOT, today=TODAY), started=started)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> list[AuditRun]:
+    folder = tmp_path_factory.mktemp("policies")
+    return [make_run(folder, checks, started) for started, checks in PLAN]
+
+
+@pytest.fixture
+def db(tmp_path: Path, runs: list[AuditRun]) -> Iterator[Path]:
+    """A history holding the five runs of PLAN (ids 1..5)."""
+    path = tmp_path / "state" / "history.db"
+    with History(path) as history:
+        assert [history.record(r) for r in runs] == [1, 2, 3, 4, 5]
+    yield path
+
+
+def problems(path: Path) -> list[str]:
+    with History(path, create=False) as history:
+        return [str(p) for p in history.verify()]
+
+
+def tamper(path: Path, *statements: str | tuple[str, tuple[Any, ...]]) -> None:
+    """Edit the database behind hostguard's back, as an intruder with sqlite3 would."""
+    con = sqlite3.connect(path)
+    try:
+        for statement in statements:
+            if isinstance(statement, tuple):
+                con.execute(*statement)
+            else:
+                con.execute(statement)
+        con.commit()
+    finally:
+        con.close()
+
+
+def stored(path: Path, run_id: int) -> dict[str, Any]:
+    con = sqlite3.connect(path)
+    try:
+        row = con.execute("SELECT canonical_json FROM runs WHERE id = ?", (run_id,)).fetchone()
+    finally:
+        con.close()
+    data: dict[str, Any] = json.loads(row[0])
+    return data
+
+
+# -- recording and reading -----------------------------------------------------------------------
+def test_record_and_read_back(db: Path, runs: list[AuditRun]) -> None:
+    assert problems(db) == []
+    with History(db) as history:
+        listed = history.runs()
+        assert [(r.id, r.started, r.hostname) for r in listed] == [
+            (i, STARTED[i], "trd-gw-01") for i in range(1, 6)]
+        assert [dict(r.counts) for r in listed][2] == {
+            "pass": 0, "fail": 2, "error": 1, "waived": 0, "not_applicable": 0}
+        assert [r.total for r in listed] == [2, 2, 3, 2, 2]
+        assert [r.policy_digest for r in listed] == [r.policy_digest for r in runs]
+        assert [r.id for r in history.runs("2026-11-24T12:00:00Z")] == [3, 4, 5]
+        assert [r.id for r in history.runs("2026-11-24T13:00:01+01:00")] == [4, 5]
+        for i, run in enumerate(runs, 1):
+            assert history.load(i) == json.loads(json_report.render(run))
+        assert history.checks(3) == [
+            ("KRN-001", "fail", "high", "sysctl", "sha256:" + evidence_digest(runs[2].results[0]
+                                                                              .evidence)),
+            ("LAT-001", "fail", "high", "sysctl", "sha256:" + evidence_digest(runs[2].results[1]
+                                                                              .evidence)),
+            ("KRN-009", "error", "high", "sysctl", "sha256:" + evidence_digest(runs[2].results[2]
+                                                                               .evidence)),
+        ]
+        with pytest.raises(HistoryError, match=r"history\.db: no run 6$"):
+            history.load(6)
+
+
+def test_stored_form_and_hash_chain_as_documented(db: Path, runs: list[AuditRun]) -> None:
+    con = sqlite3.connect(db)
+    rows = con.execute("SELECT id, canonical_json, json_sha256, prev_hash, run_hash FROM runs "
+                       "ORDER BY id").fetchall()
+    meta = dict(con.execute("SELECT key, value FROM chain_meta").fetchall())
+    assert con.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    assert con.execute("PRAGMA user_version").fetchone() == (1,)
+    assert con.execute("PRAGMA application_id").fetchone() == (0x48674831,)
+    con.close()
+    prev = "0" * 64
+    for number, ((run_id, blob, content, prev_hash, run_hash), run) in enumerate(
+            zip(rows, runs, strict=True), 1):
+        assert run_id == number
+        expected = json.dumps(json.loads(json_report.render(run)), sort_keys=True,
+                              separators=(",", ":")).encode()
+        assert bytes(blob) == expected == canonical_json(json_report.as_dict(run))
+        assert content == hashlib.sha256(expected).hexdigest()
+        assert prev_hash == prev
+        assert run_hash == hashlib.sha256(bytes.fromhex(prev) + hashlib.sha256(expected)
+                                          .digest()).hexdigest()
+        prev = run_hash
+    assert meta == {"anchor_hash": GENESIS, "anchor_id": "0", "head_hash": prev, "head_id": "5",
+                    "pruned_runs": "0"}
+    assert stat.S_IMODE(db.stat().st_mode) == 0o640
+
+
+def test_load_run_rebuilds_every_format(db: Path, runs: list[AuditRun]) -> None:
+    with History(db) as history:
+        again = history.load_run(3)
+    assert json_report.render(again) == json_report.render(runs[2])
+    for name, (_, render) in FORMATS.items():
+        if name != "html":  # html embeds nothing run-specific that load could lose; see CLI test
+            assert render(again) == render(runs[2]), name
+
+
+def test_at_is_the_last_run_started_at_or_before(db: Path, tmp_path: Path,
+                                                 runs: list[AuditRun]) -> None:
+    with History(db) as history:
+        def at(moment: str) -> int | None:
+            found = history.at(moment)
+            return None if found is None else found.id
+
+        assert at("2026-11-24T09:59:59Z") is None
+        assert at("2026-11-24T10:00:00Z") == 1
+        assert at("2026-11-24T11:59:59Z") == 2
+        assert at("2026-11-24T12:00:00Z") == 3
+        assert at("2026-11-24T13:30:00+01:00") == 3  # 12:30 UTC
+        assert at("2026-11-24T12:30:00") == 3  # no offset: UTC
+        assert at("2030-01-01") == 5
+        # The clock stepped back: run 6 started before run 5; state in force goes by start time.
+        stepped = dataclasses.replace(runs[0], started="2026-11-24T13:30:00Z")
+        assert history.record(stepped) == 6
+        assert at("2026-11-24T13:45:00Z") == 6
+        assert at("2026-11-24T14:10:00Z") == 5
+        following = history.following(history.summary(6))
+        assert following is not None and following.id == 5
+        assert history.verify() == []
+    with pytest.raises(ValueError, match=r"not an ISO 8601 time: 'yesterday'"):
+        parse_time("yesterday")
+
+
+def test_diff(db: Path) -> None:
+    with History(db) as history:
+        assert history.diff(2, 3) == [Change("KRN-001", "pass", "fail", True),
+                                      Change("KRN-009", None, "error", False)]
+        assert history.diff(3, 4) == [Change("KRN-001", "fail", "pass", True),
+                                      Change("KRN-009", "error", None, False),
+                                      Change("LAT-001", "fail", "pass", True)]
+        assert history.diff(1, 4) == [Change("KRN-001", "pass", "pass", True)]
+        assert history.diff(4, 5) == []
+        with pytest.raises(HistoryError, match="no run 9"):
+            history.diff(1, 9)
+
+
+# -- tampering -----------------------------------------------------------------------------------
+def _edit_json(db: Path, run_id: int, change: Callable[[dict[str, Any]], None]) -> bytes:
+    data = stored(db, run_id)
+    change(data)
+    blob = canonical_json(data)
+    tamper(db, ("UPDATE runs SET canonical_json = ? WHERE id = ?", (blob, run_id)))
+    return blob
+
+
+def _hide_failure(data: dict[str, Any]) -> None:
+    data["results"][0]["status"] = "pass"
+
+
+def test_edited_json_is_named(db: Path) -> None:
+    _edit_json(db, 3, _hide_failure)
+    assert problems(db) == [
+        "run 3 (started 2026-11-24T12:00:00Z): edited: its stored JSON does not match its "
+        "recorded SHA-256",
+        "run 3 (started 2026-11-24T12:00:00Z): edited: the checks index disagrees with the "
+        "stored JSON (check KRN-001)",
+    ]
+
+
+def test_edited_json_with_index_and_counts_still_shows(db: Path) -> None:
+    def rewrite(data: dict[str, Any]) -> None:
+        data["results"][0]["status"] = "pass"
+        data["summary"]["fail"] = 1
+        data["summary"]["pass"] = 1
+
+    _edit_json(db, 3, rewrite)
+    tamper(db, "UPDATE checks SET status = 'pass' WHERE run_id = 3 AND check_id = 'KRN-001'",
+           "UPDATE runs SET counts = '{\"error\":1,\"fail\":1,\"not_applicable\":0,\"pass\":1,"
+           "\"waived\":0}' WHERE id = 3")
+    assert problems(db) == ["run 3 (started 2026-11-24T12:00:00Z): edited: its stored JSON does "
+                            "not match its recorded SHA-256"]
+
+
+def test_json_rewritten_with_its_hashes_breaks_the_next_link(db: Path) -> None:
+    blob = _edit_json(db, 3, _hide_failure)
+    content = hashlib.sha256(blob).hexdigest()
+    con = sqlite3.connect(db)
+    prev = con.execute("SELECT prev_hash FROM runs WHERE id = 3").fetchone()[0]
+    con.close()
+    forged = hashlib.sha256(bytes.fromhex(prev) + bytes.fromhex(content)).hexdigest()
+    tamper(db, ("UPDATE runs SET json_sha256 = ?, run_hash = ? WHERE id = 3", (content, forged)),
+           "UPDATE checks SET status = 'pass' WHERE run_id = 3 AND check_id = 'KRN-001'")
+    assert problems(db) == [
+        "run 4 (started 2026-11-24T13:00:00Z): its previous hash matches no run: run 3 was "
+        "rewritten with its hashes, or a run before it deleted and the rest renumbered",
+    ]
+
+
+def test_deleted_middle_run_is_named(db: Path) -> None:
+    tamper(db, "DELETE FROM runs WHERE id = 3", "DELETE FROM checks WHERE run_id = 3")
+    assert problems(db) == ["run 3: deleted: run 3 missing after run 2, before run 4 (started "
+                            "2026-11-24T13:00:00Z)"]
+
+
+def test_deleted_run_with_its_index_left_behind(db: Path) -> None:
+    tamper(db, "DELETE FROM runs WHERE id = 2")
+    assert problems(db) == ["run 2: deleted: run 2 missing after run 1, before run 3 (started "
+                            "2026-11-24T12:00:00Z)"]
+
+
+def test_deleted_first_and_last_runs_are_named(db: Path) -> None:
+    tamper(db, "DELETE FROM runs WHERE id IN (1, 5)", "DELETE FROM checks WHERE run_id IN (1, 5)")
+    assert problems(db) == [
+        "run 1: deleted: run 1 missing at the start of the history, before run 2 (started "
+        "2026-11-24T11:00:00Z)",
+        "run 5: deleted: run 5 missing at the end (the chain head records run 5)",
+    ]
+
+
+def test_deleted_and_renumbered_runs_break_the_chain(db: Path) -> None:
+    tamper(db, "DELETE FROM runs WHERE id = 3", "DELETE FROM checks WHERE run_id = 3",
+           "UPDATE runs SET id = id - 1 WHERE id > 3",
+           "UPDATE checks SET run_id = run_id - 1 WHERE run_id > 3",
+           "UPDATE chain_meta SET value = '4' WHERE key = 'head_id'")
+    assert problems(db) == [
+        "run 3 (started 2026-11-24T13:00:00Z): its previous hash matches no run: run 2 was "
+        "rewritten with its hashes, or a run before it deleted and the rest renumbered"]
+
+
+def test_swapped_runs_are_named(db: Path) -> None:
+    tamper(db, "UPDATE runs SET id = 99 WHERE id = 2", "UPDATE runs SET id = 2 WHERE id = 3",
+           "UPDATE runs SET id = 3 WHERE id = 99",
+           "UPDATE checks SET run_id = 99 WHERE run_id = 2",
+           "UPDATE checks SET run_id = 2 WHERE run_id = 3",
+           "UPDATE checks SET run_id = 3 WHERE run_id = 99")
+    assert problems(db) == [
+        "run 2 (started 2026-11-24T12:00:00Z): reordered: the hash chain puts it after run 3, "
+        "its id after run 1",
+        "run 3 (started 2026-11-24T11:00:00Z): reordered: the hash chain puts it after run 1, "
+        "its id after run 2",
+    ]
+
+
+def test_edited_hashes_are_named(db: Path) -> None:
+    tamper(db, "UPDATE runs SET run_hash = '" + "ab" * 32 + "' WHERE id = 2",
+           "UPDATE runs SET json_sha256 = '" + "cd" * 32 + "' WHERE id = 4")
+    assert problems(db) == [
+        "run 2 (started 2026-11-24T11:00:00Z): edited: its run hash does not match its content "
+        "and previous hash",
+        "run 4 (started 2026-11-24T13:00:00Z): edited: its recorded JSON digest was changed",
+    ]
+
+
+def test_edited_prev_hash_is_named(db: Path) -> None:
+    tamper(db, "UPDATE runs SET prev_hash = '" + "ef" * 32 + "' WHERE id = 4")
+    assert problems(db) == [
+        "run 4 (started 2026-11-24T13:00:00Z): edited: its run hash does not match its content "
+        "and previous hash",
+        "run 4 (started 2026-11-24T13:00:00Z): its previous hash matches no run: run 3 was "
+        "rewritten with its hashes, or a run before it deleted and the rest renumbered",
+    ]
+
+
+def test_edited_start_time_is_named(db: Path) -> None:
+    # Moving a run in time would change what `at` answers.
+    tamper(db, "UPDATE runs SET started = '2026-11-24T10:30:00Z', "
+               "started_us = started_us - 5400000000 WHERE id = 3")
+    assert problems(db) == ["run 3 (started 2026-11-24T10:30:00Z): edited: column started, "
+                            "started_us disagrees with the stored JSON"]
+
+
+def test_rewritten_tail_and_inserted_run_are_named(db: Path, runs: list[AuditRun]) -> None:
+    # An intruder appends a run of their own through hostguard's code: the chain head moves
+    # with it, so it verifies -- but pretending it is older than it is fails.
+    with History(db) as history:
+        assert history.record(runs[0]) == 6
+    tamper(db, "DELETE FROM runs WHERE id = 6", "DELETE FROM checks WHERE run_id = 6",
+           "UPDATE chain_meta SET value = '5' WHERE key = 'head_id'")
+    assert problems(db) == [
+        "run 5 (started 2026-11-24T14:00:00Z): its hash differs from the recorded chain head: "
+        "the run was rewritten with its hashes"]
+
+
+def test_chain_meta_anchor_edited(db: Path) -> None:
+    tamper(db, "UPDATE chain_meta SET value = '" + "12" * 32 + "' WHERE key = 'anchor_hash'")
+    assert problems(db) == [
+        "run 1 (started 2026-11-24T10:00:00Z): its previous hash does not match the history's "
+        "anchor: earlier runs deleted and the rest renumbered, or the anchor edited"]
+
+
+# -- retention -----------------------------------------------------------------------------------
+def test_prune_by_count_keeps_the_chain_verifiable(db: Path, runs: list[AuditRun]) -> None:
+    with History(db) as history:
+        assert history.prune(max_runs=3) == [1, 2]
+        assert history.verify() == []
+        assert [r.id for r in history.runs()] == [3, 4, 5]
+        assert history.anchor()[0] == 2 and history.anchor()[2] == 2
+        assert history.at("2026-11-24T11:30:00Z") is None
+        with pytest.raises(HistoryError, match=r"run 1 was pruned \(runs up to 2\)"):
+            history.load(1)
+        assert history.record(runs[1]) == 6  # ids are never reused
+        assert history.prune(max_runs=10) == []
+        assert history.verify() == []
+    tamper(db, "DELETE FROM runs WHERE id = 3", "DELETE FROM checks WHERE run_id = 3")
+    assert problems(db) == ["run 3: deleted: run 3 missing after the pruned runs (up to 2), "
+                            "before run 4 (started 2026-11-24T13:00:00Z)"]
+
+
+def test_prune_by_age_takes_a_prefix_only(db: Path, runs: list[AuditRun]) -> None:
+    now = dt.datetime(2026, 11, 25, 12, 30, tzinfo=dt.UTC)
+    with History(db) as history:
+        # Run 6 started long ago (a clock step) but after run 5: only the prefix goes.
+        assert history.record(dataclasses.replace(runs[0], started="2026-01-01T00:00:00Z")) == 6
+        assert history.prune(max_age_days=1, now=now) == [1, 2, 3]  # before 11-24T12:30
+        assert [r.id for r in history.runs()] == [4, 5, 6]
+        assert history.verify() == []
+        assert history.prune(max_age_days=0, now=now) == [4, 5, 6]
+        assert history.runs() == []
+        assert history.verify() == []
+        assert history.record(runs[2]) == 7
+        assert history.verify() == []
+        with pytest.raises(ValueError, match="max_runs must be at least 1, not 0"):
+            history.prune(max_runs=0)
+
+
+def test_prune_refuses_a_tampered_history(db: Path) -> None:
+    tamper(db, "DELETE FROM runs WHERE id = 4", "DELETE FROM checks WHERE run_id = 4")
+    with History(db) as history:
+        with pytest.raises(NotVerified) as caught:
+            history.prune(max_runs=1)
+        assert [str(p) for p in caught.value.problems] == [
+            "run 4: deleted: run 4 missing after run 3, before run 5 (started "
+            "2026-11-24T14:00:00Z)"]
+        assert [r.id for r in history.runs()] == [1, 2, 3, 5]
+
+
+# -- foreign, damaged and missing files ----------------------------------------------------------
+def test_foreign_files_are_refused_clearly(tmp_path: Path) -> None:
+    text = tmp_path / "notes.db"
+    text.write_text("not a database at all, just some text that is long enough" * 20)
+    with pytest.raises(HistoryError, match=r"notes\.db: not a hostguard history \(not an SQLite "
+                       r"database file\)$"):
+        History(text)
+    other = tmp_path / "other.db"
+    con = sqlite3.connect(other)
+    con.execute("CREATE TABLE t (x)")
+    con.close()
+    with pytest.raises(HistoryError, match=r"other\.db: an SQLite database, but not a hostguard "
+                       r"history \(application_id 0x0\)$"):
+        History(other)
+    newer = tmp_path / "newer.db"
+    History(newer).close()
+    con = sqlite3.connect(newer)
+    con.execute("PRAGMA user_version = 7")
+    con.close()
+    with pytest.raises(HistoryError, match=r"written by a newer hostguard \(history schema 7; "
+                       r"this one reads 1\)$"):
+        History(newer)
+    with pytest.raises(HistoryError, match=r"absent\.db: no history database there$"):
+        History(tmp_path / "absent.db", create=False)
+    assert not (tmp_path / "absent.db").exists()
+    with pytest.raises(HistoryError, match="is a folder"):
+        History(tmp_path)
+    # A writer killed between creating the file and initialising it leaves 0 bytes: readers
+    # say so, the next writer initialises it.
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    with pytest.raises(HistoryError, match=r"empty\.db: an empty database, not a history yet$"):
+        History(empty, create=False)
+    with History(empty) as history:
+        assert history.verify() == [] and history.runs() == []
+
+
+def test_damaged_pages_are_reported_not_raised(db: Path) -> None:
+    with History(db) as history:  # the last close checkpoints the WAL into the file
+        history.verify()
+    size = db.stat().st_size
+    with db.open("r+b") as handle:  # scribble over every page after the header page
+        handle.seek(4096)
+        handle.write(b"\xa5" * (size - 4096))
+    with pytest.raises(CorruptHistory, match=r"history\.db: the database is corrupt \(database "
+                       r"disk image is malformed\)$"):
+        problems(db)
+    # `verify` answers "not intact"; other commands cannot use it.
+    message = f"hostguard: {db}: the database is corrupt (database disk image is malformed)\n"
+    assert history_cli("verify", "--db", str(db)) == (1, "", message)
+    assert history_cli("list", "--db", str(db)) == (2, "", message)
+
+
+# -- crash safety --------------------------------------------------------------------------------
+CHILD = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from agent.daemon.history import History
+    from agent.report.load import load_run
+    import json
+    run = load_run(json.loads(Path(sys.argv[2]).read_text()))
+    history = History(Path(sys.argv[1]))
+    if sys.argv[3] == "hang":
+        def hang():
+            print("in-transaction", flush=True)
+            time.sleep(60)
+        history._before_commit = hang
+        history.record(run)
+    else:
+        while True:
+            print(history.record(run), flush=True)
+""")
+
+
+def _child(db: Path, result: Path, mode: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(PROJECT)}
+    return subprocess.Popen([sys.executable, "-c", CHILD, str(db), str(result), mode],
+                            stdout=subprocess.PIPE, text=True, env=env)
+
+
+def test_kill_before_commit_leaves_no_partial_run(db: Path, tmp_path: Path,
+                                                  runs: list[AuditRun]) -> None:
+    result = tmp_path / "run.json"
+    result.write_text(json_report.render(runs[2]))
+    child = _child(db, result, "hang")
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline() == "in-transaction\n"
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait(10)
+    assert child.returncode == -signal.SIGKILL
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT count(*) FROM checks WHERE run_id = 6").fetchone() == (0,)
+    con.close()
+    with History(db) as history:
+        assert history.verify() == []
+        assert [r.id for r in history.runs()] == [1, 2, 3, 4, 5]
+        assert history.record(runs[0]) == 6
+        assert history.verify() == []
+
+
+def test_kill_at_any_moment_keeps_every_completed_run(tmp_path: Path,
+                                                      runs: list[AuditRun]) -> None:
+    result = tmp_path / "run.json"
+    result.write_text(json_report.render(runs[2]))
+    db = tmp_path / "history.db"
+    History(db).close()
+    completed: list[int] = []
+    for delay in (0.05, 0.2, 0.35, 0.5, 0.65):
+        child = _child(db, result, "loop")
+        try:
+            assert child.stdout is not None
+            first = child.stdout.readline()  # started recording: kill some time after
+            assert first.strip().isdigit(), first
+            time.sleep(delay)
+            child.send_signal(signal.SIGKILL)
+            child.wait(10)
+            completed.extend([int(first), *(int(line) for line in child.stdout.read().split())])
+        finally:
+            child.kill()
+            child.wait(10)
+        with History(db) as history:
+            assert history.verify() == []
+            ids = [r.id for r in history.runs()]
+        assert set(completed) <= set(ids)
+        # At most the one run committed but not yet printed when the kill came.
+        assert len(ids) - len(completed) in (0, 1)
+        completed = ids
+        assert ids == list(range(1, len(ids) + 1))
+
+
+# -- command line --------------------------------------------------------------------------------
+def history_cli(*args: str) -> tuple[int, str, str]:
+    done = run_cli("history", *args)
+    return done.returncode, done.stdout, done.stderr
+
+
+def test_cli_verify_and_list(db: Path) -> None:
+    con = sqlite3.connect(db)
+    head = con.execute("SELECT run_hash FROM runs WHERE id = 5").fetchone()[0]
+    con.close()
+    assert history_cli("verify", "--db", str(db)) == (
+        0, f"{db}: intact: 5 run(s) (1..5), chain head run 5 {head}\n", "")
+    code, out, err = history_cli("list", "--db", str(db), "--since", "2026-11-24T12:00:00Z")
+    assert (code, err) == (0, "")
+    with History(db) as history:
+        digests = [r.policy_digest[:12] for r in history.runs()]
+    assert out.splitlines() == [
+        "    ID  STARTED               HOST       CHECKS  PASS  FAIL  ERROR  WAIVED  N/A  POLICY",
+        f"     3  2026-11-24T12:00:00Z  trd-gw-01       3     0     2      1       0    0  "
+        f"{digests[2]}",
+        f"     4  2026-11-24T13:00:00Z  trd-gw-01       2     2     0      0       0    0  "
+        f"{digests[3]}",
+        f"     5  2026-11-24T14:00:00Z  trd-gw-01       2     2     0      0       0    0  "
+        f"{digests[4]}",
+    ]
+    tamper(db, "DELETE FROM runs WHERE id = 3", "DELETE FROM checks WHERE run_id = 3")
+    assert history_cli("verify", "--db", str(db)) == (
+        1, "run 3: deleted: run 3 missing after run 2, before run 4 (started "
+           f"2026-11-24T13:00:00Z)\n{db}: 1 problem(s): the history was tampered with or "
+           "damaged\n", "")
+    code, out, err = history_cli("prune", "--db", str(db), "--max-runs", "1")
+    assert (code, err) == (1, f"hostguard: {db} does not verify: nothing pruned (pruning would "
+                              "destroy the evidence)\n")
+
+
+def test_cli_show_re_renders_past_reports(db: Path, runs: list[AuditRun]) -> None:
+    code, out, err = history_cli("show", "3", "--format", "json", "--db", str(db))
+    assert (code, out, err) == (0, json_report.render(runs[2]), "")
+    code, out, err = history_cli("show", "latest", "--db", str(db))
+    assert (code, err) == (0, "")
+    assert out.startswith("hostguard audit of trd-gw-01 (kernel 6.1.0-18-amd64) at "
+                          "2026-11-24T14:00:00Z: 2 checks, 2 pass")
+    for name in ("junit", "sarif", "html"):
+        code, out, err = history_cli("show", "3", "--format", name, "--db", str(db))
+        assert (code, err) == (0, ""), name
+        if name != "html":
+            assert out == FORMATS[name][1](runs[2]), name
+        else:
+            assert out.lstrip().lower().startswith("<!doctype html>")
+    target = db.parent / "out" / "r3.sarif"
+    assert history_cli("show", "3", "--format", "sarif", "-o", str(target), "--db",
+                       str(db)) == (0, "", "")
+    assert target.read_text() == FORMATS["sarif"][1](runs[2])
+    assert history_cli("show", "9", "--db", str(db)) == (2, "", f"hostguard: {db}: no run 9\n")
+
+
+def test_cli_diff_and_at(db: Path) -> None:
+    assert history_cli("diff", "3", "4", "--db", str(db)) == (1, (
+        "run 3 (started 2026-11-24T12:00:00Z) -> run 4 (started 2026-11-24T13:00:00Z): "
+        "3 change(s)\n"
+        "KRN-001: fail -> pass, evidence changed\n"
+        "KRN-009: error -> absent\n"
+        "LAT-001: fail -> pass, evidence changed\n"), "")
+    assert history_cli("diff", "1", "4", "--db", str(db))[1].splitlines()[1:] == [
+        "KRN-001: pass, evidence changed"]
+    assert history_cli("diff", "4", "latest", "--db", str(db)) == (0, (
+        "run 4 (started 2026-11-24T13:00:00Z) -> run 5 (started 2026-11-24T14:00:00Z): "
+        "no changes\n"), "")
+    with History(db) as history:
+        digest = history.summary(3).policy_digest
+    assert history_cli("at", "2026-11-24T13:30:00+01:00", "--db", str(db)) == (0, (
+        "in force at 2026-11-24T12:30:00Z: run 3, started 2026-11-24T12:00:00Z, until run 4 "
+        "started 2026-11-24T13:00:00Z\n"
+        f"host trd-gw-01, policy {digest}\n"
+        "3 checks: 2 fail, 1 error\n"
+        "  fail           high     KRN-001\n"
+        "  fail           high     LAT-001\n"
+        "  error          high     KRN-009\n"), "")
+    assert history_cli("at", "2026-11-24T09:00:00Z", "--db", str(db)) == (1, (
+        "no run in force at 2026-11-24T09:00:00Z: the oldest run kept, run 1, started "
+        "2026-11-24T10:00:00Z\n"), "")
+    code, _, err = history_cli("at", "noon", "--db", str(db))
+    assert code == 2 and "not an ISO 8601 time: 'noon'" in err
+
+
+def test_cli_prune(db: Path) -> None:
+    assert history_cli("prune", "--max-runs", "2", "--db", str(db)) == (
+        0, "pruned 3 run(s) (runs 1..3); 2 kept, chain anchored at run 3\n", "")
+    assert history_cli("prune", "--max-runs", "2", "--db", str(db)) == (
+        0, "nothing to prune; 2 run(s) kept\n", "")
+    code, out, _ = history_cli("verify", "--db", str(db))
+    assert code == 0 and "intact: 2 run(s) (4..5) after 3 pruned (up to run 3)" in out
+    assert history_cli("prune", "--db", str(db)) == (
+        2, "", "hostguard: history prune needs --max-age-days N and/or --max-runs N\n")
+    code, _, err = history_cli("prune", "--max-runs", "0", "--db", str(db))
+    assert code == 2 and "must be at least 1, not 0" in err
+
+
+def test_cli_config_and_unusable_databases(db: Path, tmp_path: Path) -> None:
+    config = tmp_path / "hostguard.yaml"
+    config.write_text(json.dumps({"apiVersion": "hostguard/v1", "kind": "AgentConfig",
+                                  "policies": ["policies"], "history": "state/history.db"}))
+    code, out, _ = history_cli("verify", "--config", str(config))
+    assert code == 0 and out.startswith(f"{tmp_path}/state/history.db: intact: 5 run(s)")
+    bare = tmp_path / "bare.yaml"
+    bare.write_text(json.dumps({"apiVersion": "hostguard/v1", "kind": "AgentConfig",
+                                "policies": ["policies"]}))
+    assert history_cli("list", "--config", str(bare)) == (
+        2, "", f"hostguard: {bare}: sets no history database (key `history`)\n")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(json.dumps({"apiVersion": "hostguard/v1", "kind": "AgentConfig",
+                               "policies": ["policies"], "histroy": "x.db"}))
+    code, _, err = history_cli("list", "--config", str(bad))
+    assert code == 2 and err.endswith(f"hostguard: {bad}: invalid configuration\n")
+    assert f"{bad}:1:" in err
+    code, _, err = history_cli("list", "--config", str(bad), "--db", str(db))
+    assert code == 2 and "not allowed with argument" in err
+    absent = tmp_path / "absent.db"
+    assert history_cli("verify", "--db", str(absent)) == (
+        2, "", f"hostguard: {absent}: no history database there\n")
+    assert not absent.exists()
+    text = tmp_path / "text.db"
+    text.write_text("hello" * 1000)
+    assert history_cli("verify", "--db", str(text)) == (
+        2, "", f"hostguard: {text}: not a hostguard history (not an SQLite database file)\n")
+
+
+def test_cli_escapes_hostile_hostnames(tmp_path: Path, runs: list[AuditRun]) -> None:
+    hostile = "evil\x1b[2J\nrun 9 forged\u202e\udcff"
+    run = dataclasses.replace(runs[2], host=dataclasses.replace(runs[2].host, hostname=hostile))
+    db = tmp_path / "h.db"
+    with History(db) as history:
+        assert history.record(run) == 1
+        # Stored as it is but for undecodable bytes; escaped when shown.
+        assert history.summary(1).hostname == hostile[:-1] + "\\udcff"
+        assert history.load(1)["host"]["hostname"] == hostile
+        assert history.verify() == []
+    code, out, _ = history_cli("list", "--db", str(db))
+    assert code == 0
+    assert out.splitlines()[1].split()[2] == "evil\\x1b[2J\\nrun"
+    assert len(out.splitlines()) == 2
+    code, out, _ = history_cli("at", "2030-01-01", "--db", str(db))
+    assert code == 0
+    assert out.splitlines()[1].startswith("host evil\\x1b[2J\\nrun 9 forged\\u202e\\udcff, "
+                                          "policy ")

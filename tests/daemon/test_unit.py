@@ -1,0 +1,66 @@
+"""The shipped systemd unit: ``systemd-analyze verify`` clean, exposure as documented."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support import PROJECT, need_tool
+
+UNIT = PROJECT / "packaging" / "systemd" / "hostguard.service"
+DOC = PROJECT / "docs" / "daemon.md"
+
+
+def settings() -> dict[str, list[str]]:
+    """``Key=value`` lines of the unit (repeated keys kept in order)."""
+    out: dict[str, list[str]] = {}
+    for raw in UNIT.read_text().splitlines():
+        if raw and raw[0] not in "#;[" and "=" in raw:
+            key, _, value = raw.partition("=")
+            out.setdefault(key, []).append(value)
+    return out
+
+
+def test_unit_settings() -> None:
+    unit = settings()
+    assert unit["Type"] == ["notify"]
+    assert unit["ExecStart"] == ["/usr/bin/hostguard daemon --config /etc/hostguard/hostguard.yaml"]
+    assert unit["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
+    assert unit["Restart"] == ["on-failure"]
+    assert unit["CapabilityBoundingSet"] == ["CAP_DAC_READ_SEARCH CAP_SYS_PTRACE"]
+    assert unit["SystemCallFilter"] == ["@system-service", "~@privileged"]
+    for key, value in [("ProtectSystem", "strict"), ("ProtectHome", "yes"),
+                       ("PrivateTmp", "yes"), ("NoNewPrivileges", "yes"),
+                       ("SystemCallArchitectures", "native"), ("CPUSchedulingPolicy", "idle"),
+                       ("IOSchedulingClass", "idle"), ("Nice", "19"),
+                       ("StateDirectory", "hostguard"), ("UMask", "0027")]:
+        assert unit[key] == [value], key
+    assert "PrivateNetwork" not in unit  # the audit must see the host's network namespace
+
+
+def test_systemd_analyze_verify_is_clean(tmp_path: Path) -> None:
+    analyze = need_tool("systemd-analyze")
+    # verify needs ExecStart's binary to exist: point it at this checkout's interpreter.
+    text = re.sub(r"(?m)^ExecStart=/usr/bin/hostguard ",
+                  f"ExecStart={sys.executable} -m agent ", UNIT.read_text())
+    copy = tmp_path / "hostguard.service"
+    copy.write_text(text)
+    result = subprocess.run([analyze, "verify", str(copy)], capture_output=True, text=True,
+                            timeout=60, check=False)
+    about_unit = [line for line in (result.stdout + result.stderr).splitlines()
+                  if "hostguard" in line]
+    assert about_unit == []
+    assert result.returncode == 0
+
+
+def test_security_exposure_matches_the_documentation() -> None:
+    analyze = need_tool("systemd-analyze")
+    result = subprocess.run([analyze, "security", "--offline=true", str(UNIT)],
+                            capture_output=True, text=True, timeout=60, check=False)
+    match = re.search(r"Overall exposure level for hostguard\.service: (\d+\.\d)", result.stdout)
+    assert match is not None, result.stdout + result.stderr
+    documented = re.search(r"exposure level[^\d]*(\d+\.\d)", DOC.read_text())
+    assert documented is not None
+    assert match.group(1) == documented.group(1)

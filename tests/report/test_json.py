@@ -167,3 +167,42 @@ def test_schema_is_shipped_as_package_data() -> None:
     pyproject = (PROJECT / "pyproject.toml").read_text(encoding="utf-8")
     assert '"report/*.json"' in pyproject
     assert (PROJECT / "agent" / "report" / "result.schema.json").is_file()
+
+
+def test_schema_uses_only_keywords_the_fast_validator_reads_alike() -> None:
+    from agent.report.load import DRAFT07_KEYWORDS, schema  # noqa: PLC0415
+
+    def keywords(node: object, inside_properties: bool = False) -> set[str]:
+        found: set[str] = set()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if not inside_properties:
+                    found.add(key)
+                found |= keywords(value, key in ("properties", "$defs") and not inside_properties)
+        elif isinstance(node, list):
+            for value in node:
+                found |= keywords(value)
+        return found
+
+    assert keywords(schema()) <= DRAFT07_KEYWORDS
+
+
+def test_fast_and_precise_validators_agree_on_fixtures_and_mutations() -> None:
+    from agent.report.load import fast_check, validator  # noqa: PLC0415
+
+    for name in NAMES:
+        data = fixture_data(name)
+        mutations = [data]
+        for key, value in (("status", "bogus"), ("extra", 1), ("severity", None),
+                           ("duration_ms", -1), ("id", ""), ("waiver", "x")):
+            bad = copy.deepcopy(data)
+            bad["results"][0][key] = value
+            mutations.append(bad)
+        for doc in mutations:
+            precise = validator().is_valid(doc)
+            try:
+                fast_check()(doc)
+                fast = True
+            except Exception:
+                fast = False
+            assert fast == precise, (name, doc is data)

@@ -6,13 +6,13 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from functools import cache
 from importlib import resources
 from typing import Any
 
+from agent import schemafile
 from agent.checks import KINDS
 
 API_VERSION = "hostguard/v1"
@@ -128,23 +128,7 @@ def shipped() -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--write", action="store_true", help="rewrite the shipped schema.json")
-    parser.add_argument("--check", action="store_true", help="exit 1 if schema.json is stale")
-    args = parser.parse_args(argv)
-    target = resources.files("agent.policy").joinpath("schema.json")
-    if args.write:
-        with resources.as_file(target) as path:
-            path.write_text(render(), encoding="utf-8")
-        return 0
-    if args.check:
-        current = target.read_text(encoding="utf-8") if target.is_file() else ""
-        if current != render():
-            print("agent/policy/schema.json is stale: run make schema", file=sys.stderr)
-            return 1
-        return 0
-    sys.stdout.write(render())
-    return 0
+    return schemafile.main(argv, "agent.policy", "schema.json", render)
 
 
 if __name__ == "__main__":

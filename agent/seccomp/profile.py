@@ -36,7 +36,6 @@ Every error is a located :class:`Diagnostic`; nothing here raises on bad input.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -48,6 +47,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from agent import schemafile
 from agent.lint.diagnostic import Diagnostic, Level
 from agent.location import Location
 from agent.policy.loader import dotted, schema_diagnostics, short, suggest
@@ -455,24 +455,7 @@ def load_profile(path: Path) -> Profile | list[Diagnostic]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="The seccomp profile JSON Schema.")
-    parser.add_argument("--write", action="store_true", help="rewrite profile.schema.json")
-    parser.add_argument("--check", action="store_true", help="exit 1 if the file is stale")
-    args = parser.parse_args(argv)
-    target = resources.files("agent.seccomp").joinpath("profile.schema.json")
-    if args.write:
-        with resources.as_file(target) as path:
-            path.write_text(render(), encoding="utf-8")
-        return 0
-    if args.check:
-        current = target.read_text(encoding="utf-8") if target.is_file() else ""
-        if current != render():
-            print("agent/seccomp/profile.schema.json is stale: python -m agent.seccomp.profile "
-                  "--write", file=sys.stderr)
-            return 1
-        return 0
-    sys.stdout.write(render())
-    return 0
+    return schemafile.main(argv, "agent.seccomp", "profile.schema.json", render)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ from __future__ import annotations
 import fnmatch
 import posixpath
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, ClassVar
@@ -46,6 +46,7 @@ from agent.checks.base import CheckKind, SpecError, SpecProblem
 from agent.checks.compare import MISSING_SCHEMA
 from agent.host.cgroups import CgroupNode, Hierarchy, flat_keyed
 from agent.host.cmdline import KernelCmdline
+from agent.host.cpus import format_cpus, isolcpus
 from agent.host.facts import ReadError
 from agent.host.processes import Process, parse_cpu_list
 from agent.host.snapshot import Snapshot, SnapshotRequest
@@ -98,7 +99,6 @@ _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40, "P": 1 
           "E": 1 << 60}
 _SIZE = re.compile(r"([0-9]+)([KMGTPE]?)")
 _DEFAULT_PERIOD = 100000
-_ISOLCPUS_FLAGS = frozenset({"nohz", "domain", "managed_irq"})
 
 
 def cpu_weight_to_shares(weight: int) -> int:
@@ -177,20 +177,6 @@ def parse_io(text: str) -> dict[str, dict[str, str]]:
         if limits:
             out[parts[0]] = limits
     return out
-
-
-def _fmt_cpus(cpus: Iterable[int]) -> str:
-    """{0,1,2,5} -> ``0-2,5``."""
-    ordered = sorted(cpus)
-    runs: list[str] = []
-    i = 0
-    while i < len(ordered):
-        j = i
-        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
-            j += 1
-        runs.append(str(ordered[i]) if i == j else f"{ordered[i]}-{ordered[j]}")
-        i = j + 1
-    return ",".join(runs) or "(none)"
 
 
 # --- spec -------------------------------------------------------------------------------------
@@ -712,7 +698,7 @@ class _Evaluation:
                         if isinstance(configured, str) else "")
                 if current is not node:
                     note = f"inherited from {current.path}"
-                return Reading(cpus, _fmt_cpus(cpus), (path,), 2, note)
+                return Reading(cpus, format_cpus(cpus), (path,), 2, note)
             if current.path == h.mount_root:
                 break
             current = h.nodes.get(posixpath.dirname(current.path))
@@ -789,7 +775,7 @@ class _Evaluation:
             cpus = parse_cpu_list(got[0])
         except ValueError:
             return f"{got[1]}: unexpected content {got[0]!r}"
-        return Reading(cpus, _fmt_cpus(cpus), (got[1],), 1)
+        return Reading(cpus, format_cpus(cpus), (got[1],), 1)
 
     # --- throttling and OOM kills -------------------------------------------------------------
 
@@ -862,26 +848,26 @@ class _Evaluation:
                 return
             cpus |= got[0]
             self.rows.append({"target": target.label, "setting": "cpus", "value":
-                              _fmt_cpus(got[0]), "source": got[1]})
+                              format_cpus(got[0]), "source": got[1]})
         isolated, nohz, sources = self._host_isolated()
-        shown = _fmt_cpus(cpus)
+        shown = format_cpus(cpus)
         if rule.cpus_isolated:
-            row: dict[str, Any] = {"setting": "isolated CPUs", "value": _fmt_cpus(isolated),
+            row: dict[str, Any] = {"setting": "isolated CPUs", "value": format_cpus(isolated),
                                    "source": "; ".join(sources) or "none found",
                                    "expected": f"contains {shown}"}
             outside = cpus - isolated
             row["verdict"] = "fail" if outside else "pass"
             self.rows.append(row)
             if outside:
-                self.failures.append(f"CPUs {_fmt_cpus(outside)} of the target are not isolated "
-                                     f"(isolated: {_fmt_cpus(isolated)})")
+                self.failures.append(f"CPUs {format_cpus(outside)} of the target are not isolated "
+                                     f"(isolated: {format_cpus(isolated)})")
         if rule.nohz_full:
             outside = cpus - (nohz or frozenset())
-            self.rows.append({"setting": "nohz_full", "value": _fmt_cpus(nohz or ()),
+            self.rows.append({"setting": "nohz_full", "value": format_cpus(nohz or ()),
                               "expected": f"contains {shown}",
                               "verdict": "fail" if outside else "pass"})
             if outside:
-                self.failures.append(f"CPUs {_fmt_cpus(outside)} of the target are not in "
+                self.failures.append(f"CPUs {format_cpus(outside)} of the target are not in "
                                      "nohz_full")
         if rule.exclusive:
             self._intruders(targets, members, frozenset(cpus))
@@ -916,10 +902,10 @@ class _Evaluation:
         nohz: frozenset[int] | None = None
         cmdline = self.snapshot.cmdline
         if isinstance(cmdline, KernelCmdline):
-            iso = _isolcpus(cmdline)
+            iso = isolcpus(cmdline)
             if iso:
                 isolated |= iso
-                sources.append(f"isolcpus (domain) {_fmt_cpus(iso)}")
+                sources.append(f"isolcpus (domain) {format_cpus(iso)}")
             param = cmdline.last("nohz_full")
             if param is not None and param.value:
                 try:
@@ -942,7 +928,7 @@ class _Evaluation:
                         cpus = None
                     if cpus:
                         isolated |= cpus
-                        sources.append(f"isolated partition {node.path} {_fmt_cpus(cpus)}")
+                        sources.append(f"isolated partition {node.path} {format_cpus(cpus)}")
         return frozenset(isolated), nohz, sources
 
     def _intruders(self, targets: list[Target], members: frozenset[int],
@@ -966,10 +952,10 @@ class _Evaluation:
                 cgroup = _shown_cgroup(process)
                 self.rows.append({"setting": "intruder", "pid": process.pid,
                                   "name": process.name, "cgroup": cgroup,
-                                  "cpus_allowed": _fmt_cpus(process.cpus_allowed),
-                                  "overlap": _fmt_cpus(overlap), "verdict": "fail"})
+                                  "cpus_allowed": format_cpus(process.cpus_allowed),
+                                  "overlap": format_cpus(overlap), "verdict": "fail"})
                 self.failures.append(f"pid {process.pid} ({process.name}, {cgroup}) is allowed "
-                                     f"on CPUs {_fmt_cpus(overlap)}")
+                                     f"on CPUs {format_cpus(overlap)}")
         # Cgroups: one that configures its own cpuset overlapping the target's CPUs, other than
         # the targets, their ancestors (which must contain them) and their descendants.
         hierarchy = self.tree.for_controller("cpuset")
@@ -1000,10 +986,10 @@ class _Evaluation:
             if overlap:
                 self.rows.append({"setting": "intruder", "cgroup": node.path,
                                   "file": hierarchy.host_path(node.path, "cpuset.cpus"),
-                                  "cpus": configured.strip(), "overlap": _fmt_cpus(overlap),
+                                  "cpus": configured.strip(), "overlap": format_cpus(overlap),
                                   "verdict": "fail"})
                 self.failures.append(f"cgroup {node.path} is configured for CPUs "
-                                     f"{_fmt_cpus(overlap)} ({hierarchy.label})")
+                                     f"{format_cpus(overlap)} ({hierarchy.label})")
 
 
 def _shown_cgroup(process: Process) -> str:
@@ -1050,27 +1036,6 @@ def _path_match(path: str, pattern: str) -> bool:
         return path == "/"
     return len(parts) == len(wanted) and all(
         fnmatch.fnmatchcase(p, w) for p, w in zip(parts, wanted, strict=True))
-
-
-def _isolcpus(cmdline: KernelCmdline) -> frozenset[int]:
-    """CPUs removed from scheduler domains by ``isolcpus=[flags,]list``.
-
-    With no flags the kernel assumes ``domain``; with flags, only ``domain`` removes CPUs from
-    load balancing (``managed_irq`` alone only steers managed interrupts away).
-    """
-    param = cmdline.last("isolcpus")
-    if param is None or not param.value:
-        return frozenset()
-    tokens = param.value.split(",")
-    flags = []
-    while tokens and tokens[0] in _ISOLCPUS_FLAGS:
-        flags.append(tokens.pop(0))
-    if flags and "domain" not in flags:
-        return frozenset()
-    try:
-        return parse_cpu_list(",".join(tokens))
-    except ValueError:
-        return frozenset()
 
 
 def _judge(expectation: Expectation, actual: Any) -> bool:

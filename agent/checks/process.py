@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from agent.checks.base import CheckKind, SpecError, SpecPath, SpecProblem
+from agent.host.cpus import format_cpus
 from agent.host.processes import SCHED_POLICIES, Process, ProcessTable, Thread, parse_cpu_list
 from agent.host.snapshot import Snapshot, SnapshotRequest
 from agent.policy.globs import bracket_problem
@@ -774,20 +775,6 @@ def _range(low: int, high: int | None) -> str:
     if high is None:
         return f">= {low}"
     return f"{low}" if low == high else f"{low}..{high}"
-
-
-def format_cpus(cpus: frozenset[int]) -> str:
-    """{0,1,2,5} -> ``0-2,5``."""
-    out: list[str] = []
-    ordered = sorted(cpus)
-    i = 0
-    while i < len(ordered):
-        j = i
-        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
-            j += 1
-        out.append(str(ordered[i]) if i == j else f"{ordered[i]}-{ordered[j]}")
-        i = j + 1
-    return ",".join(out) or "(none)"
 
 
 def _describe_caps(rule: CapRule) -> str:

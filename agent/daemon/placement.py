@@ -15,9 +15,9 @@ import platform
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.checks.cgroup import _isolcpus  # the kernel's own reading of isolcpus= flags
 from agent.host.cgroups import CgroupTree, read_cgroups
 from agent.host.cmdline import KernelCmdline
+from agent.host.cpus import format_cpus, isolcpus
 from agent.host.processes import parse_cpu_list
 from agent.host.procfs import read_cmdline
 
@@ -43,17 +43,6 @@ class Housekeeping:
     """What could not be read."""
 
 
-def fmt_cpus(cpus: frozenset[int] | set[int]) -> str:
-    """``{0,1,2,5}`` -> ``0-2,5``."""
-    runs: list[list[int]] = []
-    for cpu in sorted(cpus):
-        if runs and cpu == runs[-1][1] + 1:
-            runs[-1][1] = cpu
-        else:
-            runs.append([cpu, cpu])
-    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs) or "none"
-
-
 def housekeeping_cpus(root: Path) -> Housekeeping:
     """Housekeeping CPUs of the host under ``root``."""
     problems: list[str] = []
@@ -67,16 +56,16 @@ def housekeeping_cpus(root: Path) -> Housekeeping:
     isolated: set[int] = set()
     cmdline = read_cmdline(root)
     if isinstance(cmdline, KernelCmdline):
-        iso = _isolcpus(cmdline)
+        iso = isolcpus(cmdline)
         if iso:
             isolated |= iso
-            excluded.append(f"isolcpus {fmt_cpus(iso)}")
+            excluded.append(f"isolcpus {format_cpus(iso)}")
         nohz = cmdline.last("nohz_full")
         if nohz is not None and nohz.value:
             try:
                 cpus = parse_cpu_list(nohz.value)
                 isolated |= cpus
-                excluded.append(f"nohz_full {fmt_cpus(cpus)}")
+                excluded.append(f"nohz_full {format_cpus(cpus)}")
             except ValueError:
                 problems.append(f"cannot parse nohz_full={nohz.value!r}")
     else:
@@ -95,7 +84,7 @@ def housekeeping_cpus(root: Path) -> Housekeeping:
                 cpus = frozenset()
             if cpus:
                 isolated |= cpus
-                excluded.append(f"isolated partition {node.path} {fmt_cpus(cpus)}")
+                excluded.append(f"isolated partition {node.path} {format_cpus(cpus)}")
     return Housekeeping(online - isolated, online, tuple(excluded), tuple(problems))
 
 
@@ -117,7 +106,7 @@ def place_self(root: Path = Path("/")) -> list[tuple[str, str, dict[str, str]]]:
     """
     steps: list[tuple[str, str, dict[str, str]]] = []
     house = housekeeping_cpus(root)
-    details = {"housekeeping": fmt_cpus(house.cpus), "online": fmt_cpus(house.online),
+    details = {"housekeeping": format_cpus(house.cpus), "online": format_cpus(house.online),
                "excluded": "; ".join(house.excluded) or "none"}
     if house.problems:
         details["problems"] = "; ".join(house.problems)
@@ -125,11 +114,11 @@ def place_self(root: Path = Path("/")) -> list[tuple[str, str, dict[str, str]]]:
         allowed = frozenset(os.sched_getaffinity(0))
         target = house.cpus & allowed
         if not target:
-            steps.append(("affinity", "skipped", {**details, "allowed": fmt_cpus(allowed),
+            steps.append(("affinity", "skipped", {**details, "allowed": format_cpus(allowed),
                                                   "reason": "no housekeeping CPU is allowed"}))
         else:
             os.sched_setaffinity(0, target)
-            steps.append(("affinity", "ok", {**details, "cpus": fmt_cpus(target)}))
+            steps.append(("affinity", "ok", {**details, "cpus": format_cpus(target)}))
     except OSError as exc:
         steps.append(("affinity", "failed", {**details, "error": str(exc)}))
     try:

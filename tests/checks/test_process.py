@@ -29,7 +29,6 @@ from agent.checks.process import (
     ProcessKind,
     ProcessSpec,
     decode_caps,
-    format_cpus,
 )
 from agent.host.processes import Process, ProcessTable, Thread
 from agent.host.snapshot import Snapshot, SnapshotRequest
@@ -225,12 +224,6 @@ def test_capability_table_matches_the_kernel_header() -> None:
     defined = dict(re.findall(r"^#define (CAP_[A-Z_]+)\s+(\d+)\s*$", header.read_text(),
                               re.MULTILINE))
     assert {name: int(bit) for name, bit in defined.items()} == CAP_BITS
-
-
-@pytest.mark.parametrize(("cpus", "text"), [
-    ({0, 1, 2, 5}, "0-2,5"), ({7}, "7"), (set(), "(none)"), ({1, 3, 4, 5, 9, 10}, "1,3-5,9-10")])
-def test_format_cpus(cpus: set[int], text: str) -> None:
-    assert format_cpus(frozenset(cpus)) == text
 
 
 # --- evaluation over hand-built tables --------------------------------------------------------

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent.daemon.placement import fmt_cpus, housekeeping_cpus
+from agent.daemon.placement import housekeeping_cpus
+from agent.host.cpus import format_cpus
 from tests.authoring import TRADING_ROOT
 
 MOUNTINFO = ("30 23 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 "
@@ -61,6 +62,6 @@ def test_the_trading_fixture_keeps_cpus_0_and_1() -> None:
     assert house.cpus == house.online - frozenset(range(2, 16))
 
 
-def test_fmt_cpus() -> None:
-    assert fmt_cpus({0, 1, 2, 5, 7, 8}) == "0-2,5,7-8"
-    assert fmt_cpus(set()) == "none"
+def test_format_cpus() -> None:
+    assert format_cpus({0, 1, 2, 5, 7, 8}) == "0-2,5,7-8"
+    assert format_cpus(set()) == "(none)"

@@ -34,6 +34,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from agent.daemon.metrics import parse_address
 from agent.lint.diagnostic import Diagnostic, Level
 from agent.policy.loader import schema_diagnostics
 from agent.policy.yamlload import Document, LoadError, load_file
@@ -70,6 +71,9 @@ SCHEMA: dict[str, Any] = {
                  "description": "Keep the newest N report files per format."},
         "history": {**_PATH, "description": "SQLite history database."},
         "metrics": {**_PATH, "description": "Prometheus textfile-collector file."},
+        "metrics_listen": {"type": "string", "minLength": 1,
+                           "description": "Serve the metrics over HTTP at HOST:PORT "
+                           "(e.g. 127.0.0.1:9420)."},
         "deep_seccomp": {"type": "array", "items": {"type": "string", "minLength": 1},
                          "uniqueItems": True,
                          "description": "Check ids allowed to take deep seccomp dumps."},
@@ -103,6 +107,8 @@ class Config:
     """SQLite history database; no history when unset."""
     metrics: Path | None = None
     """Prometheus textfile; no metrics when unset."""
+    metrics_listen: str | None = None
+    """HOST:PORT of an HTTP metrics endpoint; none when unset."""
     deep_seccomp: tuple[str, ...] = ()
     """Check ids allowed to take deep seccomp dumps (carried for the seccomp checks)."""
     labels: Mapping[str, str] = field(default_factory=dict)
@@ -138,6 +144,11 @@ def lint_config(doc: Document, today: dt.date | None = None) -> list[Diagnostic]
             found.append(Diagnostic(doc.at(("reports", i)), Level.ERROR,
                                     f"report format {name!r} is not available in this build "
                                     f"(available: {', '.join(sorted(formats))})", "schema"))
+    if "metrics_listen" in data:
+        try:
+            parse_address(data["metrics_listen"])
+        except ValueError as exc:
+            found.append(Diagnostic(doc.at(("metrics_listen",)), Level.ERROR, str(exc), "schema"))
     return found
 
 
@@ -174,6 +185,7 @@ def load_config(path: Path) -> Config | list[Diagnostic]:
         keep=data.get("keep"),
         history=opt("history"),
         metrics=opt("metrics"),
+        metrics_listen=data.get("metrics_listen"),
         deep_seccomp=tuple(data.get("deep_seccomp", [])),
         labels=dict(data.get("labels", {})),
         root=_path(base, data.get("root", "/")),

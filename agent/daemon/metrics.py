@@ -34,8 +34,13 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.parser import text_string_to_metric_families
 
 from agent.atomic import write_atomic
 from agent.report.score import score
@@ -121,3 +126,48 @@ def render(run: AuditRun) -> str:
 def write_textfile(run: AuditRun, path: Path, mode: int = FILE_MODE) -> None:
     """Write ``render(run)`` to ``path`` atomically."""
     write_atomic(Path(path), render(run).encode("utf-8"), mode=mode)
+
+
+class Endpoint:
+    """``metrics_listen: HOST:PORT``: the same metrics over HTTP, served by prometheus_client.
+
+    Serves the text of the last audit (``render``), re-read through prometheus_client's own
+    parser so the HTTP and textfile forms cannot disagree. The server runs in a daemon thread.
+    """
+
+    def __init__(self, address: str) -> None:
+        self.host, self.port = parse_address(address)
+        self._text = ""
+        self._lock = threading.Lock()
+        self._server: Any = None
+
+    def start(self) -> None:
+        """Bind and serve; raises OSError when the address cannot be bound."""
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(self)
+        self._server, _ = start_http_server(self.port, addr=self.host, registry=registry)
+
+    def update(self, run: AuditRun) -> None:
+        """Serve ``run`` from now on."""
+        text = render(run)
+        with self._lock:
+            self._text = text
+
+    def collect(self) -> Iterable[Any]:
+        with self._lock:
+            text = self._text
+        yield from text_string_to_metric_families(text)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+
+def parse_address(address: str) -> tuple[str, int]:
+    """``127.0.0.1:9420`` / ``[::1]:9420`` -> (host, port); ValueError when malformed."""
+    host, sep, port = address.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"metrics address must be HOST:PORT, not {address!r}")
+    return host, int(port)

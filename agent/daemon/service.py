@@ -13,7 +13,6 @@ never run back to back to catch up.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import math
 import os
 import random
@@ -24,10 +23,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 from agent import __version__, audit
+from agent.daemon import metrics
 from agent.daemon.config import Config, load_config
+from agent.daemon.history import History
 from agent.daemon.log import log
 from agent.daemon.notify import notify, status_text, watchdog_interval
 from agent.daemon.placement import place_self
@@ -184,6 +184,7 @@ class Service:
         self.last_summary = "no audit yet"
         self.reload_error: str | None = None
         self.random = random.SystemRandom()
+        self.endpoint: metrics.Endpoint | None = None
 
     # -- signals -------------------------------------------------------------------------
     def _on_stop(self, signum: int, frame: FrameType | None) -> None:
@@ -225,6 +226,21 @@ class Service:
         self.loaded = loaded
         log("loaded", checks=len(loaded.policy_set.checks), files=loaded.files,
             root=str(loaded.config.root), interval_s=loaded.config.interval)
+        return self._listen(loaded.config)
+
+    def _listen(self, config: Config) -> int | None:
+        """Start the HTTP metrics endpoint when configured (bound once, at start)."""
+        if config.metrics_listen is None:
+            return None
+        endpoint = metrics.Endpoint(config.metrics_listen)
+        try:
+            endpoint.start()
+        except OSError as exc:
+            log("metrics-listen-error", level="error", address=config.metrics_listen,
+                error=exc.strerror or str(exc))
+            return EXIT_INVALID
+        self.endpoint = endpoint
+        log("metrics-listen", address=config.metrics_listen)
         return None
 
     # -- one cycle -------------------------------------------------------------------------
@@ -282,22 +298,17 @@ class Service:
                     error=f"{type(exc).__name__}: {exc}")
         if config.history is not None:
             try:
-                history: Any = importlib.import_module("agent.daemon.history")
-                store = history.History(config.history)
-                try:
+                with History(config.history) as store:
                     run_id = store.record(run)
-                finally:
-                    close = getattr(store, "close", None)
-                    if callable(close):
-                        close()
                 log("history", path=str(config.history), run=run_id)
             except Exception as exc:  # sqlite3 errors, a full disk: the next cycle retries
                 ok = False
                 log("history-error", level="error", path=str(config.history),
                     error=f"{type(exc).__name__}: {exc}")
+        if self.endpoint is not None:
+            self.endpoint.update(run)
         if config.metrics is not None:
             try:
-                metrics: Any = importlib.import_module("agent.daemon.metrics")
                 metrics.write_textfile(run, config.metrics)
                 log("metrics", path=str(config.metrics))
             except Exception as exc:
@@ -374,6 +385,8 @@ class Service:
         log("stop", cycles=self.cycles)
         if dog is not None:
             dog.stop()
+        if self.endpoint is not None:
+            self.endpoint.stop()
         return EXIT_OK
 
     def once(self) -> int:

@@ -369,3 +369,54 @@ def test_each_cycle_records_history_and_metrics(tmp_path: Path, listener: Listen
         (tmp_path / "metrics" / "hostguard.prom").read_text())}
     assert families  # D2's tests pin the content; here: written each cycle, parseable
     assert daemon.events("history-error") == daemon.events("metrics-error") == []
+
+
+def _free_port() -> int:
+    import socket  # noqa: PLC0415
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_metrics_listen_serves_the_last_audit_over_http(tmp_path: Path, listener: Listener) -> None:
+    import urllib.request  # noqa: PLC0415
+
+    port = _free_port()
+    config = write_config(tmp_path, metrics_listen=f"127.0.0.1:{port}",
+                          metrics="metrics/hostguard.prom")
+    daemon = Daemon(config, listener)
+    try:
+        wait_for(lambda: len(daemon.events("metrics")) >= 1, what="a cycle with metrics")
+        assert [e["address"] for e in daemon.events("metrics-listen")] == [f"127.0.0.1:{port}"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+            served = {f.name: f for f in text_string_to_metric_families(reply.read().decode())}
+        daemon.stop()
+    finally:
+        daemon.kill()
+    textfile = {f.name: f for f in text_string_to_metric_families(
+        (tmp_path / "metrics" / "hostguard.prom").read_text())}
+    assert set(served) >= set(textfile) >= {"hostguard_check_status", "hostguard_score"}
+    status = {s.labels["id"]: s.value for s in served["hostguard_check_status"].samples}
+    assert status == {"KRN-001": 0.0}  # the fixture host passes the one check
+
+
+def test_metrics_listen_on_a_busy_port_stops_the_start(tmp_path: Path) -> None:
+    import socket  # noqa: PLC0415
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        config = write_config(tmp_path, metrics_listen=f"127.0.0.1:{port}")
+        done = run_cli("daemon", "--config", str(config), timeout=30)
+    assert done.returncode == 2
+    assert "metrics-listen-error" in done.stderr
+
+
+def test_metrics_listen_must_be_host_and_port(tmp_path: Path) -> None:
+    config = write_config(tmp_path, metrics_listen="localhost")
+    done = run_cli("lint", str(config))
+    assert done.returncode == 1
+    assert "metrics address must be HOST:PORT, not 'localhost'" in done.stdout

@@ -45,9 +45,9 @@ from typing import Any, ClassVar
 from agent.checks.base import CheckKind, SpecError, SpecProblem
 from agent.checks.compare import MISSING_SCHEMA
 from agent.host.cgroups import CgroupNode, Hierarchy, flat_keyed
-from agent.host.cmdline import KernelCmdline
-from agent.host.cpus import format_cpus, isolcpus
+from agent.host.cpus import format_cpus
 from agent.host.facts import ReadError
+from agent.host.isolation import host_isolation
 from agent.host.processes import Process, parse_cpu_list
 from agent.host.snapshot import Snapshot, SnapshotRequest
 from agent.policy.globs import bracket_problem
@@ -897,39 +897,9 @@ class _Evaluation:
         return frozenset(allowed), "effective cpuset of " + ", ".join(n.path for n in nodes)
 
     def _host_isolated(self) -> tuple[frozenset[int], frozenset[int] | None, list[str]]:
-        isolated: set[int] = set()
-        sources: list[str] = []
-        nohz: frozenset[int] | None = None
-        cmdline = self.snapshot.cmdline
-        if isinstance(cmdline, KernelCmdline):
-            iso = isolcpus(cmdline)
-            if iso:
-                isolated |= iso
-                sources.append(f"isolcpus (domain) {format_cpus(iso)}")
-            param = cmdline.last("nohz_full")
-            if param is not None and param.value:
-                try:
-                    nohz = parse_cpu_list(param.value)
-                except ValueError:
-                    self.errors.append(f"cannot parse nohz_full={param.value!r}")
-        elif isinstance(cmdline, ReadError):
-            sources.append(f"/proc/cmdline unreadable: {cmdline.reason}")
-            self.errors.append(f"cannot read the kernel command line: {cmdline.reason}")
-        unified = self.tree.unified
-        if unified is not None:
-            for node in unified.nodes.values():
-                state = node.files.get("cpuset.cpus.partition")
-                if isinstance(state, str) and state.split()[:1] == ["isolated"] \
-                        and "invalid" not in state:
-                    effective = node.files.get("cpuset.cpus.effective")
-                    try:
-                        cpus = parse_cpu_list(effective) if isinstance(effective, str) else None
-                    except ValueError:
-                        cpus = None
-                    if cpus:
-                        isolated |= cpus
-                        sources.append(f"isolated partition {node.path} {format_cpus(cpus)}")
-        return frozenset(isolated), nohz, sources
+        found = host_isolation(self.snapshot.cmdline, self.tree)
+        self.errors.extend(found.problems)
+        return found.isolated, found.nohz_full, found.sources()
 
     def _intruders(self, targets: list[Target], members: frozenset[int],
                    cpus: frozenset[int]) -> None:

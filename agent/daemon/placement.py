@@ -15,9 +15,9 @@ import platform
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.host.cgroups import CgroupTree, read_cgroups
-from agent.host.cmdline import KernelCmdline
-from agent.host.cpus import format_cpus, isolcpus
+from agent.host.cgroups import read_cgroups
+from agent.host.cpus import format_cpus
+from agent.host.isolation import host_isolation
 from agent.host.processes import parse_cpu_list
 from agent.host.procfs import read_cmdline
 
@@ -46,45 +46,19 @@ class Housekeeping:
 def housekeeping_cpus(root: Path) -> Housekeeping:
     """Housekeeping CPUs of the host under ``root``."""
     problems: list[str] = []
-    excluded: list[str] = []
     online: frozenset[int]
     try:
         online = parse_cpu_list((root / "sys/devices/system/cpu/online").read_text())
     except (OSError, ValueError) as exc:
         problems.append(f"cannot read online CPUs: {exc}")
         online = frozenset(os.sched_getaffinity(0))
-    isolated: set[int] = set()
-    cmdline = read_cmdline(root)
-    if isinstance(cmdline, KernelCmdline):
-        iso = isolcpus(cmdline)
-        if iso:
-            isolated |= iso
-            excluded.append(f"isolcpus {format_cpus(iso)}")
-        nohz = cmdline.last("nohz_full")
-        if nohz is not None and nohz.value:
-            try:
-                cpus = parse_cpu_list(nohz.value)
-                isolated |= cpus
-                excluded.append(f"nohz_full {format_cpus(cpus)}")
-            except ValueError:
-                problems.append(f"cannot parse nohz_full={nohz.value!r}")
-    else:
-        problems.append(f"cannot read the kernel command line: {cmdline.reason}")
-    tree = read_cgroups(root)
-    unified = tree.unified if isinstance(tree, CgroupTree) else None
-    if unified is not None:
-        for node in unified.nodes.values():
-            state = node.files.get("cpuset.cpus.partition")
-            if not (isinstance(state, str) and state.split()[:1] == ["isolated"]):
-                continue
-            effective = node.files.get("cpuset.cpus.effective")
-            try:
-                cpus = parse_cpu_list(effective) if isinstance(effective, str) else frozenset()
-            except ValueError:
-                cpus = frozenset()
-            if cpus:
-                isolated |= cpus
-                excluded.append(f"isolated partition {node.path} {format_cpus(cpus)}")
+    found = host_isolation(read_cmdline(root), read_cgroups(root))
+    problems.extend(found.problems)
+    nohz = found.nohz_full or frozenset()
+    isolated = found.isolated | nohz
+    excluded = found.sources()
+    if nohz:  # after isolcpus, before the partitions: the order the boot line gives them
+        excluded.insert(1 if found.isolcpus else 0, f"nohz_full {format_cpus(nohz)}")
     return Housekeeping(online - isolated, online, tuple(excluded), tuple(problems))
 
 

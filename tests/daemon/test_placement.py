@@ -38,7 +38,7 @@ def test_isolcpus_nohz_full_and_isolated_partitions_are_excluded(tmp_path: Path)
     house = housekeeping_cpus(root)
     assert house.cpus == frozenset({0, 1, 5})
     assert house.online == frozenset(range(8))
-    assert house.excluded == ("isolcpus 2-3", "nohz_full 4",
+    assert house.excluded == ("isolcpus (domain) 2-3", "nohz_full 4",
                               "isolated partition /trading.slice 6-7")
     assert house.problems == ()
 
@@ -58,10 +58,29 @@ def test_unreadable_parts_are_reported(tmp_path: Path) -> None:
 
 def test_the_trading_fixture_keeps_cpus_0_and_1() -> None:
     house = housekeeping_cpus(TRADING_ROOT)
-    assert house.excluded == ("isolcpus 2-15", "nohz_full 2-15")
+    assert house.excluded == ("isolcpus (domain) 2-15", "nohz_full 2-15")
     assert house.cpus == house.online - frozenset(range(2, 16))
 
 
 def test_format_cpus() -> None:
     assert format_cpus({0, 1, 2, 5, 7, 8}) == "0-2,5,7-8"
     assert format_cpus(set()) == "(none)"
+
+
+def test_an_invalid_isolated_partition_isolates_nothing(tmp_path: Path) -> None:
+    # The kernel marks a partition it refused "isolated invalid (...)": its CPUs stay shared.
+    from agent.host.cgroups import CgroupNode, CgroupTree, Hierarchy  # noqa: PLC0415
+    from agent.host.cmdline import parse_cmdline  # noqa: PLC0415
+    from agent.host.isolation import host_isolation  # noqa: PLC0415
+
+    def tree(state: str) -> CgroupTree:
+        node = CgroupNode("/trading.slice", {"cpuset.cpus.partition": state,
+                                             "cpuset.cpus.effective": "6-7"})
+        unified = Hierarchy(2, frozenset({"cpuset"}), "/sys/fs/cgroup", "/",
+                            {"/trading.slice": node})
+        return CgroupTree((unified,), "mountinfo")
+
+    cmdline = parse_cmdline("quiet")
+    assert host_isolation(cmdline, tree("isolated")).isolated == frozenset({6, 7})
+    assert host_isolation(cmdline, tree("isolated invalid (Parent is not a partition root)")
+                          ).isolated == frozenset()

@@ -1,0 +1,78 @@
+"""Which CPUs the host keeps for pinned work: boot parameters and isolated cpuset partitions.
+
+One reading serves both the ``cgroup`` check's isolation rule and the daemon, which keeps off
+exactly these CPUs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agent.host.cgroups import CgroupTree
+from agent.host.cmdline import KernelCmdline
+from agent.host.cpus import format_cpus, isolcpus
+from agent.host.facts import ReadError
+from agent.host.processes import parse_cpu_list
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """The host's isolated CPUs, by source, and what could not be read."""
+
+    isolcpus: frozenset[int]
+    """CPUs ``isolcpus=`` removes from scheduler domains."""
+    nohz_full: frozenset[int] | None
+    """``nohz_full=`` CPUs; None when the parameter is absent."""
+    partitions: tuple[tuple[str, frozenset[int]], ...]
+    """Valid cgroup2 partitions of type ``isolated``: (cgroup path, effective CPUs)."""
+    problems: tuple[str, ...]
+    """What could not be read or parsed."""
+
+    @property
+    def isolated(self) -> frozenset[int]:
+        """CPUs out of load balancing: ``isolcpus`` plus isolated partitions."""
+        cpus = set(self.isolcpus)
+        for _, members in self.partitions:
+            cpus |= members
+        return frozenset(cpus)
+
+    def sources(self) -> list[str]:
+        """Where each isolated CPU comes from, in words."""
+        found = [f"isolcpus (domain) {format_cpus(self.isolcpus)}"] if self.isolcpus else []
+        return found + [f"isolated partition {path} {format_cpus(cpus)}"
+                        for path, cpus in self.partitions]
+
+
+def host_isolation(cmdline: KernelCmdline | ReadError | None,
+                   tree: CgroupTree | ReadError | None) -> Isolation:
+    """Read the isolation from a parsed boot line and the cgroup tree."""
+    problems: list[str] = []
+    nohz: frozenset[int] | None = None
+    iso: frozenset[int] = frozenset()
+    if isinstance(cmdline, KernelCmdline):
+        iso = isolcpus(cmdline)
+        param = cmdline.last("nohz_full")
+        if param is not None and param.value:
+            try:
+                nohz = parse_cpu_list(param.value)
+            except ValueError:
+                problems.append(f"cannot parse nohz_full={param.value!r}")
+    else:
+        reason = cmdline.reason if cmdline is not None else "not read"
+        problems.append(f"cannot read the kernel command line: {reason}")
+    partitions: list[tuple[str, frozenset[int]]] = []
+    unified = tree.unified if isinstance(tree, CgroupTree) else None
+    for node in unified.nodes.values() if unified is not None else ():
+        state = node.files.get("cpuset.cpus.partition")
+        # "isolated invalid (reason)": the kernel refused the partition, it isolates nothing.
+        if not (isinstance(state, str) and state.split()[:1] == ["isolated"]
+                and "invalid" not in state):
+            continue
+        effective = node.files.get("cpuset.cpus.effective")
+        try:
+            cpus = parse_cpu_list(effective) if isinstance(effective, str) else frozenset()
+        except ValueError:
+            cpus = frozenset()
+        if cpus:
+            partitions.append((node.path, cpus))
+    return Isolation(iso, nohz, tuple(partitions), tuple(problems))

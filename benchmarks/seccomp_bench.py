@@ -27,6 +27,13 @@ no cache applies; the floor keeps no condition: it is the floor). Each variant/s
 ratio to "no filter" of the same runs. Nothing is asserted about time; the exit status is non-zero
 only when something could not run (compiler missing, a profile that does not compile, a helper that
 failed).
+
+A second table, after a blank line, times :func:`agent.seccomp.bpf.table` (the effective table the
+live-process check builds from a dumped filter): the median ms of ``--runs`` calls (at least 3)
+over every syscall number libseccomp knows on each ABI this CPU can enter (the count is in the
+column header), raw program bytes in (decoding included), for ``trading (tree)`` and ``docker
+default (linear)`` as above and ``long linear``: every x86_64 syscall named in its own rule,
+a third of them allowed only for one value of the first argument, binary tree off.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -46,11 +54,13 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
+from agent.seccomp import bpf, syscalls  # noqa: E402
 from agent.seccomp import compile as seccomp_compile  # noqa: E402
-from agent.seccomp import syscalls  # noqa: E402
 from agent.seccomp.model import (  # noqa: E402
     ALLOW,
     EPERM,
+    Action,
+    ActionKind,
     ArgCondition,
     Profile,
     Rule,
@@ -157,6 +167,39 @@ def run_helper(binary: Path, syscall: str, iterations: int, load: Loader | None,
     return float(out)
 
 
+def long_linear() -> Profile:
+    """Every x86_64 syscall in a rule of its own: allow, errno(n), allow if ``arg0 == n``."""
+    names = [name for nr in syscalls.numbers("x86_64")
+             if (name := syscalls.name_of(nr, "x86_64")) is not None]
+    rules = tuple(Rule((name,), Action(ActionKind.ERRNO, 1 + i % 100)) if i % 3 == 1 else
+                  Rule((name,), ALLOW, (ArgCondition(0, "eq", i),) if i % 3 else ())
+                  for i, name in enumerate(names))
+    return Profile("long-linear", Action(ActionKind.KILL_PROCESS), rules,
+                   architectures=("x86_64",))
+
+
+def table_times(filters: Sequence[tuple[str, bytes]], runs: int) -> list[str]:
+    """The effective-table section: median ms of ``bpf.table()`` per filter and ABI."""
+    abis = [syscalls.native_arch(), *syscalls.other_abis()]
+    spaces = [(abi, bpf.AUDIT_ARCH_X86_64 if abi == "x32" else syscalls.arch_token(abi),
+               syscalls.numbers(abi)) for abi in abis]
+    lines = [f"effective table: bpf.table() over every known syscall number, median ms of "
+             f"{runs} runs",
+             f"{'filter':<24}{'BPF insns':>10}" +
+             "".join(f"{f'{abi} ({len(numbers)})':>16}" for abi, _, numbers in spaces)]
+    for name, program in filters:
+        row = f"{name:<24}{len(program) // 8:>10}"
+        for _, token, numbers in spaces:
+            times = []
+            for _ in range(runs):
+                start = time.perf_counter()
+                bpf.table([program], token, numbers)
+                times.append((time.perf_counter() - start) * 1000)
+            row += f"{statistics.median(times):>16.2f}"
+        lines.append(row)
+    return lines
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=2_000_000)
@@ -216,6 +259,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                  f"{UNUSED_FCNTL_CMD} (argument-conditioned, never matches)")
     for note in notes:
         print(f"note: {note}")
+
+    tabulated = [(name, compiled.bpf()) for name, compiled in variants
+                 if name == "trading (tree)" and compiled is not None]
+    if not isinstance(docker, str):
+        tabulated.append(("docker default (linear)",
+                          seccomp_compile.build_filter(conditioned(docker), tree=False).bpf()))
+    tabulated.append(("long linear", seccomp_compile.build_filter(long_linear(),
+                                                                  tree=False).bpf()))
+    print()
+    for line in table_times(tabulated, max(args.runs, 3)):
+        print(line)
     return 0
 
 

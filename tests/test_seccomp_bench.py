@@ -21,7 +21,8 @@ def test_seccomp_bench_runs() -> None:
     assert lines[0].endswith(", median ns/call")
     assert lines[1].split() == ["variant", "BPF", "insns", "getppid", "ratio", "fcntl(arg)",
                                 "ratio"]
-    rows = {line[:24].strip(): line[24:].split() for line in lines[2:] if
+    blank = lines.index("")  # the bpf.table() section follows
+    rows = {line[:24].strip(): line[24:].split() for line in lines[2:blank] if
             not line.startswith("note:")}
     assert list(rows)[:4] == ["no filter", "allow-all floor", "trading (tree)", "trading (linear)"]
     assert rows["no filter"][0] == "0" and rows["no filter"][2] == "1.00"
@@ -31,6 +32,16 @@ def test_seccomp_bench_runs() -> None:
         if name != "no filter":
             assert int(cells[0]) > 0  # a real program was loaded
     assert "note: trading profile: policies/seccomp/trading-gateway.yaml" in lines
+    table = lines[blank + 1:]
+    assert table[0] == ("effective table: bpf.table() over every known syscall number, "
+                        "median ms of 3 runs")
+    header = table[1].split()
+    assert header[:3] == ["filter", "BPF", "insns"] and header[3] == "x86_64"
+    timed = {line[:24].strip(): line[24:].split() for line in table[2:]}
+    assert {"trading (tree)", "long linear"} <= set(timed)
+    for name, cells in timed.items():
+        assert len(cells) == 1 + (len(header) - 3) // 2, name  # insns, then one per ABI
+        assert int(cells[0]) > 0 and all(float(c) > 0 for c in cells[1:]), name
 
 
 def test_seccomp_bench_rejects_zero_sizes() -> None:

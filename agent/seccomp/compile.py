@@ -35,7 +35,7 @@ syscall nowhere is an error when written by hand and skipped when it came from a
 Trust but verify: libseccomp 2.5.4 also loses rules outright for some combinations of conditions
 on different arguments of one syscall (the BPF disagrees with its own PFC listing), and loops
 forever on others. So the filter is built in a forked child with a time bound
-(:data:`ASSEMBLY_SECONDS`), and the BPF it returns is run through :mod:`agent.seccomp.bpfrun`
+(:data:`ASSEMBLY_SECONDS`), and the BPF it returns is run through :mod:`agent.seccomp.bpf`
 for every syscall number of every architecture and, for syscalls with conditions, for every
 combination of the argument values that matter (:func:`check`); on a difference the next of
 :data:`STRATEGIES` is tried, and if none checks out the profile is refused.
@@ -73,7 +73,7 @@ from typing import Any
 import pyseccomp
 
 from agent.location import Location
-from agent.seccomp import bpfrun, syscalls
+from agent.seccomp import bpf, syscalls
 from agent.seccomp.model import ARG_OPS, Action, ActionKind, ArgCondition, Profile, Rule
 
 U64 = (1 << 64) - 1
@@ -755,7 +755,7 @@ def _points(conds: Sequence[Cond]) -> list[tuple[int, ...]]:
 def check(compiled: CompiledFilter, reference: dict[str, list[tuple[Action, list[Cond]]]],
           default: Action, badarch: Action) -> str | None:
     """Run the generated BPF over every syscall of every arch; None, or the first difference."""
-    code = bpfrun.decode(compiled.bpf())
+    code = bpf.decode(compiled.bpf())
     for arch in compiled.arches:
         token = syscalls.arch_token(arch)
         ruled: set[int] = set()
@@ -767,7 +767,7 @@ def check(compiled: CompiledFilter, reference: dict[str, list[tuple[Action, list
             conds = [c for _, cs in entries for c in cs]
             for args in _points(conds):
                 want = action_value(decide(entries, args, default))
-                got = bpfrun.run(code, bpfrun.SeccompData(found.number, token, args))
+                got = bpf.emulate(code, bpf.SeccompData(found.number, token, args))
                 if got != want:
                     return (f"{name}: on {arch} with arguments {list(args)} the generated filter "
                             f"returns 0x{got:08x}, the profile says 0x{want:08x}")
@@ -775,17 +775,17 @@ def check(compiled: CompiledFilter, reference: dict[str, list[tuple[Action, list
         for nr in OTHER_NUMBERS:
             if base + nr in ruled:
                 continue
-            got = bpfrun.run(code, bpfrun.SeccompData(base + nr, token))
+            got = bpf.emulate(code, bpf.SeccompData(base + nr, token))
             if got != action_value(default):
                 return f"syscall {base + nr}: on {arch} the generated filter returns 0x{got:08x}"
     for arch in syscalls.other_abis(syscalls.native_arch()):
         if arch in compiled.arches:
             continue
         token, nr = syscalls.arch_token(arch), 0x4000_0000 if arch == "x32" else 0
-        got = bpfrun.run(code, bpfrun.SeccompData(nr, token))
+        got = bpf.emulate(code, bpf.SeccompData(nr, token))
         if got != action_value(badarch):
             return f"ABI {arch} is not blocked: the generated filter returns 0x{got:08x}"
-    got = bpfrun.run(code, bpfrun.SeccompData(0, FOREIGN_ARCH))
+    got = bpf.emulate(code, bpf.SeccompData(0, FOREIGN_ARCH))
     if got != action_value(badarch):
         return f"a foreign architecture is not blocked: the generated filter returns 0x{got:08x}"
     return None

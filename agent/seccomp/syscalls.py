@@ -184,6 +184,53 @@ def name_of(number: int, arch: str = "native") -> str | None:
     return raw.decode() if isinstance(raw, bytes) else str(raw)
 
 
+@cache
+def arch_name(token: int) -> str | None:
+    """The libseccomp name of an architecture token (``0xc000003e`` -> ``x86_64``), or None.
+
+    The kernel reports ``AUDIT_ARCH_*`` values; libseccomp's ``x32`` token (0x4000003e) is its own:
+    x32 syscalls reach a filter as ``x86_64`` with ``nr | 0x40000000``.
+    """
+    for name, member in _TOKENS.items():
+        if int(getattr(pyseccomp.Arch, member)) == token:
+            return name
+    return None
+
+
+_BASES: dict[str, tuple[int, ...]] = {
+    "x32": (0x4000_0000,), "mips": (4000,), "mipsel": (4000,), "mips64": (5000,),
+    "mipsel64": (5000,), "mips64n32": (6000,), "mipsel64n32": (6000,), "arm": (0, 0x0F_0000)}
+"""Where an architecture's syscall numbers start (1024 from each), when not only at 0."""
+
+
+@cache
+def _scanned(arch: str) -> frozenset[int]:
+    """The numbers in ``arch``'s ranges (see :data:`_BASES`) libseccomp has a name for."""
+    return frozenset(number for base in _BASES.get(arch, (0,))
+                     for number in range(base, base + 1024) if name_of(number, arch) is not None)
+
+
+@cache
+def numbers(arch: str = "native") -> tuple[int, ...]:
+    """Every syscall number libseccomp knows on ``arch``, ascending.
+
+    x32 numbers carry the 0x40000000 bit, MIPS numbers their ABI's base (4000, 5000, 6000), arm
+    includes its private calls (0xf0001 ...). The numbers libseccomp can name on ``arch``, plus
+    what every name it knows on any architecture resolves to there (x86's direct socket calls
+    359-373 are in the first set only: libseccomp resolves ``socket`` to its socketcall form).
+    """
+    real = canonical_arch(arch)
+    token = arch_token(real)
+    out = set(_scanned(real))
+    names = {name_of(number, other) for other in _TOKENS for number in _scanned(other)}
+    for name in names:
+        if name is not None:
+            number = int(pyseccomp.resolve_syscall(token, name))
+            if number >= 0:
+                out.add(number)
+    return tuple(sorted(out))
+
+
 def is_group(name: str) -> bool:
     """True for ``@group`` references."""
     return name.startswith("@")

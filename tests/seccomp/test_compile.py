@@ -17,8 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agent.location import Location
+from agent.seccomp import bpf, syscalls
 from agent.seccomp import compile as sc
-from agent.seccomp import syscalls
 from agent.seccomp.model import (
     ALLOW,
     EPERM,
@@ -29,13 +29,15 @@ from agent.seccomp.model import (
     Profile,
     Rule,
 )
-from tests.seccomp.kernel import RUNTIME, Call, run_filtered
+from tests.seccomp.kernel import RUNTIME, Call, run_filtered, with_runtime
 from tests.support import need
 
 EACCES = Action(ActionKind.ERRNO, errno.EACCES)
 F_GETFD, F_GETFL = 1, 3
 X32 = 0x40000000
 AUDIT_ARCH_X86_64 = 0xC000003E
+AUDIT_ARCH_I386 = 0x40000003
+I386_GETPID, I386_GETPPID, I386_DUP = 20, 64, 41
 
 
 def prof(default: Action, rules: tuple[Rule, ...] = (), deny: tuple[Rule, ...] = (),
@@ -217,9 +219,13 @@ def test_x32_numbers_are_killed_under_an_allow_everything_filter() -> None:
     assert done.results == ((os.getuid(), 0),)
 
 
-def _int80_getpid() -> int:
-    """getpid through the i386 entry (``mov eax, 20; int 0x80; ret``)."""
-    code = bytes([0xB8, 20, 0, 0, 0, 0xCD, 0x80, 0xC3])
+def _int80(nr: int, rbx: int = 0) -> int:
+    """i386 syscall ``nr`` with first argument register ``rbx`` (all 64 bits), from 64-bit code.
+
+    ``push rbx; mov rbx, imm64; mov eax, nr; int 0x80; pop rbx; ret``: eax comes back (-errno).
+    """
+    code = (bytes([0x53, 0x48, 0xBB]) + struct.pack("<Q", rbx) + b"\xb8" + struct.pack("<I", nr)
+            + bytes([0xCD, 0x80, 0x5B, 0xC3]))
     page = mmap.mmap(-1, mmap.PAGESIZE,
                      prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
     page.write(code)
@@ -227,7 +233,12 @@ def _int80_getpid() -> int:
     return int(ctypes.CFUNCTYPE(ctypes.c_int)(address)())
 
 
-def test_i386_entry_is_killed() -> None:
+def _int80_getpid() -> int:
+    """getpid through the i386 entry."""
+    return _int80(I386_GETPID)
+
+
+def _need_ia32() -> None:
     native_x86_64()
     probe = os.fork()
     if probe == 0:
@@ -235,6 +246,34 @@ def test_i386_entry_is_killed() -> None:
     _, status = os.waitpid(probe, 0)
     need(os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0,
          "this kernel has no ia32 emulation (int 0x80 does not reach getpid)")
+
+
+def _int80_filtered(compiled: sc.CompiledFilter, calls: list[tuple[int, int]]) -> list[int]:
+    """Load ``compiled`` in a forked child, make each i386 call ``(nr, rbx)``, return eax each."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: never returns
+        code = 0
+        try:
+            os.close(read_end)
+            compiled.load()
+            results = [_int80(nr, rbx) for nr, rbx in calls]
+            os.write(write_end, " ".join(map(str, results)).encode())
+        except BaseException:
+            code = 3
+        os._exit(code)
+    os.close(write_end)
+    out = b""
+    while chunk := os.read(read_end, 65536):
+        out += chunk
+    os.close(read_end)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+    return [int(v) for v in out.split()]
+
+
+def test_i386_entry_is_killed() -> None:
+    _need_ia32()
     compiled = sc.build_filter(prof(ALLOW, deny=(rule("kexec_load", EPERM),)))
     pid = os.fork()
     if pid == 0:
@@ -243,6 +282,153 @@ def test_i386_entry_is_killed() -> None:
         os._exit(0)
     _, status = os.waitpid(pid, 0)
     assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGSYS
+
+
+def test_int80_arguments_reach_the_filter_with_their_high_half() -> None:
+    # What NARROW_ARGS rests on: seccomp_data.args of an i386 call is the whole 64-bit register
+    # (int 0x80 from 64-bit code), while the syscall itself gets the low 32 bits only.
+    _need_ia32()
+    high_to_errno = b"".join(struct.pack("=HBBI", *insn) for insn in (
+        (0x20, 0, 0, 4), (0x15, 0, 6, AUDIT_ARCH_I386),   # arch == i386, else allow
+        (0x20, 0, 0, 0), (0x15, 0, 4, I386_GETPID),       # nr == getpid, else allow
+        (0x20, 0, 0, 20),                                 # A = high half of args[0]
+        (0x04, 0, 0, 100), (0x44, 0, 0, 0x50000),         # errno(100 + A)
+        (0x16, 0, 0, 0), (0x06, 0, 0, 0x7FFF0000)))
+    compiled = replace(sc.build_filter(prof(ALLOW)), program=high_to_errno)
+    assert _int80_filtered(compiled, [(I386_GETPID, 3), (I386_GETPID, 7 << 32 | 3)]) == \
+        [-100, -107]
+    read_end, write_end = os.pipe()
+    try:  # dup(2**32 + write_end) duplicates write_end: the high half never reaches the call
+        fd = _int80(I386_DUP, 1 << 32 | write_end)
+        assert fd >= 0 and os.path.sameopenfile(fd, write_end)
+        os.close(fd)
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+
+
+def test_i386_arguments_are_decided_on_their_low_half_by_the_kernel() -> None:
+    _need_ia32()
+    profile = prof(EPERM, (rule("getppid", ALLOW, arg(0, "gt", 5)),),
+                   architectures=("native", "x86"))
+    compiled = sc.build_filter(with_runtime(profile))
+    ppid = os.getpid()  # the child's parent
+    calls = [(I386_GETPPID, v) for v in (6, 5, 1 << 32 | 5, 1 << 32 | 6, 1 << 32)]
+    assert _int80_filtered(compiled, calls) == [ppid, -errno.EPERM, -errno.EPERM, ppid,
+                                                -errno.EPERM]
+    # the x86_64 half of the same filter compares all 64 bits
+    done = run_filtered(profile, [Call("getppid", (v,)) for v in (6, 5, 1 << 32)])
+    assert done.results == ((ppid, 0), (-1, errno.EPERM), (ppid, 0))
+
+
+def test_multi_arch_argument_conditions_on_x86_compile() -> None:
+    # the check used to feed x86 arguments of 2**32 and more, compared as 64-bit values
+    profile = prof(EPERM, (rule("dup", ALLOW, arg(0, "gt", 5)),
+                           rule("openat", ALLOW, arg(0, "eq", -100))),
+                   architectures=("x86_64", "x86"))
+    code = sc.build_filter(profile).bpf()
+    x86, x86_64 = 0x40000003, AUDIT_ARCH_X86_64
+    dup, dup32 = syscalls.resolve("dup", "x86_64"), syscalls.resolve("dup", "x86")
+    openat, openat32 = syscalls.resolve("openat", "x86_64"), syscalls.resolve("openat", "x86")
+    allowed, denied = 0x7FFF0000, 0x00050001
+
+    def run(nr: int | None, arch: int, value: int) -> int:
+        assert nr is not None
+        return bpf.emulate(code, bpf.SeccompData(nr, arch, (value,)))
+
+    assert [run(dup32, x86, v) for v in (6, 5, 1 << 32 | 5, 1 << 32 | 6, 1 << 32)] == \
+        [allowed, denied, denied, allowed, denied]
+    assert [run(dup, x86_64, v) for v in (6, 5, 1 << 32)] == [allowed, denied, allowed]
+    # -100 (AT_FDCWD) is 0xffffff9c to an x86 syscall, 0xffffffffffffff9c to an x86_64 one
+    assert [run(openat32, x86, v) for v in (0xFFFFFF9C, 0xFFFFFFFF_FFFFFF9C, 0x9C)] == \
+        [allowed, allowed, denied]
+    assert [run(openat, x86_64, v) for v in (0xFFFFFFFF_FFFFFF9C, 0xFFFFFF9C)] == \
+        [allowed, denied]
+
+
+def test_foreign_32_bit_arguments_compile() -> None:
+    profile = prof(EPERM, (rule("dup", ALLOW, arg(0, "gt", 5)),),
+                   architectures=("aarch64", "arm"))
+    code = sc.build_filter(profile).bpf()
+    nr = syscalls.resolve("dup", "arm")
+    assert nr is not None
+    arm = syscalls.arch_token("arm")
+    assert [bpf.emulate(code, bpf.SeccompData(nr, arm, (v,))) for v in (6, 1 << 32 | 5)] == \
+        [0x7FFF0000, 0x00050001]
+    assert bpf.emulate(code, bpf.SeccompData(0, AUDIT_ARCH_X86_64)) == 0x80000000
+
+
+def test_a_value_no_32_bit_argument_has_is_refused_on_x86() -> None:
+    profile = prof(EPERM, (rule("dup", ALLOW, arg(0, "eq", 1 << 32 | 3), line=4),),
+                   architectures=("x86_64", "x86"))
+    with pytest.raises(sc.CompileError) as raised:  # libseccomp would compare 3
+        sc.build_filter(profile)
+    assert str(raised.value).startswith("p.yaml:4:5: dup: on x86 with arguments [3, ")
+    assert str(raised.value).endswith("(dup gets 32-bit arguments on x86: 0x100000003 in arg0 eq "
+                                      "4294967299 does not fit in 32 bits (use -2147483648 to "
+                                      "4294967295))")
+
+
+def test_x32_profiles_compile_with_the_kernels_view_of_x32() -> None:
+    # x32 syscalls reach a filter as AUDIT_ARCH_X86_64 with nr | 0x40000000, never with
+    # libseccomp's own x32 token 0x4000003e: checked that way, such profiles used to be refused
+    getppid, getuid = syscalls.resolve("getppid", "x86_64"), syscalls.resolve("getuid", "x86_64")
+    assert getppid is not None and getuid is not None
+    both = sc.build_filter(prof(EPERM, (rule("getppid"),), architectures=("native", "x32")))
+    only = sc.build_filter(prof(EPERM, (rule("getppid"),), architectures=("x32",)))
+    assert both.arches == ("x86_64", "x32") and only.arches == ("x32",)
+
+    def run(code: bytes, nr: int, arch: int = AUDIT_ARCH_X86_64) -> int:
+        return bpf.emulate(code, bpf.SeccompData(nr, arch))
+
+    assert [run(both.bpf(), n) for n in (getppid, X32 | getppid, getuid, X32 | getuid)] == \
+        [0x7FFF0000, 0x7FFF0000, 0x00050001, 0x00050001]
+    assert [run(only.bpf(), n) for n in (getppid, X32 | getppid, X32 | getuid)] == \
+        [0x80000000, 0x7FFF0000, 0x00050001]
+    assert run(both.bpf(), getppid, 0x4000003E) == 0x80000000  # libseccomp's token is foreign
+
+
+def test_x32_runs_its_filter_in_the_kernel() -> None:
+    native_x86_64()
+    getppid, getuid = syscalls.resolve("getppid"), syscalls.resolve("getuid")
+    assert getppid is not None and getuid is not None
+    profile = prof(EPERM, (rule("getppid"),), architectures=("native", "x32"))
+    done = run_filtered(profile, [Call("getppid"), Call(X32 | getppid), Call(X32 | getuid)])
+    assert done.exit_code == 0
+    native, x32_allowed, x32_denied = done.results
+    assert native == (os.getpid(), 0)
+    # allowed: the kernel runs it, or says ENOSYS when x32 is off (syscall.x32=n, the default)
+    assert x32_allowed in ((os.getpid(), 0), (-1, errno.ENOSYS))
+    assert x32_denied == (-1, errno.EPERM)
+
+
+def test_x32_argument_conditions_on_the_high_half_are_refused() -> None:
+    # libseccomp 2.5 compares only the low 32 bits of x32 arguments; x32 syscalls get 64 bits
+    profile = prof(EPERM, (rule("lseek", ALLOW, arg(1, "lt", 10)),), architectures=("x32",))
+    with pytest.raises(sc.CompileError, match=r"lseek: on x32 with arguments \[0, 4294967296, .*"
+                       r"compares only the low 32 bits of x32 arguments"):
+        sc.build_filter(profile)
+    low = prof(EPERM, (rule("lseek", ALLOW, arg(2, "masked_eq", 1, mask=3)),),
+               architectures=("x32",))
+    assert sc.build_filter(low).arches == ("x32",)  # depends on the low half only: exact
+
+
+def test_check_runs_x32_numbers_under_the_x86_64_token() -> None:
+    native_x86_64()
+    getppid = syscalls.resolve("getppid")
+    assert getppid is not None
+    profile = prof(EPERM, (rule("getppid"),))
+    compiled = sc.build_filter(profile)
+    assert sc.check(compiled, {"getppid": [(ALLOW, [])]}, EPERM, KILL_PROCESS) is None
+    # a filter that forgets the x32 bit: x32 getppid slips through as x86_64 getppid
+    forgets = b"".join(struct.pack("=HBBI", *insn) for insn in (
+        (0x20, 0, 0, 4), (0x15, 0, 5, AUDIT_ARCH_X86_64),
+        (0x20, 0, 0, 0), (0x54, 0, 0, ~X32 & 0xFFFFFFFF),  # A = nr without the x32 bit
+        (0x15, 0, 1, getppid), (0x06, 0, 0, 0x7FFF0000), (0x06, 0, 0, 0x00050001),
+        (0x06, 0, 0, 0x80000000)))
+    assert sc.check(replace(compiled, program=forgets), {"getppid": [(ALLOW, [])]}, EPERM,
+                    KILL_PROCESS) == ("ABI x32 is not blocked: the generated filter returns "
+                                      "0x00050001 for syscall 1073741824")
 
 
 def _bpf(program: bytes) -> list[tuple[int, int, int, int]]:

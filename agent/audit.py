@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import reduce
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent import __version__
 from agent.checks import KINDS
@@ -16,6 +18,9 @@ from agent.host.snapshot import Snapshot, SnapshotRequest, take
 from agent.policy.model import Check, Waiver
 from agent.policy.resolve import PolicySet
 from agent.result import AuditRun, Evidence, Outcome, PolicyFile, Result, Status
+
+if TYPE_CHECKING:
+    from agent.host.seccomp_dump import DumpCache
 
 
 def policy_files(policy_set: PolicySet) -> tuple[PolicyFile, ...]:
@@ -45,9 +50,20 @@ def waivers_for(policy_set: PolicySet, hostname: str, labels: Mapping[str, str])
             if w not in scopes or scopes[w].matches(hostname, labels)]
 
 
-def request_for(checks: Sequence[Check]) -> SnapshotRequest:
-    """Everything the checks need read from the host."""
-    return reduce(lambda a, c: a | KINDS[c.kind].request(c.spec), checks, SnapshotRequest())
+def request_for(checks: Sequence[Check],
+                deep_allowed: Callable[[Check], bool] | None = None) -> SnapshotRequest:
+    """Everything the checks need read from the host.
+
+    ``deep_allowed`` (the daemon's ``deep_seccomp`` list) decides which checks may stop
+    processes to read their seccomp filters; None allows every check that asks.
+    """
+    def one(check: Check) -> SnapshotRequest:
+        wanted = KINDS[check.kind].request(check.spec)
+        if wanted.seccomp_dumps and deep_allowed is not None and not deep_allowed(check):
+            return dataclasses.replace(wanted, seccomp_dumps=frozenset())
+        return wanted
+
+    return reduce(lambda a, c: a | one(c), checks, SnapshotRequest())
 
 
 def run(
@@ -55,12 +71,16 @@ def run(
     root: Path,
     labels: Mapping[str, str] | None = None,
     today: dt.date | None = None,
+    *,
+    deep_allowed: Callable[[Check], bool] | None = None,
+    dump_cache: DumpCache | None = None,
 ) -> AuditRun:
-    """Read the host once and evaluate every check."""
+    """Read the host once and evaluate every check (see :func:`request_for` for
+    ``deep_allowed``; ``dump_cache`` keeps seccomp filter dumps across runs)."""
     labels = dict(labels or {})
     started = dt.datetime.now(dt.UTC)
     clock = time.monotonic()
-    snapshot = take(root, request_for(policy_set.checks))
+    snapshot = take(root, request_for(policy_set.checks, deep_allowed), dump_cache)
     day = today or started.date()
     waivers = waivers_for(policy_set, snapshot.facts.hostname, labels)
     results = tuple(evaluate(check, snapshot, waivers, labels, day) for check in policy_set.checks)

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from agent import cli_seccomp_live
 from agent.atomic import write_atomic
 from agent.enforce import exec as enforce
 from agent.seccomp import compile as seccomp_compile
@@ -299,3 +300,6 @@ def _compile(args: argparse.Namespace) -> int:
 
 
 _SUBCOMMANDS += [_add_compile]
+
+
+_SUBCOMMANDS += [cli_seccomp_live.add_dump, cli_seccomp_live.add_verify]

@@ -34,6 +34,14 @@ over every syscall number libseccomp knows on each ABI this CPU can enter (the c
 column header), raw program bytes in (decoding included), for ``trading (tree)`` and ``docker
 default (linear)`` as above and ``long linear``: every x86_64 syscall named in its own rule,
 a third of them allowed only for one value of the first argument, binary tree off.
+
+A third table (root only: the dump needs CAP_SYS_ADMIN) is the stop a deep dump imposes on its
+target (:func:`agent.host.seccomp_dump.read_stack`, as ``hostguard seccomp dump`` and ``deep:
+true`` checks do it, cache bypassed): a forked child loads the filter and then sleeps (idle) or
+spins (busy); ``--dumps`` fresh dumps each. ``stop`` is from PTRACE_INTERRUPT to PTRACE_DETACH
+returning (an upper bound: the woken target may preempt the tracer before the call returns),
+``held`` from the interrupt to the detach being called (a lower bound); median, 99th percentile
+and maximum in microseconds.
 """
 
 from __future__ import annotations
@@ -200,11 +208,59 @@ def table_times(filters: Sequence[tuple[str, bytes]], runs: int) -> list[str]:
     return lines
 
 
+def _target(program: seccomp_compile.CompiledFilter, busy: bool) -> int:
+    """A child that loads ``program`` and then sleeps or spins until killed; its pid."""
+    ready_r, ready_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        try:
+            program.load()
+            os.write(ready_w, b"1")
+            while True:
+                if not busy:
+                    time.sleep(1)
+        finally:
+            os._exit(0)
+    os.close(ready_w)
+    if os.read(ready_r, 1) != b"1":
+        raise RuntimeError("the dump target could not load its filter")
+    os.close(ready_r)
+    return pid
+
+
+def stop_times(filters: Sequence[tuple[str, seccomp_compile.CompiledFilter]],
+               dumps: int) -> list[str]:
+    """The deep-dump section: how long the target is stopped, per filter and target state."""
+    from agent.host.seccomp_dump import read_stack  # noqa: PLC0415 - root-only section
+
+    lines = [f"deep dump stop time: {dumps} fresh dumps per row, microseconds",
+             f"{'filter':<24}{'target':>8}{'stop p50':>10}{'p99':>9}{'max':>9}"
+             f"{'held p50':>10}{'p99':>9}{'max':>9}"]
+    for name, compiled in filters:
+        for busy in (False, True):
+            pid = _target(compiled, busy)
+            try:
+                reads = [read_stack(pid) for _ in range(dumps)]
+            finally:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+            assert all(r.filters == (compiled.bpf(),) for r in reads), "dump differs from load"
+            row = f"{name:<24}{'busy' if busy else 'idle':>8}"
+            for values in ([r.stop_ns for r in reads], [r.held_ns for r in reads]):
+                ordered = sorted(v / 1000 for v in values)
+                p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+                row += f"{statistics.median(ordered):>10.1f}{p99:>9.1f}{ordered[-1]:>9.1f}"
+            lines.append(row)
+    return lines
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=2_000_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--cc", default="cc")
+    parser.add_argument("--dumps", type=int, default=200,
+                        help="fresh deep dumps per row of the stop-time table")
     parser.add_argument("--cpu", type=int, default=max(os.sched_getaffinity(0)),
                         help="CPU every measurement runs on (default: the highest allowed)")
     args = parser.parse_args(argv)
@@ -269,6 +325,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                                   tree=False).bpf()))
     print()
     for line in table_times(tabulated, max(args.runs, 3)):
+        print(line)
+    print()
+    if os.geteuid() != 0:
+        print("note: deep dump stop time not measured: reading another process's filters "
+              "needs root (CAP_SYS_ADMIN)")
+        return 0
+    dumped = [(name, compiled) for name, compiled in variants
+              if name == "trading (tree)" and compiled is not None]
+    if not isinstance(docker, str):
+        dumped.append(("docker default (linear)",
+                       seccomp_compile.build_filter(conditioned(docker), tree=False)))
+    for line in stop_times(dumped, max(args.dumps, 1)):
         print(line)
     return 0
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.support import PROJECT, need_tool
+from tests.support import PROJECT, need_root, need_tool
 
 BENCH = PROJECT / "benchmarks" / "seccomp_bench.py"
 
 
 def test_seccomp_bench_runs() -> None:
     need_tool("cc")
-    done = subprocess.run([sys.executable, str(BENCH), "--iterations", "2000", "--runs", "1"],
+    need_root()
+    done = subprocess.run([sys.executable, str(BENCH), "--iterations", "2000", "--runs", "1",
+                           "--dumps", "5"],
                           cwd=PROJECT, capture_output=True, text=True, timeout=300, check=False)
     assert (done.returncode, done.stderr) == (0, "")
     lines = done.stdout.splitlines()
@@ -32,7 +34,8 @@ def test_seccomp_bench_runs() -> None:
         if name != "no filter":
             assert int(cells[0]) > 0  # a real program was loaded
     assert "note: trading profile: policies/seccomp/trading-gateway.yaml" in lines
-    table = lines[blank + 1:]
+    second = lines.index("", blank + 1)  # the deep dump stop-time section follows
+    table = lines[blank + 1:second]
     assert table[0] == ("effective table: bpf.table() over every known syscall number, "
                         "median ms of 3 runs")
     header = table[1].split()
@@ -42,6 +45,15 @@ def test_seccomp_bench_runs() -> None:
     for name, cells in timed.items():
         assert len(cells) == 1 + (len(header) - 3) // 2, name  # insns, then one per ABI
         assert int(cells[0]) > 0 and all(float(c) > 0 for c in cells[1:]), name
+    stops = lines[second + 1:]
+    assert stops[0] == "deep dump stop time: 5 fresh dumps per row, microseconds"
+    assert stops[1].split() == ["filter", "target", "stop", "p50", "p99", "max", "held", "p50",
+                                "p99", "max"]
+    dumped = [(line[:24].strip(), line[24:].split()) for line in stops[2:]]
+    assert [(name, cells[0]) for name, cells in dumped][:2] == [("trading (tree)", "idle"),
+                                                              ("trading (tree)", "busy")]
+    for _, cells in dumped:
+        assert len(cells) == 7 and all(float(c) > 0 for c in cells[1:])
 
 
 def test_seccomp_bench_rejects_zero_sizes() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
 from agent.host.snapshot import Snapshot, SnapshotRequest
@@ -49,6 +50,11 @@ class CheckKind(ABC, Generic[SpecT]):
     @abstractmethod
     def parse(self, raw: Mapping[str, Any]) -> SpecT:
         """Turn a schema-valid spec into the kind's spec object; raise :class:`SpecError`."""
+
+    def parse_at(self, raw: Mapping[str, Any], origin: Path | None) -> SpecT:
+        """:meth:`parse` for a spec written in the file ``origin`` (kinds whose spec names
+        other files resolve relative paths against it; the others ignore it)."""
+        return self.parse(raw)
 
     @abstractmethod
     def request(self, spec: SpecT) -> SnapshotRequest:

@@ -427,7 +427,11 @@ class CgroupKind(CheckKind[CgroupSpec]):
         return Expectation(setting, op, parsed, text)
 
     def request(self, spec: CgroupSpec) -> SnapshotRequest:
-        return SnapshotRequest(cgroups=True, processes=True,
+        # Of each process: its cgroups; its CPU affinity for isolation; what selects it.
+        fields = {"cgroups"} | {key for key, _ in spec.process}
+        if spec.isolation is not None:
+            fields.add("cpus_allowed")
+        return SnapshotRequest(cgroups=True, process_fields=frozenset(fields),
                                cmdline=spec.isolation is not None)
 
     def evaluate(self, spec: CgroupSpec, snapshot: Snapshot) -> Outcome:

@@ -39,7 +39,14 @@ from typing import Any, ClassVar
 
 from agent.checks.base import CheckKind, SpecError, SpecPath, SpecProblem
 from agent.host.cpus import format_cpus
-from agent.host.processes import SCHED_POLICIES, Process, ProcessTable, Thread, parse_cpu_list
+from agent.host.processes import (
+    SCHED_POLICIES,
+    Detail,
+    Process,
+    ProcessTable,
+    Thread,
+    parse_cpu_list,
+)
 from agent.host.snapshot import Snapshot, SnapshotRequest
 from agent.policy.globs import bracket_problem
 from agent.result import Evidence, Outcome, Status
@@ -336,7 +343,8 @@ class ProcessKind(CheckKind[ProcessSpec]):
         return spec
 
     def request(self, spec: ProcessSpec) -> SnapshotRequest:
-        return SnapshotRequest(processes=True, threads=spec.needs_threads)
+        return SnapshotRequest(process_fields=selection_fields(spec), process_details=frozenset(
+            {Detail(Selects(spec), judged_fields(spec))}))
 
     def evaluate(self, spec: ProcessSpec, snapshot: Snapshot) -> Outcome:
         expected = describe(spec)
@@ -515,15 +523,56 @@ def _sched(raw: Mapping[str, Any], problems: list[SpecProblem]) -> tuple[
 # --- selection --------------------------------------------------------------------------------
 
 
+def selection_fields(spec: ProcessSpec) -> frozenset[str]:
+    """Process fields read for every process: what the selectors look at (name and whether it
+    is a kernel thread come with every process)."""
+    fields: set[str] = set()
+    if spec.exe is not None:
+        fields.add("exe")
+    if spec.cmdline is not None:
+        fields.add("cmdline")
+    if spec.user is not None:
+        fields |= {"uid", "user"}
+    return frozenset(fields)
+
+
+def judged_fields(spec: ProcessSpec) -> frozenset[str]:
+    """Process fields read only for the processes selected (or undecided): who they are for
+    the evidence, and each expectation's field."""
+    fields = {"uid", "user", "cmdline"}
+    if spec.no_new_privs:
+        fields.add("no_new_privs")
+    fields.update(CAP_SETS[rule.set_key][0] for rule in spec.caps)
+    if spec.cpus is not None:
+        fields.add("cpus_allowed")
+    if spec.seccomp_mode is not None or spec.min_filters is not None:
+        fields |= {"seccomp", "seccomp_filters"}
+    if spec.needs_threads:
+        fields.add("threads")
+    return frozenset(fields)
+
+
+@dataclass(frozen=True)
+class Selects:
+    """Whether a process is one the check judges: True, False or why it cannot be told (the
+    process table reads :func:`judged_fields` for every process this does not rule out)."""
+
+    spec: ProcessSpec
+
+    def __call__(self, proc: Process) -> bool | str:
+        if proc.kernel_thread and not self.spec.kernel_threads:
+            return False
+        return _selects(self.spec, proc)
+
+
 def select(spec: ProcessSpec, table: ProcessTable) -> tuple[list[Process],
                                                             list[tuple[Process, str]]]:
     """Processes that match, and processes that might (with why it cannot be told)."""
     matched: list[Process] = []
     unsure: list[tuple[Process, str]] = []
+    selects = Selects(spec)
     for proc in table.processes.values():
-        if proc.kernel_thread and not spec.kernel_threads:
-            continue
-        verdict = _selects(spec, proc)
+        verdict = selects(proc)
         if verdict is True:
             matched.append(proc)
         elif isinstance(verdict, str):

@@ -31,6 +31,7 @@ from agent.daemon.history import History
 from agent.daemon.log import log
 from agent.daemon.notify import notify, status_text, watchdog_interval
 from agent.daemon.placement import place_self
+from agent.host.seccomp_dump import DumpCache
 from agent.lint.diagnostic import Diagnostic, Level
 from agent.lint.documents import LINTERS
 from agent.lint.engine import discover
@@ -185,6 +186,8 @@ class Service:
         self.reload_error: str | None = None
         self.random = random.SystemRandom()
         self.endpoint: metrics.Endpoint | None = None
+        self.dump_cache = DumpCache()
+        """Seccomp filter dumps of unchanged processes, kept for the daemon's lifetime."""
 
     # -- signals -------------------------------------------------------------------------
     def _on_stop(self, signum: int, frame: FrameType | None) -> None:
@@ -244,6 +247,13 @@ class Service:
         return None
 
     # -- one cycle -------------------------------------------------------------------------
+    def _audit(self, config: Config) -> AuditRun:
+        assert self.loaded is not None
+        allowed = frozenset(config.deep_seccomp)
+        return audit.run(self.loaded.policy_set, config.root, config.labels,
+                         deep_allowed=lambda check: check.id in allowed,
+                         dump_cache=self.dump_cache)
+
     def cycle(self) -> bool:
         """One audit and its outputs; True when everything was written."""
         assert self.loaded is not None
@@ -252,7 +262,7 @@ class Service:
         log("audit-start", cycle=self.cycles)
         self.in_audit = True
         try:
-            run = audit.run(self.loaded.policy_set, config.root, config.labels)
+            run = self._audit(config)
         except Exception as exc:  # churn, a vanished root, a bug: logged, next cycle retries
             self.in_audit = False
             log("audit-error", level="error", cycle=self.cycles,
@@ -393,7 +403,7 @@ class Service:
         """One audit with every output, then the audit's exit status (4: outputs failed)."""
         assert self.loaded is not None
         config = self.loaded.config
-        run = audit.run(self.loaded.policy_set, config.root, config.labels)
+        run = self._audit(config)
         log("audit-done", cycle=1, duration_ms=run.duration_ms,
             extra=run.counts)
         if not self.publish(run):

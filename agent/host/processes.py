@@ -5,6 +5,15 @@ need, so no check walks ``/proc`` on its own: name, exe, cmdline, user, capabili
 no_new_privs, CPU affinity, scheduling policy, cgroup membership, network namespace and (when
 asked) the socket inodes among its open files and its threads.
 
+Only what the checks ask for is read (``fields``; by default every field but the socket inodes
+and threads), each process's files once: ``stat`` always (identity: name, parent, start time,
+kernel thread, scheduling), then ``status``, ``cmdline``, ``exe``, ``cgroup``, ``ns/net``,
+``fd/`` and ``task/`` as the fields asked for need them (:data:`SOURCES`). A :class:`Detail`
+adds fields for the processes its selector picks, decided on what was read so far in the same
+pass (e.g. the command line only of the processes a ``process`` check selects by name). A field
+that was not read is absent, not defaulted: reading it raises :class:`FieldNotRead`, so a check
+that forgot to ask for it gets an error, never a silent pass.
+
 A process that exits while it is read is left out (it no longer exists, so nothing can be said
 of it); a field that cannot be read for another reason (permission) is recorded in
 :attr:`Process.unreadable`, so that checks needing it return ``error`` rather than ``pass``.
@@ -12,12 +21,15 @@ of it); a field that cannot be read for another reason (permission) is recorded 
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 PF_KTHREAD = 0x00200000
 """``flags`` bit of kernel threads (include/linux/sched.h)."""
@@ -28,10 +40,20 @@ SCHED_POLICIES = {0: "SCHED_OTHER", 1: "SCHED_FIFO", 2: "SCHED_RR", 3: "SCHED_BA
 _GONE = (errno.ENOENT, errno.ESRCH)
 _MAX_READ = 1 << 20
 """Cap on one /proc file (a cmdline can be long; nothing here is legitimately bigger)."""
+_CHUNK = 65536
 
 
 class Vanished(Exception):
     """The process exited while it was being read."""
+
+
+class FieldNotRead(Exception):
+    """A process field was looked at that the reader was not asked for.
+
+    A bug in whatever looked (a check must request every field it reads); deliberately not an
+    ``AttributeError``, so that neither ``getattr(p, name, default)`` nor ``hasattr`` turns it
+    into a default value. The audit reports the check as ``error``.
+    """
 
 
 @dataclass(frozen=True)
@@ -57,11 +79,19 @@ class Thread:
     seccomp_filters: int | None
     no_new_privs: bool | None
     cpus_allowed: frozenset[int] | None
+    speculation_store_bypass: str | None = None
+    """The ``Speculation_Store_Bypass`` line (``thread force mitigated``, ``globally
+    mitigated``, ``vulnerable`` ...); None when absent (older kernels) or unreadable."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class Process:
-    """One process; ``None`` fields could not be read (see :attr:`unreadable`)."""
+    """One process; ``None`` fields could not be read (see :attr:`unreadable`).
+
+    Built by :func:`read_processes` with the fields asked for only (always ``pid``, the ``stat``
+    fields and ``unreadable``); any other field raises :class:`FieldNotRead`. Built by hand,
+    every field is given.
+    """
 
     pid: int
     ppid: int
@@ -92,6 +122,9 @@ class Process:
     cgroups: tuple[CgroupMembership, ...]
     netns: int | None
     """Inode of ``/proc/PID/ns/net``."""
+    speculation_store_bypass: str | None = None
+    """The ``Speculation_Store_Bypass`` line of ``status`` (``thread force mitigated`` ...);
+    None when the kernel does not report it or status could not be read."""
     socket_inodes: frozenset[int] = frozenset()
     """Inodes of sockets among the open files (only when asked for)."""
     threads: tuple[Thread, ...] = ()
@@ -104,6 +137,78 @@ class Process:
         return None if self.sched_policy is None else SCHED_POLICIES.get(
             self.sched_policy, str(self.sched_policy))
 
+    def has(self, name: str) -> bool:
+        """Whether field ``name`` was read (always true for a process built by hand)."""
+        try:
+            object.__getattribute__(self, name)
+        except AttributeError:
+            return False
+        return True
+
+    def _known(self) -> tuple[tuple[str, Any], ...]:
+        return tuple((name, object.__getattribute__(self, name)) for name in _SLOTS
+                     if self.has(name))
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, Process)
+        return self._known() == other._known()
+
+    __hash__ = None  # type: ignore[assignment]  # unhashable, as its dict always made it
+
+    def __repr__(self) -> str:
+        return f"Process({', '.join(f'{k}={v!r}' for k, v in self._known())})"
+
+    if not TYPE_CHECKING:  # mypy must still flag misspelt attributes
+
+        def __getattr__(self, name: str) -> Any:  # only called for a field never set
+            if name in FIELDS:
+                raise FieldNotRead(f"process field {name!r} of pid {self.pid} was not read "
+                                   "(not requested)")
+            raise AttributeError(name)
+
+
+_SLOTS = tuple(f.name for f in dataclasses.fields(Process))
+_set = object.__setattr__  # the reader fills a Process before anyone sees it
+
+_STAT_FIELDS = ("name", "ppid", "kernel_thread", "start_time", "sched_policy", "rt_priority",
+                "nice")
+_STATUS_FIELDS = ("uid", "ruid", "user", "cap_eff", "cap_prm", "cap_bnd", "cap_amb",
+                  "no_new_privs", "seccomp", "seccomp_filters", "cpus_allowed",
+                  "speculation_store_bypass")
+
+SOURCES: dict[str, str] = {
+    **{name: "stat" for name in _STAT_FIELDS},
+    **{name: "status" for name in _STATUS_FIELDS},
+    "cmdline": "cmdline", "exe": "exe", "cgroups": "cgroup", "netns": "ns/net",
+    "socket_inodes": "fd", "threads": "task",
+}
+"""Process field -> what under ``/proc/PID`` it is read from."""
+
+FIELDS = frozenset(SOURCES)
+"""Every field that can be asked for (``pid`` and ``unreadable`` are always there)."""
+ALWAYS = frozenset(_STAT_FIELDS)
+"""Fields read for every process whatever was asked (``stat``: identity and scheduling)."""
+DEFAULT_FIELDS = FIELDS - {"socket_inodes", "threads"}
+"""What :func:`read_processes` reads when not told which fields."""
+_ORDER = ("stat", "status", "cmdline", "exe", "cgroup", "ns/net", "fd", "task")
+"""Sources in the order they are read."""
+
+
+@dataclass(frozen=True)
+class Detail:
+    """Read ``fields`` too for each process ``select`` does not rule out.
+
+    ``select`` sees the process as read so far (the fields every process is read with) and
+    returns False when the process does not need the extra fields; anything else (True, or a
+    reason why it cannot tell) has them read. It must be hashable (requests are merged) and
+    look only at fields read for every process; should it raise, the fields are read.
+    """
+
+    select: Callable[[Process], object]
+    fields: frozenset[str]
+
 
 @dataclass(frozen=True)
 class ProcessTable:
@@ -114,6 +219,8 @@ class ProcessTable:
     """Network namespace of the process reading the table (the ``host`` namespace for ports)."""
     users: Mapping[int, str]
     """uid -> name from the root's ``etc/passwd``."""
+    fields: frozenset[str] = FIELDS
+    """Fields read for every process (more for some, see :class:`Detail`)."""
 
 
 def parse_cpu_list(text: str) -> frozenset[int]:
@@ -147,24 +254,51 @@ def read_passwd(root: Path) -> dict[int, str]:
     return users
 
 
-def read_processes(root: Path, sockets: bool = False, threads: bool = False) -> ProcessTable:
-    """Read every process under ``root/proc``."""
+def read_processes(
+    root: Path,
+    sockets: bool = False,
+    threads: bool = False,
+    fields: Iterable[str] | None = None,
+    details: Iterable[Detail] = (),
+) -> ProcessTable:
+    """Read every process under ``root/proc``.
+
+    ``fields`` (default :data:`DEFAULT_FIELDS`) are read for every process, plus the socket
+    inodes with ``sockets`` and the threads with ``threads``; each :class:`Detail` adds its
+    fields for the processes it selects. Without ``fields``, the fields not read (socket
+    inodes, threads) are empty, as they always were; with ``fields``, they are absent.
+    """
+    wanted = set(DEFAULT_FIELDS if fields is None else fields) | ALWAYS
+    unknown = wanted - FIELDS
+    if unknown:
+        raise ValueError(f"unknown process field(s): {', '.join(sorted(unknown))}")
+    if sockets:
+        wanted.add("socket_inodes")
+    if threads:
+        wanted.add("threads")
+    extra = tuple(d for d in dict.fromkeys(details) if not d.fields <= wanted)
+    for detail in extra:
+        if not detail.fields <= FIELDS:
+            raise ValueError(f"unknown process field(s): "
+                             f"{', '.join(sorted(detail.fields - FIELDS))}")
+    reader = _Reader(root, frozenset(wanted), extra, defaults=fields is None)
     proc = root / "proc"
-    users = read_passwd(root)
     found: dict[int, Process] = {}
     try:
         names = os.listdir(proc)
     except OSError:
         names = []
+    read = reader.read
     for name in names:
         if not name.isdigit():
             continue
+        pid = int(name)
         try:
-            found[int(name)] = _read_process(f"{proc}/{name}", int(name), users, sockets,
-                                             threads)
+            found[pid] = read(f"{proc}/{name}", pid)
         except Vanished:
             continue
-    return ProcessTable(dict(sorted(found.items())), _netns(f"{proc}/self"), users)
+    return ProcessTable(dict(sorted(found.items())), _netns(f"{proc}/self"), reader.users,
+                        frozenset(wanted))
 
 
 # Paths are plain strings below: with thousands of processes and tens of thousands of fd
@@ -180,28 +314,30 @@ def _read(path: str) -> str:
             raise Vanished(path) from None
         raise
     try:
-        chunks, size = [], 0
-        while size < _MAX_READ and (chunk := os.read(fd, 65536)):
-            chunks.append(chunk)
-            size += len(chunk)
+        data = os.read(fd, _CHUNK)
+        if len(data) == _CHUNK:  # a short read is the end (seq_file, cmdline, plain files)
+            chunks, size = [data], len(data)
+            while size < _MAX_READ and (chunk := os.read(fd, _CHUNK)):
+                chunks.append(chunk)
+                size += len(chunk)
+            data = b"".join(chunks)[:_MAX_READ]
     except OSError as exc:
         if exc.errno in _GONE:
             raise Vanished(path) from None
         raise
     finally:
         os.close(fd)
-    return b"".join(chunks)[:_MAX_READ].decode("utf-8", errors="surrogateescape")
+    return data.decode("utf-8", errors="surrogateescape")
 
 
-def _status_fields(text: str) -> dict[str, str]:
-    # split("\n"), not splitlines(): the Name line holds the raw comm, which may contain \x1c,
-    # \x0c or U+0085 (splitlines would cut the line there); the kernel escapes only \n and \\.
-    fields: dict[str, str] = {}
-    for line in text.split("\n"):
-        key, sep, value = line.partition(":")
-        if sep:
-            fields[key] = value.strip()
-    return fields
+_STATUS_LINE = re.compile(r"\n(Uid|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp|Seccomp_filters|"
+                          r"Speculation_Store_Bypass|Cpus_allowed_list):([^\n]*)")
+"""The status lines read (the kernel escapes "\n" in Name: "\nKey:" starts a real line)."""
+
+
+def _status_lines(text: str) -> dict[str, str]:
+    """Key -> value (stripped) of the status lines read; the last one of a key wins."""
+    return {key: value.strip() for key, value in _STATUS_LINE.findall("\n" + text)}
 
 
 def _status_name(text: str) -> str | None:
@@ -222,17 +358,21 @@ def _status_name(text: str) -> str | None:
     return None
 
 
-def _int(fields: Mapping[str, str], key: str, base: int = 10) -> int | None:
+def _int(value: str | None, base: int = 10) -> int | None:
+    if value is None:
+        return None
     try:
-        return int(fields[key].split()[0], base)
-    except (KeyError, IndexError, ValueError):
+        return int(value.split()[0], base)
+    except (IndexError, ValueError):
         return None
 
 
-def _cpus(fields: Mapping[str, str]) -> frozenset[int] | None:
+def _cpus(value: str | None) -> frozenset[int] | None:
+    if value is None:
+        return None
     try:
-        return parse_cpu_list(fields["Cpus_allowed_list"])
-    except (KeyError, ValueError):
+        return parse_cpu_list(value)
+    except ValueError:
         return None
 
 
@@ -245,75 +385,150 @@ def _netns(path: str) -> int | None:
     return int(inode) if inode.isdigit() else None
 
 
-def _read_process(
-    base: str, pid: int, users: Mapping[int, str], sockets: bool, threads: bool
-) -> Process:
-    unreadable: dict[str, str] = {}
-    # stat first: it exists for every live process, so a missing one means the process is gone.
-    try:
-        name, rest = _split_stat(_read(f"{base}/stat"))
-    except OSError as exc:
-        name, rest = "", []
-        unreadable["stat"] = exc.strerror or str(exc)
-    try:
-        status_text = _read(f"{base}/status")
-    except OSError as exc:
-        status_text = ""
-        unreadable["status"] = exc.strerror or str(exc)
-    status = _status_fields(status_text)
-    if "stat" in unreadable:
-        # comm comes from stat (raw bytes); status carries it escaped.
-        name = _status_name(status_text) or ""
-    try:
-        cmdline = tuple(a for a in _read(f"{base}/cmdline").split("\0") if a)
-    except OSError as exc:
-        cmdline = ()
-        unreadable["cmdline"] = exc.strerror or str(exc)
-    flags = _field(rest, 9)
-    kernel_thread = flags is not None and bool(flags & PF_KTHREAD)
-    exe: str | None = None
-    try:
-        exe = os.readlink(f"{base}/exe")
-    except OSError as exc:
-        if not kernel_thread and exc.errno != errno.ENOENT:
-            unreadable["exe"] = exc.strerror or str(exc)
-    try:
-        cgroups = _parse_cgroups(_read(f"{base}/cgroup"))
-    except OSError as exc:
-        cgroups = ()
-        unreadable["cgroup"] = exc.strerror or str(exc)
-    uids = status.get("Uid", "").split()
-    uid = int(uids[1]) if len(uids) > 1 and uids[1].isdigit() else None
-    ruid = int(uids[0]) if uids and uids[0].isdigit() else None
-    nnp = _int(status, "NoNewPrivs")
-    return Process(
-        pid=pid,
-        ppid=_field(rest, 4) or 0,
-        name=name,
-        kernel_thread=kernel_thread,
-        start_time=_field(rest, 22) or 0,
-        exe=exe,
-        cmdline=cmdline,
-        uid=uid,
-        ruid=ruid,
-        user=users.get(uid) if uid is not None else None,
-        cap_eff=_int(status, "CapEff", 16),
-        cap_prm=_int(status, "CapPrm", 16),
-        cap_bnd=_int(status, "CapBnd", 16),
-        cap_amb=_int(status, "CapAmb", 16),
-        no_new_privs=None if nnp is None else bool(nnp),
-        seccomp=_int(status, "Seccomp"),
-        seccomp_filters=_int(status, "Seccomp_filters"),
-        cpus_allowed=_cpus(status),
-        sched_policy=_field(rest, 41),
-        rt_priority=_field(rest, 40),
-        nice=_field(rest, 19),
-        cgroups=cgroups,
-        netns=_netns(base),
-        socket_inodes=_socket_inodes(base, unreadable) if sockets else frozenset(),
-        threads=_threads(base, unreadable) if threads else (),
-        unreadable=unreadable,
-    )
+def _why(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
+class _Reader:
+    """Reads one process at a time: the sources the wanted fields need, then the details."""
+
+    def __init__(self, root: Path, wanted: frozenset[str], details: tuple[Detail, ...],
+                 defaults: bool) -> None:
+        self.users = read_passwd(root)
+        sources = frozenset(SOURCES[f] for f in wanted)
+        self.steps = self._steps(sources)
+        self.details = tuple((d.select, more) for d in details
+                             if (more := frozenset(SOURCES[f] for f in d.fields) - sources))
+        """(selector, the sources its fields need beyond what every process is read with)."""
+        self.empty = tuple(name for name, source in (("socket_inodes", "fd"), ("threads", "task"))
+                           if defaults and source not in sources)
+        """Legacy reads: socket inodes and threads not asked for are empty, not absent."""
+
+    def _steps(self, sources: Iterable[str]) -> tuple[Callable[[Process, str, dict[str, str]],
+                                                                None], ...]:
+        wanted = set(sources)
+        return tuple(getattr(self, _READERS[source]) for source in _ORDER if source in wanted)
+
+    def read(self, base: str, pid: int) -> Process:
+        proc = object.__new__(Process)
+        unreadable: dict[str, str] = {}
+        _set(proc, "pid", pid)
+        _set(proc, "unreadable", unreadable)
+        for step in self.steps:
+            step(proc, base, unreadable)
+        if self.details:
+            more: set[str] = set()
+            for select, sources in self.details:
+                if sources <= more:
+                    continue
+                try:
+                    chosen = select(proc) is not False
+                except Exception:  # a broken selector reads more, never less
+                    chosen = True
+                if chosen:
+                    more |= sources
+            for step in self._steps(more) if more else ():
+                step(proc, base, unreadable)
+        for name in self.empty:
+            _set(proc, name, frozenset() if name == "socket_inodes" else ())
+        return proc
+
+    def _stat(self, proc: Process, base: str, unreadable: dict[str, str]) -> None:
+        # stat first: it exists for every live process, so a missing one means it is gone.
+        rest: list[str] = []
+        try:
+            text = _read(f"{base}/stat")
+        except OSError as exc:
+            name = ""
+            unreadable["stat"] = _why(exc)
+            # comm comes from stat (raw bytes); status carries it escaped.
+            try:
+                name = _status_name(_read(f"{base}/status")) or ""
+            except OSError as status_exc:  # neither: the name is unknown, not ""
+                unreadable["status"] = _why(status_exc)
+        else:
+            name, rest = _split_stat(text)
+            try:  # the usual case in one go: fields 4, 9, 19, 22, 40 and 41 (proc(5))
+                _set(proc, "name", name)
+                _set(proc, "ppid", int(rest[1]))
+                _set(proc, "kernel_thread", bool(int(rest[6]) & PF_KTHREAD))
+                _set(proc, "start_time", int(rest[19]))
+                _set(proc, "sched_policy", int(rest[38]))
+                _set(proc, "rt_priority", int(rest[37]))
+                _set(proc, "nice", int(rest[16]))
+                return
+            except (IndexError, ValueError):
+                pass
+        flags = _field(rest, 9)
+        _set(proc, "name", name)
+        _set(proc, "ppid", _field(rest, 4) or 0)
+        _set(proc, "kernel_thread", flags is not None and bool(flags & PF_KTHREAD))
+        _set(proc, "start_time", _field(rest, 22) or 0)
+        _set(proc, "sched_policy", _field(rest, 41))
+        _set(proc, "rt_priority", _field(rest, 40))
+        _set(proc, "nice", _field(rest, 19))
+
+    def _status(self, proc: Process, base: str, unreadable: dict[str, str]) -> None:
+        try:
+            lines = _status_lines(_read(f"{base}/status"))
+        except OSError as exc:
+            lines = {}
+            unreadable["status"] = _why(exc)
+        get = lines.get
+        uids = get("Uid", "").split()
+        uid = int(uids[1]) if len(uids) > 1 and uids[1].isdigit() else None
+        nnp = _int(get("NoNewPrivs"))
+        _set(proc, "uid", uid)
+        _set(proc, "ruid", int(uids[0]) if uids and uids[0].isdigit() else None)
+        _set(proc, "user", self.users.get(uid) if uid is not None else None)
+        _set(proc, "cap_eff", _int(get("CapEff"), 16))
+        _set(proc, "cap_prm", _int(get("CapPrm"), 16))
+        _set(proc, "cap_bnd", _int(get("CapBnd"), 16))
+        _set(proc, "cap_amb", _int(get("CapAmb"), 16))
+        _set(proc, "no_new_privs", None if nnp is None else bool(nnp))
+        _set(proc, "seccomp", _int(get("Seccomp")))
+        _set(proc, "seccomp_filters", _int(get("Seccomp_filters")))
+        _set(proc, "cpus_allowed", _cpus(get("Cpus_allowed_list")))
+        _set(proc, "speculation_store_bypass", get("Speculation_Store_Bypass"))
+
+    def _cmdline(self, proc: Process, base: str, unreadable: dict[str, str]) -> None:
+        try:
+            cmdline = tuple(a for a in _read(f"{base}/cmdline").split("\0") if a)
+        except OSError as exc:
+            cmdline = ()
+            unreadable["cmdline"] = _why(exc)
+        _set(proc, "cmdline", cmdline)
+
+    def _exe(self, proc: Process, base: str, unreadable: dict[str, str]) -> None:
+        exe: str | None = None
+        try:
+            exe = os.readlink(f"{base}/exe")
+        except OSError as exc:
+            if not proc.kernel_thread and exc.errno != errno.ENOENT:
+                unreadable["exe"] = _why(exc)
+        _set(proc, "exe", exe)
+
+    def _cgroup(self, proc: Process, base: str, unreadable: dict[str, str]) -> None:
+        try:
+            cgroups = _parse_cgroups(_read(f"{base}/cgroup"))
+        except OSError as exc:
+            cgroups = ()
+            unreadable["cgroup"] = _why(exc)
+        _set(proc, "cgroups", cgroups)
+
+    def _netns(self, proc: Process, base: str, unreadable: dict[str, str]) -> None:
+        _set(proc, "netns", _netns(base))
+
+    def _fd(self, proc: Process, base: str, unreadable: dict[str, str]) -> None:
+        _set(proc, "socket_inodes", _socket_inodes(base, unreadable))
+
+    def _task(self, proc: Process, base: str, unreadable: dict[str, str]) -> None:
+        _set(proc, "threads", _threads(base, unreadable))
+
+
+_READERS = {"stat": "_stat", "status": "_status", "cmdline": "_cmdline", "exe": "_exe",
+            "cgroup": "_cgroup", "ns/net": "_netns", "fd": "_fd", "task": "_task"}
+"""Source -> the :class:`_Reader` method reading it."""
 
 
 def _split_stat(text: str) -> tuple[str, list[str]]:
@@ -351,7 +566,7 @@ def _socket_inodes(base: str, unreadable: dict[str, str]) -> frozenset[int]:
         dir_fd = os.open(f"{base}/fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as exc:
         if exc.errno not in _GONE:
-            unreadable["fd"] = exc.strerror or str(exc)
+            unreadable["fd"] = _why(exc)
         return frozenset()
     try:
         return _fd_sockets(dir_fd, unreadable)
@@ -366,16 +581,17 @@ def _fd_sockets(dir_fd: int, unreadable: dict[str, str]) -> frozenset[int]:
         fds = os.listdir(dir_fd)
     except OSError as exc:
         if exc.errno not in _GONE:
-            unreadable["fd"] = exc.strerror or str(exc)
+            unreadable["fd"] = _why(exc)
         return frozenset()
+    readlink = os.readlink
     for fd in fds:
         try:
-            link = os.readlink(fd, dir_fd=dir_fd)
+            link = readlink(fd, dir_fd=dir_fd)
         except OSError as exc:
             if exc.errno not in _GONE:  # e.g. EACCES: an owner we cannot see, not "no socket"
-                unreadable["fd"] = exc.strerror or str(exc)
+                unreadable["fd"] = _why(exc)
             continue  # ENOENT: closed between listing and reading
-        if link.startswith("socket:["):
+        if link[:8] == "socket:[":
             inode = link[8:-1]
             if inode.isdigit():
                 inodes.add(int(inode))
@@ -396,16 +612,17 @@ def _threads(base: str, unreadable: dict[str, str]) -> tuple[Thread, ...]:
         return ()
     for tid in tids:
         try:
-            text = _read(f"{base}/task/{tid}/status")
+            raw = _read(f"{base}/task/{tid}/status")
         except Vanished:
             continue
         except OSError as exc:
             unreadable.setdefault("threads", f"task/{tid}/status: {exc.strerror or exc}")
             out.append(Thread(tid, "", None, None, None, None))
             continue
-        status = _status_fields(text)
-        nnp = _int(status, "NoNewPrivs")
-        out.append(Thread(tid, _status_name(text) or "", _int(status, "Seccomp"),
-                          _int(status, "Seccomp_filters"), None if nnp is None else bool(nnp),
-                          _cpus(status)))
+        lines = _status_lines(raw)
+        nnp = _int(lines.get("NoNewPrivs"))
+        out.append(Thread(tid, _status_name(raw) or "", _int(lines.get("Seccomp")),
+                          _int(lines.get("Seccomp_filters")), None if nnp is None else bool(nnp),
+                          _cpus(lines.get("Cpus_allowed_list")),
+                          lines.get("Speculation_Store_Bypass")))
     return tuple(out)

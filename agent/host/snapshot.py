@@ -6,19 +6,35 @@ requests of every check and reads the host once with :func:`take`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent.host import procfs
-from agent.host.cgroups import CgroupTree, read_cgroups
-from agent.host.cmdline import KernelCmdline
 from agent.host.facts import HostFacts, ReadError
-from agent.host.processes import ProcessTable, read_processes
-from agent.host.sockets import ListenerTable, read_listener_table
+from agent.host.processes import DEFAULT_FIELDS, Detail, ProcessTable, read_processes
+
+if TYPE_CHECKING:
+    from agent.host.cgroups import CgroupTree
+    from agent.host.cmdline import KernelCmdline
+    from agent.host.processes import Process
+    from agent.host.seccomp_dump import DumpCache, FilterDump
+    from agent.host.sockets import ListenerTable
 
 Values = Mapping[str, "str | ReadError"]
 """Concrete key -> raw value (or why it could not be read). Empty when nothing matched."""
+
+
+@dataclass(frozen=True)
+class DumpRequest:
+    """Read the loaded seccomp filters of every process ``select`` picks (it stops them
+    briefly: see :mod:`agent.host.loaded_filters`). Hashable, so requests merge."""
+
+    select: Callable[[Process], bool | str]
+    """True for a process to read; False, or why it cannot be told (then it is not read)."""
+    stop_isolated: bool = False
+    """May stop a process that can run on an isolated CPU."""
 
 
 @dataclass(frozen=True)
@@ -32,15 +48,25 @@ class SnapshotRequest:
     cmdline: bool = False
     """Whether the kernel command line is needed."""
     processes: bool = False
-    """Whether the process table is needed."""
+    """Whether the process table is needed with every field of every process."""
+    process_fields: frozenset[str] = frozenset()
+    """Fields (:data:`agent.host.processes.FIELDS`) to read for every process (implies the
+    process table; the ``stat`` fields, name among them, always come). A field nobody asked
+    for is not read: looking at it raises ``FieldNotRead``, which the audit reports as the
+    check's ``error`` (never a pass)."""
+    process_details: frozenset[Detail] = frozenset()
+    """More fields for the processes a selector picks (implies the process table)."""
     process_sockets: bool = False
-    """Whether each process's socket inodes are needed (implies ``processes``)."""
+    """Whether each process's socket inodes are needed (implies the process table)."""
     threads: bool = False
-    """Whether each process's threads are needed (implies ``processes``)."""
+    """Whether each process's threads are needed (implies the process table)."""
     listeners: bool = False
-    """Whether the listening sockets are needed (implies ``process_sockets``)."""
+    """Whether the listening sockets are needed (implies the process fields they need)."""
     cgroups: bool = False
     """Whether the cgroup hierarchies (every cgroup's resource-control files) are needed."""
+    seccomp_dumps: frozenset[DumpRequest] = frozenset()
+    """Processes whose loaded seccomp filters must be read (implies the process table with
+    threads, the kernel command line and the cgroups, to know the isolated CPUs)."""
 
     def __or__(self, other: SnapshotRequest) -> SnapshotRequest:
         return SnapshotRequest(
@@ -48,11 +74,31 @@ class SnapshotRequest:
             sysfs=self.sysfs | other.sysfs,
             cmdline=self.cmdline or other.cmdline,
             processes=self.processes or other.processes,
+            process_fields=self.process_fields | other.process_fields,
+            process_details=self.process_details | other.process_details,
             process_sockets=self.process_sockets or other.process_sockets,
             threads=self.threads or other.threads,
             listeners=self.listeners or other.listeners,
             cgroups=self.cgroups or other.cgroups,
+            seccomp_dumps=self.seccomp_dumps | other.seccomp_dumps,
         )
+
+    def process_plan(self) -> tuple[frozenset[str], frozenset[Detail]] | None:
+        """The fields every process is read with and the details; None: no process table."""
+        fields = set(DEFAULT_FIELDS if self.processes else self.process_fields)
+        details = set(self.process_details)
+        if self.process_sockets:
+            fields.add("socket_inodes")
+        if self.threads or self.seccomp_dumps:
+            fields.add("threads")
+        if self.listeners:
+            from agent.host.sockets import OWNER_DETAIL, PROCESS_FIELDS  # noqa: PLC0415
+
+            fields |= PROCESS_FIELDS
+            details.add(OWNER_DETAIL)
+        if not (fields or details or self.processes):
+            return None
+        return frozenset(fields), frozenset(details)
 
 
 @dataclass(frozen=True)
@@ -75,20 +121,50 @@ class Snapshot:
     """Every listening socket; ``None`` when no check asked for it."""
     cgroups: CgroupTree | ReadError | None = None
     """Every cgroup hierarchy; ``None`` when no check asked for it."""
+    seccomp_dumps: Mapping[int, FilterDump | ReadError] | None = None
+    """pid -> the main thread's loaded filters (or why not read); ``None`` when not asked."""
 
 
-def take(root: Path, request: SnapshotRequest) -> Snapshot:
-    """Read what ``request`` names from the host under ``root``."""
-    sockets = request.process_sockets or request.listeners
-    table = read_processes(root, sockets, request.threads) if (
-        request.processes or sockets or request.threads) else None  # read once, shared
+def take(root: Path, request: SnapshotRequest, dump_cache: DumpCache | None = None) -> Snapshot:
+    """Read what ``request`` names from the host under ``root`` (``dump_cache``: filter dumps
+    already taken, so that an unchanged process is never stopped twice)."""
+    table = _process_table(root, request)
+    listeners: ListenerTable | ReadError | None = None
+    if request.listeners:
+        from agent.host.sockets import read_listener_table  # noqa: PLC0415
+
+        listeners = read_listener_table(root, table)  # the same table: read once, shared
+    cgroups: CgroupTree | ReadError | None = None
+    if request.cgroups or request.seccomp_dumps:
+        from agent.host.cgroups import read_cgroups  # noqa: PLC0415
+
+        cgroups = read_cgroups(root)
+    cmdline = procfs.read_cmdline(root) if request.cmdline or request.seccomp_dumps else None
+    dumps = None
+    if request.seccomp_dumps and table is not None:
+        from agent.host.loaded_filters import isolated_cpus, read_loaded  # noqa: PLC0415
+
+        dumps = read_loaded(root, table, request.seccomp_dumps, isolated_cpus(cmdline, cgroups),
+                            dump_cache)
     return Snapshot(
         root=str(root),
         facts=procfs.read_facts(root),
         sysctl={key: procfs.read_sysctl(root, key) for key in sorted(request.sysctl)},
         sysfs={path: procfs.read_sysfs(root, path) for path in sorted(request.sysfs)},
-        cmdline=procfs.read_cmdline(root) if request.cmdline else None,
+        cmdline=cmdline if request.cmdline else None,
         processes=table,
-        listeners=read_listener_table(root, table) if request.listeners else None,
-        cgroups=read_cgroups(root) if request.cgroups else None,
+        listeners=listeners,
+        cgroups=cgroups if request.cgroups else None,
+        seccomp_dumps=dumps,
     )
+
+
+def _process_table(root: Path, request: SnapshotRequest) -> ProcessTable | None:
+    plan = request.process_plan()
+    if plan is None:
+        return None
+    fields, details = plan
+    # ``processes``: the whole table as it always was, the socket inodes and threads not asked
+    # for empty; otherwise exactly the fields asked for (looking at any other raises).
+    return read_processes(root, sockets="socket_inodes" in fields, threads="threads" in fields,
+                          fields=None if request.processes else fields, details=details)

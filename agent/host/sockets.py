@@ -1,8 +1,9 @@
 """Every listening socket: TCP in LISTEN and bound, unconnected UDP, IPv4 and IPv6, per netns.
 
 What ``ss -tulpn`` shows, read once: one pass over each network namespace's socket tables plus
-the shared process table (:func:`agent.host.processes.read_processes` with ``sockets=True``),
-whose socket inodes map each socket to the processes holding it.
+the shared process table (:func:`agent.host.processes.read_processes` with
+:data:`PROCESS_FIELDS`, and the credentials of the processes holding a socket:
+:data:`OWNER_DETAIL`), whose socket inodes map each socket to the processes holding it.
 
 Sources, per namespace:
 
@@ -32,20 +33,18 @@ itself may still succeed.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import ipaddress
 import os
 import socket
 import struct
 import sys
-import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent.host.facts import ReadError
-from agent.host.processes import Process, ProcessTable
+from agent.host.processes import Detail, Process, ProcessTable
 
 TCP_LISTEN = 10
 TCP_CLOSE = 7
@@ -170,6 +169,18 @@ class ListenerTable:
     """Pids whose network namespace could not be read (their namespace may be missing)."""
     errors: Mapping[int | None, str] = field(default_factory=dict)
     """Namespace -> why it could not be read."""
+
+
+def _holds_sockets(process: Process) -> bool:
+    return bool(process.socket_inodes)
+
+
+PROCESS_FIELDS = frozenset({"socket_inodes", "netns", "exe"})
+"""What :func:`read_listeners` needs of every process: the sockets it holds, its network
+namespace (each one is read) and its exe (unreadable: its fds may be hidden too); name and pid
+always come with the table."""
+OWNER_DETAIL = Detail(_holds_sockets, frozenset({"uid", "user"}))
+"""The owners' credentials, read only for the processes holding a socket."""
 
 
 # --- procfs --------------------------------------------------------------------------------
@@ -320,14 +331,12 @@ def _read_diag(sock: socket.socket) -> list[_Row]:
     return rows
 
 
-_libc: ctypes.CDLL | None = None
-
-
 def _setns(fd: int) -> None:
-    global _libc  # noqa: PLW0603 - loaded once, on first use
-    if _libc is None:
-        _libc = ctypes.CDLL(None, use_errno=True)
-    if _libc.setns(fd, CLONE_NEWNET) != 0:
+    # os.setns (Python 3.12+) would do; ctypes only loads when another namespace is entered.
+    import ctypes  # noqa: PLC0415
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.setns(fd, CLONE_NEWNET) != 0:
         code = ctypes.get_errno()
         raise OSError(code, os.strerror(code))
 
@@ -338,6 +347,8 @@ def _socket_in(ns_fd: int) -> socket.socket:
     ``setns(CLONE_NEWNET)`` changes only the calling thread; the thread ends right after
     creating the socket, so no other code ever runs in the foreign namespace.
     """
+    import threading  # noqa: PLC0415 - only another namespace needs a thread
+
     made: list[socket.socket] = []
     failed: list[OSError] = []
 
@@ -407,8 +418,9 @@ def _mounted_namespaces(root: Path) -> dict[int, Path]:
 def read_listeners(root: Path, table: ProcessTable, netlink: bool | None = None) -> ListenerTable:
     """Every listener in every network namespace the process table shows.
 
-    ``table`` must have been read with ``sockets=True``. ``netlink`` forces (True) or forbids
-    (False) sock_diag; by default it is used when ``root`` is ``/``.
+    ``table`` must have been read with :data:`PROCESS_FIELDS` and :data:`OWNER_DETAIL` (or
+    every field, ``sockets=True``). ``netlink`` forces (True) or forbids (False) sock_diag; by
+    default it is used when ``root`` is ``/``.
     """
     live = root.resolve() == Path("/")
     use_diag = live if netlink is None else netlink
@@ -435,8 +447,9 @@ def read_listeners(root: Path, table: ProcessTable, netlink: bool | None = None)
         rows.extend((netns, row) for row in found)
 
     holders: dict[int, list[Process]] = {}
+    wanted = {row.inode for _, row in rows}
     for process in table.processes.values():
-        for inode in process.socket_inodes:
+        for inode in process.socket_inodes & wanted:
             holders.setdefault(inode, []).append(process)
     listeners = [
         Listener(

@@ -6,14 +6,11 @@ Cross-file work (``extends``, overrides, duplicate ids across files) lives in ``
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import cache
-from typing import Any
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from agent.checks import KINDS
 from agent.checks.base import SpecError
@@ -22,7 +19,12 @@ from agent.location import Location
 from agent.policy import schema
 from agent.policy.globs import hostname_glob_problem
 from agent.policy.model import Check, HostSelector, Override, Policy, Severity, Waiver
+from agent.policy.quickcheck import accepts
 from agent.policy.yamlload import Document, Path_
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 
 def one_year_after(day: dt.date) -> dt.date:
@@ -33,14 +35,32 @@ def one_year_after(day: dt.date) -> dt.date:
     return day.replace(year=day.year + 1, day=28 if (day.month, day.day) == (2, 29) else day.day)
 
 
+# jsonschema is imported only when a document is not plainly valid (quickcheck.accepts says
+# no): then it decides, and words every error.
+
+
 @cache
 def _validator() -> Draft202012Validator:
+    from jsonschema import Draft202012Validator  # noqa: PLC0415
+
     return Draft202012Validator(schema.shipped())
 
 
 @cache
 def _spec_validator(kind: str) -> Draft202012Validator:
+    from jsonschema import Draft202012Validator  # noqa: PLC0415
+
     return Draft202012Validator(dict(KINDS[kind].spec_schema))
+
+
+def validate(doc: Document, data: Any, schema_: Mapping[str, Any],
+             validator: Callable[[], Draft202012Validator], prefix: Path_ = ()) -> list[Diagnostic]:
+    """:func:`schema_diagnostics` of ``data`` against ``schema_``: none at once when
+    :func:`~agent.policy.quickcheck.accepts` it, else those of ``validator()`` (a validator of
+    the same schema), located and in words."""
+    if accepts(schema_, data):
+        return []
+    return schema_diagnostics(doc, data, validator(), prefix)
 
 
 def short(value: Any, limit: int = 60) -> str:
@@ -55,6 +75,8 @@ def _error(loc: Location, message: str, rule: str) -> Diagnostic:
 
 def suggest(word: str, choices: list[str], cutoff: float = 0.6) -> str:
     """`` (did you mean 'x'?)`` when a close choice exists."""
+    import difflib  # noqa: PLC0415 - only a policy with a mistake pays for it
+
     close = difflib.get_close_matches(word, choices, n=1, cutoff=cutoff)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
@@ -165,7 +187,7 @@ def parse_policy(doc: Document, today: dt.date) -> tuple[Policy | None, list[Dia
         return None, [_error(where, f"not a hostguard policy: apiVersion {short(api)}, kind "
                              f"{short(kind)} (expected {schema.API_VERSION!r}, 'Policy')",
                              "unknown-document")]
-    diagnostics = schema_diagnostics(doc, data, _validator())
+    diagnostics = validate(doc, data, schema.shipped(), _validator)
     if diagnostics:
         return None, diagnostics
     # Semantic errors still yield a policy, so cross-file checks (extends, overrides, waivers)
@@ -224,7 +246,7 @@ class _PolicyBuilder:
 
     def spec(self, kind: str, raw: Mapping[str, Any], at: Path_) -> Any:
         try:
-            return KINDS[kind].parse(raw)
+            return KINDS[kind].parse_at(raw, Path(self.doc.path))
         except SpecError as exc:
             for problem in exc.problems:
                 self.report((*at, *problem.path), problem.message, problem.rule)

@@ -21,6 +21,7 @@ import datetime as dt
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +32,9 @@ from agent.location import Location
 from agent.policy.loader import (
     _spec_validator,
     parse_policy,
-    schema_diagnostics,
     short,
     suggest,
+    validate,
 )
 from agent.policy.model import Check, Policy, Severity, Waiver
 from agent.policy.schema import API_VERSION
@@ -91,8 +92,9 @@ class PolicyStore:
 
     def __init__(self, today: dt.date, others: Mapping[str, DocumentLinter] | None = None) -> None:
         self.today = today
-        self.others = dict(others or {})
-        """Linters of the other document kinds that may share a folder with policies."""
+        self.others: Mapping[str, DocumentLinter] = others if others is not None else {}
+        """Linters of the other document kinds that may share a folder with policies (looked
+        up only for a document of that kind: a linter's module loads when first needed)."""
         self.files: dict[Path, LoadedFile] = {}
         self.closures: dict[Path, Closure | None] = {}
         self.extra: list[Diagnostic] = []
@@ -241,13 +243,14 @@ class PolicyStore:
         doc = loaded.document
         assert doc is not None
         prefix = ("overrides", index, "spec")
-        found = schema_diagnostics(doc, raw, _spec_validator(kind), prefix)
+        found = validate(doc, raw, KINDS[kind].spec_schema, partial(_spec_validator, kind),
+                         prefix)
         if found:
             self.extra.extend(found)
             return None
         assert isinstance(raw, dict)
         try:
-            return KINDS[kind].parse(raw)
+            return KINDS[kind].parse_at(raw, Path(doc.path))
         except SpecError as exc:
             for problem in exc.problems:
                 self.extra.append(Diagnostic(doc.at((*prefix, *problem.path)), Level.ERROR,

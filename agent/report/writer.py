@@ -10,24 +10,49 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import importlib
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent.atomic import write_atomic
-from agent.report import html, junit, sarif
-from agent.report import json as json_report
-from agent.result import AuditRun
 
-Renderer = Callable[[AuditRun], str | bytes]
+if TYPE_CHECKING:
+    from agent.result import AuditRun
 
-FORMATS: dict[str, tuple[str, Renderer]] = {
-    "html": ("html", html.render),
-    "json": ("json", json_report.render),
-    "junit": ("junit.xml", junit.render),
-    "sarif": ("sarif", sarif.render),
+Renderer = Callable[["AuditRun"], str | bytes]
+
+_FORMATS: dict[str, tuple[str, str]] = {
+    "html": ("html", "agent.report.html"),
+    "json": ("json", "agent.report.json"),
+    "junit": ("junit.xml", "agent.report.junit"),
+    "sarif": ("sarif", "agent.report.sarif"),
 }
+"""Format name -> (file extension, module whose ``render`` writes it)."""
+
+
+class _Formats(Mapping[str, tuple[str, Renderer]]):
+    """Format name -> (file extension, renderer); a renderer's module (Jinja2 for html) is
+    imported when that format is looked up, so listing the names costs nothing."""
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_FORMATS)
+
+    def __len__(self) -> int:
+        return len(_FORMATS)
+
+    def __contains__(self, name: object) -> bool:
+        return name in _FORMATS
+
+    def __getitem__(self, name: str) -> tuple[str, Renderer]:
+        extension, module = _FORMATS[name]
+        render: Renderer = importlib.import_module(module).render
+        return extension, render
+
+
+FORMATS: Mapping[str, tuple[str, Renderer]] = _Formats()
 """Format name -> (file extension, renderer)."""
 
 _STAMP = re.compile(r"\d{8}T\d{6}Z")

@@ -60,8 +60,13 @@ def problems(spec: Mapping[str, Any]) -> list[tuple[tuple[str | int, ...], str, 
 def test_registered() -> None:
     assert KINDS["cgroup"] is not None
     assert KIND.request(KIND.parse({"unit": "x", "max_oom_kills": 0})) == SnapshotRequest(
-        cgroups=True, processes=True)
-    assert KIND.request(KIND.parse({"unit": "x", "isolation": {"exclusive": True}})).cmdline
+        cgroups=True, process_fields=frozenset({"cgroups"}))
+    isolation = KIND.request(KIND.parse({"unit": "x", "isolation": {"exclusive": True}}))
+    assert isolation.cmdline
+    assert isolation.process_fields == {"cgroups", "cpus_allowed"}
+    by_process = KIND.request(KIND.parse({"process": {"name": "x", "cmdline": "y"},
+                                          "max_throttled": 0}))
+    assert by_process.process_fields == {"cgroups", "name", "cmdline"}
 
 
 def test_sizes_quotas_and_weights() -> None:

@@ -77,6 +77,17 @@ def test_registered_and_requests_listeners() -> None:
     assert KIND.request(KIND.parse({"forbid": [23]})) == SnapshotRequest(listeners=True)
 
 
+def test_request_reads_no_command_line_and_credentials_of_socket_holders_only() -> None:
+    plan = KIND.request(KIND.parse({"allow": [{"port": 22, "process": "sshd", "user": "root"}],
+                                    "namespaces": "all"})).process_plan()
+    assert plan is not None
+    fields, details = plan
+    assert fields == {"socket_inodes", "netns", "exe"}  # plus the stat fields (name...)
+    (owners,) = details
+    assert owners.fields == {"uid", "user"}
+    assert "cmdline" not in fields | owners.fields
+
+
 def test_parse_defaults() -> None:
     spec = KIND.parse({"allow": [{"port": "8000-8100"}]})
     assert isinstance(spec, PortsSpec)

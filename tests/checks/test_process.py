@@ -31,7 +31,7 @@ from agent.checks.process import (
     decode_caps,
 )
 from agent.host.processes import Process, ProcessTable, Thread
-from agent.host.snapshot import Snapshot, SnapshotRequest
+from agent.host.snapshot import Snapshot
 from agent.policy.resolve import resolve
 from agent.result import AuditRun, Result, Status
 from tests.authoring import check, policy, write
@@ -102,6 +102,26 @@ def test_user_given_as_digits_is_a_uid() -> None:
     assert KIND.parse({"user": "\u00b2", "required": True}).user == "\u00b2"  # not ASCII: a name
 
 
+def test_request_reads_posture_only_of_the_processes_selected() -> None:
+    request = KIND.request(KIND.parse({"name": "fixgw*", "required": True}))
+    assert request.process_fields == frozenset()  # name and kernel_thread come with stat
+    (detail,) = request.process_details
+    assert detail.fields == {"uid", "user", "cmdline"}  # who, in the evidence rows
+    assert detail.select(proc(1, "fixgw-main")) is True
+    assert detail.select(proc(2, "sshd")) is False
+    assert detail.select(proc(3, "fixgw", kernel_thread=True)) is False
+    unsure = proc(4, "", unreadable={"stat": "Permission denied", "status": "Permission denied"})
+    assert detail.select(unsure) == "name: Permission denied"  # undecided: details are read
+    posture = KIND.request(KIND.parse({"exe": "/opt/*", "cmdline": "--venue", "user": "trader",
+                                       "no_new_privs": True, "cpus": {"subset_of": "2-3"},
+                                       "capabilities": {"bounding": {"subset_of": []}},
+                                       "seccomp": {"mode": "filter"}}))
+    assert posture.process_fields == {"exe", "cmdline", "uid", "user"}
+    (detail,) = posture.process_details
+    assert detail.fields == {"uid", "user", "cmdline", "no_new_privs", "cpus_allowed",
+                             "cap_bnd", "seccomp", "seccomp_filters"}
+
+
 @pytest.mark.parametrize(("raw", "threads"), [
     ({"name": "x", "required": True}, False),
     ({"name": "x", "cpus": {"subset_of": "1"}}, False),
@@ -112,7 +132,10 @@ def test_user_given_as_digits_is_a_uid() -> None:
     ({"name": "x", "threads": True, "no_new_privs": True}, True),
 ])
 def test_request_asks_for_threads_only_when_needed(raw: dict[str, Any], threads: bool) -> None:
-    assert KIND.request(KIND.parse(raw)) == SnapshotRequest(processes=True, threads=threads)
+    request = KIND.request(KIND.parse(raw))
+    assert not request.threads and not request.processes  # never for every process
+    (detail,) = request.process_details
+    assert ("threads" in detail.fields) is threads
 
 
 @pytest.mark.parametrize(("raw", "found"), [

@@ -64,3 +64,42 @@ def test_security_exposure_matches_the_documentation() -> None:
     documented = re.search(r"exposure level[^\d]*(\d+\.\d)", DOC.read_text())
     assert documented is not None
     assert match.group(1) == documented.group(1)
+
+
+DROP_IN = PROJECT / "packaging" / "systemd" / "deep-seccomp.conf"
+
+
+def _with_drop_in(folder: Path) -> Path:
+    """The unit (ExecStart pointed at this interpreter) with the deep-seccomp drop-in beside it."""
+    unit = folder / "hostguard.service"
+    unit.write_text(re.sub(r"(?m)^ExecStart=/usr/bin/hostguard ",
+                           f"ExecStart={sys.executable} -m agent ", UNIT.read_text()))
+    (folder / "hostguard.service.d").mkdir()
+    (folder / "hostguard.service.d" / "deep-seccomp.conf").write_text(DROP_IN.read_text())
+    return unit
+
+
+def test_deep_seccomp_drop_in_resets_every_seccomp_backed_setting(tmp_path: Path) -> None:
+    analyze = need_tool("systemd-analyze")
+    unit = _with_drop_in(tmp_path)
+    result = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert [line for line in (result.stdout + result.stderr).splitlines()
+            if "hostguard" in line] == []
+    assert result.returncode == 0
+    security = subprocess.run([analyze, "security", "--offline=true", str(unit)],
+                              capture_output=True, text=True, timeout=60, check=False)
+    failing = {line.split()[1].split("=")[0] + "=" for line in security.stdout.splitlines()
+               if line.startswith("✗")}
+    # Every setting systemd implements with a seccomp filter must be off, or the kernel refuses
+    # PTRACE_SECCOMP_GET_FILTER to the daemon.
+    seccomp_backed = {"SystemCallFilter=", "SystemCallArchitectures=", "RestrictAddressFamilies=",
+                      "RestrictNamespaces=", "MemoryDenyWriteExecute=", "LockPersonality=",
+                      "RestrictRealtime=", "RestrictSUIDSGID=", "ProtectKernelModules=",
+                      "ProtectKernelLogs=", "ProtectClock=", "ProtectHostname=",
+                      "PrivateDevices="}
+    assert seccomp_backed - {"SystemCallFilter="} <= failing
+    assert not any(line.startswith("✓ SystemCallFilter=") for line in security.stdout.splitlines())
+    match = re.search(r"Overall exposure level for hostguard\.service: (\d+\.\d)", security.stdout)
+    assert match is not None
+    assert f"**{match.group(1)} MEDIUM**" in DOC.read_text()

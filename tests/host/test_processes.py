@@ -12,8 +12,12 @@ from pathlib import Path
 import pytest
 
 from agent.host.processes import (
+    ALWAYS,
     PF_KTHREAD,
     CgroupMembership,
+    Detail,
+    FieldNotRead,
+    Process,
     Thread,
     parse_cpu_list,
     read_passwd,
@@ -322,3 +326,145 @@ def test_live_read_is_fast_enough() -> None:
     elapsed = time.monotonic() - clock
     assert table.processes
     assert elapsed < 5.0, f"{len(table.processes)} processes took {elapsed:.2f}s"
+
+
+# --- Speculation_Store_Bypass -------------------------------------------------------------------
+
+
+def test_speculation_store_bypass_of_the_process_and_each_thread(root: Path) -> None:
+    status = status_text("fixgw") + "Speculation_Store_Bypass:\tthread force mitigated\n"
+    base = make_proc(root, 330, status=status)
+    for tid, line in ((330, "thread force mitigated"), (331, "thread vulnerable")):
+        (base / "task" / str(tid)).mkdir(parents=True)
+        (base / "task" / str(tid) / "status").write_text(
+            status_text("fixgw") + f"Speculation_Store_Bypass:\t{line}\n")
+    (base / "task" / "332").mkdir()
+    (base / "task" / "332" / "status").write_text(status_text("fixgw"))  # an older kernel
+    proc = read_processes(root, threads=True).processes[330]
+    assert proc.speculation_store_bypass == "thread force mitigated"
+    assert [t.speculation_store_bypass for t in proc.threads] == [
+        "thread force mitigated", "thread vulnerable", None]
+    assert proc.threads[0] == Thread(330, "fixgw", 0, 0, False, frozenset({0, 1, 2, 3}),
+                                     "thread force mitigated")
+
+
+def test_speculation_store_bypass_absent_or_unreadable_is_none(root: Path) -> None:
+    make_proc(root, 333)  # status without the line
+    base = make_proc(root, 334)
+    (base / "status").unlink()
+    (base / "status").mkdir()
+    table = read_processes(root)
+    assert table.processes[333].speculation_store_bypass is None
+    assert table.processes[334].speculation_store_bypass is None
+    assert table.processes[334].unreadable == {"status": "Is a directory"}
+
+
+def test_speculation_store_bypass_defaults_for_hand_built_records() -> None:
+    assert Thread(1, "x", 0, 0, False, frozenset()).speculation_store_bypass is None
+
+
+def test_live_speculation_store_bypass_matches_status() -> None:
+    lines = [line for line in Path("/proc/self/status").read_text().split("\n")
+             if line.startswith("Speculation_Store_Bypass:")]
+    need(bool(lines), "this kernel does not report Speculation_Store_Bypass")
+    expected = lines[0].partition(":")[2].strip()
+    proc = read_processes(LIVE, threads=True).processes[os.getpid()]
+    assert proc.speculation_store_bypass == expected
+    assert proc.threads[0].speculation_store_bypass == expected
+
+
+# --- reading only the fields asked for ----------------------------------------------------------
+
+
+def unreadable_files(base: Path, *names: str) -> None:
+    """Make files unreadable (a folder where a file should be): reading one gets recorded."""
+    for name in names:
+        (base / name).unlink()
+        (base / name).mkdir()
+
+
+def test_only_the_fields_asked_for_are_read(root: Path) -> None:
+    unreadable_files(make_proc(root, 340), "status", "cmdline", "cgroup")
+    table = read_processes(root, fields={"exe"})
+    proc = table.processes[340]
+    assert table.fields == {"exe", *ALWAYS}
+    assert (proc.pid, proc.name, proc.ppid, proc.kernel_thread, proc.exe) == (
+        340, "fixgw", 1, False, "/opt/x")
+    assert proc.unreadable == {}  # status, cmdline and cgroup were never opened
+    for name in ("cmdline", "uid", "user", "cap_eff", "cgroups", "netns", "socket_inodes",
+                 "threads", "speculation_store_bypass"):
+        assert not proc.has(name)
+        with pytest.raises(FieldNotRead, match=f"process field '{name}' of pid 340 was not read"):
+            getattr(proc, name)
+    # Not an AttributeError: a default never stands in for a field that was not read.
+    with pytest.raises(FieldNotRead):
+        getattr(proc, "cmdline", ())
+    with pytest.raises(FieldNotRead):
+        hasattr(proc, "uid")
+    with pytest.raises(AttributeError):
+        proc.no_such_field  # type: ignore[attr-defined]  # noqa: B018
+
+
+def test_a_file_not_asked_for_does_not_make_a_process_vanish(root: Path) -> None:
+    base = make_proc(root, 341)
+    (base / "cmdline").unlink()  # gone: the process exited, had cmdline been read
+    assert list(read_processes(root, fields=()).processes) == [341]
+    assert list(read_processes(root).processes) == []
+
+
+def test_partial_records_compare_and_print_by_what_was_read(root: Path) -> None:
+    make_proc(root, 342)
+    first = read_processes(root, fields={"cmdline"}).processes[342]
+    again = read_processes(root, fields={"cmdline"}).processes[342]
+    whole = read_processes(root).processes[342]
+    assert first == again
+    assert first != whole
+    assert repr(first).startswith("Process(pid=342, ppid=1, name='fixgw'")
+    assert "cmdline=('/opt/fixgw/bin/fixgw', '--venue=LSE')" in repr(first)
+    assert "uid=" not in repr(first)
+    with pytest.raises(TypeError):
+        hash(first)
+
+
+def test_unknown_fields_are_refused(root: Path) -> None:
+    with pytest.raises(ValueError, match="unknown process field"):
+        read_processes(root, fields={"cmdlin"})
+    with pytest.raises(ValueError, match="unknown process field"):
+        read_processes(root, fields=(), details=[Detail(bool, frozenset({"pid2"}))])
+
+
+def fixgw_only(proc: Process) -> bool:
+    return proc.name == "fixgw"
+
+
+def test_a_detail_reads_more_only_for_the_processes_it_selects(root: Path) -> None:
+    make_proc(root, 343, "fixgw")
+    unreadable_files(make_proc(root, 344, "sshd"), "cmdline", "status")
+    table = read_processes(root, fields={"exe"},
+                           details=[Detail(fixgw_only, frozenset({"cmdline", "uid"}))])
+    fixgw, sshd = table.processes[343], table.processes[344]
+    assert fixgw.cmdline == ("/opt/fixgw/bin/fixgw", "--venue=LSE")
+    assert (fixgw.uid, fixgw.user) == (1000, "fixgw")
+    assert not sshd.has("cmdline") and not sshd.has("uid")
+    assert sshd.unreadable == {}
+    assert table.fields == {"exe", *ALWAYS}  # what every process has
+
+
+def broken_selector(proc: Process) -> bool:
+    raise RuntimeError("bug")
+
+
+def test_a_selector_that_fails_reads_more_never_less(root: Path) -> None:
+    make_proc(root, 345)
+    proc = read_processes(root, fields=(), details=[
+        Detail(broken_selector, frozenset({"cmdline"}))]).processes[345]
+    assert proc.cmdline == ("/opt/fixgw/bin/fixgw", "--venue=LSE")
+
+
+def test_unreadable_stat_and_status_leave_the_name_unknown_not_empty(root: Path) -> None:
+    # Even when status is not asked for, a name taken from nowhere must be marked unknown, so
+    # that name selectors answer "cannot tell" (error), never "does not match" (pass).
+    unreadable_files(make_proc(root, 346, "telnetd"), "stat", "status")
+    proc = read_processes(root, fields=()).processes[346]
+    assert proc.name == ""
+    assert proc.unreadable == {"stat": "Is a directory", "status": "Is a directory"}

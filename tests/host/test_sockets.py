@@ -280,6 +280,22 @@ def test_snapshot_reads_the_process_table_once_and_shares_it(tree: Path) -> None
     assert merged.listeners and merged.threads
 
 
+def test_listeners_read_no_command_line_and_credentials_of_socket_holders_only(
+        tree: Path) -> None:
+    add_process(tree, 400, "sleep", "/usr/bin/sleep", 1000, HOST_NS, ())  # holds no socket
+    for pid in (100, 101, 102, 103, 300, 400):
+        for name in ("cmdline", "cgroup", *(("status",) if pid == 400 else ())):
+            (tree / "proc" / str(pid) / name).unlink()
+            (tree / "proc" / str(pid) / name).mkdir()  # would be recorded if it were read
+    snap = take(tree, SnapshotRequest(listeners=True))
+    assert snap.processes is not None
+    assert all(p.unreadable == {} for p in snap.processes.processes.values())
+    assert not snap.processes.processes[400].has("uid")
+    assert snap.processes.processes[100].uid == 0
+    # The same listeners and owners as from the whole process table.
+    assert snap.listeners == read_listeners(tree, read_processes(tree, sockets=True))
+
+
 def test_listener_table_needs_the_process_table(tree: Path) -> None:
     error = read_listener_table(tree, None)
     assert not isinstance(error, ListenerTable)

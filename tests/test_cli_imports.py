@@ -1,0 +1,83 @@
+"""Each command loads only what it uses: `hostguard audit` and `lint` start without Jinja2,
+libseccomp, prometheus_client, jsonschema (for valid policies) or the daemon, and import only
+the check kinds their policies use; `hostguard --help` still lists every command."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.authoring import TRADING_ROOT, check, policy, sysctl, write
+from tests.support import PROJECT, run_cli
+
+HEAVY = ("jinja2", "pyseccomp", "prometheus_client", "jsonschema", "fastjsonschema", "ctypes",
+         "agent.seccomp", "agent.daemon", "agent.report.html", "agent.enforce", "agent.cli_seccomp",
+         "agent.cli_report", "agent.cli_daemon", "agent.cli_history")
+
+
+def modules_after(code: str) -> set[str]:
+    """Names in sys.modules after running ``code`` in a fresh interpreter."""
+    done = subprocess.run(
+        [sys.executable, "-c", f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"],
+        cwd=PROJECT, capture_output=True, text=True, timeout=120, check=False,
+        env={"PYTHONPATH": str(PROJECT), "PATH": "/usr/bin:/bin"})
+    assert done.returncode in (0, 1), done.stderr
+    loaded: list[str] = json.loads(done.stdout.splitlines()[-1])
+    return set(loaded)
+
+
+def heavy(modules: set[str]) -> list[str]:
+    return sorted(m for m in modules if any(m == h or m.startswith(h + ".") for h in HEAVY))
+
+
+def test_importing_the_cli_loads_no_command() -> None:
+    loaded = modules_after("import agent.cli")
+    assert heavy(loaded) == []
+    assert not any(m.startswith(("agent.checks.", "agent.policy.", "yaml")) for m in loaded)
+
+
+def test_an_audit_loads_only_what_it_uses(tmp_path: Path) -> None:
+    path = write(tmp_path / "p.yaml", policy("ok", [
+        sysctl("KRN-001", "kernel.kptr_restrict", "ge", 1),
+        check("PROC-1", "process", {"name": "telnetd", "forbidden": True})]))
+    out = tmp_path / "out.json"
+    loaded = modules_after(
+        "import sys\nfrom agent.cli import main\n"
+        f"code = main(['audit', '--policy', {str(path)!r}, '--root', {str(TRADING_ROOT)!r}, "
+        f"'--format', 'json', '--output', {str(out)!r}])\n"
+        "sys.stdout.flush()")
+    assert json.loads(out.read_text())["summary"]["total"] == 2
+    assert heavy(loaded) == []
+    kinds = sorted(m for m in loaded if m.startswith("agent.checks.")
+                   and m not in ("agent.checks.base", "agent.checks.compare"))
+    assert kinds == ["agent.checks.process", "agent.checks.sysctl"]
+    assert "agent.host.sockets" not in loaded  # no ports check: no socket reading at all
+
+
+def test_lint_loads_a_documents_linter_only_for_documents_of_that_kind(tmp_path: Path) -> None:
+    path = write(tmp_path / "p.yaml", policy("ok", [
+        sysctl("KRN-001", "kernel.kptr_restrict", "ge", 1)]))
+    loaded = modules_after(f"from agent.cli import main\nmain(['lint', {str(path)!r}])")
+    assert heavy(loaded) == []
+    # policies/ holds seccomp profiles too: their linter comes when they do.
+    loaded = modules_after("from agent.cli import main\nmain(['lint', 'policies'])")
+    assert "agent.seccomp.lint" in loaded
+    assert not any(m.startswith(("jinja2", "prometheus_client", "agent.daemon.service"))
+                   for m in loaded)
+
+
+def test_help_lists_every_command() -> None:
+    done = run_cli("--help")
+    assert done.returncode == 0, done.stderr
+    listed = done.stdout.split("COMMAND ...", 1)[1]
+    for command in ("lint", "audit", "exec", "seccomp", "report", "daemon", "history"):
+        assert f"\n    {command} " in listed, command
+
+
+def test_other_commands_still_parse() -> None:
+    done = run_cli("report", "--help")
+    assert done.returncode == 0 and "render" in done.stdout, done.stderr
+    done = run_cli("audit", "--help")
+    assert done.returncode == 0 and "--policy" in done.stdout, done.stderr

@@ -44,6 +44,7 @@ from typing import Any, ClassVar
 
 from agent.checks.base import CheckKind, SpecError, SpecProblem
 from agent.checks.compare import MISSING_SCHEMA
+from agent.checks.units import unit_glob
 from agent.host.cgroups import CgroupNode, Hierarchy, flat_keyed
 from agent.host.cpus import format_cpus
 from agent.host.facts import ReadError
@@ -320,15 +321,7 @@ class CgroupKind(CheckKind[CgroupSpec]):
         if len(selectors) != 1:
             problems.append(SpecProblem((), "give exactly one of unit, cgroup or process" + (
                 f" (found {', '.join(selectors)})" if selectors else "")))
-        unit = raw.get("unit")
-        if unit is not None:
-            unit = str(unit)
-            why = "a unit name has no '/'" if "/" in unit else bracket_problem(unit)
-            if why:
-                problems.append(SpecProblem(("unit",), f"invalid unit glob {unit!r}: {why}",
-                                            "invalid-glob"))
-            elif "." not in unit:
-                unit += ".service"
+        unit = unit_glob(raw, problems)
         cgroup = raw.get("cgroup")
         if cgroup is not None:
             cgroup = "/" + str(cgroup).strip("/")

@@ -278,29 +278,7 @@ class ProcessKind(CheckKind[ProcessSpec]):
 
     def parse(self, raw: Mapping[str, Any]) -> ProcessSpec:
         problems: list[SpecProblem] = []
-        name = _glob(raw, "name", problems)
-        exe = _glob(raw, "exe", problems)
-        if name is not None:
-            shortest = _min_length(name)
-            if shortest > _COMM_MAX:
-                problems.append(SpecProblem(("name",), f"name {name!r} can never match: the "
-                                            f"kernel truncates comm to {_COMM_MAX} bytes; select "
-                                            "by exe or cmdline instead"))
-        if exe is not None and not exe.startswith(("/", "*", "?", "[")):
-            problems.append(SpecProblem(("exe",), f"exe {exe!r} can never match: executables "
-                                        f"are absolute paths (did you mean '*/{exe}'?)"))
-        pattern: re.Pattern[str] | None = None
-        if "cmdline" in raw:
-            try:
-                pattern = re.compile(str(raw["cmdline"]))
-            except re.error as exc:
-                problems.append(SpecProblem(("cmdline",), f"invalid regex {raw['cmdline']!r}: "
-                                            f"{exc}", "invalid-regex"))
-        user = raw.get("user")
-        if isinstance(user, str) and user.isascii() and user.isdigit():
-            user = int(user)
-        if isinstance(user, str) and not user.strip():
-            problems.append(SpecProblem(("user",), "empty user name"))
+        selectors = parse_selectors(raw, problems)
         count = _count(raw, problems)
         forbidden = bool(raw.get("forbidden", False))
         caps = _caps(raw.get("capabilities", {}), problems)
@@ -314,8 +292,7 @@ class ProcessKind(CheckKind[ProcessSpec]):
                                         f"'filter' (mode {mode!r} has no filters)"))
         threads = bool(raw.get("threads", False))
         spec = ProcessSpec(
-            name=name, exe=exe, cmdline=pattern,
-            user=user if isinstance(user, str | int) else None,
+            **selectors,
             kernel_threads=bool(raw.get("kernel_threads", False)),
             count=count, forbidden=forbidden,
             not_root=bool(raw.get("not_root", False)),
@@ -399,6 +376,36 @@ def suggest(word: str, choices: list[str]) -> str:
     from agent.policy.loader import suggest as loader_suggest  # noqa: PLC0415
 
     return loader_suggest(word, choices)
+
+
+def parse_selectors(raw: Mapping[str, Any], problems: list[SpecProblem]) -> dict[str, Any]:
+    """``name``, ``exe``, ``cmdline`` and ``user`` of a spec as :class:`ProcessSpec` fields
+    (the ``seccomp`` kind selects processes the same way)."""
+    name = _glob(raw, "name", problems)
+    exe = _glob(raw, "exe", problems)
+    if name is not None:
+        shortest = _min_length(name)
+        if shortest > _COMM_MAX:
+            problems.append(SpecProblem(("name",), f"name {name!r} can never match: the "
+                                        f"kernel truncates comm to {_COMM_MAX} bytes; select "
+                                        "by exe or cmdline instead"))
+    if exe is not None and not exe.startswith(("/", "*", "?", "[")):
+        problems.append(SpecProblem(("exe",), f"exe {exe!r} can never match: executables "
+                                    f"are absolute paths (did you mean '*/{exe}'?)"))
+    pattern: re.Pattern[str] | None = None
+    if "cmdline" in raw:
+        try:
+            pattern = re.compile(str(raw["cmdline"]))
+        except re.error as exc:
+            problems.append(SpecProblem(("cmdline",), f"invalid regex {raw['cmdline']!r}: "
+                                        f"{exc}", "invalid-regex"))
+    user = raw.get("user")
+    if isinstance(user, str) and user.isascii() and user.isdigit():
+        user = int(user)
+    if isinstance(user, str) and not user.strip():
+        problems.append(SpecProblem(("user",), "empty user name"))
+    return {"name": name, "exe": exe, "cmdline": pattern,
+            "user": user if isinstance(user, str | int) else None}
 
 
 def _glob(raw: Mapping[str, Any], key: str, problems: list[SpecProblem]) -> str | None:

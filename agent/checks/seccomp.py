@@ -38,7 +38,6 @@ selected: ``not_applicable``, or ``fail`` with ``required: true``.
 from __future__ import annotations
 
 import fnmatch
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -46,11 +45,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from agent.checks.base import CheckKind, SpecError, SpecProblem
-from agent.checks.process import ProcessSpec, _selects
+from agent.checks.process import ProcessSpec, _selects, parse_selectors
+from agent.checks.units import unit_glob
 from agent.host.facts import ReadError
 from agent.host.processes import Process, Thread
 from agent.host.snapshot import DumpRequest, Snapshot, SnapshotRequest
-from agent.policy.globs import bracket_problem
 from agent.result import Evidence, Outcome, Status
 
 MODES = {"disabled": 0, "strict": 1, "filter": 2}
@@ -215,35 +214,9 @@ class SeccompKind(CheckKind[SeccompSpec]):
 
 
 def _selector(raw: Mapping[str, Any], problems: list[SpecProblem]) -> Selector:
-    unit = raw.get("unit")
-    if unit is not None:
-        unit = str(unit)
-        why = "a unit name has no '/'" if "/" in unit else bracket_problem(unit)
-        if why:
-            problems.append(SpecProblem(("unit",), f"invalid unit glob {unit!r}: {why}",
-                                        "invalid-glob"))
-        elif "." not in unit:
-            unit += ".service"
-    for key in ("name", "exe"):
-        if key in raw:
-            why = bracket_problem(str(raw[key]))
-            if why:
-                problems.append(SpecProblem((key,), f"invalid {key} glob {raw[key]!r}: {why}",
-                                            "invalid-glob"))
-    pattern: re.Pattern[str] | None = None
-    if "cmdline" in raw:
-        try:
-            pattern = re.compile(str(raw["cmdline"]))
-        except re.error as exc:
-            problems.append(SpecProblem(("cmdline",), f"invalid regex {raw['cmdline']!r}: {exc}",
-                                        "invalid-regex"))
-    user = raw.get("user")
-    if isinstance(user, str) and user.isascii() and user.isdigit():
-        user = int(user)
-    process = None
-    if any(k in raw for k in ("name", "exe", "cmdline", "user")):
-        process = ProcessSpec(name=raw.get("name"), exe=raw.get("exe"), cmdline=pattern,
-                              user=user if isinstance(user, str | int) else None)
+    unit = unit_glob(raw, problems)
+    fields = parse_selectors(raw, problems)
+    process = ProcessSpec(**fields) if any(v is not None for v in fields.values()) else None
     return Selector(process, unit)
 
 

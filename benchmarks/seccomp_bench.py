@@ -28,12 +28,12 @@ ratio to "no filter" of the same runs. Nothing is asserted about time; the exit 
 only when something could not run (compiler missing, a profile that does not compile, a helper that
 failed).
 
-A second table, after a blank line, times :func:`agent.seccomp.bpf.table` (the effective table the
-live-process check builds from a dumped filter): the median ms of ``--runs`` calls (at least 3)
+A second table, after a blank line, times :func:`agent.seccomp.bpf_table.table` (the effective table
+the live-process check builds from a dumped filter): the median ms of ``--runs`` calls (at least 3)
 over every syscall number libseccomp knows on each ABI this CPU can enter (the count is in the
 column header), raw program bytes in (decoding included), for ``trading (tree)`` and ``docker
-default (linear)`` as above and ``long linear``: every x86_64 syscall named in its own rule,
-a third of them allowed only for one value of the first argument, binary tree off.
+default (linear)`` as above and ``long linear``: every x86_64 syscall named in its own rule, a third
+of them allowed only for one value of the first argument, binary tree off.
 
 A third table (root only: the dump needs CAP_SYS_ADMIN) is the stop a deep dump imposes on its
 target (:func:`agent.host.seccomp_dump.read_stack`, as ``hostguard seccomp dump`` and ``deep:
@@ -62,7 +62,7 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
-from agent.seccomp import bpf, syscalls  # noqa: E402
+from agent.seccomp import bpf, bpf_table, syscalls  # noqa: E402
 from agent.seccomp import compile as seccomp_compile  # noqa: E402
 from agent.seccomp.model import (  # noqa: E402
     ALLOW,
@@ -187,7 +187,7 @@ def long_linear() -> Profile:
 
 
 def table_times(filters: Sequence[tuple[str, bytes]], runs: int) -> list[str]:
-    """The effective-table section: median ms of ``bpf.table()`` per filter and ABI."""
+    """The effective-table section: median ms of ``bpf_table.table()`` per filter and ABI."""
     abis = [syscalls.native_arch(), *syscalls.other_abis()]
     spaces = [(abi, bpf.AUDIT_ARCH_X86_64 if abi == "x32" else syscalls.arch_token(abi),
                syscalls.numbers(abi)) for abi in abis]
@@ -201,7 +201,7 @@ def table_times(filters: Sequence[tuple[str, bytes]], runs: int) -> list[str]:
             times = []
             for _ in range(runs):
                 start = time.perf_counter()
-                bpf.table([program], token, numbers)
+                bpf_table.table([program], token, numbers)
                 times.append((time.perf_counter() - start) * 1000)
             row += f"{statistics.median(times):>16.2f}"
         lines.append(row)

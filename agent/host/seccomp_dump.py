@@ -588,16 +588,22 @@ def _status_int(text: str, key: str, base: int = 10) -> int | None:
     return None
 
 
-def _stat_fields(root: Path, tid: int) -> list[str]:
-    """Fields 3.. of /proc/TID/stat (comm may hold spaces and parentheses: cut at the last ')')."""
+def _thread_file(root: Path, tid: int, name: str) -> str:
+    """/proc/TID/NAME under ``root``; a thread that is gone or unreadable is a DumpError."""
     try:
-        with open(f"{root / 'proc'}/{tid}/stat", encoding="utf-8",
+        with open(f"{root / 'proc'}/{tid}/{name}", encoding="utf-8",
                   errors="surrogateescape") as handle:
-            text = handle.read()
+            return handle.read()
     except (FileNotFoundError, ProcessLookupError):
         raise DumpError(f"thread {tid} does not exist (it exited)", errno.ESRCH) from None
     except OSError as exc:
-        raise DumpError(f"thread {tid}: cannot read its stat: {exc.strerror}", exc.errno) from None
+        raise DumpError(f"thread {tid}: cannot read its {name}: {exc.strerror}",
+                        exc.errno) from None
+
+
+def _stat_fields(root: Path, tid: int) -> list[str]:
+    """Fields 3.. of /proc/TID/stat (comm may hold spaces and parentheses: cut at the last ')')."""
+    text = _thread_file(root, tid, "stat")
     rest = text[text.rfind(")") + 1:].split()
     if len(rest) < 20:
         raise DumpError(f"thread {tid}: unreadable /proc stat line")
@@ -619,15 +625,7 @@ def _thread_info(root: Path, tid: int) -> _Thread:
         start, flags = int(rest[19]), int(rest[6])
     except ValueError:
         raise DumpError(f"thread {tid}: unreadable /proc stat line") from None
-    try:
-        with open(f"{root / 'proc'}/{tid}/status", encoding="utf-8",
-                  errors="surrogateescape") as handle:
-            status = handle.read()
-    except (FileNotFoundError, ProcessLookupError):
-        raise DumpError(f"thread {tid} does not exist (it exited)", errno.ESRCH) from None
-    except OSError as exc:
-        raise DumpError(f"thread {tid}: cannot read its status: {exc.strerror}",
-                        exc.errno) from None
+    status = _thread_file(root, tid, "status")
     return _Thread(state=rest[0], start_time=start, kernel=bool(flags & 0x00200000),
                    tgid=_status_int(status, "Tgid"), seccomp=_status_int(status, "Seccomp"),
                    filters=_status_int(status, "Seccomp_filters"),

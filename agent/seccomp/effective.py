@@ -4,7 +4,7 @@ The kernel hands a filter ``(nr, arch)``; what the CPU can send depends on the h
 the native ABI, i386 (``int 0x80``, its own ``AUDIT_ARCH``) and x32 (``nr | 0x40000000`` under
 ``AUDIT_ARCH_X86_64``). :func:`spaces` lists those "syscall spaces" with every number libseccomp
 knows there plus the gaps up to the highest, so a filter that handles numbers nobody named is
-seen too. :func:`tables` runs :func:`agent.seccomp.bpf.table` over each space.
+seen too. :func:`tables` runs :func:`agent.seccomp.bpf_table.table` over each space.
 
 ::
 
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from agent.seccomp import bpf, syscalls
+from agent.seccomp import bpf, bpf_disasm, bpf_table, syscalls
 
 X32_BIT = 0x40000000
 """x32 syscalls reach the kernel as ``AUDIT_ARCH_X86_64`` with this bit set in ``nr``."""
@@ -75,13 +75,13 @@ def spaces(extra: Iterable[str] = ()) -> tuple[Space, ...]:
     return tuple(space(name) for name in names)
 
 
-Table = Mapping[int, bpf.Entry]
+Table = Mapping[int, bpf_table.Entry]
 
 
 def tables(stack: Sequence[bytes], arches: Iterable[str] = ()) -> dict[str, Table]:
     """Effective table of ``stack`` (newest first) for every space, by architecture name."""
     programs = [bpf.decode(p) for p in stack]
-    return {s.arch: bpf.table(programs, s.token, s.numbers) for s in spaces(arches)}
+    return {s.arch: bpf_table.table(programs, s.token, s.numbers) for s in spaces(arches)}
 
 
 def permits(ret: int) -> bool:
@@ -89,7 +89,7 @@ def permits(ret: int) -> bool:
     return bpf.verdict(ret).action in PERMISSIVE
 
 
-def describe(entry: bpf.Entry) -> str:
+def describe(entry: bpf_table.Entry) -> str:
     """``allow``, ``errno(1)``, or the branches of a conditional entry in one line."""
     if entry.undecided is not None:
         return f"undecided ({entry.undecided})"
@@ -98,7 +98,7 @@ def describe(entry: bpf.Entry) -> str:
     return "; ".join(f"{_conditions(b)} -> {bpf.verdict(b.ret)}" for b in entry.branches)
 
 
-def _conditions(branch: bpf.Branch) -> str:
+def _conditions(branch: bpf_table.Branch) -> str:
     return " and ".join(str(c) for c in branch.conditions) or "otherwise"
 
 
@@ -116,7 +116,7 @@ def render_text(stack: Sequence[bytes], views: Mapping[str, Table],
         count = len(program) // 8
         when = " (newest)" if index == 0 else " (oldest)" if index == len(stack) - 1 else ""
         lines.append(f"filter {index}{when}: {count} instructions")
-        lines.extend(f"  {line}" for line in bpf.disassemble(program).splitlines())
+        lines.extend(f"  {line}" for line in bpf_disasm.disassemble(program).splitlines())
     lines.append("")
     lines.append(f"effective table ({len(stack)} filter{'s' if len(stack) != 1 else ''}, "
                  "most restrictive action wins)")
@@ -159,14 +159,14 @@ def to_json(stack: Sequence[bytes], views: Mapping[str, Table]) -> dict[str, Any
     """The same as :func:`render_text`, as data (raw programs in hex)."""
     return {
         "filters": [{"index": i, "instructions": len(p) // 8, "bpf_hex": p.hex(),
-                     "disassembly": bpf.disassemble(p).splitlines()}
+                     "disassembly": bpf_disasm.disassemble(p).splitlines()}
                     for i, p in enumerate(stack)],
         "table": {arch: [_entry_json(space(arch), nr, table[nr]) for nr in space(arch).numbers]
                   for arch, table in views.items()},
     }
 
 
-def _entry_json(where: Space, nr: int, entry: bpf.Entry) -> dict[str, Any]:
+def _entry_json(where: Space, nr: int, entry: bpf_table.Entry) -> dict[str, Any]:
     row: dict[str, Any] = {"nr": nr, "name": _name(nr, where.arch)}
     if entry.undecided is not None:
         row["action"] = "undecided"

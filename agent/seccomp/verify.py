@@ -28,7 +28,7 @@ import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from agent.seccomp import bpf, effective, syscalls
+from agent.seccomp import bpf, bpf_table, effective, syscalls
 from agent.seccomp.compile import CompiledFilter
 
 MAX_POINTS = 4096
@@ -116,8 +116,8 @@ def compare(stack: Sequence[bytes], declared: CompiledFilter) -> Comparison:
     compared = points = 0
     spaces = effective.spaces(declared.arches)
     for where in spaces:
-        loaded_table = bpf.table(programs, where.token, where.numbers)
-        declared_table = bpf.table(profile_program, where.token, where.numbers)
+        loaded_table = bpf_table.table(programs, where.token, where.numbers)
+        declared_table = bpf_table.table(profile_program, where.token, where.numbers)
         compared += len(where.numbers)
         diffs: list[Difference] = []
         for nr in where.numbers:
@@ -155,8 +155,8 @@ def _fold_open_arch(where: effective.Space, declared: CompiledFilter,
 
 
 def _compare_args(where: effective.Space, nr: int, loaded: Sequence[Sequence[bpf.Insn]],
-                  declared: Sequence[Sequence[bpf.Insn]], *, mine: bpf.Entry,
-                  theirs: bpf.Entry) -> tuple[int, Difference | None]:
+                  declared: Sequence[Sequence[bpf.Insn]], *, mine: bpf_table.Entry,
+                  theirs: bpf_table.Entry) -> tuple[int, Difference | None]:
     """Run both sides on the argument values that matter; the first difference, if any."""
     values = candidates([mine, theirs])
     combos = _points(values)
@@ -183,7 +183,7 @@ Values = Mapping[str, tuple[int, ...]]
 """Field (``args[0]`` .. ``args[5]``, ``instruction_pointer``) -> values to try."""
 
 
-def candidates(entries: Iterable[bpf.Entry]) -> dict[str, tuple[int, ...]]:
+def candidates(entries: Iterable[bpf_table.Entry]) -> dict[str, tuple[int, ...]]:
     """Values worth trying per field: every constant either side compares, its neighbours, 0."""
     words: dict[str, dict[str | None, set[int]]] = {}
     for entry in entries:
@@ -256,7 +256,7 @@ def must_deny(stack: Sequence[bytes], names: Iterable[str],
                 seen.add(name)
         if not numbers:
             continue
-        table = bpf.table(programs, where.token, sorted(numbers))
+        table = bpf_table.table(programs, where.token, sorted(numbers))
         for nr, name in sorted(numbers.items(), key=lambda item: item[1]):
             how = _permitted(table[nr])
             if how is not None:
@@ -264,7 +264,7 @@ def must_deny(stack: Sequence[bytes], names: Iterable[str],
     return found, [n for n in wanted if n not in seen]
 
 
-def _permitted(entry: bpf.Entry) -> str | None:
+def _permitted(entry: bpf_table.Entry) -> str | None:
     if entry.undecided is not None:
         return f"cannot decide ({entry.undecided})"
     if entry.ret is not None:

@@ -8,10 +8,8 @@ import dataclasses
 import datetime as dt
 import os
 import re
-import select
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +34,7 @@ from agent.policy.resolve import resolve
 from agent.result import AuditRun, Result, Status
 from tests.authoring import check, policy, write
 from tests.checks.snapshots import FACTS
+from tests.live import live_children, sleeper, threaded
 from tests.support import need, need_root, need_tool
 
 KIND = ProcessKind()
@@ -489,44 +488,6 @@ class Children:
     comm: dict[str, str]
 
 
-def _started(pid: int, marker: str, deadline: float) -> None:
-    """Wait until ``pid`` has exec'd into the command whose argv holds ``marker``."""
-    while time.monotonic() < deadline:
-        try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            argv = []
-        if argv and argv[0].decode() == marker:
-            return
-        time.sleep(0.005)
-    raise AssertionError(f"child {pid} never exec'd into {marker}")
-
-
-def _ready_line(child: subprocess.Popen[str], deadline: float) -> str:
-    assert child.stdout is not None
-    ready, _, _ = select.select([child.stdout], [], [], max(0.0, deadline - time.monotonic()))
-    assert ready, "child did not report ready"
-    return child.stdout.readline()
-
-
-_THREADED = """
-import os, sys, threading, time
-import pyseccomp as seccomp
-os.sched_setaffinity(0, {0})
-ready = threading.Event()
-tids = []
-def worker():
-    os.sched_setaffinity(0, {1})          # this thread alone moves to CPU 1
-    tids.append(threading.get_native_id())
-    ready.set()
-    time.sleep(120)
-threading.Thread(target=worker, daemon=True).start()
-ready.wait()
-seccomp.SyscallFilter(seccomp.ALLOW).load()  # no TSYNC: only the main thread is filtered
-print(tids[0], flush=True)
-time.sleep(120)
-"""
-
 _SECCOMP = """
 import sys, time
 import pyseccomp as seccomp
@@ -543,40 +504,25 @@ def children() -> Iterator[Children]:
     for tool in ("taskset", "chrt", "setpriv", "bash", "sleep"):
         need_tool(tool)
     mark = f"hgproc-{uuid.uuid4().hex[:12]}"
-    sleeper = "exec -a \"$0\" sleep 120"
-    argv = {
-        "aff": ["taskset", "-c", "1", "bash", "-c", sleeper, f"{mark}-aff"],
-        "fifo": ["chrt", "-f", "10", "bash", "-c", sleeper, f"{mark}-fifo"],
-        "nnp": ["setpriv", "--no-new-privs", "bash", "-c", sleeper, f"{mark}-nnp"],
+    prefix = {
+        "aff": ["taskset", "-c", "1"],
+        "fifo": ["chrt", "-f", "10"],
+        "nnp": ["setpriv", "--no-new-privs"],
         "nobody": ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-                   "--inh-caps=-all", "--bounding-set", "-all,+net_bind_service", "bash", "-c",
-                   sleeper, f"{mark}-nobody"],
+                   "--inh-caps=-all", "--bounding-set", "-all,+net_bind_service"],
     }
-    started: list[subprocess.Popen[str]] = []
-    try:
-        deadline = time.monotonic() + 10
-        pids: dict[str, int] = {}
-        for key, args in argv.items():
-            child = subprocess.Popen(args, stdin=subprocess.DEVNULL, text=True)
-            started.append(child)
-            pids[key] = child.pid
-        for key in argv:
-            _started(pids[key], f"{mark}-{key}", deadline)
-        for key, code in (("seccomp", _SECCOMP), ("threads", _THREADED)):
-            child = subprocess.Popen([sys.executable, "-c", code, f"{mark}-{key}"],
-                                     stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
-            started.append(child)
-            pids[key] = child.pid
-        assert _ready_line(started[-2], deadline) == "ready\n"
-        worker_tid = int(_ready_line(started[-1], deadline))
+    with live_children(10) as live:
+        sleepers = {key: live.start([*args, *sleeper(f"{mark}-{key}")])
+                    for key, args in prefix.items()}
+        filtered = live.start([sys.executable, "-c", _SECCOMP, f"{mark}-seccomp"], reports=True)
+        threads = live.start(threaded(f"{mark}-threads", cpus=(0, 1)), reports=True)
+        pids = {key: live.running(child, f"{mark}-{key}") for key, child in sleepers.items()}
+        pids |= {"seccomp": filtered.pid, "threads": threads.pid}
+        assert live.ready_line(filtered) == "ready\n"
+        worker_tid = int(live.ready_line(threads))
         comm = {key: Path(f"/proc/{pid}/comm").read_text().rstrip("\n")
                 for key, pid in pids.items()}
         yield Children(mark, pids, worker_tid, comm)
-    finally:
-        for child in started:
-            child.kill()
-        for child in started:
-            child.wait(timeout=10)
 
 
 def live_audit(tmp_path: Path, checks: dict[str, dict[str, Any]]) -> dict[str, Result]:

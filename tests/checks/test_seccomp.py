@@ -7,10 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import select
-import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -33,6 +30,7 @@ from agent.seccomp.compile import build_filter
 from agent.seccomp.model import EPERM, Action, ActionKind, Profile, Rule
 from tests.authoring import check, policy, write
 from tests.checks.snapshots import FACTS
+from tests.live import live_children, sleeper, threaded
 from tests.support import PROJECT, need_root, need_tool, run_cli
 
 KIND = SeccompKind()
@@ -266,37 +264,6 @@ class Live:
     profiles: Path
 
 
-_THREADED = """
-import threading, time
-import pyseccomp as seccomp
-ready = threading.Event()
-tids = []
-def worker():
-    tids.append(threading.get_native_id())
-    ready.set()
-    time.sleep(120)
-threading.Thread(target=worker, daemon=True).start()
-ready.wait()
-seccomp.SyscallFilter(seccomp.ALLOW).load()  # no TSYNC: only the main thread is filtered
-print(tids[0], flush=True)
-time.sleep(120)
-"""
-
-
-def _wait_exec(pid: int, mark: str, deadline: float) -> None:
-    """Until ``pid`` runs the target (after hostguard exec's execve)."""
-    while time.monotonic() < deadline:
-        try:
-            args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            status = Path(f"/proc/{pid}/status").read_text()
-        except OSError:
-            break
-        if args and args[0] == mark.encode() and "Seccomp:\t2" in status:
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"pid {pid} did not start {mark}")
-
-
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     need_root()
@@ -306,40 +273,21 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     (folder / "loose.yaml").write_text(LOOSE_YAML)
     (folder / "strict.yaml").write_text(STRICT_YAML)
     mark = f"hgsec-{uuid.uuid4().hex[:12]}"
-    sleeper = 'exec -a "$0" sleep 120'
     env = {**os.environ, "PYTHONPATH": str(PROJECT)}
-    started: list[subprocess.Popen[str]] = []
-    try:
-        deadline = time.monotonic() + 20
-        filtered = subprocess.Popen(
-            [sys.executable, "-m", "agent", "exec", "--profile", str(folder / "loose.yaml"),
-             "--", "bash", "-c", sleeper, f"{mark}-exec"], env=env, text=True,
-            stdin=subprocess.DEVNULL)
-        started.append(filtered)
-        gateway = subprocess.Popen(
-            [sys.executable, "-m", "agent", "exec", "--profile",
-             str(PROJECT / "policies/seccomp/trading-gateway.yaml"), "--", "bash", "-c",
-             sleeper, f"{mark}-gw"], env=env, text=True, stdin=subprocess.DEVNULL)
-        started.append(gateway)
-        plain = subprocess.Popen(["bash", "-c", sleeper, f"{mark}-plain"], text=True,
-                                 stdin=subprocess.DEVNULL)
-        started.append(plain)
-        threaded = subprocess.Popen([sys.executable, "-c", _THREADED, f"{mark}-threads"],
-                                    stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
-        started.append(threaded)
-        _wait_exec(filtered.pid, f"{mark}-exec", deadline)
-        _wait_exec(gateway.pid, f"{mark}-gw", deadline)
-        assert threaded.stdout is not None
-        ready, _, _ = select.select([threaded.stdout], [], [], 20)
-        assert ready, "threaded child did not report"
-        tid = int(threaded.stdout.readline())
-        yield Live(mark, {"exec": filtered.pid, "gw": gateway.pid, "plain": plain.pid,
-                          "threads": threaded.pid}, tid, folder)
-    finally:
-        for child in started:
-            child.kill()
-        for child in started:
-            child.wait(timeout=10)
+    hostguard_exec = [sys.executable, "-m", "agent", "exec", "--profile"]
+    with live_children(20) as children:
+        filtered = children.start([*hostguard_exec, str(folder / "loose.yaml"), "--",
+                                   *sleeper(f"{mark}-exec")], env=env)
+        gateway = children.start([*hostguard_exec,
+                                  str(PROJECT / "policies/seccomp/trading-gateway.yaml"), "--",
+                                  *sleeper(f"{mark}-gw")], env=env)
+        plain = children.start(sleeper(f"{mark}-plain"))
+        threads = children.start(threaded(f"{mark}-threads"), reports=True)
+        pids = {"exec": children.running(filtered, f"{mark}-exec"),
+                "gw": children.running(gateway, f"{mark}-gw"),
+                "plain": children.running(plain, f"{mark}-plain"), "threads": threads.pid}
+        tid = int(children.ready_line(threads))
+        yield Live(mark, pids, tid, folder)
 
 
 def _running(pid: int) -> bool:

@@ -18,17 +18,9 @@ from agent import audit
 from agent.checks import KINDS
 from agent.host.snapshot import SnapshotRequest, take
 from agent.policy.resolve import resolve
-from agent.result import Outcome, Status
+from agent.result import Status
 from tests.authoring import check, policy, write
-from tests.host.test_sockets import (
-    CONT_NS,
-    CONT_TABLES,
-    HOST_NS,
-    HOST_TABLES,
-    PASSWD,
-    add_process,
-    write_tables,
-)
+from tests.host.test_sockets import HOST_NS, add_process, gateway_host
 from tests.support import FIXTURES
 
 EVERYTHING = SnapshotRequest(processes=True, process_sockets=True, listeners=True, cgroups=True,
@@ -40,20 +32,9 @@ TODAY = dt.date(2026, 6, 1)
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """sshd, node_exporter, fixgw, chronyd, a container with redis, and a socketless sleep."""
-    root = tmp_path_factory.mktemp("gateway")
-    (root / "etc").mkdir(parents=True)
-    (root / "etc" / "passwd").write_text(PASSWD)
-    (root / "proc" / "self" / "ns").mkdir(parents=True)
-    (root / "proc" / "self" / "ns" / "net").symlink_to(f"net:[{HOST_NS}]")
-    write_tables(root / "proc" / "net", HOST_TABLES)
-    add_process(root, 100, "sshd", "/usr/sbin/sshd", 0, HOST_NS, (1001, 1010))
-    add_process(root, 101, "node_exporter", "/usr/bin/node_exporter", 998, HOST_NS, (1002,))
-    add_process(root, 102, "fixgw-main", "/opt/fix/bin/fixgw-main", 0, HOST_NS,
-                (1004, 1005, 1006))
-    add_process(root, 103, "chronyd", "/usr/sbin/chronyd", 0, HOST_NS, (1007, 1008))
-    add_process(root, 300, "redis-server", "/usr/bin/redis-server", 999, CONT_NS, (2001,))
-    write_tables(root / "proc" / "300" / "net", CONT_TABLES)
+    """The sockets tests' gateway host (sshd, node_exporter, fixgw, chronyd, a container with
+    redis) and a socketless sleep."""
+    root = gateway_host(tmp_path_factory.mktemp("gateway"))
     add_process(root, 400, "sleep", "/usr/bin/sleep", 1000, HOST_NS, ())
     return root
 
@@ -94,29 +75,27 @@ CGROUP_CHECKS: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
-def verdicts(root: Path, kind_name: str, raw: dict[str, Any]) -> tuple[Outcome, Outcome]:
+def assert_own_request_suffices(root: Path, kind_name: str, raw: dict[str, Any]) -> None:
+    """The check's verdict from a snapshot of exactly its request equals the one from all."""
     kind = KINDS[kind_name]
     spec = kind.parse(raw)
     own = kind.evaluate(spec, take(root, kind.request(spec)))
     whole = kind.evaluate(spec, take(root, EVERYTHING))
-    return own, whole
+    assert "internal error" not in own.message
+    assert own == whole
 
 
 @pytest.mark.parametrize(("kind", "raw"), GATEWAY_CHECKS)
 def test_gateway_verdicts_from_what_each_check_asks_for(
         gateway: Path, kind: str, raw: dict[str, Any]) -> None:
-    own, whole = verdicts(gateway, kind, raw)
-    assert "internal error" not in own.message
-    assert own == whole
+    assert_own_request_suffices(gateway, kind, raw)
 
 
 @pytest.mark.parametrize("root", [V1, V2], ids=["v1", "v2"])
 @pytest.mark.parametrize(("kind", "raw"), CGROUP_CHECKS)
 def test_cgroup_host_verdicts_from_what_each_check_asks_for(
         root: Path, kind: str, raw: dict[str, Any]) -> None:
-    own, whole = verdicts(root, kind, raw)
-    assert "internal error" not in own.message
-    assert own == whole
+    assert_own_request_suffices(root, kind, raw)
 
 
 def test_a_check_reading_a_field_it_did_not_ask_for_is_an_error(

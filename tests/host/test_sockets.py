@@ -102,10 +102,9 @@ def write_tables(directory: Path, tables: dict[str, str]) -> None:
         (directory / name).write_text(text)
 
 
-@pytest.fixture
-def tree(tmp_path: Path) -> Path:
-    """A gateway host: sshd, node_exporter, fixgw, chronyd, and a container with redis."""
-    root = tmp_path / "host"
+def gateway_host(root: Path) -> Path:
+    """Write at ``root`` a gateway host: sshd, node_exporter, fixgw, chronyd, and a container
+    with redis (HOST_TABLES and CONT_TABLES, with the processes that hold their sockets)."""
     (root / "etc").mkdir(parents=True)
     (root / "etc" / "passwd").write_text(PASSWD)
     (root / "proc" / "self" / "ns").mkdir(parents=True)
@@ -119,6 +118,11 @@ def tree(tmp_path: Path) -> Path:
     add_process(root, 300, "redis-server", "/usr/bin/redis-server", 999, CONT_NS, (2001,))
     write_tables(root / "proc" / "300" / "net", CONT_TABLES)
     return root
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    return gateway_host(tmp_path / "host")
 
 
 def owner(pid: int, name: str, exe: str, uid: int, user: str | None,  # noqa: PLR0917

@@ -3,7 +3,8 @@
 ``run_filtered(profile, calls)`` forks; the child compiles and loads the filter, makes each call
 through ctypes ``syscall()`` and writes ``result errno`` per call to a pipe as it goes (so the calls
 before a fatal one are still reported), then ``os._exit(0)``. The parent returns the reported
-outcomes and the child's wait status.
+outcomes and the child's wait status. :func:`in_child` is the fork-and-pipe it is built on, for
+tests that run something else in the child.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from agent.seccomp import syscalls
@@ -73,25 +74,40 @@ def run_filtered(profile: Profile, calls: Sequence[Call], mode: str | None = Non
     """Load ``profile``'s filter in a forked child, make ``calls``, report (see module doc)."""
     numbers = [(c.number(), [ctypes.c_long(a) for a in c.args]) for c in calls]
     target = with_runtime(profile) if runtime else profile
+
+    def child(out: int) -> None:
+        seen: list[int] = []
+        if catch_sigsys:
+            signal.signal(signal.SIGSYS, lambda signum, frame: seen.append(signum))
+        build_filter(target, mode).load()
+        for nr, args in numbers:
+            ctypes.set_errno(0)
+            result = LIBC.syscall(nr, *args)
+            err = ctypes.get_errno()
+            os.write(out, f"{result} {err}\n".encode())
+        _tick()  # a Python call: pending signal handlers run here at the latest
+        os.write(out, f"sigsys {len(seen)}\n".encode())
+
+    written, status = in_child(child)
+    lines = [line.split() for line in written.decode().splitlines()]
+    results = tuple((int(r), int(e)) for r, e in lines if r != "sigsys")
+    trapped = any(r == "sigsys" and int(n) > 0 for r, n in lines)
+    return Outcome(results, status, trapped)
+
+
+def in_child(work: Callable[[int], int | None], *, failed: int = 3) -> tuple[bytes, int]:
+    """Fork; the child runs ``work(fd)`` (``fd``: the write end of a pipe) and exits with what
+    it returns (None: 0), or with ``failed`` when it raises. The parent reads the pipe to its end
+    and returns what the child wrote (also before a fatal signal) and its wait status."""
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # child: never returns
-        code = 0
+        code = failed
         try:
             os.close(read_end)
-            seen: list[int] = []
-            if catch_sigsys:
-                signal.signal(signal.SIGSYS, lambda signum, frame: seen.append(signum))
-            build_filter(target, mode).load()
-            for nr, args in numbers:
-                ctypes.set_errno(0)
-                result = LIBC.syscall(nr, *args)
-                err = ctypes.get_errno()
-                os.write(write_end, f"{result} {err}\n".encode())
-            _tick()  # a Python call: pending signal handlers run here at the latest
-            os.write(write_end, f"sigsys {len(seen)}\n".encode())
+            code = work(write_end) or 0
         except BaseException:
-            code = 3
+            code = failed
         os._exit(code)
     os.close(write_end)
     chunks = []
@@ -99,10 +115,7 @@ def run_filtered(profile: Profile, calls: Sequence[Call], mode: str | None = Non
         chunks.append(chunk)
     os.close(read_end)
     _, status = os.waitpid(pid, 0)
-    lines = [line.split() for line in b"".join(chunks).decode().splitlines()]
-    results = tuple((int(r), int(e)) for r, e in lines if r != "sigsys")
-    trapped = any(r == "sigsys" and int(n) > 0 for r, n in lines)
-    return Outcome(results, status, trapped)
+    return b"".join(chunks), status
 
 
 def _tick() -> None:

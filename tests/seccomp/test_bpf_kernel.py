@@ -1,6 +1,7 @@
 """agent/seccomp/bpf.py against the kernel: a forked child loads the same filter stack and makes
 the syscalls; what the kernel did must be what :func:`bpf.emulate_stack` predicted, and
-:func:`bpf.decode` must refuse exactly the programs ``seccomp(2)`` refuses.
+:func:`bpf.decode` must refuse exactly the programs ``seccomp(2)`` refuses (a difference shows
+:func:`agent.seccomp.bpf_disasm.disassemble`'s listing of the program).
 
 Every child first loads a guard filter (the oldest of its stack): it lets through what the
 child's Python needs (``RUNTIME``, plus ``seccomp`` to load the rest) and answers everything
@@ -17,19 +18,19 @@ import os
 import random
 import resource
 import signal
-import struct
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import partial
 
 import pytest
 
-from agent.seccomp import bpf, formats, syscalls
+from agent.seccomp import bpf, bpf_disasm, bpf_table, formats, syscalls
 from agent.seccomp import compile as sc
 from agent.seccomp.bpf import Insn, SeccompData
 from agent.seccomp.model import ALLOW, Profile, Rule
-from tests.seccomp.kernel import RUNTIME
-from tests.seccomp.test_bpf import (
+from tests.seccomp.bpf_programs import (
     ADD,
+    ALLOW_RET,
     AND,
     BAD_PROGRAMS,
     DIV,
@@ -52,37 +53,26 @@ from tests.seccomp.test_bpf import (
     RSH,
     SUB,
     TAX,
+    U32,
+    X86_64,
     XOR,
     X,
+    asm,
     errno_ret,
+    nr_of,
     points,
     random_args,
     random_program,
 )
+from tests.seccomp.kernel import LIBC, RUNTIME, in_child
 from tests.support import need, need_root, need_shared
 
-U32 = 0xFFFFFFFF
-ALLOW_RET = 0x7FFF0000
 GUARD_ERRNO = 4000
-LIBC = ctypes.CDLL(None, use_errno=True)
-LIBC.syscall.restype = ctypes.c_long
 SECCOMP_SET_MODE_FILTER = 1
-X86_64 = bpf.AUDIT_ARCH_X86_64
-
-
-def nr_of(name: str) -> int:
-    found = syscalls.resolve(name)
-    assert found is not None, name
-    return found
 
 
 def guarded() -> list[int]:
     return sorted({nr_of(n) for n in (*RUNTIME, "seccomp")})
-
-
-def asm(insns: Sequence[tuple[int, int, int, int] | Insn]) -> bytes:
-    return b"".join(struct.pack("=HBBI", *(
-        (i.code, i.jt, i.jf, i.k) if isinstance(i, Insn) else i)) for i in insns)
 
 
 def allow_first(numbers: Sequence[int], then: Sequence[tuple[int, int, int, int] | Insn],
@@ -93,7 +83,7 @@ def allow_first(numbers: Sequence[int], then: Sequence[tuple[int, int, int, int]
         (LD, 0, 0, 4), (JEQ, 1, 0, X86_64), (RET, 0, 0, otherwise), (LD, 0, 0, 0)]
     for i, nr in enumerate(numbers):
         head.append((JEQ, count - 1 - i + len(then), 0, nr))  # to the allow after the body
-    return asm([*head, *then, (RET, 0, 0, ALLOW_RET)])
+    return asm(*head, *then, (RET, 0, 0, ALLOW_RET))
 
 
 GUARD = allow_first(guarded(), [(RET, 0, 0, errno_ret(GUARD_ERRNO))],
@@ -122,28 +112,25 @@ def load(program: bytes) -> int:
 Call = tuple[int, tuple[int, ...]]
 
 
-def _child(stack_oldest_first: Sequence[bytes], calls: Sequence[Call], out: int) -> None:
-    """Load the stack, make the calls, report ``result errno traps`` per call; never returns."""
-    code = 0
-    try:
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a kill dumps no core
-        traps: list[int] = []
-        signal.signal(signal.SIGSYS, lambda signum, frame: traps.append(signum))
-        sc.set_no_new_privs()
-        for program in stack_oldest_first:
-            if load(program):
-                os._exit(3)
-        for nr, args in calls:
-            before = len(traps)
-            values = [ctypes.c_long(a) for a in (*args, 0, 0, 0, 0, 0, 0)[:6]]
-            ctypes.set_errno(0)
-            result = LIBC.syscall(ctypes.c_long(nr), *values)
-            err = ctypes.get_errno()
-            _tick()  # a Python call: a pending SIGSYS handler runs here at the latest
-            os.write(out, f"{result} {err} {len(traps) - before}\n".encode())
-    except BaseException:
-        code = 4
-    os._exit(code)
+def _child(stack_oldest_first: Sequence[bytes], calls: Sequence[Call], out: int) -> int:
+    """(In the child) load the stack, make the calls, report ``result errno traps`` per call;
+    3 when a filter does not load."""
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a kill dumps no core
+    traps: list[int] = []
+    signal.signal(signal.SIGSYS, lambda signum, frame: traps.append(signum))
+    sc.set_no_new_privs()
+    for program in stack_oldest_first:
+        if load(program):
+            return 3
+    for nr, args in calls:
+        before = len(traps)
+        values = [ctypes.c_long(a) for a in (*args, 0, 0, 0, 0, 0, 0)[:6]]
+        ctypes.set_errno(0)
+        result = LIBC.syscall(ctypes.c_long(nr), *values)
+        err = ctypes.get_errno()
+        _tick()  # a Python call: a pending SIGSYS handler runs here at the latest
+        os.write(out, f"{result} {err} {len(traps) - before}\n".encode())
+    return 0
 
 
 def _tick() -> None:
@@ -156,20 +143,10 @@ def observe(stack: Sequence[bytes], calls: Sequence[Call], *, guard: bool = True
     seen: list[str] = []
     start = 0
     while start < len(calls):
-        read_end, write_end = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            os.close(read_end)
-            _child(loaded, calls[start:], write_end)
-        os.close(write_end)
-        chunks = []
-        while chunk := os.read(read_end, 65536):
-            chunks.append(chunk)
-        os.close(read_end)
-        _, status = os.waitpid(pid, 0)
+        written, status = in_child(partial(_child, loaded, calls[start:]), failed=4)
         assert not os.WIFEXITED(status) or os.WEXITSTATUS(status) == 0, \
             f"child exit {os.WEXITSTATUS(status)} (3: a filter did not load)"
-        lines = b"".join(chunks).decode().splitlines()
+        lines = written.decode().splitlines()
         for line in lines:
             result, err, trapped = map(int, line.split())
             seen.append("trap" if trapped else f"errno {err}" if result == -1 else
@@ -199,7 +176,7 @@ def assert_kernel_agrees(stack: Sequence[bytes], calls: Sequence[Call]) -> list[
     seen = observe(stack, calls)
     wanted = [predict(stack, call) for call in calls]
     for call, got, want in zip(calls, seen, wanted, strict=True):
-        assert got == want, (call, got, want, bpf.disassemble(stack[0], X86_64))
+        assert got == want, (call, got, want, bpf_disasm.disassemble(stack[0], X86_64))
     return seen
 
 
@@ -214,28 +191,21 @@ GETPPID, GETUID, GETGID, UMASK = (nr_of(n) for n in ("getppid", "getuid", "getgi
 
 def test_decode_refuses_exactly_what_the_kernel_refuses() -> None:
     programs = [p for _, p, _ in BAD_PROGRAMS] + [p for _, p in GOOD_PROGRAMS]
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # every program allows everything: the accepted ones stay harmless
-        code = 0
-        try:
-            os.close(read_end)
-            sc.set_no_new_privs()
-            os.write(write_end, " ".join(str(load(p)) for p in programs).encode())
-        except BaseException:
-            code = 4
-        os._exit(code)
-    os.close(write_end)
-    with os.fdopen(read_end) as stream:
-        answers = [int(e) for e in stream.read().split()]
-    assert os.waitpid(pid, 0)[1] == 0
+
+    def child(out: int) -> None:  # every program allows everything: the accepted ones stay harmless
+        sc.set_no_new_privs()
+        os.write(out, " ".join(str(load(p)) for p in programs).encode())
+
+    written, status = in_child(child, failed=4)
+    assert status == 0
+    answers = [int(e) for e in written.split()]
     for program, err in zip(programs, answers, strict=True):
         try:
             bpf.decode(program)
             refused = 0
         except bpf.BadProgram:
             refused = errno.EINVAL
-        assert err == refused, bpf.disassemble(program)
+        assert err == refused, bpf_disasm.disassemble(program)
 
 
 def test_alu_load_and_jump_semantics() -> None:
@@ -326,7 +296,7 @@ def profile_calls(profile: Profile, program: bytes, extra: Sequence[int] = (),
         for args in rng.sample(found, min(per_syscall, len(found))):
             calls.append((nr, args))
     calls.extend((nr, ()) for nr in extra if nr not in guard)
-    assert bpf.table([program], X86_64, [nr for nr, _ in calls])  # decodes, tabulates
+    assert bpf_table.table([program], X86_64, [nr for nr, _ in calls])  # decodes, tabulates
     return calls
 
 

@@ -29,7 +29,7 @@ from agent.seccomp.model import (
     Profile,
     Rule,
 )
-from tests.seccomp.kernel import RUNTIME, Call, run_filtered, with_runtime
+from tests.seccomp.kernel import RUNTIME, Call, in_child, run_filtered, with_runtime
 from tests.support import need
 
 EACCES = Action(ActionKind.ERRNO, errno.EACCES)
@@ -240,47 +240,32 @@ def _int80_getpid() -> int:
 
 def _need_ia32() -> None:
     native_x86_64()
-    probe = os.fork()
-    if probe == 0:
-        os._exit(0 if _int80_getpid() == os.getpid() else 1)
-    _, status = os.waitpid(probe, 0)
+    _, status = in_child(lambda out: 0 if _int80_getpid() == os.getpid() else 1)
     need(os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0,
          "this kernel has no ia32 emulation (int 0x80 does not reach getpid)")
 
 
 def _int80_filtered(compiled: sc.CompiledFilter, calls: list[tuple[int, int]]) -> list[int]:
     """Load ``compiled`` in a forked child, make each i386 call ``(nr, rbx)``, return eax each."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child: never returns
-        code = 0
-        try:
-            os.close(read_end)
-            compiled.load()
-            results = [_int80(nr, rbx) for nr, rbx in calls]
-            os.write(write_end, " ".join(map(str, results)).encode())
-        except BaseException:
-            code = 3
-        os._exit(code)
-    os.close(write_end)
-    out = b""
-    while chunk := os.read(read_end, 65536):
-        out += chunk
-    os.close(read_end)
-    _, status = os.waitpid(pid, 0)
+    def child(out: int) -> None:
+        compiled.load()
+        results = [_int80(nr, rbx) for nr, rbx in calls]
+        os.write(out, " ".join(map(str, results)).encode())
+
+    written, status = in_child(child)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
-    return [int(v) for v in out.split()]
+    return [int(v) for v in written.split()]
 
 
 def test_i386_entry_is_killed() -> None:
     _need_ia32()
     compiled = sc.build_filter(prof(ALLOW, deny=(rule("kexec_load", EPERM),)))
-    pid = os.fork()
-    if pid == 0:
+
+    def child(out: int) -> None:
         compiled.load()
         _int80_getpid()
-        os._exit(0)
-    _, status = os.waitpid(pid, 0)
+
+    _, status = in_child(child)
     assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGSYS
 
 

@@ -40,17 +40,20 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from agent.checks.base import CheckKind, SpecError, SpecProblem
 from agent.checks.process import ProcessSpec, _selects, parse_selectors
 from agent.checks.units import unit_glob
 from agent.host.facts import ReadError
-from agent.host.processes import Process, Thread
+from agent.host.processes import Process
 from agent.host.snapshot import DumpRequest, Snapshot, SnapshotRequest
 from agent.result import Evidence, Outcome, Status
+
+if TYPE_CHECKING:
+    from agent.host.seccomp_dump import FilterDump
 
 MODES = {"disabled": 0, "strict": 1, "filter": 2}
 _NAMES = {v: k for k, v in MODES.items()}
@@ -74,8 +77,7 @@ class Selector:
         if self.unit is not None:
             if "cgroup" in proc.unreadable:
                 unknown.append(f"cgroup: {proc.unreadable['cgroup']}")
-            elif not any(fnmatch.fnmatchcase(part, self.unit) for member in proc.cgroups
-                         for part in member.path.split("/") if part):
+            elif not any(_in_unit(member.path, self.unit) for member in proc.cgroups):
                 return False
         if self.process is not None:
             verdict = _selects(self.process, proc)
@@ -95,6 +97,18 @@ class Selector:
             if spec.cmdline is not None:
                 parts.append(f"cmdline /{spec.cmdline.pattern}/")
         return ", ".join(parts)
+
+
+def _in_unit(path: str, unit: str) -> bool:
+    """Whether a cgroup path lies in a system unit matching ``unit``: a component matches,
+    and it is not inside a user's service manager (``systemd-run --user --unit fixgw`` must not
+    pass for the system's fixgw.service)."""
+    for part in path.split("/"):
+        if fnmatch.fnmatchcase(part, "user@*.service"):
+            return False
+        if part and fnmatch.fnmatchcase(part, unit):
+            return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -124,7 +138,9 @@ class SeccompSpec:
     must_deny: tuple[str, ...] = ()
 
     def dump_request(self) -> DumpRequest | None:
-        return DumpRequest(self.selector, self.stop_isolated) if self.deep else None
+        if not self.deep:
+            return None
+        return DumpRequest(self.selector, self.stop_isolated, threads=self.all_threads)
 
 
 _SELECTORS = ("unit", "name", "exe", "cmdline", "user")
@@ -206,7 +222,7 @@ class SeccompKind(CheckKind[SeccompSpec]):
 
     def request(self, spec: SeccompSpec) -> SnapshotRequest:
         dump = spec.dump_request()
-        return SnapshotRequest(processes=True, threads=spec.all_threads or spec.deep,
+        return SnapshotRequest(processes=True, threads=True,
                                seccomp_dumps=frozenset({dump}) if dump else frozenset())
 
     def evaluate(self, spec: SeccompSpec, snapshot: Snapshot) -> Outcome:
@@ -308,6 +324,17 @@ def _outcome(expected: str, rows: list[dict[str, Any]], selected: int) -> Outcom
     return Outcome(status, message, Evidence(expected, actual, tuple(kept[:_MAX_ROWS])))
 
 
+@dataclass(frozen=True)
+class _Unit:
+    """One thread's seccomp posture (``/proc/PID/task/TID/status``)."""
+
+    tid: int
+    mode: int | None
+    filters: int | None
+    nnp: bool | None
+    ssb: str | None
+
+
 @dataclass
 class _Judge:
     """Judges one process into rows."""
@@ -322,77 +349,67 @@ class _Judge:
                           "verdict": verdict, "finding": finding, **extra})
 
     def run(self) -> None:
-        spec = self.spec
-        units = self._units()
-        if units is None:
-            return
-        for tid, mode, filters, nnp, ssb in units:
-            who = _who(self.proc) + ("" if tid is None else f" tid {tid}")
-            shown = {"tid": tid, "seccomp": _mode_name(mode), "filters": filters,
-                     "no_new_privs": nnp, "speculation_store_bypass": ssb}
-            if spec.mode is not None:
-                if mode is None:
-                    self.add("mode", "error", f"{who}: Seccomp not readable", **shown)
-                else:
-                    ok = mode == MODES[spec.mode]
-                    self.add("mode", "pass" if ok else "fail",
-                             "" if ok else f"{who} has seccomp mode {_mode_name(mode)}, "
-                             f"expected {spec.mode}", **shown)
-            if spec.no_new_privs:
-                if nnp is None:
-                    self.add("no_new_privs", "error", f"{who}: NoNewPrivs not readable", **shown)
-                else:
-                    self.add("no_new_privs", "pass" if nnp else "fail",
-                             "" if nnp else f"{who} has NoNewPrivs 0", **shown)
-        if spec.all_threads:
-            self._threads(units)
+        spec, proc = self.spec, self.proc
+        # Seccomp and no_new_privs are per thread: the cheap layer looks at every one.
+        units: list[_Unit] = [_Unit(t.tid, t.seccomp, t.seccomp_filters, t.no_new_privs,
+                                    t.speculation_store_bypass) for t in proc.threads]
+        if not units or "threads" in proc.unreadable:
+            why = proc.unreadable.get("threads", "no threads were read")
+            self.add("threads", "error", f"{_who(proc)}: its threads are not readable ({why})")
+        for unit in units:
+            self._posture(unit)
+        if spec.all_threads and units:
+            self._same_as_main(units)
         if spec.deep:
             self._deep()
 
-    def _units(self) -> list[tuple[int | None, int | None, int | None, bool | None,
-                                   str | None]] | None:
-        proc = self.proc
-        if not self.spec.all_threads:
-            return [(None, proc.seccomp, proc.seccomp_filters, proc.no_new_privs,
-                     getattr(proc, "speculation_store_bypass", None))]
-        if not proc.threads or "threads" in proc.unreadable:
-            why = proc.unreadable.get("threads", "no threads were read")
-            self.add("all_threads", "error", f"{_who(proc)}: threads not readable ({why})")
-            return None if not proc.threads else self._thread_units(proc.threads)
-        return self._thread_units(proc.threads)
+    def _posture(self, unit: _Unit) -> None:
+        spec = self.spec
+        who = f"{_who(self.proc)} tid {unit.tid}"
+        shown = {"tid": unit.tid, "seccomp": _mode_name(unit.mode), "filters": unit.filters,
+                 "no_new_privs": unit.nnp, "speculation_store_bypass": unit.ssb}
+        if spec.mode is not None:
+            if unit.mode is None:
+                self.add("mode", "error", f"{who}: Seccomp not readable", **shown)
+            else:
+                ok = unit.mode == MODES[spec.mode]
+                self.add("mode", "pass" if ok else "fail",
+                         "" if ok else f"{who} has seccomp mode {_mode_name(unit.mode)}, "
+                         f"expected {spec.mode}", **shown)
+        if spec.no_new_privs:
+            if unit.nnp is None:
+                self.add("no_new_privs", "error", f"{who}: NoNewPrivs not readable", **shown)
+            else:
+                self.add("no_new_privs", "pass" if unit.nnp else "fail",
+                         "" if unit.nnp else f"{who} has NoNewPrivs 0", **shown)
+        if spec.mode is None and not spec.no_new_privs:
+            self.add("posture", "pass", "", **shown)  # the cheap layer's evidence, always
 
-    @staticmethod
-    def _thread_units(threads: tuple[Thread, ...]) -> list[tuple[int | None, int | None,
-                                                                 int | None, bool | None,
-                                                                 str | None]]:
-        return [(t.tid, t.seccomp, t.seccomp_filters, t.no_new_privs,
-                 getattr(t, "speculation_store_bypass", None)) for t in threads]
-
-    def _threads(self, units: list[tuple[int | None, int | None, int | None, bool | None,
-                                         str | None]]) -> None:
+    def _same_as_main(self, units: list[_Unit]) -> None:
         proc = self.proc
-        main = next((u for u in units if u[0] == proc.pid), None)
-        if main is None or main[1] is None or main[2] is None:
+        main = next((u for u in units if u.tid == proc.pid), None)
+        if main is None or main.mode is None or main.filters is None:
             self.add("all_threads", "error", f"{_who(proc)}: the main thread's seccomp state "
                      "is not readable")
             return
-        for tid, mode, filters, _, _ in units:
-            if tid == proc.pid:
+        for unit in units:
+            if unit.tid == proc.pid:
                 continue
-            if mode is None or filters is None:
-                self.add("all_threads", "error", f"{_who(proc)} tid {tid}: Seccomp not "
-                         "readable", tid=tid)
-            elif (mode, filters) != (main[1], main[2]):
-                self.add("all_threads", "fail", f"{_who(proc)} tid {tid} has seccomp "
-                         f"{_mode_name(mode)} with {filters} filter(s), the main thread "
-                         f"{_mode_name(main[1])} with {main[2]}: it escaped the filter "
-                         "(created before it was loaded without TSYNC)", tid=tid)
+            if unit.mode is None or unit.filters is None:
+                self.add("all_threads", "error", f"{_who(proc)} tid {unit.tid}: Seccomp not "
+                         "readable", tid=unit.tid)
+            elif (unit.mode, unit.filters) != (main.mode, main.filters):
+                self.add("all_threads", "fail", f"{_who(proc)} tid {unit.tid} has seccomp "
+                         f"{_mode_name(unit.mode)} with {unit.filters} filter(s), the main "
+                         f"thread {_mode_name(main.mode)} with {main.filters}: it escaped the "
+                         "filter (created before it was loaded without TSYNC)", tid=unit.tid)
             else:
-                self.add("all_threads", "pass", "", tid=tid)
+                self.add("all_threads", "pass", "", tid=unit.tid)
 
     def _deep(self) -> None:
         proc, spec = self.proc, self.spec
-        loaded = (self.snapshot.seccomp_dumps or {}).get(proc.pid)
+        dumps = self.snapshot.seccomp_dumps or {}
+        loaded = dumps.get(proc.pid)
         if loaded is None:
             self.add("deep", "error", f"{_who(proc)}: its filters were not read (the daemon "
                      "reads them only for checks listed in its deep_seccomp setting)")
@@ -400,25 +417,49 @@ class _Judge:
         if isinstance(loaded, ReadError):
             self.add("deep", "error", f"{_who(proc)}: cannot read its filters: {loaded.reason}")
             return
-        sizes = [len(p) // 8 for p in loaded.filters]
-        self.add("deep", "pass", "", filters=len(sizes), instructions=sizes,
-                 stopped_ms=round(loaded.stop_ns / 1e6, 3), cached=loaded.cached)
+        self._dumped(proc.pid, loaded)
+        if spec.all_threads:
+            self._same_stack(loaded, dumps)
         if spec.profile is not None:
             self._profile(spec.profile, loaded.filters)
         if spec.must_deny:
             self._must_deny(loaded.filters)
 
+    def _dumped(self, tid: int, dump: FilterDump) -> None:
+        self.add("deep", "pass", "", tid=tid, filters=len(dump.filters),
+                 instructions=[len(p) // 8 for p in dump.filters],
+                 stopped_ms=round(dump.stop_ns / 1e6, 3), cached=dump.cached)
+
+    def _same_stack(self, main: FilterDump, dumps: Mapping[int, FilterDump | ReadError]) -> None:
+        """Filters are per thread: with ``all_threads``, every thread's stack is read and must
+        be the main thread's, byte for byte (a count alone can hide a different filter)."""
+        who = _who(self.proc)
+        for thread in self.proc.threads:
+            if thread.tid == self.proc.pid:
+                continue
+            other = dumps.get(thread.tid)
+            if other is None or isinstance(other, ReadError):
+                why = "not read" if other is None else other.reason
+                self.add("all_threads", "error", f"{who} tid {thread.tid}: cannot read its "
+                         f"filters: {why}", tid=thread.tid)
+            elif other.filters != main.filters:
+                self.add("all_threads", "fail", f"{who} tid {thread.tid} carries another "
+                         f"filter stack than the main thread ({len(other.filters)} filter(s) "
+                         f"of {[len(p) // 8 for p in other.filters]} instructions, the main "
+                         f"thread {len(main.filters)} of {[len(p) // 8 for p in main.filters]})",
+                         tid=thread.tid)
+            else:
+                self._dumped(thread.tid, other)
+
     def _profile(self, declared: Declared, stack: tuple[bytes, ...]) -> None:
-        from agent.seccomp import verify  # noqa: PLC0415
         from agent.seccomp.compile import CompileError  # noqa: PLC0415
 
         who = _who(self.proc)
         try:
-            compiled = _compiled(declared.profile)
+            result = _compared(stack, declared.profile)
         except CompileError as exc:
             self.add("profile", "error", f"cannot compile {declared.path}: {exc}")
             return
-        result = verify.compare(stack, compiled)
         for diff in result.differences:
             verdict = "error" if diff.kind == "undecided" else "fail"
             self.add("profile", verdict, f"{who} vs {declared.path}: {diff}", kind=diff.kind,
@@ -435,11 +476,21 @@ class _Judge:
         who = _who(self.proc)
         found, unchecked = verify.must_deny(stack, self.spec.must_deny)
         for item in found:
-            self.add("must_deny", "fail", f"{who} may call {item.arch} {item.syscall}: "
-                     f"{item.how}", arch=item.arch, syscall=item.syscall)
+            self.add("must_deny", "error" if item.undecided else "fail",
+                     f"{who} may call {item.arch} {item.syscall}: {item.how}", arch=item.arch,
+                     syscall=item.syscall)
         if not found:
             self.add("must_deny", "pass", "", checked=list(self.spec.must_deny),
                      not_syscalls_here=unchecked)
+
+
+@lru_cache(maxsize=64)
+def _compared(stack: tuple[bytes, ...], profile: Any) -> Any:
+    """The comparison of a loaded stack with a profile: the same gateway build seen again (or
+    by another check) is not analysed twice."""
+    from agent.seccomp import verify  # noqa: PLC0415
+
+    return verify.compare(stack, _compiled(profile))
 
 
 @cache

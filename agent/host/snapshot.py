@@ -35,6 +35,8 @@ class DumpRequest:
     """True for a process to read; False, or why it cannot be told (then it is not read)."""
     stop_isolated: bool = False
     """May stop a process that can run on an isolated CPU."""
+    threads: bool = False
+    """Read every thread's filters, not only the main thread's (filters are per thread)."""
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,9 @@ class Snapshot:
     cgroups: CgroupTree | ReadError | None = None
     """Every cgroup hierarchy; ``None`` when no check asked for it."""
     seccomp_dumps: Mapping[int, FilterDump | ReadError] | None = None
-    """pid -> the main thread's loaded filters (or why not read); ``None`` when not asked."""
+    """tid -> that thread's loaded filters (or why not read): the main thread (tid = pid) of
+    every process a request selects, every thread for requests with ``threads``; ``None``
+    when not asked."""
 
 
 def take(root: Path, request: SnapshotRequest, dump_cache: DumpCache | None = None) -> Snapshot:
@@ -144,8 +148,8 @@ def take(root: Path, request: SnapshotRequest, dump_cache: DumpCache | None = No
     if request.seccomp_dumps and table is not None:
         from agent.host.loaded_filters import isolated_cpus, read_loaded  # noqa: PLC0415
 
-        dumps = read_loaded(root, table, request.seccomp_dumps, isolated_cpus(cmdline, cgroups),
-                            dump_cache)
+        dumps = read_loaded(root, table, request.seccomp_dumps,
+                            isolated_cpus(cmdline, cgroups, root=root), dump_cache)
     return Snapshot(
         root=str(root),
         facts=procfs.read_facts(root),

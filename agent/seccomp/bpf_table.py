@@ -209,29 +209,15 @@ def table(programs: Sequence[bytes | Sequence[Insn]], arch: int,
     the entry ``undecided``. High/low word pairs are merged into 64-bit conditions where exact.
     """
     numbers = sorted({_nr(n) for n in nrs})
-    decoded = _programs(programs)
-    per_program = [_Walker(insns, arch & U32, numbers).run() for insns in decoded]
+    found, undecided = stack_paths(programs, arch, numbers)
     out: dict[int, Entry] = {}
-    renders: dict[int, tuple[_Facts, list[dict[str, tuple[Condition, ...]]]]] = {}
-    for i, nr in enumerate(numbers):
-        paths: list[tuple[_Facts, int]] = [({}, RET_ALLOW)]
-        reason: str | None = None
-        for which, (found, undecided) in enumerate(per_program):
-            why = undecided.get(i)
-            if why is not None:
-                reason = f"filter {which}: {why}" if len(decoded) > 1 else why
-                break
-            crossed = _cross(paths, found[i])
-            if crossed is None:
-                reason = f"more than {MAX_PATHS} combinations of paths through the stack"
-                break
-            paths = crossed
-            if not paths:
-                reason = "no feasible path found (the facts on a path were beyond the analysis)"
-                break
+    renders: dict[int, tuple[Facts, list[dict[str, tuple[Condition, ...]]]]] = {}
+    for nr in numbers:
+        reason = undecided.get(nr)
         if reason is not None:
             out[nr] = Entry(nr, None, (), reason)
             continue
+        paths = found[nr]
         rets = {ret for _, ret in paths}
         if len(rets) == 1:
             out[nr] = Entry(nr, rets.pop())
@@ -244,6 +230,88 @@ def table(programs: Sequence[bytes | Sequence[Insn]], arch: int,
             rendered.extend((conds, ret) for conds in cached[1])
         out[nr] = Entry(nr, None, _branches(rendered))
     return out
+
+
+def stack_paths(programs: Sequence[bytes | Sequence[Insn]], arch: int, nrs: Iterable[int]
+                ) -> tuple[dict[int, list[tuple[Facts, int]]], dict[int, str]]:
+    """Per syscall number: every feasible way through the stack as (facts on the argument and
+    instruction-pointer words, the return value the kernel acts on); and, per number the
+    analysis gave up on, why. The raw material of :func:`table` and of comparisons
+    (:mod:`agent.seccomp.bpf_diff`)."""
+    numbers = sorted({_nr(n) for n in nrs})
+    decoded = _programs(programs)
+    per_program = [_Walker(insns, arch & U32, numbers).run() for insns in decoded]
+    found: dict[int, list[tuple[Facts, int]]] = {}
+    undecided: dict[int, str] = {}
+    for i, nr in enumerate(numbers):
+        paths: list[tuple[Facts, int]] = [({}, RET_ALLOW)]
+        reason: str | None = None
+        for which, (walked, gave_up) in enumerate(per_program):
+            why = gave_up.get(i)
+            if why is not None:
+                reason = f"filter {which}: {why}" if len(decoded) > 1 else why
+                break
+            crossed = _cross(paths, walked[i])
+            if crossed is None:
+                reason = f"more than {MAX_PATHS} combinations of paths through the stack"
+                break
+            paths = crossed
+            if not paths:
+                reason = "no feasible path found (the facts on a path were beyond the analysis)"
+                break
+        if reason is not None:
+            undecided[nr] = reason
+        else:
+            found[nr] = paths
+    return found, undecided
+
+
+def intersect(one: Facts, other: Facts) -> Facts | None:
+    """Facts of two paths at once; None when provably contradictory."""
+    return _intersect(one, other)
+
+
+def require(facts: Facts, condition: Condition) -> Facts | None:
+    """``facts`` and one more condition on a 32-bit word (``half`` ``lo`` or ``hi``); None
+    when provably contradictory."""
+    index = _WORDS.get((condition.field, condition.half))
+    if index is None:
+        raise ValueError(f"require() takes a condition on one 32-bit word, not {condition}")
+    word = facts.get(index, _TOP).add(condition.mask & U32, condition.op, condition.value & U32)
+    return None if word is None else {**facts, index: word}
+
+
+def example(facts: Facts, nr: int, arch: int, tries: int = 4096) -> SeccompData | None:
+    """Concrete ``seccomp_data`` satisfying ``facts``, or None when none was found in ``tries``
+    steps per word (the facts may still be satisfiable: callers treat None as undecided)."""
+    words: dict[int, int] = {}
+    for index, word in facts.items():
+        value = _pick(word, tries)
+        if value is None:
+            return None
+        words[index] = value
+    ip = words.get(2, 0) | words.get(3, 0) << 32
+    args = tuple(words.get(4 + 2 * i, 0) | words.get(5 + 2 * i, 0) << 32 for i in range(6))
+    return SeccompData(nr, arch, args, ip)
+
+
+def _pick(word: _Word, tries: int) -> int | None:
+    known = word.ones | word.zeros
+    free = 0
+    for k in word.sets:
+        free |= k
+    for guess in (_next_fit(word.lo, known, word.ones),
+                  _next_fit(word.lo, known | free, word.ones | free)):
+        if guess is not None and guess <= word.hi and word.satisfied_by(guess):
+            return guess
+    value = _next_fit(word.lo, known, word.ones)
+    for _ in range(tries):
+        if value is None or value > word.hi:
+            return None
+        if word.satisfied_by(value):
+            return value
+        value = _next_fit(value + 1, known, word.ones)
+    return None
 
 
 def _nr(value: int) -> int:
@@ -329,6 +397,8 @@ class _Word:
         elif op == "ne":
             if value & ~mask or (mask, value) in nes:
                 return self
+            if not mask & ~(ones | zeros):  # every masked bit is known: decided now
+                return None if ones & mask == value else self
             nes = (*nes, (mask, value))
         elif op == "set":
             value &= mask
@@ -388,6 +458,8 @@ class _Word:
         if self.ones & self.zeros or self.lo > self.hi:
             return False
         known = self.ones | self.zeros
+        if any(not m & ~known and self.ones & m == x for m, x in self.nes):
+            return False  # a "!=" on bits that are all known (joined after it was added)
         first = _next_fit(self.lo, known, self.ones)
         if first is None or first > self.hi:
             return False
@@ -436,7 +508,14 @@ def _next_fit(start: int, known: int, bits: int) -> int | None:
 
 _Facts = dict[int, _Word]
 """Word index (offset / 4, 2..15) -> what the path knows about that word."""
+Facts = _Facts
 _TOP = _Word()
+_WORDS: dict[tuple[str, str | None], int] = {
+    ("instruction_pointer", "lo"): 2, ("instruction_pointer", "hi"): 3,
+    **{(f"args[{i}]", half): 4 + 2 * i + (half == "hi") for i in range(6)
+       for half in ("lo", "hi")},
+}
+"""(Condition.field, Condition.half) -> word index."""
 
 
 # --- symbolic values ----------------------------------------------------------------------------

@@ -23,6 +23,8 @@ from agent.seccomp import bpf, bpf_disasm, bpf_table, syscalls
 
 X32_BIT = 0x40000000
 """x32 syscalls reach the kernel as ``AUDIT_ARCH_X86_64`` with this bit set in ``nr``."""
+NUMBERS = 1024
+"""Syscall numbers tabulated per ABI from its base: above every number Linux has assigned."""
 PERMISSIVE = frozenset({"allow", "log", "trace", "user_notif"})
 """Actions under which the syscall may run (trace / user_notif: a tracer or supervisor decides)."""
 
@@ -60,9 +62,24 @@ def space(arch: str) -> Space:
     known = set(syscalls.numbers(real))
     base = X32_BIT if real == "x32" else 0
     top = max(known, default=base)
-    # Gaps and one past the top: a filter's answer for numbers no table names matters too.
-    numbers = sorted(known | set(range(base, top + 2)))
+    # Every number up to NUMBERS, gaps included: the running kernel may have syscalls newer
+    # than libseccomp's tables (6.x kernels add several a year), and a filter that lets one of
+    # those through must show.
+    numbers = sorted(known | set(range(base, max(top + 2, base + NUMBERS))))
     return Space(real, kernel_token(real), tuple(numbers))
+
+
+@cache
+def names(arch: str) -> dict[str, tuple[int, ...]]:
+    """Syscall name -> its numbers in the space of ``arch`` (the kernel's direct socket calls
+    on i386, 359 and up, included: libseccomp resolves those names to ``socketcall``)."""
+    out: dict[str, list[int]] = {}
+    where = space(arch)
+    for nr in where.numbers:
+        name = _name(nr, where.arch)
+        if name is not None:
+            out.setdefault(name, []).append(nr)
+    return {name: tuple(nrs) for name, nrs in out.items()}
 
 
 def spaces(extra: Iterable[str] = ()) -> tuple[Space, ...]:

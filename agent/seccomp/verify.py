@@ -1,12 +1,13 @@
 """Compare a loaded filter stack with a declared profile, syscall by syscall; check must-deny lists.
 
 Both sides are reduced to what the kernel would do: the declared profile is compiled exactly as
-``hostguard exec`` would load it, and both are tabulated by :mod:`agent.seccomp.effective` over
-every syscall space the CPU can enter. Where either side's decision reads the arguments, both
-are run concretely on the argument values either side names, their neighbours (``v - 1``,
-``v + 1``) and 0 — the points where a comparison can change its answer. What is still open (a
-decision the analysis could not follow, or more combinations than :data:`MAX_POINTS`) is reported
-as ``undecided``, never as equal.
+``hostguard exec`` would load it, and both are compared over every syscall number (0-1023 from
+each base) of every syscall space the CPU can enter (:mod:`agent.seccomp.effective`). The
+comparison works on the paths through both filters (:mod:`agent.seccomp.bpf_diff`): wherever a
+path of one and a path of the other return different actions and their argument conditions can
+hold together, concrete arguments are built and both filters run on them, so each difference
+comes with a call that shows it. What the analysis cannot follow (arithmetic on arguments, too
+many paths, conditions it finds no values for) is reported as ``undecided``, never as equal.
 
 Kinds of difference, worst first:
 
@@ -24,19 +25,17 @@ Kinds of difference, worst first:
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from agent.seccomp import bpf, bpf_table, effective, syscalls
+from agent.seccomp import bpf, bpf_diff, bpf_table, effective, syscalls
 from agent.seccomp.compile import CompiledFilter
 
-MAX_POINTS = 4096
-"""Argument combinations tried per syscall before the rest is reported undecided."""
-U64 = (1 << 64) - 1
 _ORDER = ("arch_open", "allowed_extra", "denied_extra", "action_differs", "undecided")
 SEVERITY = {"arch_open": "critical", "allowed_extra": "critical", "denied_extra": "warning",
             "action_differs": "warning", "undecided": "warning"}
+_DATA_MATTERS = frozenset({"errno", "trap", "trace"})
+"""Actions whose 16 data bits reach someone (the errno, si_errno, the tracer's message)."""
 
 
 @dataclass(frozen=True)
@@ -57,8 +56,11 @@ class Difference:
     """What the profile says."""
     args: tuple[int, ...] | None = None
     """Argument values where the two differ; None when they differ whatever the arguments."""
+    instruction_pointer: int | None = None
+    """With :attr:`args`: the instruction pointer of the call that shows the difference."""
     count: int = 1
-    """For ``arch_open``: how many syscalls are let through."""
+    """How many syscall numbers: those let through (``arch_open``), or a run of unnamed
+    numbers (``#458-#1023``) that differ the same way."""
 
     @property
     def severity(self) -> str:
@@ -69,6 +71,8 @@ class Difference:
         if self.args is not None:
             shown = ", ".join(hex(a) for a in self.args)
             where += f"({shown})"
+            if self.instruction_pointer:
+                where += f" at ip {self.instruction_pointer:#x}"
         if self.kind == "arch_open":
             return (f"{self.severity}: the {self.arch} ABI is open: {self.count} syscall(s) "
                     f"permitted ({self.syscall}); the profile kills every {self.arch} syscall")
@@ -96,47 +100,76 @@ class Comparison:
         return not self.differences
 
 
-def _side(ret: int) -> bool:
-    return effective.permits(ret)
+def same_action(one: int, other: int) -> bool:
+    """Whether the kernel does the same thing for both return values: the data bits count
+    only for errno (capped at 4095, as the kernel caps it), trap and trace."""
+    return _action_key(one) == _action_key(other)
+
+
+def _action_key(ret: int) -> tuple[str, int]:
+    found = bpf.verdict(ret)
+    if found.action not in _DATA_MATTERS:
+        return found.action, 0
+    return found.action, min(found.data, 4095) if found.action == "errno" else found.data
 
 
 def _kind(loaded: int, declared: int) -> str | None:
-    if loaded == declared:
+    if same_action(loaded, declared):
         return None
-    if _side(loaded) != _side(declared):
-        return "allowed_extra" if _side(loaded) else "denied_extra"
-    return None if bpf.verdict(loaded) == bpf.verdict(declared) else "action_differs"
+    mine, theirs = effective.permits(loaded), effective.permits(declared)
+    if mine != theirs:
+        return "allowed_extra" if mine else "denied_extra"
+    return "action_differs"
 
 
 def compare(stack: Sequence[bytes], declared: CompiledFilter) -> Comparison:
     """Compare the loaded ``stack`` (newest first) with the compiled profile."""
-    programs = [bpf.decode(p) for p in stack]
-    profile_program = [bpf.decode(declared.bpf())]
+    programs = bpf_diff.decoded(stack)
+    profile_program = bpf_diff.decoded([declared.bpf()])
     found: list[Difference] = []
     compared = points = 0
     spaces = effective.spaces(declared.arches)
     for where in spaces:
-        loaded_table = bpf_table.table(programs, where.token, where.numbers)
-        declared_table = bpf_table.table(profile_program, where.token, where.numbers)
         compared += len(where.numbers)
         diffs: list[Difference] = []
-        for nr in where.numbers:
-            mine, theirs = loaded_table[nr], declared_table[nr]
-            if mine.ret is not None and theirs.ret is not None:
-                kind = _kind(mine.ret, theirs.ret)
-                if kind is not None:
-                    diffs.append(Difference(kind, where.arch, where.name(nr), nr,
-                                            str(bpf.verdict(mine.ret)),
-                                            str(bpf.verdict(theirs.ret))))
+        seen = bpf_diff.disagreements(programs, profile_program, where.token, where.numbers,
+                                      lambda a, b: _kind(a, b) is not None)
+        for nr, witness in sorted(seen.items()):
+            if isinstance(witness, str):
+                diffs.append(Difference("undecided", where.arch, where.name(nr), nr, witness,
+                                        "?"))
                 continue
-            tried, diff = _compare_args(where, nr, programs, profile_program,
-                                        mine=mine, theirs=theirs)
-            points += tried
-            if diff is not None:
-                diffs.append(diff)
-        found.extend(_fold_open_arch(where, declared, diffs))
+            points += 1
+            kind = _kind(witness.one, witness.other)
+            assert kind is not None
+            diffs.append(Difference(kind, where.arch, where.name(nr), nr,
+                                    str(bpf.verdict(witness.one)),
+                                    str(bpf.verdict(witness.other)),
+                                    witness.data.args if witness.conditional else None,
+                                    witness.data.instruction_pointer if witness.conditional
+                                    else None))
+        found.extend(_fold_open_arch(where, declared, _fold_unnamed(diffs)))
     found.sort(key=lambda d: (_ORDER.index(d.kind), d.arch, -1 if d.nr is None else d.nr))
     return Comparison(tuple(found), tuple(s.arch for s in spaces), compared, points)
+
+
+def _fold_unnamed(diffs: list[Difference]) -> list[Difference]:
+    """Runs of numbers no syscall table names (newer than libseccomp, or unassigned), differing
+    the same way, as one finding: ``#458-#1023``."""
+    out: list[Difference] = []
+    for diff in diffs:
+        last = out[-1] if out else None
+        if (last is not None and diff.syscall.startswith("#") and last.syscall.startswith("#")
+                and diff.args is None and last.args is None and last.nr is not None
+                and diff.nr == last.nr + last.count
+                and (diff.kind, diff.loaded, diff.declared) ==
+                (last.kind, last.loaded, last.declared)):
+            first = last.syscall.split("-")[0]
+            out[-1] = Difference(last.kind, last.arch, f"{first}-#{diff.nr}", last.nr,
+                                 last.loaded, last.declared, count=last.count + 1)
+            continue
+        out.append(diff)
+    return out
 
 
 def _fold_open_arch(where: effective.Space, declared: CompiledFilter,
@@ -154,123 +187,75 @@ def _fold_open_arch(where: effective.Space, declared: CompiledFilter,
                        count=len(extra)), *rest]
 
 
-def _compare_args(where: effective.Space, nr: int, loaded: Sequence[Sequence[bpf.Insn]],
-                  declared: Sequence[Sequence[bpf.Insn]], *, mine: bpf_table.Entry,
-                  theirs: bpf_table.Entry) -> tuple[int, Difference | None]:
-    """Run both sides on the argument values that matter; the first difference, if any."""
-    values = candidates([mine, theirs])
-    combos = _points(values)
-    tried = 0
-    for args, ip in combos:
-        tried += 1
-        data = bpf.SeccompData(nr, where.token, args, ip)
-        got = bpf.emulate_stack(loaded, data)
-        want = bpf.emulate_stack(declared, data)
-        kind = _kind(got, want)
-        if kind is not None:
-            return tried, Difference(kind, where.arch, where.name(nr), nr,
-                                     str(bpf.verdict(got)), str(bpf.verdict(want)), args)
-    why = mine.undecided or theirs.undecided
-    if why is None and _count(values) > MAX_POINTS:
-        why = f"{_count(values)} argument combinations, {MAX_POINTS} tried"
-    if why is not None:
-        return tried, Difference("undecided", where.arch, where.name(nr), nr, why,
-                                 effective.describe(theirs))
-    return tried, None
-
-
-Values = Mapping[str, tuple[int, ...]]
-"""Field (``args[0]`` .. ``args[5]``, ``instruction_pointer``) -> values to try."""
-
-
-def candidates(entries: Iterable[bpf_table.Entry]) -> dict[str, tuple[int, ...]]:
-    """Values worth trying per field: every constant either side compares, its neighbours, 0."""
-    words: dict[str, dict[str | None, set[int]]] = {}
-    for entry in entries:
-        for branch in entry.branches:
-            for cond in branch.conditions:
-                halves = words.setdefault(cond.field, {})
-                bucket = halves.setdefault(cond.half, set())
-                width = U64 if cond.half is None else 0xFFFFFFFF
-                for v in (cond.value, cond.mask & cond.value, cond.mask):
-                    bucket.update({v & width, (v - 1) & width, (v + 1) & width})
-                bucket.update({0, width})
-    out: dict[str, tuple[int, ...]] = {}
-    for name, halves in words.items():
-        full = set(halves.get(None, set())) | {0}
-        lows = halves.get("lo", set()) | {0}
-        highs = halves.get("hi", set()) | {0}
-        full |= {(h << 32) | lo for h in highs for lo in lows}
-        out[name] = tuple(sorted(full))
-    return out
-
-
-def _count(values: Values) -> int:
-    total = 1
-    for v in values.values():
-        total *= len(v)
-    return total
-
-
-def _points(values: Values) -> Iterable[tuple[tuple[int, ...], int]]:
-    """Argument tuples (and instruction pointers) to run, at most :data:`MAX_POINTS`."""
-    fields = [f"args[{i}]" for i in range(6)] + ["instruction_pointer"]
-    choices = [values.get(f, (0,)) for f in fields]
-    for combo in itertools.islice(itertools.product(*choices), MAX_POINTS):
-        yield tuple(combo[:6]), combo[6]
-
-
 # --- must_deny --------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Permitted:
-    """A syscall a must-deny list names that the loaded stack lets through."""
+    """A syscall a must-deny list names that the loaded stack lets through (or may)."""
 
     arch: str
     syscall: str
     how: str
-    """``allow``, ``log`` ..., or the argument conditions under which it is permitted."""
+    """``allow``, ``log`` ..., with the arguments of a call that shows it when they matter."""
+    undecided: bool = False
+    """True when the analysis could not tell whether some call is permitted."""
+
+
+SOCKETCALL = {"socket": 1, "bind": 2, "connect": 3, "listen": 4, "accept": 5, "getsockname": 6,
+              "getpeername": 7, "socketpair": 8, "send": 9, "recv": 10, "sendto": 11,
+              "recvfrom": 12, "shutdown": 13, "setsockopt": 14, "getsockopt": 15,
+              "sendmsg": 16, "recvmsg": 17, "accept4": 18, "recvmmsg": 19, "sendmmsg": 20}
+"""``socketcall(call, args)`` call numbers (include/uapi/linux/net.h)."""
+IPC = {"semop": 1, "semget": 2, "semctl": 3, "semtimedop": 4, "msgsnd": 11, "msgrcv": 12,
+       "msgget": 13, "msgctl": 14, "shmat": 21, "shmdt": 22, "shmget": 23, "shmctl": 24}
+"""``ipc(call, ...)`` call numbers (ipc/syscall.c); the call is the low 16 bits of ``first``:
+the kernel takes ``call & 0xffff`` (the high half carries the version)."""
 
 
 def must_deny(stack: Sequence[bytes], names: Iterable[str],
               arches: Iterable[str] = ()) -> tuple[list[Permitted], list[str]]:
     """Which of ``names`` (``@groups`` allowed) the stack permits for some arguments.
 
-    Returns the violations and the names checked nowhere (not a syscall on any space here).
-    An empty stack permits everything.
+    On an ABI with the ``socketcall`` / ``ipc`` multiplexers (i386), a socket or SysV IPC call
+    is also reached through them: the multiplexer must be denied for that call number too.
+    Returns the violations (undecided ones flagged) and the names that are a syscall on no
+    space here. An empty stack permits everything.
     """
     wanted = syscalls.expand(names)
-    programs = [bpf.decode(p) for p in stack]
+    programs = bpf_diff.decoded(stack)
     found: list[Permitted] = []
     seen: set[str] = set()
     for where in effective.spaces(arches):
-        numbers = {}
+        known = effective.names(where.arch)
         for name in wanted:
-            try:
-                nr = syscalls.resolve(name, where.arch)
-            except syscalls.UnknownSyscall:
-                continue
-            if nr is not None:
-                numbers[nr] = name
+            routes: list[tuple[int, tuple[bpf_table.Condition, ...]]] = [
+                (nr, ()) for nr in known.get(name, ())]
+            routes += _multiplexed(name, known)
+            if routes:
                 seen.add(name)
-        if not numbers:
-            continue
-        table = bpf_table.table(programs, where.token, sorted(numbers))
-        for nr, name in sorted(numbers.items(), key=lambda item: item[1]):
-            how = _permitted(table[nr])
-            if how is not None:
-                found.append(Permitted(where.arch, name, how))
+            for nr, requirements in routes:
+                got = bpf_diff.permitted(programs, where.token, nr, effective.permits,
+                                         requirements)
+                if got is None:
+                    continue
+                via = "" if not requirements else f" through {where.name(nr)}"
+                if isinstance(got, str):
+                    found.append(Permitted(where.arch, name, f"cannot decide{via}: {got}", True))
+                    continue
+                shown = str(bpf.verdict(got.one))
+                if got.conditional:
+                    shown += f" for {where.name(nr)}({', '.join(hex(a) for a in got.data.args)})"
+                found.append(Permitted(where.arch, name, shown + ("" if got.conditional
+                                                                  else via)))
     return found, [n for n in wanted if n not in seen]
 
 
-def _permitted(entry: bpf_table.Entry) -> str | None:
-    if entry.undecided is not None:
-        return f"cannot decide ({entry.undecided})"
-    if entry.ret is not None:
-        return str(bpf.verdict(entry.ret)) if effective.permits(entry.ret) else None
-    open_ = [b for b in entry.branches if effective.permits(b.ret)]
-    if not open_:
-        return None
-    return "; ".join(f"{' and '.join(str(c) for c in b.conditions) or 'otherwise'} -> "
-                     f"{bpf.verdict(b.ret)}" for b in open_)
+def _multiplexed(name: str, known: Mapping[str, tuple[int, ...]]
+                 ) -> list[tuple[int, tuple[bpf_table.Condition, ...]]]:
+    out: list[tuple[int, tuple[bpf_table.Condition, ...]]] = []
+    for table, via, mask in ((SOCKETCALL, "socketcall", 0xFFFFFFFF), (IPC, "ipc", 0xFFFF)):
+        if name in table:
+            call = bpf_table.Condition("args[0]", "lo", mask, "eq", table[name])
+            out += [(nr, (call,)) for nr in known.get(via, ())]
+    return out

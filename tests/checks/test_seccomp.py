@@ -22,7 +22,7 @@ from agent.checks.base import SpecError, SpecProblem
 from agent.checks.seccomp import SeccompKind, SeccompSpec
 from agent.host.facts import ReadError
 from agent.host.processes import CgroupMembership, Process, ProcessTable, Thread
-from agent.host.seccomp_dump import FilterDump
+from agent.host.seccomp_dump import FilterDump, dump_filters
 from agent.host.snapshot import Snapshot
 from agent.policy.resolve import resolve
 from agent.result import Result, Status
@@ -124,12 +124,15 @@ def test_profile_relative_to_the_policy(tmp_path: Path) -> None:
 
 def test_request() -> None:
     shallow = KIND.request(KIND.parse({"name": "x", "mode": "filter"}))
-    assert shallow.processes and not shallow.threads and not shallow.seccomp_dumps
+    # Seccomp and no_new_privs are per thread: threads are always read.
+    assert shallow.processes and shallow.threads and not shallow.seccomp_dumps
     deep = KIND.request(KIND.parse({"name": "x", "all_threads": True, "deep": True,
                                     "must_deny": ["ptrace"], "stop_isolated": True}))
-    assert deep.threads
     [dump] = deep.seccomp_dumps
-    assert dump.stop_isolated
+    assert dump.stop_isolated and dump.threads
+    [main_only] = KIND.request(KIND.parse({"name": "x", "deep": True,
+                                           "must_deny": ["ptrace"]})).seccomp_dumps
+    assert not main_only.threads and not main_only.stop_isolated
 
 
 def test_policy_lint_locates_problems(tmp_path: Path) -> None:
@@ -150,6 +153,9 @@ def proc(pid: int, name: str = "fixgw", **fields: Any) -> Process:
         no_new_privs=True, seccomp=2, seccomp_filters=1, cpus_allowed=frozenset({0}),
         sched_policy=0, rt_priority=0, nice=0, cgroups=(), netns=1)
     base.update(fields)
+    if "threads" not in fields:  # the main thread, as /proc/PID/task/PID/status shows it
+        base["threads"] = (Thread(pid, name, base["seccomp"], base["seccomp_filters"],
+                                  base["no_new_privs"], base["cpus_allowed"]),)
     return Process(**base)
 
 
@@ -173,13 +179,13 @@ def dump(pid: int, *profiles: Profile) -> FilterDump:
 def test_mode_and_nnp() -> None:
     snapshot = snap(proc(10, seccomp=0, no_new_privs=False))
     assert judge({"name": "fixgw", "mode": "filter"}, snapshot) == (
-        Status.FAIL, "pid 10 ('fixgw') has seccomp mode disabled, expected filter")
+        Status.FAIL, "pid 10 ('fixgw') tid 10 has seccomp mode disabled, expected filter")
     assert judge({"name": "fixgw", "no_new_privs": True}, snapshot) == (
-        Status.FAIL, "pid 10 ('fixgw') has NoNewPrivs 0")
+        Status.FAIL, "pid 10 ('fixgw') tid 10 has NoNewPrivs 0")
     assert judge({"name": "fixgw", "mode": "disabled"}, snapshot)[0] is Status.PASS
     unreadable = snap(proc(10, seccomp=None))
     assert judge({"name": "fixgw", "mode": "filter"}, unreadable) == (
-        Status.ERROR, "pid 10 ('fixgw'): Seccomp not readable")
+        Status.ERROR, "pid 10 ('fixgw') tid 10: Seccomp not readable")
 
 
 def test_nothing_selected() -> None:
@@ -187,6 +193,13 @@ def test_nothing_selected() -> None:
         Status.NOT_APPLICABLE
     assert judge({"name": "other", "mode": "filter", "required": True}, snap(proc(10))) == (
         Status.FAIL, "no process selected by name other")
+
+
+def test_unit_of_a_user_manager_is_not_the_system_unit() -> None:
+    user_unit = proc(13, seccomp=0, cgroups=(CgroupMembership(
+        0, (), "/user.slice/user-1000.slice/user@1000.service/app.slice/fixgw.service"),))
+    assert judge({"unit": "fixgw", "mode": "filter"}, snap(user_unit))[0] is \
+        Status.NOT_APPLICABLE
 
 
 def test_unit_selection() -> None:
@@ -209,7 +222,8 @@ def test_all_threads_catches_an_escaped_thread() -> None:
         "TSYNC)")
     same = snap(proc(10, threads=(threads[0], replace(threads[0], tid=11))))
     assert judge({"name": "fixgw", "all_threads": True}, same)[0] is Status.PASS
-    assert judge({"name": "fixgw", "all_threads": True}, snap(proc(10)))[0] is Status.ERROR
+    assert judge({"name": "fixgw", "all_threads": True}, snap(proc(10, threads=()))) == (
+        Status.ERROR, "pid 10 ('fixgw'): its threads are not readable (no threads were read)")
 
 
 def test_deep_unread_is_an_error() -> None:
@@ -290,6 +304,55 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         yield Live(mark, pids, tid, folder)
 
 
+_TWO_FILTERS = """
+import threading, time
+import pyseccomp as seccomp
+ready = threading.Event()
+tids = []
+def worker():
+    seccomp.SyscallFilter(seccomp.ALLOW).load()  # its own allow-all filter, this thread only
+    tids.append(threading.get_native_id())
+    ready.set()
+    time.sleep(120)
+threading.Thread(target=worker, daemon=True).start()
+ready.wait()
+strict = seccomp.SyscallFilter(seccomp.ALLOW)
+strict.add_rule(seccomp.ERRNO(1), "ptrace")
+strict.load()  # no TSYNC: the main thread only; both threads now show Seccomp_filters 1
+print(tids[0], flush=True)
+time.sleep(120)
+"""
+
+
+def test_threads_with_equal_counts_but_different_filters(tmp_path: Path) -> None:
+    need_root()
+    mark = f"hgtwo-{uuid.uuid4().hex[:12]}"
+    with live_children(20) as children:
+        child = children.start([sys.executable, "-c", _TWO_FILTERS, mark], reports=True)
+        worker = int(children.ready_line(child))
+        path = write(tmp_path / "two.yaml", policy("two", [
+            check("TWO-1", "seccomp", {"cmdline": f"(^| ){mark}( |$)", "all_threads": True,
+                                       "deep": True, "stop_isolated": True,
+                                       "must_deny": ["ptrace"]}),
+            check("TWO-2", "seccomp", {"cmdline": f"(^| ){mark}( |$)", "all_threads": True})]))
+        policy_set = resolve([path], TODAY)
+        results = {r.check.id: r for r in audit.run(policy_set, Path("/"), {}, TODAY).results}
+        assert results["TWO-2"].status is Status.PASS  # the counts alone look fine
+        assert results["TWO-1"].status is Status.FAIL
+        comm = Path(f"/proc/{child.pid}/comm").read_text().rstrip("\n")
+        assert results["TWO-1"].message == (
+            f"pid {child.pid} ({comm!r}) tid {worker} carries another filter stack than the "
+            f"main thread (1 filter(s) of {_sizes(worker)} instructions, the main thread 1 of "
+            f"{_sizes(child.pid)})")
+        assert _sizes(worker) != _sizes(child.pid)
+        assert _running(child.pid) and _running(worker)
+
+
+def _sizes(tid: int) -> list[int]:
+    """Instruction counts of the filters ``tid`` carries, read independently of the check."""
+    return [len(program) // 8 for program in dump_filters(tid).filters]
+
+
 def _running(pid: int) -> bool:
     state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
     return state not in ("t", "T")
@@ -355,12 +418,16 @@ def test_live_audit(live: Live, tmp_path: Path) -> None:
         "THR-2": {**sel["threads"], "all_threads": True},
     })
     got = {cid: r.status for cid, r in results.items()}
+    # THR-1 fails too: mode applies to every thread, and the worker predates the filter.
     assert got == {"EXEC-1": Status.PASS, "EXEC-2": Status.FAIL, "PLAIN-1": Status.FAIL,
-                   "PLAIN-2": Status.FAIL, "THR-1": Status.PASS, "THR-2": Status.FAIL}
+                   "PLAIN-2": Status.FAIL, "THR-1": Status.FAIL, "THR-2": Status.FAIL}
     pid = live.pids
-    assert results["PLAIN-1"].message == (f"pid {pid['plain']} ('sleep') has seccomp mode "
-                                          "disabled, expected filter")
+    assert results["PLAIN-1"].message == (f"pid {pid['plain']} ('sleep') tid {pid['plain']} "
+                                          "has seccomp mode disabled, expected filter")
     comm = Path(f"/proc/{pid['threads']}/comm").read_text().rstrip("\n")
+    assert results["THR-1"].message == (f"pid {pid['threads']} ({comm!r}) tid "
+                                         f"{live.worker_tid} has seccomp mode disabled, "
+                                         "expected filter")
     assert results["THR-2"].message == (
         f"pid {pid['threads']} ({comm!r}) tid {live.worker_tid} has seccomp disabled with 0 "
         "filter(s), the main thread filter with 1: it escaped the filter (created before it "

@@ -1,0 +1,139 @@
+"""agent/seccomp/verify.py: loaded stacks vs compiled profiles, must_deny — the cases sampling
+argument values misses (masks, high words, numbers newer than libseccomp, the instruction
+pointer, i386 multiplexers), each difference backed by a call both filters are run on."""
+
+from __future__ import annotations
+
+from agent.seccomp import bpf, verify
+from agent.seccomp.compile import CompiledFilter, build_filter
+from agent.seccomp.model import ALLOW, EPERM, ArgCondition, Profile, Rule
+from tests.seccomp.bpf_programs import (
+    ADD,
+    ALLOW_RET,
+    I386,
+    JEQ,
+    LD,
+    RET,
+    X86_64,
+    asm,
+    constant,
+    errno_ret,
+    nr_of,
+)
+
+SOCKET = nr_of("socket")
+BASICS = ("exit_group", "exit", "read", "write", "close", "brk", "mmap", "munmap")
+
+
+def allow_socket(*conditions: ArgCondition) -> CompiledFilter:
+    """Default EPERM; a few basics; socket() under ``conditions``."""
+    return build_filter(Profile("p", EPERM, rules=(Rule(BASICS, ALLOW),
+                                                   Rule(("socket",), ALLOW, conditions))))
+
+
+def on(result: verify.Comparison, arch: str, syscall: str) -> list[verify.Difference]:
+    return [d for d in result.differences if (d.arch, d.syscall) == (arch, syscall)]
+
+
+def test_identical_filters_are_equivalent() -> None:
+    declared = allow_socket(ArgCondition(0, "masked_eq", 0, 0xFF00))
+    result = verify.compare([declared.bpf()], declared)
+    assert result.equivalent and result.arches == ("x86_64", "x86", "x32")
+    assert result.syscalls == 3 * 1024
+
+
+def test_masks_that_differ_in_bits_no_constant_names() -> None:
+    declared = allow_socket(ArgCondition(0, "masked_eq", 0, 0xFF00))
+    loaded = allow_socket(ArgCondition(0, "masked_eq", 0, 0xF000))
+    [diff] = on(verify.compare([loaded.bpf()], declared), "x86_64", "socket")
+    assert (diff.kind, diff.loaded, diff.declared) == ("allowed_extra", "allow", "errno(1)")
+    assert diff.args is not None and diff.args[0] & 0x0F00 and not diff.args[0] & 0xF000
+    call = bpf.SeccompData(SOCKET, X86_64, diff.args)
+    assert bpf.emulate(loaded.bpf(), call) == ALLOW_RET
+    assert bpf.emulate(declared.bpf(), call) == errno_ret(1)
+
+
+def test_a_filter_reading_only_the_low_word() -> None:
+    declared = allow_socket(ArgCondition(0, "eq", 2))  # all 64 bits
+    loaded = asm((LD, 0, 0, 0), (JEQ, 0, 3, SOCKET), (LD, 0, 0, 16), (JEQ, 0, 1, 2),
+                 (RET, 0, 0, ALLOW_RET), (RET, 0, 0, errno_ret(1)))
+    [diff] = on(verify.compare([loaded], declared), "x86_64", "socket")
+    assert diff.kind == "allowed_extra"
+    assert diff.args is not None and diff.args[0] & 0xFFFFFFFF == 2 and diff.args[0] >> 32
+
+
+def test_numbers_newer_than_libseccomp() -> None:
+    declared = allow_socket()
+    backdoor = asm((LD, 0, 0, 0), (JEQ, 0, 1, 465), (RET, 0, 0, ALLOW_RET)) + declared.bpf()
+    found = [d for d in verify.compare([backdoor], declared).differences
+             if d.arch == "x86_64"]
+    assert [(d.kind, d.nr, d.loaded) for d in found] == [("allowed_extra", 465, "allow")]
+
+
+def test_instruction_pointer_bypass() -> None:
+    declared = allow_socket()
+    backdoor = asm((LD, 0, 0, 8), (JEQ, 0, 1, 0x1234), (RET, 0, 0, ALLOW_RET)) + declared.bpf()
+    [diff] = on(verify.compare([backdoor], declared), "x86_64", "getppid")
+    assert (diff.kind, diff.instruction_pointer) == ("allowed_extra", 0x1234)
+    assert "at ip 0x1234" in str(diff)
+
+
+def test_a_laxer_newer_filter_changes_nothing() -> None:
+    declared = allow_socket()
+    assert verify.compare([constant(ALLOW_RET), declared.bpf()], declared).equivalent
+
+
+def test_arithmetic_on_arguments_is_undecided_not_equal() -> None:
+    declared = build_filter(Profile("all", ALLOW))
+    loaded = asm((LD, 0, 0, 4), (JEQ, 0, 7, X86_64), (LD, 0, 0, 0), (JEQ, 0, 4, SOCKET),
+                 (LD, 0, 0, 16), (ADD, 0, 0, 1), (JEQ, 0, 1, 3), (RET, 0, 0, errno_ret(1)),
+                 (RET, 0, 0, ALLOW_RET), (RET, 0, 0, 0x80000000))
+    result = verify.compare([loaded], declared)
+    assert [(d.arch, d.syscall) for d in result.differences if d.kind == "undecided"] == [
+        ("x86_64", "socket")]
+    assert not result.equivalent
+
+
+def test_an_open_abi_is_one_finding() -> None:
+    declared = allow_socket()
+    no_arch_check = asm((LD, 0, 0, 0), (JEQ, 0, 1, 101), (RET, 0, 0, errno_ret(1)),
+                        (RET, 0, 0, ALLOW_RET))  # ptrace denied by number only
+    result = verify.compare([no_arch_check], declared)
+    opened = [d for d in result.differences if d.kind == "arch_open"]
+    assert sorted(d.arch for d in opened) == ["x32", "x86"]
+    assert all(d.count > 300 for d in opened)
+
+
+def test_same_action_ignores_data_the_kernel_ignores() -> None:
+    assert verify.same_action(ALLOW_RET | 5, ALLOW_RET)
+    assert verify.same_action(0x80000000 | 7, 0x80000000)
+    assert verify.same_action(errno_ret(5000), errno_ret(4095))  # the kernel caps errno
+    assert not verify.same_action(errno_ret(1), errno_ret(38))
+    assert not verify.same_action(0x00030001, 0x00030002)  # trap data reaches si_errno
+    assert not verify.same_action(0x7FF00001, 0x7FF00002)  # trace data reaches the tracer
+
+
+def test_must_deny_follows_i386_multiplexers() -> None:
+    # i386: socketcall(SYS_SOCKET) denied, the direct socket syscall (359) left open.
+    program = asm((LD, 0, 0, 4), (JEQ, 0, 5, I386), (LD, 0, 0, 0), (JEQ, 0, 3, 102),
+                  (LD, 0, 0, 16), (JEQ, 0, 1, 1), (RET, 0, 0, errno_ret(1)),
+                  (RET, 0, 0, ALLOW_RET))
+    found, unchecked = verify.must_deny([program], ["socket"])
+    assert unchecked == []
+    assert [(p.arch, p.how) for p in found] == [("x86_64", "allow"), ("x86", "allow"),
+                                                ("x32", "allow")]
+    everything, _ = verify.must_deny([constant(ALLOW_RET)], ["socket", "shmget"])
+    i386 = [p.how for p in everything if p.arch == "x86"]
+    assert i386 == ["allow", "allow for socketcall(0x1, 0x0, 0x0, 0x0, 0x0, 0x0)",
+                    "allow", "allow for ipc(0x17, 0x0, 0x0, 0x0, 0x0, 0x0)"]
+
+
+def test_must_deny_reports_conditions_and_undecided() -> None:
+    declared = allow_socket(ArgCondition(0, "eq", 10))
+    [x86_64, *_] = verify.must_deny([declared.bpf()], ["socket"])[0]
+    assert (x86_64.arch, x86_64.how) == ("x86_64", "allow for socket(0xa, 0x0, 0x0, 0x0, "
+                                                   "0x0, 0x0)")
+    arithmetic = asm((LD, 0, 0, 16), (ADD, 0, 0, 1), (JEQ, 0, 1, 3),
+                     (RET, 0, 0, ALLOW_RET), (RET, 0, 0, errno_ret(1)))
+    found, _ = verify.must_deny([arithmetic], ["ptrace"])
+    assert found and all(p.undecided for p in found)

@@ -70,6 +70,10 @@ from agent.seccomp.bpf import (
 
 MAX_PATHS = 4096
 """Paths per syscall number :func:`table` follows before it gives up (``Entry.undecided``)."""
+MAX_STEPS = 2_000_000
+"""Instructions one walk of one program may execute, over all its paths: a hostile filter
+(thousands of no-op instructions before each of thousands of forks) makes the numbers still
+open undecided instead of stalling an audit (a shipped profile takes a few thousand)."""
 OPS = ("eq", "ne", "gt", "ge", "lt", "le", "set", "clear")
 _SYMBOLS = {"eq": "==", "ne": "!=", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
 
@@ -592,11 +596,19 @@ class _Walker:
         """Per number (by index): the (facts, return value) of every path; the undecided ones."""
         if self.numbers:
             self.stack.append(_Path(0, 0, 0, (0,) * MEMWORDS, self.full, {}))
+        steps = 0
         while self.stack:
             path = self.stack.pop()
             path.domain &= ~self.dead
             while path.domain and self._step(path):
-                pass
+                steps += 1
+                if steps > MAX_STEPS:
+                    live = path.domain
+                    for other in self.stack:
+                        live |= other.domain
+                    self._give_up(live, f"more than {MAX_STEPS} instructions to follow")
+                    self.stack.clear()
+                    break
         return self.paths, self.undecided
 
     def _bits(self, domain: int) -> Iterable[int]:

@@ -26,6 +26,7 @@ from tests.seccomp.bpf_programs import (
     EACCES,
     EVERY_OP,
     I386,
+    JA,
     JEQ,
     JGE,
     JGT,
@@ -312,3 +313,16 @@ def test_table_matches_the_docker_default_profile(tree: bool) -> None:
     assert branches(table[nr_of("clone")]) == ["args[0] & 0x7e020000 == 0x0 -> allow",
                                                "args[0] & 0x7e020000 != 0x0 -> errno(1)"]
 
+
+
+def test_a_walk_too_long_is_undecided_not_slow(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Forks on four argument words, each after a run of no-op jumps: many paths, many steps.
+    body: list[tuple[int, int, int, int]] = []
+    for word in (16, 24, 32, 40):
+        body += [(JA, 0, 0, 0)] * 50 + [(LD, 0, 0, word), (JEQ, 0, 0, 7)]
+    program = asm(*body, (RET, 0, 0, ALLOW_RET))
+    monkeypatch.setattr(bpf_table, "MAX_STEPS", 500)
+    entries = bpf_table.table([program], X86_64, range(4))
+    assert all(e.undecided == "more than 500 instructions to follow" for e in entries.values())
+    monkeypatch.setattr(bpf_table, "MAX_STEPS", 10_000_000)
+    assert all(e.ret == ALLOW_RET for e in bpf_table.table([program], X86_64, range(4)).values())

@@ -189,8 +189,8 @@ def parse_mounts(text: str) -> list[_Mount]:
     return mounts
 
 
-def _read_text(path: Path) -> str | ReadError | None:
-    """Text of a small file; ``None`` when it does not exist."""
+def read_text(path: Path) -> str | ReadError | None:
+    """Text of a small kernel file, not through a symlink; ``None`` when it does not exist."""
     try:
         fd = os.open(path, _OPEN_FLAGS)
     except OSError as exc:
@@ -227,7 +227,7 @@ def _walk(top: Path, mount_root: str, wanted: frozenset[str]) -> tuple[dict[str,
         path = mount_root if relative == "." else posixpath.join(mount_root, relative)
         files: dict[str, str | ReadError] = {}
         for name in sorted(wanted.intersection(names)):
-            text = _read_text(Path(directory) / name)
+            text = read_text(Path(directory) / name)
             if text is not None:
                 files[name] = text
         nodes[path] = CgroupNode(path, files)
@@ -237,13 +237,13 @@ def _walk(top: Path, mount_root: str, wanted: frozenset[str]) -> tuple[dict[str,
 def read_cgroups(root: Path) -> CgroupTree | ReadError:
     """Find the cgroup hierarchies mounted on the host under ``root`` and read every cgroup."""
     source = root / "proc" / "self" / "mountinfo"
-    text = _read_text(source)
+    text = read_text(source)
     mounts: list[_Mount]
     if isinstance(text, str):
         mounts = parse_mountinfo(text)
     else:
         fallback = root / "proc" / "mounts"
-        other = _read_text(fallback)
+        other = read_text(fallback)
         if not isinstance(other, str):
             why = text.reason if isinstance(text, ReadError) else f"no such file: {source}"
             return ReadError(f"cannot find cgroup mounts: {why}")
@@ -258,7 +258,7 @@ def read_cgroups(root: Path) -> CgroupTree | ReadError:
         seen.add(identity)
         top = _on_host(root, mount.mount_point)
         if mount.fstype == "cgroup2":
-            controllers = _read_text(top / "cgroup.controllers")
+            controllers = read_text(top / "cgroup.controllers")
             active = frozenset(controllers.split()) if isinstance(controllers, str) else frozenset()
             nodes, errors = _walk(top, mount.mount_root, V2_FILES)
             hierarchies.append(Hierarchy(2, active, mount.mount_point, mount.mount_root, nodes,

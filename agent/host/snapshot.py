@@ -146,7 +146,8 @@ def take(root: Path, request: SnapshotRequest, dump_cache: DumpCache | None = No
     cmdline = procfs.read_cmdline(root) if request.cmdline or request.seccomp_dumps else None
     dumps = None
     if request.seccomp_dumps and table is not None:
-        from agent.host.loaded_filters import isolated_cpus, read_loaded  # noqa: PLC0415
+        from agent.host.loaded_filters import read_loaded  # noqa: PLC0415
+        from agent.host.stop_guard import isolated_cpus  # noqa: PLC0415
 
         dumps = read_loaded(root, table, request.seccomp_dumps,
                             isolated_cpus(cmdline, cgroups, root=root), dump_cache)

@@ -14,10 +14,11 @@ import pytest
 from agent.host.cgroups import CgroupNode, CgroupTree, Hierarchy, read_cgroups
 from agent.host.cpus import format_cpus
 from agent.host.facts import ReadError
-from agent.host.loaded_filters import isolated_cpus, read_loaded
+from agent.host.loaded_filters import read_loaded
 from agent.host.processes import Process, ProcessTable, Thread
 from agent.host.procfs import read_cmdline
 from agent.host.snapshot import DumpRequest
+from agent.host.stop_guard import isolated_cpus
 
 V2_MOUNT = "30 24 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw\n"
 V1_MOUNT = "35 30 0:35 / /sys/fs/cgroup/cpuset rw,nosuid - cgroup cgroup rw,cpuset\n"

@@ -465,7 +465,9 @@ class _Judge:
             self.add("profile", verdict, f"{who} vs {declared.path}: {diff}", kind=diff.kind,
                      arch=diff.arch, syscall=diff.syscall, loaded=diff.loaded,
                      declared=diff.declared,
-                     args=None if diff.args is None else [hex(a) for a in diff.args])
+                     args=None if diff.args is None else [hex(a) for a in diff.args],
+                     instruction_pointer=None if diff.instruction_pointer is None
+                     else hex(diff.instruction_pointer))
         if result.equivalent:
             self.add("profile", "pass", "", profile=declared.path, syscalls=result.syscalls,
                      arches=list(result.arches))

@@ -58,9 +58,11 @@ def decoded(stack: Sequence[bytes]) -> list[tuple[Insn, ...]]:
 
 
 def disagreements(one: Programs, other: Programs, arch: int, nrs: Iterable[int],
-                  differ: Callable[[int, int], bool]) -> dict[int, Witness | str]:
-    """Per syscall number where ``differ(ret_one, ret_other)`` holds for some call: a witness,
-    or why it could not be decided. Numbers where the stacks provably agree are absent."""
+                  rank: Callable[[int, int], int | None]) -> dict[int, Witness | str]:
+    """Per syscall number where the stacks return values that differ for some call: the witness
+    of the worst difference, or why it could not be decided. ``rank(ret_one, ret_other)`` is
+    None when two values count as the same, else how bad the difference is (0 worst: the
+    search stops there). Numbers where the stacks provably agree are absent."""
     numbers = sorted(set(nrs))
     first, first_undecided = stack_paths(one, arch, numbers)
     second, second_undecided = stack_paths(other, arch, numbers)
@@ -70,36 +72,47 @@ def disagreements(one: Programs, other: Programs, arch: int, nrs: Iterable[int],
         if why is not None:
             out[nr] = why
             continue
-        found = _first_difference(one, other, (arch, nr), paths=(first[nr], second[nr]),
-                                  differ=differ)
+        found = _worst_difference(one, other, (arch, nr), paths=(first[nr], second[nr]),
+                                  rank=rank)
         if found is not None:
             out[nr] = found
     return out
 
 
-def _first_difference(one: Programs, other: Programs, data_of: tuple[int, int], *,
+def _worst_difference(one: Programs, other: Programs, data_of: tuple[int, int], *,
                       paths: tuple[list[tuple[Facts, int]], list[tuple[Facts, int]]],
-                      differ: Callable[[int, int], bool]) -> Witness | str | None:
+                      rank: Callable[[int, int], int | None]) -> Witness | str | None:
+    # Every disagreeing pair is examined (not only the first): a critical "allows more" must not
+    # hide behind a milder difference that happens to come first in path order.
     arch, nr = data_of
     first, second = paths
+    best: tuple[int, Witness] | None = None
     unsure: str | None = None
     pairs = 0
     for facts, ret in first:
         for other_facts, other_ret in second:
-            if not differ(ret, other_ret):
+            level = rank(ret, other_ret)
+            if level is None or (best is not None and level >= best[0]):
                 continue
             merged = intersect(facts, other_facts)
             if merged is None:
                 continue
             pairs += 1
             if pairs > MAX_PATHS:
-                return f"more than {MAX_PATHS} disagreeing pairs of paths to examine"
+                return best[1] if best else f"more than {MAX_PATHS} disagreeing pairs of paths"
             data = example(merged, nr, arch)
             if data is not None:
                 got, want = emulate_stack(one, data), emulate_stack(other, data)
-                if differ(got, want):
-                    return Witness(data, got, want, bool(facts or other_facts))
-            unsure = UNDECIDED_PAIR
+                shown = rank(got, want)
+                if shown is not None and (best is None or shown < best[0]):
+                    best = (shown, Witness(data, got, want, bool(facts or other_facts)))
+                    if shown == 0:
+                        return best[1]
+                    continue
+            if best is None or level < best[0]:
+                unsure = UNDECIDED_PAIR
+    if best is not None:
+        return best[1]
     return unsure
 
 

@@ -301,12 +301,21 @@ def example(facts: Facts, nr: int, arch: int, tries: int = 4096) -> SeccompData 
 
 def _pick(word: _Word, tries: int) -> int | None:
     known = word.ones | word.zeros
-    free = 0
-    for k in word.sets:
-        free |= k
-    for guess in (_next_fit(word.lo, known, word.ones),
-                  _next_fit(word.lo, known | free, word.ones | free)):
-        if guess is not None and guess <= word.hi and word.satisfied_by(guess):
+    free = U32 & ~known
+    wanted = 0  # bits that satisfy "w & k != 0" and "(w & m) != v": one free bit of each
+    seeds: list[int | None] = [_next_fit(word.lo, known, word.ones)]
+    for mask in (*word.sets, *(m for m, _ in word.nes)):
+        bits = mask & free
+        if bits:
+            low = bits & -bits
+            wanted |= low
+            top = 1 << (bits.bit_length() - 1)
+            seeds += [_next_fit(word.lo, known | low, word.ones | low),
+                      _next_fit(word.lo, known | top, word.ones | top)]
+    seeds += [_next_fit(word.lo, known | wanted, word.ones | wanted), word.ones | free,
+              word.hi, word.lo]
+    for guess in seeds:
+        if guess is not None and word.lo <= guess <= word.hi and word.satisfied_by(guess):
             return guess
     value = _next_fit(word.lo, known, word.ones)
     for _ in range(tries):

@@ -122,6 +122,14 @@ def _kind(loaded: int, declared: int) -> str | None:
     return "action_differs"
 
 
+_RANKS = {"allowed_extra": 0, "denied_extra": 1, "action_differs": 2}
+
+
+def _rank(loaded: int, declared: int) -> int | None:
+    kind = _kind(loaded, declared)
+    return None if kind is None else _RANKS[kind]
+
+
 def compare(stack: Sequence[bytes], declared: CompiledFilter) -> Comparison:
     """Compare the loaded ``stack`` (newest first) with the compiled profile."""
     programs = bpf_diff.decoded(stack)
@@ -133,7 +141,7 @@ def compare(stack: Sequence[bytes], declared: CompiledFilter) -> Comparison:
         compared += len(where.numbers)
         diffs: list[Difference] = []
         seen = bpf_diff.disagreements(programs, profile_program, where.token, where.numbers,
-                                      lambda a, b: _kind(a, b) is not None)
+                                      _rank)
         for nr, witness in sorted(seen.items()):
             if isinstance(witness, str):
                 diffs.append(Difference("undecided", where.arch, where.name(nr), nr, witness,

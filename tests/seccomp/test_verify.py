@@ -137,3 +137,36 @@ def test_must_deny_reports_conditions_and_undecided() -> None:
                      (RET, 0, 0, ALLOW_RET), (RET, 0, 0, errno_ret(1)))
     found, _ = verify.must_deny([arithmetic], ["ptrace"])
     assert found and all(p.undecided for p in found)
+
+
+def test_a_missing_high_bit_restriction_is_critical_not_undecided() -> None:
+    # The profile allows clone only without CLONE_NEWUSER (0x10000000); the loaded filter
+    # allows it always: a witness must set that bit, which an upward search from 0 never does.
+    declared = build_filter(Profile("p", EPERM, rules=(
+        Rule(BASICS, ALLOW), Rule(("clone",), ALLOW, (ArgCondition(0, "masked_eq", 0,
+                                                                   0x10000000),)))))
+    loaded = build_filter(Profile("p", EPERM, rules=(Rule(BASICS, ALLOW),
+                                                     Rule(("clone",), ALLOW))))
+    [diff] = on(verify.compare([loaded.bpf()], declared), "x86_64", "clone")
+    assert diff.kind == "allowed_extra"
+    assert diff.args is not None and diff.args[0] & 0x10000000
+
+
+def test_the_worst_difference_of_a_syscall_is_the_one_reported() -> None:
+    # Profile: clone allowed unless args[0] == 0x5412; loaded: unless 0x5413. Both a
+    # "denies more" (0x5413) and an "allows more" (0x5412) exist: the critical one is shown.
+    def unless(value: int) -> CompiledFilter:
+        return build_filter(Profile("p", EPERM, rules=(
+            Rule(BASICS, ALLOW), Rule(("clone",), ALLOW, (ArgCondition(0, "ne", value),)))))
+
+    [diff] = on(verify.compare([unless(0x5413).bpf()], unless(0x5412)), "x86_64", "clone")
+    assert (diff.kind, diff.args and diff.args[0]) == ("allowed_extra", 0x5412)
+
+
+def test_an_abi_open_only_for_some_arguments_is_still_open() -> None:
+    declared = allow_socket()
+    # i386: errno when args[0].lo == 0, allow otherwise; x86_64 and x32: the profile.
+    loaded = asm((LD, 0, 0, 4), (JEQ, 0, 4, I386), (LD, 0, 0, 16), (JEQ, 0, 1, 0),
+                 (RET, 0, 0, errno_ret(1)), (RET, 0, 0, ALLOW_RET)) + declared.bpf()
+    opened = [d for d in verify.compare([loaded], declared).differences if d.arch == "x86"]
+    assert [(d.kind, d.count) for d in opened] == [("arch_open", 1024)]

@@ -333,15 +333,15 @@ class ProcessKind(CheckKind[ProcessSpec]):
         tally = _Tally([], [], [])
         rows, fails, errors = tally.rows, tally.fails, tally.errors
         for proc, reason in unsure:
-            rows.append({**_who_row(proc), "expectation": "selection", "verdict": "error",
+            rows.append({**who_row(proc), "expectation": "selection", "verdict": "error",
                          "reason": reason})
         if spec.count is not None:
             _judge_count(spec.count, matched, unsure, tally)
         if spec.forbidden:
             for proc in matched:
-                tally.add({**_who_row(proc), "expectation": "forbidden", "verdict": "fail",
-                           "finding": f"{_who(proc)} user {_user(proc)} is running: "
-                                      f"{_text(' '.join(proc.cmdline))!r}"})
+                tally.add({**who_row(proc), "expectation": "forbidden", "verdict": "fail",
+                           "finding": f"{who(proc)} user {_user(proc)} is running: "
+                                      f"{host_text(' '.join(proc.cmdline))!r}"})
             if unsure and not matched:
                 errors.append(f"cannot rule out {len(unsure)} process(es): "
                               + "; ".join(f"pid {p.pid}: {r}" for p, r in unsure[:5])
@@ -569,7 +569,7 @@ class Selects:
     def __call__(self, proc: Process) -> bool | str:
         if proc.kernel_thread and not self.spec.kernel_threads:
             return False
-        return _selects(self.spec, proc)
+        return selects(self.spec, proc)
 
 
 def select(spec: ProcessSpec, table: ProcessTable) -> tuple[list[Process],
@@ -587,7 +587,7 @@ def select(spec: ProcessSpec, table: ProcessTable) -> tuple[list[Process],
     return matched, unsure
 
 
-def _selects(spec: ProcessSpec, proc: Process) -> bool | str:
+def selects(spec: ProcessSpec, proc: Process) -> bool | str:
     """True, False, or why the process cannot be told apart."""
     unknown: list[str] = []
     if spec.name is not None:
@@ -658,7 +658,7 @@ def _judge_count(count: tuple[int, int | None], matched: list[Process],
                "verdict": verdict, "finding": finding})
     if verdict == "pass":
         for proc in matched:
-            tally.rows.append({**_who_row(proc), "expectation": "running", "verdict": "pass"})
+            tally.rows.append({**who_row(proc), "expectation": "running", "verdict": "pass"})
 
 
 @dataclass
@@ -669,11 +669,11 @@ class _Posture:
     tally: _Tally
 
     def at(self, tid: int | None = None) -> str:
-        return _who(self.proc) + (f" tid {tid}" if tid is not None else "")
+        return who(self.proc) + (f" tid {tid}" if tid is not None else "")
 
     def row(self, expectation: str, expected: str, actual: Any, bad: bool, finding: str, *,
             tid: int | None = None) -> None:
-        entry = {**_who_row(self.proc), "expectation": expectation, "expected": expected,
+        entry = {**who_row(self.proc), "expectation": expectation, "expected": expected,
                  "actual": actual, "verdict": "fail" if bad else "pass",
                  "finding": finding if bad else ""}
         if tid is not None:
@@ -685,7 +685,7 @@ class _Posture:
         proc = self.proc
         why = (proc.unreadable["threads"] if tid is not None and "threads" in proc.unreadable
                else _why(proc, source))
-        entry = {**_who_row(proc), "expectation": expectation, "expected": expected,
+        entry = {**who_row(proc), "expectation": expectation, "expected": expected,
                  "actual": None, "verdict": "error",
                  "finding": f"{self.at(tid)}: {field} not readable ({why})"}
         if tid is not None:
@@ -803,24 +803,27 @@ def _why(proc: Process, source: str) -> str:
             else f"not reported in /proc/{proc.pid}/{source}")
 
 
-def _text(value: str) -> str:
+def host_text(value: str) -> str:
     """Host text made encodable: bytes that were not UTF-8 read as ``\\xff``."""
     return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
-def _who(proc: Process) -> str:
-    return f"pid {proc.pid} ({_text(proc.name)!r})"
+def who(proc: Process) -> str:
+    """``pid 812 ('fixgw')``: the process in messages, its name quoted as data."""
+    return f"pid {proc.pid} ({host_text(proc.name)!r})"
 
 
 def _user(proc: Process) -> str:
     if proc.uid is None:
         return "?"
-    return _text(proc.user) if proc.user else str(proc.uid)
+    return host_text(proc.user) if proc.user else str(proc.uid)
 
 
-def _who_row(proc: Process) -> dict[str, Any]:
-    return {"pid": proc.pid, "name": _text(proc.name), "user": _text(proc.user or "") or None,
-            "uid": proc.uid, "cmdline": _text(" ".join(proc.cmdline))}
+def who_row(proc: Process) -> dict[str, Any]:
+    """The process in an evidence row (host text made encodable)."""
+    return {"pid": proc.pid, "name": host_text(proc.name),
+            "user": host_text(proc.user or "") or None, "uid": proc.uid,
+            "cmdline": host_text(" ".join(proc.cmdline))}
 
 
 def _more(items: list[Any]) -> str:

@@ -45,7 +45,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from agent.checks.base import CheckKind, SpecError, SpecProblem
-from agent.checks.process import ProcessSpec, _selects, parse_selectors
+from agent.checks.process import SECCOMP_MODES as MODES
+from agent.checks.process import ProcessSpec, parse_selectors, selects
+from agent.checks.process import who as _who
+from agent.checks.process import who_row as _who_row
 from agent.checks.units import unit_glob
 from agent.host.facts import ReadError
 from agent.host.processes import Process
@@ -55,7 +58,6 @@ from agent.result import Evidence, Outcome, Status
 if TYPE_CHECKING:
     from agent.host.seccomp_dump import FilterDump
 
-MODES = {"disabled": 0, "strict": 1, "filter": 2}
 _NAMES = {v: k for k, v in MODES.items()}
 _MAX_ROWS = 200
 """Evidence rows kept per check (the message counts them all)."""
@@ -80,7 +82,7 @@ class Selector:
             elif not any(_in_unit(member.path, self.unit) for member in proc.cgroups):
                 return False
         if self.process is not None:
-            verdict = _selects(self.process, proc)
+            verdict = selects(self.process, proc)
             if verdict is False:
                 return False
             if isinstance(verdict, str):
@@ -504,19 +506,6 @@ def _compiled(profile: Any) -> Any:
 
 def _mode_name(value: int | None) -> str:
     return "unreadable" if value is None else _NAMES.get(value, str(value))
-
-
-def _text(value: str) -> str:
-    return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-
-def _who(proc: Process) -> str:
-    return f"pid {proc.pid} ({_text(proc.name)!r})"
-
-
-def _who_row(proc: Process) -> dict[str, Any]:
-    return {"pid": proc.pid, "name": _text(proc.name),
-            "exe": None if proc.exe is None else _text(proc.exe)}
 
 
 def describe(spec: SeccompSpec) -> str:

@@ -868,7 +868,6 @@ def _conditions(op: int, a: _Value, b: _Value) -> tuple[int, _Cond, _Cond] | Non
 # --- from facts to conditions -------------------------------------------------------------------
 
 _FIELDS = (*((f"args[{i}]", 4 + 2 * i) for i in range(6)), ("instruction_pointer", 2))
-_OP_ORDER = {op: i for i, op in enumerate(("eq", "ge", "gt", "le", "lt", "ne", "set", "clear"))}
 
 
 @dataclass(frozen=True)

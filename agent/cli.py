@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from agent import __version__
 
 if TYPE_CHECKING:
+    from agent.host.fdwalk import Walk
     from agent.lint.diagnostic import Diagnostic
     from agent.policy.resolve import PolicySet
     from agent.policy.yamlload import Document
@@ -26,6 +27,9 @@ EXIT_USAGE = 2
 AUDIT_TOLERATED = frozenset({"waiver-expired"})
 """Lint errors that do not stop an audit."""
 OWN_COMMANDS = frozenset({"lint", "audit"})
+LINT_FORMATS = ("github", "json", "sarif", "text")
+"""``agent.lint.output.FORMATS``, named here so that parsing a command line does not import the
+linter (``hostguard audit`` starts its host read before it loads policies: agent/prefetch.py)."""
 """Commands defined in this module; the others come from ``COMMAND_MODULES``."""
 COMMAND_MODULES = ("agent.cli_seccomp", "agent.cli_report", "agent.cli_daemon")
 """Modules whose ``add_parsers(sub)`` registers the other commands."""
@@ -70,8 +74,7 @@ def _positive(value: str) -> int:
 def build_parser(others: bool = True) -> argparse.ArgumentParser:
     """The whole command line; with ``others`` false only ``lint`` and ``audit`` (the other
     commands' modules are then not imported)."""
-    from agent.lint import output  # noqa: PLC0415 - see the module comment
-    from agent.report import writer as report_writer  # noqa: PLC0415
+    from agent.report import writer as report_writer  # noqa: PLC0415 - see the module comment
 
     parser = argparse.ArgumentParser(
         prog="hostguard",
@@ -85,7 +88,7 @@ def build_parser(others: bool = True) -> argparse.ArgumentParser:
                           "*.yaml and *.yml). Exit 0 clean, 1 errors, 2 unusable arguments.")
     lint.add_argument("paths", nargs="*", metavar="PATH",
                       help="files or folders (default: policies)")
-    lint.add_argument("--format", choices=sorted(output.FORMATS), default="text")
+    lint.add_argument("--format", choices=LINT_FORMATS, default="text")
     lint.add_argument("--strict", action="store_true", help="warnings fail the lint too")
     lint.add_argument("--today", type=_date, help="judge waiver expiry as of this date")
 
@@ -220,6 +223,18 @@ def _not_linted(doc: Document, today: dt.date) -> list[Diagnostic]:
 
 
 def _audit(args: argparse.Namespace) -> int:
+    from agent import prefetch  # noqa: PLC0415
+
+    # Before the imports and the policy load: the helpers walk on other CPUs meanwhile.
+    prefetched = prefetch.start(args.root, args.policy)
+    try:
+        return _audit_with(args, prefetched)
+    finally:
+        if prefetched is not None:
+            prefetched.cancel()
+
+
+def _audit_with(args: argparse.Namespace, prefetched: Walk | None) -> int:
     from agent import audit  # noqa: PLC0415
     from agent.report import json as json_report  # noqa: PLC0415
     from agent.report import text as text_report  # noqa: PLC0415
@@ -242,7 +257,8 @@ def _audit(args: argparse.Namespace) -> int:
         if cache.ignored:
             print(f"hostguard: note: {args.seccomp_cache} not used: {cache.ignored}",
                   file=sys.stderr)
-    result = audit.run(loaded, args.root, dict(args.label), today, dump_cache=cache)
+    result = audit.run(loaded, args.root, dict(args.label), today, dump_cache=cache,
+                       prefetched=prefetched)
     if cache is not None:
         try:
             cache.save()

@@ -323,9 +323,10 @@ def test_the_host_is_read_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     takes: list[SnapshotRequest] = []
     real_take = snapshot_module.take
 
-    def counting_take(root: Path, request: SnapshotRequest, cache: Any = None) -> Snapshot:
+    def counting_take(root: Path, request: SnapshotRequest, cache: Any = None,
+                      prefetched: Any = None) -> Snapshot:
         takes.append(request)
-        return real_take(root, request, cache)
+        return real_take(root, request, cache, prefetched)
 
     # audit.py imported the name, so both the module attribute and audit's binding are wrapped.
     monkeypatch.setattr(snapshot_module, "take", counting_take)

@@ -25,11 +25,14 @@ import dataclasses
 import errno
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
+
+from agent.host import fdwalk
+from agent.host.fdwalk import FdTable, socket_inodes
 
 PF_KTHREAD = 0x00200000
 """``flags`` bit of kernel threads (include/linux/sched.h)."""
@@ -260,6 +263,9 @@ def read_processes(
     threads: bool = False,
     fields: Iterable[str] | None = None,
     details: Iterable[Detail] = (),
+    *,
+    helpers: int | None = None,
+    prefetched: fdwalk.Walk | None = None,
 ) -> ProcessTable:
     """Read every process under ``root/proc``.
 
@@ -267,6 +273,10 @@ def read_processes(
     inodes with ``sockets`` and the threads with ``threads``; each :class:`Detail` adds its
     fields for the processes it selects. Without ``fields``, the fields not read (socket
     inodes, threads) are empty, as they always were; with ``fields``, they are absent.
+    ``helpers``: processes forked to walk the fd tables meanwhile (by default
+    :func:`agent.host.fdwalk.helpers_for`; 0 walks them in this process). ``prefetched``: a
+    stamped walk of ``root/proc`` started earlier, used (or cancelled when the fd tables are
+    not wanted) instead of a new one.
     """
     wanted = set(DEFAULT_FIELDS if fields is None else fields) | ALWAYS
     unknown = wanted - FIELDS
@@ -288,15 +298,32 @@ def read_processes(
         names = os.listdir(proc)
     except OSError:
         names = []
+    pids = [int(name) for name in names if name.isdigit()]
+    if prefetched is not None and (not reader.walks_fds or prefetched.proc != str(proc)
+                                   or not prefetched.stamped):
+        prefetched.cancel()
+        prefetched = None
+    # The fd tables (most of the time on a busy host) are walked by forked helpers meanwhile.
+    fd_walk = prefetched
+    if fd_walk is None and reader.walks_fds:
+        fd_walk = fdwalk.walk(str(proc), pids, helpers)
     read = reader.read
-    for name in names:
-        if not name.isdigit():
-            continue
-        pid = int(name)
+    for pid in pids:
         try:
-            found[pid] = read(f"{proc}/{name}", pid)
+            found[pid] = read(f"{proc}/{pid}", pid, fds=fd_walk is None)
         except Vanished:
             continue
+    if fd_walk is not None:
+        tables = fd_walk.finish()
+        for pid, process in list(found.items()):
+            table = tables.get(pid)
+            if table is None or table.start_time not in (None, process.start_time):
+                table = socket_inodes(f"{proc}/{pid}")  # started since, or a reused pid
+            _fd_table(process, table, _unreadable(process))
+            try:
+                reader.finish(process, f"{proc}/{pid}")
+            except Vanished:
+                del found[pid]
     return ProcessTable(dict(sorted(found.items())), _netns(f"{proc}/self"), reader.users,
                         frozenset(wanted))
 
@@ -396,7 +423,9 @@ class _Reader:
                  defaults: bool) -> None:
         self.users = read_passwd(root)
         sources = frozenset(SOURCES[f] for f in wanted)
-        self.steps = self._steps(sources)
+        self.walks_fds = "fd" in sources
+        """Every process's fd table is read: by :mod:`agent.host.fdwalk` for a whole table."""
+        self.steps = self._steps(sources - {"fd"})
         self.details = tuple((d.select, more) for d in details
                              if (more := frozenset(SOURCES[f] for f in d.fields) - sources))
         """(selector, the sources its fields need beyond what every process is read with)."""
@@ -409,13 +438,24 @@ class _Reader:
         wanted = set(sources)
         return tuple(getattr(self, _READERS[source]) for source in _ORDER if source in wanted)
 
-    def read(self, base: str, pid: int) -> Process:
+    def read(self, base: str, pid: int, fds: bool = True) -> Process:
+        """Every field of process ``pid`` (``base`` is ``/proc/PID``); without ``fds``, all
+        but the fd table and the details: :meth:`finish` adds them."""
         proc = object.__new__(Process)
         unreadable: dict[str, str] = {}
         _set(proc, "pid", pid)
         _set(proc, "unreadable", unreadable)
         for step in self.steps:
             step(proc, base, unreadable)
+        if fds:
+            if self.walks_fds:
+                self._fd(proc, base, unreadable)
+            self.finish(proc, base)
+        return proc
+
+    def finish(self, proc: Process, base: str) -> None:
+        """The details the selectors pick ``proc`` for, then the legacy empty fields."""
+        unreadable = _unreadable(proc)
         if self.details:
             more: set[str] = set()
             for select, sources in self.details:
@@ -431,7 +471,6 @@ class _Reader:
                 step(proc, base, unreadable)
         for name in self.empty:
             _set(proc, name, frozenset() if name == "socket_inodes" else ())
-        return proc
 
     def _stat(self, proc: Process, base: str, unreadable: dict[str, str]) -> None:
         # stat first: it exists for every live process, so a missing one means it is gone.
@@ -520,7 +559,7 @@ class _Reader:
         _set(proc, "netns", _netns(base))
 
     def _fd(self, proc: Process, base: str, unreadable: dict[str, str]) -> None:
-        _set(proc, "socket_inodes", _socket_inodes(base, unreadable))
+        _fd_table(proc, socket_inodes(base), unreadable)
 
     def _task(self, proc: Process, base: str, unreadable: dict[str, str]) -> None:
         _set(proc, "threads", _threads(base, unreadable))
@@ -529,6 +568,16 @@ class _Reader:
 _READERS = {"stat": "_stat", "status": "_status", "cmdline": "_cmdline", "exe": "_exe",
             "cgroup": "_cgroup", "ns/net": "_netns", "fd": "_fd", "task": "_task"}
 """Source -> the :class:`_Reader` method reading it."""
+
+
+def _unreadable(proc: Process) -> dict[str, str]:
+    return cast("dict[str, str]", proc.unreadable)  # the reader's own dict, still being filled
+
+
+def _fd_table(proc: Process, table: FdTable, unreadable: MutableMapping[str, str]) -> None:
+    _set(proc, "socket_inodes", table.inodes)
+    if table.error is not None:
+        unreadable["fd"] = table.error
 
 
 def _split_stat(text: str) -> tuple[str, list[str]]:
@@ -559,43 +608,6 @@ def _parse_cgroups(text: str) -> tuple[CgroupMembership, ...]:
             out.append(CgroupMembership(int(hierarchy),
                                         tuple(c for c in controllers.split(",") if c), path))
     return tuple(out)
-
-
-def _socket_inodes(base: str, unreadable: dict[str, str]) -> frozenset[int]:
-    try:
-        dir_fd = os.open(f"{base}/fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError as exc:
-        if exc.errno not in _GONE:
-            unreadable["fd"] = _why(exc)
-        return frozenset()
-    try:
-        return _fd_sockets(dir_fd, unreadable)
-    finally:
-        os.close(dir_fd)
-
-
-def _fd_sockets(dir_fd: int, unreadable: dict[str, str]) -> frozenset[int]:
-    # readlink relative to the open fd folder: no path walk per descriptor.
-    inodes: set[int] = set()
-    try:
-        fds = os.listdir(dir_fd)
-    except OSError as exc:
-        if exc.errno not in _GONE:
-            unreadable["fd"] = _why(exc)
-        return frozenset()
-    readlink = os.readlink
-    for fd in fds:
-        try:
-            link = readlink(fd, dir_fd=dir_fd)
-        except OSError as exc:
-            if exc.errno not in _GONE:  # e.g. EACCES: an owner we cannot see, not "no socket"
-                unreadable["fd"] = _why(exc)
-            continue  # ENOENT: closed between listing and reading
-        if link[:8] == "socket:[":
-            inode = link[8:-1]
-            if inode.isdigit():
-                inodes.add(int(inode))
-    return frozenset(inodes)
 
 
 def _threads(base: str, unreadable: dict[str, str]) -> tuple[Thread, ...]:

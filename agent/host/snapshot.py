@@ -18,6 +18,7 @@ from agent.host.processes import DEFAULT_FIELDS, Detail, ProcessTable, read_proc
 if TYPE_CHECKING:
     from agent.host.cgroups import CgroupTree
     from agent.host.cmdline import KernelCmdline
+    from agent.host.fdwalk import Walk
     from agent.host.processes import Process
     from agent.host.seccomp_dump import DumpCache, FilterDump
     from agent.host.sockets import ListenerTable
@@ -129,10 +130,16 @@ class Snapshot:
     when not asked."""
 
 
-def take(root: Path, request: SnapshotRequest, dump_cache: DumpCache | None = None) -> Snapshot:
+def take(root: Path, request: SnapshotRequest, dump_cache: DumpCache | None = None,
+         prefetched: Walk | None = None) -> Snapshot:
     """Read what ``request`` names from the host under ``root`` (``dump_cache``: filter dumps
-    already taken, so that an unchanged process is never stopped twice)."""
-    table = _process_table(root, request)
+    already taken, so that an unchanged process is never stopped twice; ``prefetched``: a walk
+    of the fd tables started early, see :mod:`agent.prefetch`, used or cancelled)."""
+    try:
+        table = _process_table(root, request, prefetched)
+    finally:
+        if prefetched is not None:
+            prefetched.cancel()  # a no-op once the process table has finished it
     listeners: ListenerTable | ReadError | None = None
     if request.listeners:
         from agent.host.sockets import read_listener_table  # noqa: PLC0415
@@ -164,7 +171,8 @@ def take(root: Path, request: SnapshotRequest, dump_cache: DumpCache | None = No
     )
 
 
-def _process_table(root: Path, request: SnapshotRequest) -> ProcessTable | None:
+def _process_table(root: Path, request: SnapshotRequest,
+                   prefetched: Walk | None) -> ProcessTable | None:
     plan = request.process_plan()
     if plan is None:
         return None
@@ -172,4 +180,5 @@ def _process_table(root: Path, request: SnapshotRequest) -> ProcessTable | None:
     # ``processes``: the whole table as it always was, the socket inodes and threads not asked
     # for empty; otherwise exactly the fields asked for (looking at any other raises).
     return read_processes(root, sockets="socket_inodes" in fields, threads="threads" in fields,
-                          fields=None if request.processes else fields, details=details)
+                          fields=None if request.processes else fields, details=details,
+                          prefetched=prefetched)

@@ -175,12 +175,13 @@ def _holds_sockets(process: Process) -> bool:
     return bool(process.socket_inodes)
 
 
-PROCESS_FIELDS = frozenset({"socket_inodes", "netns", "exe"})
-"""What :func:`read_listeners` needs of every process: the sockets it holds, its network
-namespace (each one is read) and its exe (unreadable: its fds may be hidden too); name and pid
-always come with the table."""
-OWNER_DETAIL = Detail(_holds_sockets, frozenset({"uid", "user"}))
-"""The owners' credentials, read only for the processes holding a socket."""
+PROCESS_FIELDS = frozenset({"socket_inodes", "netns"})
+"""What :func:`read_listeners` needs of every process: the sockets it holds and its network
+namespace (each one is read); name and pid always come with the table."""
+OWNER_DETAIL = Detail(_holds_sockets, frozenset({"uid", "user", "exe"}))
+"""The owners' credentials and exe, read only for the processes holding a socket (an
+unreadable exe marks the fds unreadable too: the kernel guards both with one check; any other
+process whose fd links are guarded has them fail to read, or holds none)."""
 
 
 # --- procfs --------------------------------------------------------------------------------

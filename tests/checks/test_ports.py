@@ -77,14 +77,14 @@ def test_registered_and_requests_listeners() -> None:
     assert KIND.request(KIND.parse({"forbid": [23]})) == SnapshotRequest(listeners=True)
 
 
-def test_request_reads_no_command_line_and_credentials_of_socket_holders_only() -> None:
+def test_request_reads_no_command_line_and_credentials_and_exe_of_holders_only() -> None:
     plan = KIND.request(KIND.parse({"allow": [{"port": 22, "process": "sshd", "user": "root"}],
                                     "namespaces": "all"})).process_plan()
     assert plan is not None
     fields, details = plan
-    assert fields == {"socket_inodes", "netns", "exe"}  # plus the stat fields (name...)
+    assert fields == {"socket_inodes", "netns"}  # plus the stat fields (name...)
     (owners,) = details
-    assert owners.fields == {"uid", "user"}
+    assert owners.fields == {"uid", "user", "exe"}
     assert "cmdline" not in fields | owners.fields
 
 

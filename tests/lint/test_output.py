@@ -12,6 +12,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 from jsonschema import Draft4Validator
 
+from agent import cli
 from agent.lint import output
 from agent.lint.diagnostic import RULES, Diagnostic, Level
 from agent.lint.engine import LintReport, lint_paths
@@ -197,3 +198,4 @@ def test_text_lists_diagnostics_usage_and_summary(here: Path) -> None:
 
 def test_every_format_is_registered() -> None:
     assert sorted(output.FORMATS) == ["github", "json", "sarif", "text"]
+    assert sorted(output.FORMATS) == sorted(cli.LINT_FORMATS)  # the parser's names

@@ -1,0 +1,42 @@
+"""agent.atomic: the old file or the new one, never half of one, nothing left behind."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from agent.atomic import write_atomic
+
+
+def test_writes_with_mode_and_leaves_no_temporary(tmp_path: Path) -> None:
+    target = tmp_path / "deep" / "report.json"
+    write_atomic(target, b"one")
+    write_atomic(target, b"two", mode=0o600)
+    assert target.read_bytes() == b"two"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert os.listdir(target.parent) == ["report.json"]
+
+
+def test_a_failed_write_keeps_the_old_file(tmp_path: Path) -> None:
+    target = tmp_path / "report.json"
+    write_atomic(target, b"old")
+    with pytest.raises(TypeError):
+        write_atomic(target, "not bytes")  # type: ignore[arg-type]
+    assert target.read_bytes() == b"old"
+    assert os.listdir(tmp_path) == ["report.json"]
+
+
+def test_an_existing_temporary_name_is_never_reused(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "report.json"
+    squatter = tmp_path / f".report.json.{'aa' * 6}.tmp"
+    squatter.symlink_to(tmp_path / "elsewhere")  # a planted link is neither followed nor reused
+    draws = iter([b"\xaa" * 6, b"\xbb" * 6])
+    monkeypatch.setattr(os, "urandom", lambda n: next(draws))
+    write_atomic(target, b"new")
+    assert target.read_bytes() == b"new"
+    assert not (tmp_path / "elsewhere").exists()
+    assert sorted(os.listdir(tmp_path)) == sorted([squatter.name, "report.json"])

@@ -65,15 +65,11 @@ def start(root: Path, paths: Iterable[str]) -> Walk | None:
     from agent.host import fdwalk  # noqa: PLC0415
 
     proc = str(root / "proc")  # spelled as the process table spells it
-    try:
-        pids = [int(name) for name in os.listdir(proc) if name.isdigit()]
-    except OSError:
-        return None
-    helpers = fdwalk.helpers_for(len(pids))
+    helpers = fdwalk.helpers_for(fdwalk.estimate(proc))
     if helpers == 0:
         return None
-    walk = fdwalk.walk(proc, pids, helpers, stamped=True)
-    if not walk.helpers:  # nothing forked: the process table walks in its own time
+    walk = fdwalk.walk(proc, None, helpers, stamped=True)  # lists proc while helpers start
+    if not walk.helpers:  # nothing started: the process table walks in its own time
         walk.cancel()
         return None
     return walk

@@ -44,7 +44,7 @@ from typing import Any, ClassVar
 
 from agent.checks.base import CheckKind, SpecError, SpecProblem
 from agent.checks.compare import MISSING_SCHEMA
-from agent.checks.units import unit_glob
+from agent.checks.units import is_unit, unit_glob
 from agent.host.cgroups import CgroupNode, Hierarchy, flat_keyed
 from agent.host.cpus import format_cpus
 from agent.host.facts import ReadError
@@ -545,7 +545,7 @@ class _Evaluation:
                 if path in found:
                     continue
                 if spec.unit is not None:
-                    hit = path != "/" and fnmatch.fnmatchcase(posixpath.basename(path), spec.unit)
+                    hit = is_unit(path, spec.unit)
                 else:
                     assert spec.cgroup is not None
                     hit = _path_match(path, spec.cgroup)

@@ -37,7 +37,6 @@ selected: ``not_applicable``, or ``fail`` with ``required: true``.
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
@@ -49,7 +48,7 @@ from agent.checks.process import SECCOMP_MODES as MODES
 from agent.checks.process import ProcessSpec, parse_selectors, selects
 from agent.checks.process import who as _who
 from agent.checks.process import who_row as _who_row
-from agent.checks.units import unit_glob
+from agent.checks.units import in_unit, unit_glob
 from agent.host.facts import ReadError
 from agent.host.processes import Process
 from agent.host.snapshot import DumpRequest, Snapshot, SnapshotRequest
@@ -79,7 +78,7 @@ class Selector:
         if self.unit is not None:
             if "cgroup" in proc.unreadable:
                 unknown.append(f"cgroup: {proc.unreadable['cgroup']}")
-            elif not any(_in_unit(member.path, self.unit) for member in proc.cgroups):
+            elif not any(in_unit(member.path, self.unit) for member in proc.cgroups):
                 return False
         if self.process is not None:
             verdict = selects(self.process, proc)
@@ -99,18 +98,6 @@ class Selector:
             if spec.cmdline is not None:
                 parts.append(f"cmdline /{spec.cmdline.pattern}/")
         return ", ".join(parts)
-
-
-def _in_unit(path: str, unit: str) -> bool:
-    """Whether a cgroup path lies in a system unit matching ``unit``: a component matches,
-    and it is not inside a user's service manager (``systemd-run --user --unit fixgw`` must not
-    pass for the system's fixgw.service)."""
-    for part in path.split("/"):
-        if fnmatch.fnmatchcase(part, "user@*.service"):
-            return False
-        if part and fnmatch.fnmatchcase(part, unit):
-            return True
-    return False
 
 
 @dataclass(frozen=True)

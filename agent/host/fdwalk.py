@@ -17,13 +17,14 @@ result is always the serial walk's, only the time differs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
 import sys
 from array import array
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from agent.host import fdwalk_helper as helper
 
@@ -39,11 +40,13 @@ its processes walked again by the caller."""
 _MAX_TOKENS = 4096
 """At most this many chunks (16 KiB of tokens): the pipe takes them all at once."""
 _HELPER = os.path.abspath(helper.__file__)
+_ENV = {name: os.environ[name] for name in ("LD_LIBRARY_PATH",) if name in os.environ}
+"""All a helper inherits of the environment (``-I`` ignores the PYTHON* variables anyway)."""
 
 
-@dataclass(frozen=True)
-class FdTable:
-    """The sockets among one process's open files."""
+class FdTable(NamedTuple):
+    """The sockets among one process's open files (a named tuple: importing this module must
+    not cost the dataclass machinery before the helpers start, see :mod:`agent.prefetch`)."""
 
     inodes: frozenset[int]
     """Inodes of the sockets it holds (``socket:[INODE]`` links)."""
@@ -76,64 +79,74 @@ def helpers_for(count: int) -> int:
 class Walk:
     """A walk of the fd tables of ``pids`` under ``proc``, shared with helper processes."""
 
-    def __init__(self, proc: str, pids: Sequence[int], helpers: int,
+    def __init__(self, proc: str, pids: Sequence[int] | None, helpers: int,
                  stamped: bool = False) -> None:
         self.proc = proc
-        self.pids = list(pids)
         self.stamped = stamped
         """Every helper reads a process's start time before its fds (a walk started before the
         caller reads the processes: the caller then tells a pid reused since)."""
-        self.size = max(8, -(-len(self.pids) // _MAX_TOKENS))
-        """Processes per chunk."""
         self.helpers: list[tuple[int, int]] = []
         """(pid, results memfd) of every helper started."""
         self.tokens = -1
-        if helpers <= 0 or not self.pids or not sys.executable:
-            return
-        chunks = -(-len(self.pids) // self.size)
+        orders: list[int] = []
+        write_end = -1
+        if helpers > 0 and sys.executable:
+            with contextlib.suppress(OSError):  # no pipe: no helpers
+                self.tokens, write_end = os.pipe2(os.O_CLOEXEC)
         try:
-            self.tokens, write_end = os.pipe2(os.O_CLOEXEC)
-        except OSError:
-            return
-        try:
-            os.write(write_end, b"".join(i.to_bytes(helper.TOKEN, "little")
-                                         for i in range(chunks)))
-            orders = array("q", [self.size, int(stamped), *self.pids]).tobytes()
-            for _ in range(helpers):
-                self._spawn(orders)
+            # The helpers start first: they load while ``proc`` is listed, then wait for orders.
+            if write_end >= 0:
+                orders = [fd for _ in range(helpers) if (fd := self._spawn()) >= 0]
+            self.pids = sorted(_pids(proc)) if pids is None else list(pids)
+            self.size = max(8, -(-len(self.pids) // _MAX_TOKENS))
+            """Processes per chunk."""
+            if write_end >= 0:
+                chunks = -(-len(self.pids) // self.size)
+                os.write(write_end, b"".join(i.to_bytes(helper.TOKEN, "little")
+                                             for i in range(chunks)))
+            text = array("q", [self.size, int(stamped), *self.pids]).tobytes()
+            for fd in orders:
+                with contextlib.suppress(OSError):  # a helper gone: its share is walked anyway
+                    _write_all(fd, text)
         finally:
-            os.close(write_end)  # the last writer gone: an empty pipe reads as the end
+            for fd in orders:
+                os.close(fd)
+            if write_end >= 0:
+                os.close(write_end)  # the last writer gone: an empty pipe reads as the end
+        if not self.helpers and self.tokens >= 0:
+            os.close(self.tokens)
+            self.tokens = -1
 
-    def _spawn(self, orders: bytes) -> None:
-        out = inbox = -1
+    def _spawn(self) -> int:
+        """Start a helper; the write end of its orders pipe, or -1."""
+        out = orders = inbox = -1
         try:
-            inbox = os.memfd_create("hostguard-fdwalk-orders", os.MFD_CLOEXEC)
-            os.write(inbox, orders)
+            inbox, orders = os.pipe2(os.O_CLOEXEC)
             out = os.memfd_create("hostguard-fdwalk", os.MFD_CLOEXEC)
             pid = os.posix_spawn(
-                sys.executable, [sys.executable, "-I", "-S", _HELPER, self.proc], {},
+                sys.executable, [sys.executable, "-I", "-S", _HELPER, self.proc], _ENV,
                 file_actions=[(os.POSIX_SPAWN_DUP2, inbox, 0),
                               (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
                               (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0),
                               (os.POSIX_SPAWN_DUP2, self.tokens, 3),
                               (os.POSIX_SPAWN_DUP2, out, 4)])
         except OSError:
-            if out >= 0:
-                os.close(out)
-            return
+            for fd in (out, orders):
+                if fd >= 0:
+                    os.close(fd)
+            return -1
         finally:
             if inbox >= 0:
                 os.close(inbox)
         self.helpers.append((pid, out))
+        return orders
 
     def cancel(self) -> None:
         """Stop the helpers and drop the walk (the caller no longer needs it)."""
         for pid, out in self.helpers:
-            try:
+            with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
-            except OSError:
-                pass
             os.close(out)
         self.helpers = []
         if self.tokens >= 0:
@@ -165,6 +178,28 @@ class Walk:
         return found
 
 
+def estimate(proc: str) -> int:
+    """About how many processes ``proc`` shows, without listing it: procfs counts them in its
+    root's link count (a plain folder counts its subfolders); 0 when it cannot be read."""
+    try:
+        return max(0, os.stat(proc).st_nlink - 2)
+    except OSError:
+        return 0
+
+
+def _pids(proc: str) -> list[int]:
+    try:
+        return [int(name) for name in os.listdir(proc) if name.isdigit()]
+    except OSError:
+        return []
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 def _wait(pid: int, timeout: float) -> bool:
     """Reap helper ``pid``; True when it exited with 0 within ``timeout`` seconds."""
     try:
@@ -177,6 +212,8 @@ def _wait(pid: int, timeout: float) -> bool:
             poller.register(pidfd, select.POLLIN)
             if not poller.poll(int(timeout * 1000)):
                 os.kill(pid, signal.SIGKILL)
+                if not poller.poll(1000):
+                    return False  # stuck in the kernel: never block the audit on reaping it
         _, status = os.waitpid(pid, 0)
     except ChildProcessError:
         return False  # reaped by someone else: its result cannot be trusted to be complete
@@ -186,9 +223,12 @@ def _wait(pid: int, timeout: float) -> bool:
     return os.waitstatus_to_exitcode(status) == 0
 
 
-def walk(proc: str, pids: Sequence[int], helpers: int | None = None,
+def walk(proc: str, pids: Sequence[int] | None, helpers: int | None = None,
          stamped: bool = False) -> Walk:
-    """Start walking the fd tables of ``pids`` under ``proc`` (``helpers``: how many to start;
-    by default :func:`helpers_for`; ``stamped``: see :attr:`Walk.stamped`); :meth:`Walk.finish`
-    or :meth:`Walk.cancel` ends it."""
-    return Walk(proc, pids, helpers_for(len(pids)) if helpers is None else helpers, stamped)
+    """Start walking the fd tables of ``pids`` under ``proc`` (None: every process there,
+    listed once the helpers are starting; ``helpers``: how many to start, by default
+    :func:`helpers_for`; ``stamped``: see :attr:`Walk.stamped`); :meth:`Walk.finish` or
+    :meth:`Walk.cancel` ends it."""
+    if helpers is None:
+        helpers = helpers_for(len(pids) if pids is not None else estimate(proc))
+    return Walk(proc, pids, helpers, stamped)

@@ -6,7 +6,8 @@ a fresh interpreter (``python -I -S fdwalk_helper.py PROC``): the standard libra
 make the caller copy every page it writes meanwhile) and inherits nothing but three
 descriptors:
 
-- 0: the chunk size, the stamped flag and the pids (``array('q')``), then the end;
+- 0: the chunk size, the stamped flag and the pids (``array('q')``), then the end (a pipe: the
+  helper waits for them while the caller lists the processes);
 - 3: the pipe of chunk tokens (4 bytes each), shared by every walker;
 - 4: where the results go (:func:`encode`), written once at the end.
 """
@@ -126,8 +127,11 @@ def decode(raw: bytes) -> dict[int, Record] | None:
 
 def main(argv: Sequence[str]) -> int:
     """The helper: read its orders on 0, walk, write the results to 4."""
+    chunks = []
+    while chunk := os.read(0, 1 << 16):
+        chunks.append(chunk)
     orders = array("q")
-    orders.frombytes(os.pread(0, os.fstat(0).st_size, 0))
+    orders.frombytes(b"".join(chunks))
     size, stamped, pids = orders[0], bool(orders[1]), orders[2:]
     os.write(4, encode(take(3, argv[1], pids, size, stamped)))
     return 0

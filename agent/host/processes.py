@@ -308,11 +308,16 @@ def read_processes(
     if fd_walk is None and reader.walks_fds:
         fd_walk = fdwalk.walk(str(proc), pids, helpers)
     read = reader.read
-    for pid in pids:
-        try:
-            found[pid] = read(f"{proc}/{pid}", pid, fds=fd_walk is None)
-        except Vanished:
-            continue
+    try:
+        for pid in pids:
+            try:
+                found[pid] = read(f"{proc}/{pid}", pid, fds=fd_walk is None)
+            except Vanished:
+                continue
+    except BaseException:
+        if fd_walk is not None:
+            fd_walk.cancel()  # no helper outlives a failed read
+        raise
     if fd_walk is not None:
         tables = fd_walk.finish()
         for pid, process in list(found.items()):

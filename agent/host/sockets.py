@@ -41,6 +41,7 @@ import struct
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from agent.host.facts import ReadError
@@ -201,8 +202,10 @@ def decode_address(text: str, byteorder: str = sys.byteorder) -> str:
     return str(ipaddress.ip_address(raw))
 
 
+@lru_cache(maxsize=1024)
 def address_text(raw: str | bytes) -> str:
-    """Canonical text of an address; IPv4-mapped IPv6 as ``::ffff:127.0.0.1`` (as ``ss``)."""
+    """Canonical text of an address; IPv4-mapped IPv6 as ``::ffff:127.0.0.1`` (as ``ss``).
+    Cached: a host's listeners share a handful of addresses, and parsing one costs µs."""
     address = ipaddress.ip_address(raw)
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return f"::ffff:{address.ipv4_mapped}"
@@ -473,17 +476,22 @@ def read_listeners(root: Path, table: ProcessTable, netlink: bool | None = None)
 
 
 def _families(row: _Row) -> frozenset[str] | None:
-    address = ipaddress.ip_address(row.address)
-    if row.family == "ipv4":
+    return _families_of(row.family, row.address, row.v6only)
+
+
+@lru_cache(maxsize=1024)
+def _families_of(family: str, text: str, v6only: bool | None) -> frozenset[str] | None:
+    address = ipaddress.ip_address(text)
+    if family == "ipv4":
         return frozenset({"ipv4"})
     assert isinstance(address, ipaddress.IPv6Address)
     if address.ipv4_mapped is not None:
         return frozenset({"ipv4"})  # only a v6only=0 socket can bind a mapped address
     if not address.is_unspecified:
         return frozenset({"ipv6"})
-    if row.v6only is None:
+    if v6only is None:
         return None
-    return frozenset({"ipv6"}) if row.v6only else frozenset({"ipv4", "ipv6"})
+    return frozenset({"ipv6"}) if v6only else frozenset({"ipv4", "ipv6"})
 
 
 def _read_namespace(root: Path, netns: int | None, is_host: bool, pids: list[int], *,

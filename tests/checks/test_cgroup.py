@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import time
 from collections.abc import Iterator, Mapping
@@ -267,6 +268,26 @@ def test_unit_glob_and_missing() -> None:
         Status.ERROR, "no cgroup matches unit fixgw-b.service")
     failing = run(V2, {"unit": "fixgw-b.service", "max_oom_kills": 0, "missing": "fail"})
     assert failing.status is Status.FAIL
+
+
+def test_a_unit_of_a_user_manager_is_not_the_system_unit(tmp_path: Path) -> None:
+    """``systemd-run --user --unit fixgw`` makes a fixgw.service under user@UID.service: not
+    the system's fixgw.service, which a unit selector names; the manager itself still is."""
+    root = tmp_path / "host"
+    shutil.copytree(V2, root, symlinks=True)
+    base = root / "sys" / "fs" / "cgroup"
+    manager = base / "user.slice" / "user-1000.slice" / "user@1000.service"
+    shutil.copytree(base / "trading.slice" / "fixgw.service",
+                    manager / "app.slice" / "mine.service")
+    (manager / "pids.max").write_text("max\n", encoding="utf-8")
+    (manager / "cgroup.procs").write_text("", encoding="utf-8")
+    assert run(root, {"unit": "mine", "max_oom_kills": 0}).message == (
+        "no cgroup matches unit mine.service")
+    spec = {"unit": "*.service", "limits": {"pids.max": {"op": "set"}}}
+    assert "/user.slice/user-1000.slice/user@1000.service/app.slice/mine.service" not in [
+        r["cgroup"] for r in rows(run(root, spec), "pids.max")]
+    assert [r["cgroup"] for r in rows(run(root, {**spec, "unit": "user@1000"}), "pids.max")] == [
+        "/user.slice/user-1000.slice/user@1000.service"]
 
 
 def test_isolcpus_without_domain_flag_isolates_nothing() -> None:

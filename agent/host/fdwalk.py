@@ -160,9 +160,9 @@ class Walk:
             # The caller's own share: walked now, after it read the processes (no stamp).
             mine = helper.take(self.tokens, self.proc, self.pids, self.size, False)
             found.update((pid, FdTable(*record)) for pid, record in mine.items())
-        for pid, out in self.helpers:
+        for child, out in self.helpers:
             try:
-                if _wait(pid, HELPER_TIMEOUT):
+                if _wait(child, HELPER_TIMEOUT):
                     theirs = helper.decode(os.pread(out, os.fstat(out).st_size, 0)) or {}
                     found.update((pid, FdTable(*record)) for pid, record in theirs.items()
                                  if pid not in found)

@@ -143,6 +143,16 @@ def test_helpers_for_counts_cpus_and_processes(monkeypatch: pytest.MonkeyPatch) 
     assert fdwalk.helpers_for(100_000) == 0  # one CPU: nobody to walk meanwhile
 
 
+def test_estimate_counts_without_listing(tmp_path: Path) -> None:
+    visible = sum(1 for name in os.listdir("/proc") if name.isdigit())
+    assert fdwalk.estimate("/proc") >= visible // 2  # procfs: every process, all namespaces
+    for name in ("1", "2", "net"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "self").symlink_to("1")
+    assert fdwalk.estimate(str(tmp_path)) == 3  # a fixture: its folders
+    assert fdwalk.estimate(str(tmp_path / "missing")) == 0
+
+
 def test_an_unreadable_fd_table_is_reported_by_helpers_too(holders: dict[int, int]) -> None:
     """Without capabilities, root may list another root process's fds but not read the links
     (the kernel's ptrace check wants the target's capabilities): EACCES, never 'no sockets',

@@ -18,8 +18,8 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o640) -> None:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
+            os.fchmod(handle.fileno(), mode)  # the file itself, never a name swapped meanwhile
             os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -37,7 +37,7 @@ def _temporary(folder: Path, name: str) -> tuple[int, Path]:
     ``tempfile.mkstemp`` does; that module alone costs a one-shot audit 4 ms of imports)."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     for attempt in range(_ATTEMPTS):
-        tmp = folder / f".{name}.{os.urandom(6).hex()}.tmp"
+        tmp = folder / f".{name[:200]}.{os.urandom(6).hex()}.tmp"  # NAME_MAX is 255 bytes
         try:
             return os.open(tmp, flags, 0o600), tmp
         except FileExistsError:

@@ -15,6 +15,9 @@ import math
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
+_DEEP = 200
+"""Nesting beyond which ``json`` itself decides (its recursion may fail where this would not)."""
+
 
 class _Other(Exception):
     """A value this encoder leaves to ``json``."""
@@ -48,8 +51,8 @@ def _encode(obj: Any, parts: list[str], indent: int, level: int, open_: set[int]
         if not obj:
             append("{}" if isinstance(obj, dict) else "[]")
             return
-        if id(obj) in open_:
-            raise _Other  # a cycle: json raises its own error
+        if id(obj) in open_ or level > _DEEP:
+            raise _Other  # a cycle, or as deep as json's own recursion may fail: json decides
         open_.add(id(obj))
         inner = "\n" + " " * (indent * (level + 1))
         if isinstance(obj, dict):

@@ -40,3 +40,10 @@ def test_an_existing_temporary_name_is_never_reused(tmp_path: Path,
     assert target.read_bytes() == b"new"
     assert not (tmp_path / "elsewhere").exists()
     assert sorted(os.listdir(tmp_path)) == sorted([squatter.name, "report.json"])
+
+
+def test_a_long_name_still_gets_a_temporary(tmp_path: Path) -> None:
+    target = tmp_path / ("r" * 250)
+    write_atomic(target, b"long")
+    assert target.read_bytes() == b"long"
+    assert os.listdir(tmp_path) == [target.name]

@@ -57,3 +57,19 @@ def test_a_cycle_is_json_s_error() -> None:
         jsontext.dumps(loop)
     shared = ["x"]
     assert jsontext.dumps([shared, shared]) == json.dumps([shared, shared], indent=2)
+
+
+def test_deep_nesting_is_json_s_to_decide() -> None:
+    for depth in (250, 5000):
+        value: Any = []
+        for _ in range(depth):
+            value = [value]
+        try:
+            expected: str | type[BaseException] = json.dumps(value, indent=2, ensure_ascii=True)
+        except RecursionError:
+            expected = RecursionError
+        if expected is RecursionError:
+            with pytest.raises(RecursionError):
+                jsontext.dumps(value)
+        else:
+            assert jsontext.dumps(value) == expected

@@ -20,7 +20,7 @@ from agent.host import fdwalk
 from agent.policy.resolve import PolicySet
 from tests.authoring import check, policy, write
 from tests.host.test_sockets import gateway_host
-from tests.support import need_root, need_tool
+from tests.support import PROJECT, need_root, need_tool
 
 PORTS = check("NET-1", "ports", {"allow": [{"port": 22, "proto": "tcp"}]})
 PROCESS = check("PROC-1", "process", {"name": "telnetd", "forbidden": True},
@@ -47,6 +47,18 @@ def test_the_hint_misses_nothing_else(tmp_path: Path) -> None:
     assert not prefetch.names_ports([str(tmp_path / "missing.yaml")])
 
 
+def test_the_hint_never_blocks_on_a_fifo(tmp_path: Path) -> None:
+    """A FIFO among the policies (the loader reports it as not a regular file) must not hang
+    the audit before it even starts: it is not read."""
+    os.mkfifo(tmp_path / "a.yaml")
+    (tmp_path / "b.yaml").write_text("kind: ports\n", encoding="utf-8")
+    code = ("import sys; from agent import prefetch; "
+            f"print(prefetch.names_ports([{str(tmp_path)!r}]))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=30, check=False, env={"PYTHONPATH": str(PROJECT)})
+    assert (done.returncode, done.stdout) == (0, "True\n"), done.stderr
+
+
 def test_the_hint_reads_a_bounded_amount(tmp_path: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(prefetch, "MAX_HINT_BYTES", 1000)
@@ -71,8 +83,8 @@ def test_a_walk_started_and_not_wanted_is_cancelled(tmp_path: Path,
     path = write(tmp_path / "p.yaml", policy("p", [PROCESS]))
     (tmp_path / "extra.yaml").write_text("# kind: ports, one day\n", encoding="utf-8")
     walk = prefetch.start(Path("/"), [str(tmp_path)])  # the comment is enough for the guess
-    assert walk is not None and walk.stamped and walk.proc == "/proc"
-    helpers = [pid for pid, _ in walk.helpers]
+    assert walk is not None and walk.proc == "/proc"
+    helpers = [child.pid for child in walk.helpers]
     loaded = cli._load([str(path)], dt.date(2026, 11, 24))
     assert isinstance(loaded, PolicySet)
     run = audit.run(loaded, Path("/"), prefetched=walk)
@@ -147,8 +159,8 @@ def test_a_live_audit_with_the_walk_prefetched_says_the_same(tmp_path: Path) -> 
         before = results(audit.run(loaded, Path("/")))
         walk = prefetch.start(Path("/"), [policy])
         assert walk is not None and walk.helpers
-        for pid, _ in walk.helpers:
-            os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+        for child in walk.helpers:
+            os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)
         after = results(audit.run(loaded, Path("/"), prefetched=walk))
         print(json.dumps([before == after, before[0]["status"],
                           len(before[0]["evidence"]["items"])]))

@@ -1,8 +1,9 @@
 """The ``unit`` selector shared by the ``cgroup`` and ``seccomp`` kinds.
 
-A unit glob names *system* units: a cgroup inside a user's service manager
-(``/user.slice/user-1000.slice/user@1000.service/app.slice/fixgw.service``, what ``systemd-run
---user --unit fixgw`` makes) is not the system's ``fixgw.service``, whoever runs it.
+A unit glob names *system* units, whose cgroups lie in slices only: a cgroup inside another
+unit (a user's service manager, ``/user.slice/user-1000.slice/user@1000.service/app.slice/
+fixgw.service``, what ``systemd-run --user --unit fixgw`` makes; a container's own systemd) is
+not the system's ``fixgw.service``, whoever runs it.
 """
 
 from __future__ import annotations
@@ -31,24 +32,22 @@ def unit_glob(raw: Mapping[str, Any], problems: list[SpecProblem]) -> str | None
     return unit
 
 
-USER_MANAGER = "user@*.service"
-"""A user's service manager: the units under it are that user's, not the system's."""
-
-
 def in_unit(path: str, unit: str) -> bool:
-    """Whether cgroup ``path`` lies in (or is) a system unit matching ``unit``: a component
-    matches it with no user's service manager above."""
+    """Whether cgroup ``path`` lies in (or is) a system unit matching ``unit``: systemd puts a
+    unit's cgroup in slices only (``/trading.slice/md.slice/fixgw.service``), so the first
+    component that is not a slice decides. Under any other unit the rest is that unit's own
+    tree: a user's service manager (``user@1000.service/app.slice/fixgw.service``), a
+    container's systemd (``docker-1f.scope/system.slice/fixgw.service``), a delegated
+    service's sub-cgroups."""
     for part in path.split("/"):
-        if part and fnmatch.fnmatchcase(part, unit):
-            return True
-        if fnmatch.fnmatchcase(part, USER_MANAGER):
-            return False
+        if part and not part.endswith(".slice"):
+            return fnmatch.fnmatchcase(part, unit)
     return False
 
 
 def is_unit(path: str, unit: str) -> bool:
-    """Whether cgroup ``path`` is the cgroup of a system unit matching ``unit``: its last
-    component matches, and no user's service manager lies above it."""
+    """Whether cgroup ``path`` is the cgroup of a system unit matching ``unit``: slices above
+    it, then its own name (see :func:`in_unit`)."""
     *above, last = path.split("/")
     return (bool(last) and fnmatch.fnmatchcase(last, unit)
-            and not any(fnmatch.fnmatchcase(part, USER_MANAGER) for part in above))
+            and all(not part or part.endswith(".slice") for part in above))

@@ -10,18 +10,22 @@ two: every readlink gives up and takes back the GIL), so the extra walkers are h
 :func:`walk` starts the helpers before the caller reads anything else of the processes; the
 caller joins the walk with :meth:`Walk.finish` once it is done with the rest. Work is shared
 through a pipe of chunk tokens: every walker takes the next chunk with one 4-byte read (atomic on
-a pipe), so whoever is free takes more. Whatever no helper reported in full (spawn refused, a
-helper killed, crashed or slower than :data:`HELPER_TIMEOUT`) the caller walks itself: the
+a pipe), so whoever is free takes more. Every process is read with its start time, through one
+descriptor of its folder (see :mod:`agent.host.fdwalk_helper`), so the caller can tell whether
+the fd table is that of the process it read. Whatever no helper reported in full (spawn refused,
+a helper killed, crashed or slower than :data:`HELPER_TIMEOUT`) the caller walks itself: the
 result is always the serial walk's, only the time differs.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import select
 import signal
 import sys
+import time
 from array import array
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -35,10 +39,11 @@ MIN_PER_HELPER = 256
 """Processes per helper below which a helper costs more than it saves (it starts in about
 6 ms of one CPU)."""
 HELPER_TIMEOUT = 10.0
-"""Seconds the caller waits for a helper after finishing its own share; then it is killed and
-its processes walked again by the caller."""
-_MAX_TOKENS = 4096
-"""At most this many chunks (16 KiB of tokens): the pipe takes them all at once."""
+"""Seconds the caller waits for all helpers once it has finished its own share; then they are
+killed and their processes walked again by the caller."""
+_MIN_FD = 5
+"""The descriptors handed to a helper are moved at or above this first: a caller started with
+0, 1 or 2 closed could otherwise hold one of them in the very slots the helper's are put in."""
 _HELPER = os.path.abspath(helper.__file__)
 _ENV = {name: os.environ[name] for name in ("LD_LIBRARY_PATH",) if name in os.environ}
 """All a helper inherits of the environment (``-I`` ignores the PYTHON* variables anyway)."""
@@ -53,8 +58,8 @@ class FdTable(NamedTuple):
     errno: int = 0
     """Why (some of) its descriptors could not be read (0: all were): owners may be missing."""
     start_time: int | None = None
-    """The process's start time read just before (a stamped walk, see :func:`walk`): a process
-    with another start time under the same pid is another process."""
+    """Start time of the process whose table this is (None: its ``stat`` was unreadable):
+    another start time under the same pid is another process."""
 
     @property
     def error(self) -> str | None:
@@ -63,8 +68,22 @@ class FdTable(NamedTuple):
 
 
 def socket_inodes(base: str) -> FdTable:
-    """The sockets among ``base/fd`` (``base`` is ``/proc/PID``); a process gone has none."""
-    return FdTable(*helper.socket_inodes(base))
+    """The fd table of the process at ``base`` (``/proc/PID``), without its start time (for
+    a reader that has just read it; a process gone has none)."""
+    try:
+        folder = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        return FdTable(frozenset(), 0 if exc.errno in helper.GONE else exc.errno or 5)
+    try:
+        return FdTable(*helper.socket_inodes(folder))
+    finally:
+        os.close(folder)
+
+
+def read_one(proc: str, pid: int) -> FdTable | None:
+    """The fd table of process ``pid`` under ``proc`` with its start time; None when gone."""
+    record = helper.read_process(proc, pid)
+    return None if record is None else FdTable(*record)
 
 
 def helpers_for(count: int) -> int:
@@ -76,106 +95,109 @@ def helpers_for(count: int) -> int:
     return max(0, min(cpus - 1, MAX_HELPERS, count // MIN_PER_HELPER))
 
 
+class _Helper(NamedTuple):
+    pid: int
+    out: int
+    """The memfd its results are written to."""
+
+
 class Walk:
     """A walk of the fd tables of ``pids`` under ``proc``, shared with helper processes."""
 
-    def __init__(self, proc: str, pids: Sequence[int] | None, helpers: int,
-                 stamped: bool = False) -> None:
+    def __init__(self, proc: str, pids: Sequence[int] | None, helpers: int) -> None:
         self.proc = proc
-        self.stamped = stamped
-        """Every helper reads a process's start time before its fds (a walk started before the
-        caller reads the processes: the caller then tells a pid reused since)."""
-        self.helpers: list[tuple[int, int]] = []
-        """(pid, results memfd) of every helper started."""
+        self.helpers: list[_Helper] = []
+        """Every helper started and not yet reaped."""
         self.tokens = -1
-        orders: list[int] = []
-        write_end = -1
-        if helpers > 0 and sys.executable:
-            with contextlib.suppress(OSError):  # no pipe: no helpers
-                self.tokens, write_end = os.pipe2(os.O_CLOEXEC)
+        self.pids: list[int] = []
+        self.size = 8
+        """Processes per chunk."""
+        write_end = orders = -1
         try:
-            # The helpers start first: they load while ``proc`` is listed, then wait for orders.
-            if write_end >= 0:
-                orders = [fd for _ in range(helpers) if (fd := self._spawn()) >= 0]
-            self.pids = sorted(_pids(proc)) if pids is None else list(pids)
-            self.size = max(8, -(-len(self.pids) // _MAX_TOKENS))
-            """Processes per chunk."""
-            if write_end >= 0:
+            if helpers > 0 and sys.executable:
+                with contextlib.suppress(OSError):  # without a pipe or memfd, no helpers
+                    read_end, write_end = os.pipe2(os.O_CLOEXEC)
+                    self.tokens = _high(read_end)
+                    orders = _high(os.memfd_create("hostguard-fdwalk-orders", os.MFD_CLOEXEC))
+            if orders >= 0:
+                # The helpers start first: they load while ``proc`` is listed, then wait for a
+                # token, which comes once their orders are complete.
+                for _ in range(helpers):
+                    self._spawn(orders)
+            self.pids = sorted(pids_in(proc)) if pids is None else list(pids)
+            if self.helpers:
+                capacity = fcntl.fcntl(write_end, fcntl.F_GETPIPE_SZ) // helper.TOKEN
+                self.size = max(8, -(-len(self.pids) // capacity))  # every token fits at once
+                os.pwrite(orders, array("q", [self.size, *self.pids]).tobytes(), 0)
                 chunks = -(-len(self.pids) // self.size)
                 os.write(write_end, b"".join(i.to_bytes(helper.TOKEN, "little")
                                              for i in range(chunks)))
-            text = array("q", [self.size, int(stamped), *self.pids]).tobytes()
-            for fd in orders:
-                with contextlib.suppress(OSError):  # a helper gone: its share is walked anyway
-                    _write_all(fd, text)
+        except BaseException:
+            self.cancel()
+            raise
         finally:
-            for fd in orders:
-                os.close(fd)
-            if write_end >= 0:
-                os.close(write_end)  # the last writer gone: an empty pipe reads as the end
-        if not self.helpers and self.tokens >= 0:
-            os.close(self.tokens)
-            self.tokens = -1
+            for fd in (orders, write_end):
+                if fd >= 0:
+                    os.close(fd)  # the last writer gone: an empty pipe reads as the end
+        if not self.helpers:
+            self._close_tokens()
 
-    def _spawn(self) -> int:
-        """Start a helper; the write end of its orders pipe, or -1."""
-        out = orders = inbox = -1
+    def _spawn(self, orders: int) -> None:
         try:
-            inbox, orders = os.pipe2(os.O_CLOEXEC)
-            out = os.memfd_create("hostguard-fdwalk", os.MFD_CLOEXEC)
+            out = _high(os.memfd_create("hostguard-fdwalk", os.MFD_CLOEXEC))
+        except OSError:
+            return
+        try:
             pid = os.posix_spawn(
                 sys.executable, [sys.executable, "-I", "-S", _HELPER, self.proc], _ENV,
-                file_actions=[(os.POSIX_SPAWN_DUP2, inbox, 0),
+                file_actions=[(os.POSIX_SPAWN_DUP2, orders, 0),
                               (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
                               (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0),
                               (os.POSIX_SPAWN_DUP2, self.tokens, 3),
                               (os.POSIX_SPAWN_DUP2, out, 4)])
         except OSError:
-            for fd in (out, orders):
-                if fd >= 0:
-                    os.close(fd)
-            return -1
-        finally:
-            if inbox >= 0:
-                os.close(inbox)
-        self.helpers.append((pid, out))
-        return orders
+            os.close(out)
+            return
+        self.helpers.append(_Helper(pid, out))
 
     def cancel(self) -> None:
         """Stop the helpers and drop the walk (the caller no longer needs it)."""
-        for pid, out in self.helpers:
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-            os.close(out)
-        self.helpers = []
-        if self.tokens >= 0:
-            os.close(self.tokens)
-            self.tokens = -1
+        while self.helpers:
+            _stop(self.helpers.pop(), reaped=False)
+        self._close_tokens()
 
     def finish(self) -> dict[int, FdTable]:
-        """Walk the chunks left, collect the helpers' results, walk what they did not report."""
-        found: dict[int, FdTable] = {}
-        if self.tokens >= 0:
-            # The caller's own share: walked now, after it read the processes (no stamp).
-            mine = helper.take(self.tokens, self.proc, self.pids, self.size, False)
-            found.update((pid, FdTable(*record)) for pid, record in mine.items())
-        for child, out in self.helpers:
-            try:
-                if _wait(child, HELPER_TIMEOUT):
-                    theirs = helper.decode(os.pread(out, os.fstat(out).st_size, 0)) or {}
-                    found.update((pid, FdTable(*record)) for pid, record in theirs.items()
-                                 if pid not in found)
-            finally:
-                os.close(out)
-        self.helpers = []
+        """Walk the chunks left, collect the helpers' results, walk what they did not report:
+        pid -> its fd table (a pid gone before it was read has none)."""
+        try:
+            found: dict[int, FdTable] = {}
+            if self.tokens >= 0:
+                mine = helper.take(self.tokens, self.proc, self.pids, self.size)
+                found.update((pid, FdTable(*record)) for pid, record in mine.items())
+            deadline = time.monotonic() + HELPER_TIMEOUT
+            while self.helpers:
+                child = self.helpers.pop(0)
+                done = False
+                try:
+                    done = _wait(child.pid, deadline)
+                    if done:
+                        raw = os.pread(child.out, os.fstat(child.out).st_size, 0)
+                        found.update((pid, FdTable(*record))
+                                     for pid, record in (helper.decode(raw) or {}).items()
+                                     if pid not in found)
+                finally:
+                    _stop(child, reaped=done)  # late or failed: its share is walked below
+            for pid in self.pids:
+                if pid not in found and (table := read_one(self.proc, pid)) is not None:
+                    found[pid] = table
+            return found
+        finally:
+            self.cancel()  # whatever happened, no helper and no descriptor outlives the walk
+
+    def _close_tokens(self) -> None:
         if self.tokens >= 0:
             os.close(self.tokens)
             self.tokens = -1
-        for pid in self.pids:
-            if pid not in found:
-                found[pid] = socket_inodes(f"{self.proc}/{pid}")
-        return found
 
 
 def estimate(proc: str) -> int:
@@ -187,21 +209,26 @@ def estimate(proc: str) -> int:
         return 0
 
 
-def _pids(proc: str) -> list[int]:
+def pids_in(proc: str) -> list[int]:
+    """The pids ``proc`` lists (ASCII digits only: ``int()`` takes other digits too)."""
     try:
-        return [int(name) for name in os.listdir(proc) if name.isdigit()]
+        return [int(name) for name in os.listdir(proc) if name.isascii() and name.isdigit()]
     except OSError:
         return []
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
+def _high(fd: int) -> int:
+    """``fd`` moved to :data:`_MIN_FD` or above (close-on-exec)."""
+    if fd >= _MIN_FD:
+        return fd
+    try:
+        return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, _MIN_FD)
+    finally:
+        os.close(fd)
 
 
-def _wait(pid: int, timeout: float) -> bool:
-    """Reap helper ``pid``; True when it exited with 0 within ``timeout`` seconds."""
+def _wait(pid: int, deadline: float) -> bool:
+    """Reap helper ``pid`` if it exits by ``deadline``; True when it exited with 0."""
     try:
         pidfd = os.pidfd_open(pid)
     except OSError:
@@ -210,11 +237,17 @@ def _wait(pid: int, timeout: float) -> bool:
         if pidfd >= 0:
             poller = select.poll()
             poller.register(pidfd, select.POLLIN)
-            if not poller.poll(int(timeout * 1000)):
-                os.kill(pid, signal.SIGKILL)
-                if not poller.poll(1000):
-                    return False  # stuck in the kernel: never block the audit on reaping it
-        _, status = os.waitpid(pid, 0)
+            if not poller.poll(max(0, int((deadline - time.monotonic()) * 1000))):
+                return False
+            _, status = os.waitpid(pid, 0)
+        else:  # no pidfd (an old kernel, no descriptor left): poll for the exit
+            while True:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    break
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(0.002)
     except ChildProcessError:
         return False  # reaped by someone else: its result cannot be trusted to be complete
     finally:
@@ -223,12 +256,23 @@ def _wait(pid: int, timeout: float) -> bool:
     return os.waitstatus_to_exitcode(status) == 0
 
 
-def walk(proc: str, pids: Sequence[int] | None, helpers: int | None = None,
-         stamped: bool = False) -> Walk:
+def _stop(child: _Helper, reaped: bool) -> None:
+    """Close a helper's results and, unless ``reaped``, SIGKILL and reap it (one reaped
+    already is never signalled: its pid may be another process's by now)."""
+    try:
+        if not reaped:
+            with contextlib.suppress(OSError):  # ChildProcessError: reaped already
+                if os.waitpid(child.pid, os.WNOHANG) == (0, 0):
+                    os.kill(child.pid, signal.SIGKILL)
+                    _wait(child.pid, time.monotonic() + 1.0)  # one stuck in the kernel is left
+    finally:
+        os.close(child.out)
+
+
+def walk(proc: str, pids: Sequence[int] | None, helpers: int | None = None) -> Walk:
     """Start walking the fd tables of ``pids`` under ``proc`` (None: every process there,
     listed once the helpers are starting; ``helpers``: how many to start, by default
-    :func:`helpers_for`; ``stamped``: see :attr:`Walk.stamped`); :meth:`Walk.finish` or
-    :meth:`Walk.cancel` ends it."""
+    :func:`helpers_for`); :meth:`Walk.finish` or :meth:`Walk.cancel` ends it."""
     if helpers is None:
         helpers = helpers_for(len(pids) if pids is not None else estimate(proc))
-    return Walk(proc, pids, helpers, stamped)
+    return Walk(proc, pids, helpers)

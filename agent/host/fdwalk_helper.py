@@ -6,10 +6,14 @@ a fresh interpreter (``python -I -S fdwalk_helper.py PROC``): the standard libra
 make the caller copy every page it writes meanwhile) and inherits nothing but three
 descriptors:
 
-- 0: the chunk size, the stamped flag and the pids (``array('q')``), then the end (a pipe: the
-  helper waits for them while the caller lists the processes);
+- 0: its orders, a memfd: the chunk size and the pids (``array('q')``), complete before the
+  first token is in the pipe (the helper waits for a token, then reads them);
 - 3: the pipe of chunk tokens (4 bytes each), shared by every walker;
 - 4: where the results go (:func:`encode`), written once at the end.
+
+Each process is read through one descriptor of its ``/proc/PID`` folder: its start time (from
+``stat``) and its fd table then belong to the same process, since a folder opened before a pid
+is reused still names the process that had it (reads through it fail once that one is gone).
 """
 
 from __future__ import annotations
@@ -24,15 +28,51 @@ GONE = (errno.ENOENT, errno.ESRCH)
 TOKEN = 4
 TRAILER = -1
 Record = tuple[frozenset[int], int, int | None]
-"""(socket inodes, errno of an fd that could not be read or 0, start time or None)."""
-_NONE: Record = (frozenset(), 0, None)
+"""(socket inodes, errno of what could not be read or 0, start time or None if unreadable)."""
 
 
-def socket_inodes(base: str) -> tuple[frozenset[int], int]:
-    """The sockets among ``base/fd`` (``base`` is ``/proc/PID``) and the errno of what could not
-    be read (0: everything was; a process gone holds nothing)."""
+def read_process(proc: str, pid: int) -> Record | None:
+    """The sockets of process ``pid`` and its start time, read through one descriptor of its
+    folder; None when it is gone."""
     try:
-        dir_fd = os.open(f"{base}/fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        folder = os.open(f"{proc}/{pid}", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        started = start_time(folder)
+        if started == -1:
+            return None
+        inodes, error = socket_inodes(folder)
+        return inodes, error, started
+    finally:
+        os.close(folder)
+
+
+def start_time(folder: int) -> int | None:
+    """Field 22 of ``stat`` in the open ``/proc/PID`` ``folder`` (clock ticks after boot); None
+    when it cannot be read or parsed, -1 when the process is gone."""
+    try:
+        fd = os.open("stat", os.O_RDONLY | os.O_CLOEXEC, dir_fd=folder)
+    except OSError as exc:
+        return -1 if exc.errno in GONE else None
+    try:
+        text = os.read(fd, 4096)
+    except OSError as exc:
+        return -1 if exc.errno in GONE else None
+    finally:
+        os.close(fd)
+    rest = text[text.rfind(b")") + 1 :].split()  # comm may hold spaces and ')'
+    try:
+        return int(rest[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def socket_inodes(folder: int) -> tuple[frozenset[int], int]:
+    """The sockets among ``fd/`` of the open ``/proc/PID`` ``folder``, and the errno of what
+    could not be read (0: everything was; a process gone holds nothing)."""
+    try:
+        dir_fd = os.open("fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=folder)
     except OSError as exc:
         return frozenset(), 0 if exc.errno in GONE else exc.errno or errno.EIO
     try:
@@ -52,47 +92,33 @@ def socket_inodes(base: str) -> tuple[frozenset[int], int]:
                 continue  # ENOENT: closed between listing and reading
             if link[:8] == "socket:[":
                 inode = link[8:-1]
-                if inode.isdigit():
+                if inode.isascii() and inode.isdigit():
                     inodes.add(int(inode))
         return frozenset(inodes), error
     finally:
         os.close(dir_fd)
 
 
-def start_time(base: str) -> int | None:
-    """Field 22 of ``base/stat`` (clock ticks after boot); None when it cannot be read."""
-    try:
-        fd = os.open(f"{base}/stat", os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        text = os.read(fd, 4096)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    rest = text[text.rfind(b")") + 1 :].split()  # comm may hold spaces and ')'
-    try:
-        return int(rest[19])
-    except (IndexError, ValueError):
-        return None
-
-
-def take(tokens: int, proc: str, pids: Sequence[int], size: int,
-         stamped: bool) -> dict[int, Record]:
-    """Walk chunk after chunk of ``pids`` until the tokens run out (``stamped``: each with its
-    start time read first; a process whose stat is gone is left out)."""
+def take(tokens: int, proc: str, pids: Sequence[int] | None, size: int,
+         orders: int = -1) -> dict[int, Record]:
+    """Walk chunk after chunk until the tokens run out; a helper (``pids`` None) reads its
+    ``orders`` (the chunk size and pids) once the first token has come."""
     found: dict[int, Record] = {}
     while len(token := os.read(tokens, TOKEN)) == TOKEN:
+        if pids is None:
+            size, pids = _orders(orders)
         start = int.from_bytes(token, "little") * size
         for pid in pids[start : start + size]:
-            base = f"{proc}/{pid}"
-            started = None
-            if stamped and (started := start_time(base)) is None:
-                continue
-            inodes, error = socket_inodes(base)
-            found[pid] = (inodes, error, started) if inodes or error or stamped else _NONE
+            record = read_process(proc, pid)
+            if record is not None:
+                found[pid] = record
     return found
+
+
+def _orders(fd: int) -> tuple[int, Sequence[int]]:
+    values = array("q")
+    values.frombytes(os.pread(fd, os.fstat(fd).st_size, 0))
+    return values[0], values[1:]
 
 
 def encode(found: dict[int, Record]) -> bytes:
@@ -126,14 +152,8 @@ def decode(raw: bytes) -> dict[int, Record] | None:
 
 
 def main(argv: Sequence[str]) -> int:
-    """The helper: read its orders on 0, walk, write the results to 4."""
-    chunks = []
-    while chunk := os.read(0, 1 << 16):
-        chunks.append(chunk)
-    orders = array("q")
-    orders.frombytes(b"".join(chunks))
-    size, stamped, pids = orders[0], bool(orders[1]), orders[2:]
-    os.write(4, encode(take(3, argv[1], pids, size, stamped)))
+    """The helper: wait for a token, read its orders on 0, walk, write the results to 4."""
+    os.write(4, encode(take(3, argv[1], None, 0, orders=0)))
     return 0
 
 

@@ -275,8 +275,8 @@ def read_processes(
     inodes, threads) are empty, as they always were; with ``fields``, they are absent.
     ``helpers``: processes forked to walk the fd tables meanwhile (by default
     :func:`agent.host.fdwalk.helpers_for`; 0 walks them in this process). ``prefetched``: a
-    stamped walk of ``root/proc`` started earlier, used (or cancelled when the fd tables are
-    not wanted) instead of a new one.
+    walk of ``root/proc`` started earlier, used (or cancelled when the fd tables are not
+    wanted) instead of a new one.
     """
     wanted = set(DEFAULT_FIELDS if fields is None else fields) | ALWAYS
     unknown = wanted - FIELDS
@@ -298,9 +298,8 @@ def read_processes(
         names = os.listdir(proc)
     except OSError:
         names = []
-    pids = [int(name) for name in names if name.isdigit()]
-    if prefetched is not None and (not reader.walks_fds or prefetched.proc != str(proc)
-                                   or not prefetched.stamped):
+    pids = [int(name) for name in names if name.isascii() and name.isdigit()]
+    if prefetched is not None and (not reader.walks_fds or prefetched.proc != str(proc)):
         prefetched.cancel()
         prefetched = None
     # The fd tables (most of the time on a busy host) are walked by forked helpers meanwhile.
@@ -322,8 +321,11 @@ def read_processes(
         tables = fd_walk.finish()
         for pid, process in list(found.items()):
             table = tables.get(pid)
-            if table is None or table.start_time not in (None, process.start_time):
-                table = socket_inodes(f"{proc}/{pid}")  # started since, or a reused pid
+            if not _same(table, process):  # started since it was walked, or a reused pid
+                table = fdwalk.read_one(str(proc), pid)
+            if table is None or not _same(table, process):
+                del found[pid]  # the process read has gone (its pid may be another's now)
+                continue
             _fd_table(process, table, _unreadable(process))
             try:
                 reader.finish(process, f"{proc}/{pid}")
@@ -573,6 +575,12 @@ class _Reader:
 _READERS = {"stat": "_stat", "status": "_status", "cmdline": "_cmdline", "exe": "_exe",
             "cgroup": "_cgroup", "ns/net": "_netns", "fd": "_fd", "task": "_task"}
 """Source -> the :class:`_Reader` method reading it."""
+
+
+def _same(table: FdTable | None, proc: Process) -> bool:
+    """Whether ``table`` is the fd table of ``proc`` (the same start time; one unknown, as in
+    a fixture whose ``stat`` is short, is taken to be)."""
+    return table is not None and table.start_time in (None, proc.start_time)
 
 
 def _unreadable(proc: Process) -> dict[str, str]:

@@ -1,31 +1,35 @@
 """agent.host.fdwalk: the fd tables of many processes walked by helper processes as well.
 
-Real processes hold real sockets; whatever the helpers do (finish, fail, hang, get cancelled),
-the result must be the serial walk's.
+Real processes hold real sockets; whatever the helpers do (finish, fail, hang, get cancelled,
+get interrupted), the result must be the serial walk's, and nothing may outlive the walk: no
+helper process, no descriptor.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
+import signal
 import socket
-import stat
 import subprocess
 import sys
 import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from agent.host import fdwalk, fdwalk_helper
-from agent.host.fdwalk import FdTable, Walk, socket_inodes
+from agent.host.fdwalk import FdTable, Walk, read_one, socket_inodes
 from agent.host.processes import read_processes
 from tests.support import need_root, need_tool
 
 SLEEP = shutil.which("sleep") or "/bin/sleep"
 HOLDERS = 40
+PROJECT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -47,91 +51,209 @@ def holders() -> Iterator[dict[int, int]]:
             child.wait()
 
 
-def serial(pids: list[int]) -> dict[int, FdTable]:
-    return {pid: socket_inodes(f"/proc/{pid}") for pid in pids}
+def started(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[19])
 
 
-def test_the_serial_walk_finds_each_socket(holders: dict[int, int]) -> None:
-    for pid, inode in holders.items():
-        assert socket_inodes(f"/proc/{pid}") == FdTable(frozenset({inode}))
-    assert socket_inodes("/proc/0") == FdTable(frozenset())  # gone (never was): holds nothing
+def expected(holders: dict[int, int]) -> dict[int, FdTable]:
+    return {pid: FdTable(frozenset({inode}), 0, started(pid)) for pid, inode in holders.items()}
 
 
-@pytest.mark.parametrize("helpers", [1, 2, 3])
+def open_fds() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+def children_of_mine(holders: dict[int, int]) -> list[int]:
+    """Pids whose parent is this process (helpers left behind, zombies included), but the
+    socket holders."""
+    me = str(os.getpid())
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                if (Path(f"/proc/{name}/stat").read_text().rpartition(")")[2].split()[1] == me
+                        and int(name) not in holders):
+                    found.append(int(name))
+            except (OSError, IndexError):
+                pass
+    return found
+
+
+def script(tmp_path: Path, name: str, body: str) -> str:
+    path = tmp_path / name
+    path.write_text(f"#!{sys.executable}\n{body}")
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_each_process_with_its_start_time(holders: dict[int, int]) -> None:
+    for pid, table in expected(holders).items():
+        assert read_one("/proc", pid) == table
+        assert socket_inodes(f"/proc/{pid}") == table._replace(start_time=None)
+    assert read_one("/proc", 0) is None  # gone (never was)
+    assert socket_inodes("/proc/0") == FdTable(frozenset())
+
+
+@pytest.mark.parametrize("helpers", [0, 1, 2, 3])
 def test_helpers_find_what_the_serial_walk_finds(holders: dict[int, int], helpers: int) -> None:
-    pids = sorted(holders)
-    walk = fdwalk.walk("/proc", pids, helpers)
+    walk = fdwalk.walk("/proc", sorted(holders), helpers)
     assert len(walk.helpers) == helpers
-    found = walk.finish()
-    assert found == serial(pids)
-    assert {pid: t.inodes for pid, t in found.items()} == {
-        pid: frozenset({inode}) for pid, inode in holders.items()}
+    assert walk.finish() == expected(holders)
     assert walk.helpers == [] and walk.tokens == -1
 
 
 def test_helpers_do_take_chunks(holders: dict[int, int]) -> None:
-    """A stamped walk is the helpers' alone until the caller joins: given time, they walk
-    every chunk, each process with its start time."""
-    pids = sorted(holders)
-    walk = fdwalk.walk("/proc", pids, 2, stamped=True)
-    for pid, _ in walk.helpers:
-        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)  # both done, not yet reaped
-    found = walk.finish()
-    assert set(found) == set(pids)
-    for pid in pids:
-        started = int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[19])
-        assert found[pid] == FdTable(frozenset({holders[pid]}), 0, started)
+    """Given time, the helpers walk every chunk before the caller joins."""
+    walk = fdwalk.walk("/proc", sorted(holders), 2)
+    for child in walk.helpers:
+        os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)  # both done, not yet reaped
+    assert walk.tokens >= 0 and os.read(walk.tokens, 4) == b""  # no chunk left for the caller
+    assert walk.finish() == expected(holders)
 
 
 def test_a_helper_that_fails_leaves_its_share_to_the_caller(
         holders: dict[int, int], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "executable", shutil.which("false") or "/bin/false")
-    pids = sorted(holders)
-    walk = fdwalk.walk("/proc", pids, 2)
+    walk = fdwalk.walk("/proc", sorted(holders), 2)
     assert len(walk.helpers) == 2
-    assert walk.finish() == serial(pids)
+    assert walk.finish() == expected(holders)
 
 
 def test_a_helper_that_hangs_is_killed_and_its_share_walked(
         holders: dict[int, int], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    stuck = tmp_path / "stuck"
     # Takes every token, then never answers.
-    stuck.write_text(f"#!{sys.executable}\nimport os, time\n"
-                     "while os.read(3, 4): pass\ntime.sleep(600)\n")
-    stuck.chmod(0o755)
-    monkeypatch.setattr(sys, "executable", str(stuck))
+    monkeypatch.setattr(sys, "executable", script(
+        tmp_path, "stuck", "import os, time\nwhile os.read(3, 4): pass\ntime.sleep(600)\n"))
     monkeypatch.setattr(fdwalk, "HELPER_TIMEOUT", 0.5)
-    pids = sorted(holders)
-    walk = fdwalk.walk("/proc", pids, 1)
-    (helper_pid, _), = walk.helpers
+    walk = fdwalk.walk("/proc", sorted(holders), 2)
     clock = time.monotonic()
-    assert walk.finish() == serial(pids)
-    assert time.monotonic() - clock < 5
-    with pytest.raises(ChildProcessError):
-        os.waitpid(helper_pid, os.WNOHANG)  # killed and reaped
+    assert walk.finish() == expected(holders)
+    assert time.monotonic() - clock < 3  # one deadline for all helpers, not one each
+    assert children_of_mine(holders) == []
 
 
 def test_cancel_stops_and_reaps_the_helpers(holders: dict[int, int],
                                             monkeypatch: pytest.MonkeyPatch,
                                             tmp_path: Path) -> None:
-    slow = tmp_path / "slow"
-    slow.write_text(f"#!{sys.executable}\nimport time\ntime.sleep(600)\n")
-    slow.chmod(0o755)
-    monkeypatch.setattr(sys, "executable", str(slow))
+    monkeypatch.setattr(sys, "executable", script(tmp_path, "slow",
+                                                  "import time\ntime.sleep(600)\n"))
+    before = open_fds()
     walk = fdwalk.walk("/proc", sorted(holders), 2)
-    pids = [pid for pid, _ in walk.helpers]
     walk.cancel()
+    walk.cancel()  # twice: nothing left to do
     assert walk.helpers == [] and walk.tokens == -1
-    for pid in pids:
-        with pytest.raises(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
+    assert children_of_mine(holders) == [] and open_fds() == before
 
 
-def test_no_helpers_is_the_serial_walk(holders: dict[int, int]) -> None:
-    pids = sorted(holders)
-    walk = fdwalk.walk("/proc", pids, 0)
+def test_an_interrupted_finish_leaves_nothing_behind(
+        holders: dict[int, int], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A signal while the caller waits for a helper (Ctrl-C, the daemon's stop): the exception
+    goes on, every helper is killed and reaped once, every descriptor closed once, and a
+    cancel() afterwards (snapshot.take, the CLI) touches nothing that is not the walk's."""
+    monkeypatch.setattr(sys, "executable", script(
+        tmp_path, "stuck", "import os, time\nwhile os.read(3, 4): pass\ntime.sleep(600)\n"))
+
+    class Interrupted(Exception):
+        pass
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise Interrupted
+
+    before = open_fds()
+    walk = fdwalk.walk("/proc", sorted(holders), 2)
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.3)
+        with pytest.raises(Interrupted):
+            walk.finish()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
     assert walk.helpers == [] and walk.tokens == -1
-    assert walk.finish() == serial(pids)
+    bystander = os.open("/dev/null", os.O_RDONLY)  # may take a number the walk used
+    try:
+        walk.cancel()
+        os.fstat(bystander)  # still open
+    finally:
+        os.close(bystander)
+    assert children_of_mine(holders) == [] and open_fds() == before
+
+
+def test_no_descriptor_or_helper_outlives_many_walks(holders: dict[int, int]) -> None:
+    before = open_fds()
+    for number in range(30):
+        walk = fdwalk.walk("/proc", sorted(holders), 1 + number % 3)
+        if number % 2:
+            walk.cancel()
+        else:
+            walk.finish()
+    assert open_fds() == before and children_of_mine(holders) == []
+
+
+def test_a_failure_while_starting_leaves_nothing_behind(
+        holders: dict[int, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(proc: str) -> list[int]:
+        raise ValueError("listing failed")
+
+    monkeypatch.setattr(fdwalk, "pids_in", broken)
+    before = open_fds()
+    with pytest.raises(ValueError, match="listing failed"):
+        fdwalk.walk("/proc", None, 2)
+    assert open_fds() == before and children_of_mine(holders) == []
+
+
+def fake_proc(root: Path, count: int) -> Path:
+    """``count`` processes that hold socket ``1000 + pid`` each, as a tree."""
+    proc = root / "proc"
+    proc.mkdir()
+    rest = " ".join(["S"] + ["0"] * 18 + ["77"] + ["0"] * 30)
+    for pid in range(1, count + 1):
+        (proc / str(pid) / "fd").mkdir(parents=True)
+        (proc / str(pid) / "stat").write_text(f"{pid} (p) {rest}\n")
+        (proc / str(pid) / "fd" / "3").symlink_to(f"socket:[{1000 + pid}]")
+    (proc / "²").mkdir()  # a digit to str.isdigit and int(), not a pid
+    return proc
+
+
+def test_more_pids_than_a_small_pipe_has_tokens_for(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A one-page token pipe (an unprivileged user over pipe-user-pages-soft gets such) holds
+    1024 tokens: the chunks grow so that all fit, rather than the caller blocking on them."""
+    real_pipe2 = os.pipe2
+
+    def small_pipe(flags: int) -> tuple[int, int]:
+        read_end, write_end = real_pipe2(flags)
+        fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, 4096)
+        return read_end, write_end
+
+    monkeypatch.setattr(os, "pipe2", small_pipe)
+    proc = fake_proc(tmp_path, 9000)
+    walk = fdwalk.walk(str(proc), None, 2)
+    assert len(walk.pids) == 9000 and walk.size * 1024 >= 9000
+    found = walk.finish()
+    assert found == {pid: FdTable(frozenset({1000 + pid}), 0, 77) for pid in range(1, 9001)}
+
+
+def test_helpers_descriptors_never_clash_with_a_closed_stdin(holders: dict[int, int]) -> None:
+    """Started with 0 and 1 closed, the walk's own descriptors would sit where the helper's
+    are put; they are moved out of the way first, so the helpers still do their share."""
+    code = textwrap.dedent(f"""
+        import os, sys
+        sys.path.insert(0, {str(PROJECT)!r})
+        os.close(0); os.close(1)
+        from agent.host import fdwalk
+        walk = fdwalk.walk("/proc", {sorted(holders)!r}, 2)
+        assert min([walk.tokens, *(h.out for h in walk.helpers)]) >= 5
+        for child in walk.helpers:
+            os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)
+        assert os.read(walk.tokens, 4) == b"", "the helpers took no chunk"
+        found = walk.finish()
+        sys.stderr.write(repr(sorted(found)))
+    """)
+    done = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == repr(sorted(holders))
 
 
 def test_helpers_for_counts_cpus_and_processes(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -161,14 +283,14 @@ def test_an_unreadable_fd_table_is_reported_by_helpers_too(holders: dict[int, in
     setpriv = need_tool("setpriv")
     code = textwrap.dedent(f"""
         import os, sys
-        sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
+        sys.path.insert(0, {str(PROJECT)!r})
         from agent.host import fdwalk
         pids = {sorted(holders)!r}
         for helpers in (0, 2):
             walk = fdwalk.walk("/proc", pids, helpers)
             started = len(walk.helpers)
-            for pid, _ in walk.helpers:  # the helpers walk every chunk
-                os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+            for child in walk.helpers:  # the helpers walk every chunk
+                os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)
             found = walk.finish()
             print(started, sorted({{(tuple(t.inodes), t.error) for t in found.values()}}))
     """)
@@ -196,20 +318,19 @@ def test_encode_decode_round_trip_and_refuse_damage() -> None:
 def test_the_helper_script_needs_no_site_and_no_agent() -> None:
     source = Path(fdwalk_helper.__file__).read_text(encoding="utf-8")
     assert "import agent" not in source and "from agent" not in source
-    assert stat.S_ISREG(os.stat(fdwalk_helper.__file__).st_mode)
 
 
 def test_a_prefetched_walk_tells_a_reused_pid(tmp_path: Path) -> None:
-    """In a pid namespace of its own, a process holding socket A is walked (stamped), exits,
-    and its pid goes to a new process holding socket B (ns_last_pid): the process table must
-    show B's socket under that pid, never A's."""
+    """In a pid namespace of its own, a process holding socket A is walked, exits, and its pid
+    goes to a new process holding socket B (ns_last_pid): the process table must show B's
+    socket under that pid, never A's."""
     need_root()
     unshare = need_tool("unshare")
-    script = tmp_path / "reuse.py"
-    script.write_text(textwrap.dedent(f"""
+    path = tmp_path / "reuse.py"
+    path.write_text(textwrap.dedent(f"""
         import os, socket, subprocess, sys, time
         from pathlib import Path
-        sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
+        sys.path.insert(0, {str(PROJECT)!r})
         from agent.host import fdwalk
         from agent.host.processes import read_processes
 
@@ -221,10 +342,9 @@ def test_a_prefetched_walk_tells_a_reused_pid(tmp_path: Path) -> None:
             return child, inode
 
         first, first_inode = holder()
-        pids = sorted(int(n) for n in os.listdir("/proc") if n.isdigit())
-        walk = fdwalk.walk("/proc", pids, 1, stamped=True)
-        (helper, _), = walk.helpers
-        os.waitid(os.P_PID, helper, os.WEXITED | os.WNOWAIT)  # it walked first's fds
+        walk = fdwalk.walk("/proc", None, 1)
+        (helper,) = walk.helpers
+        os.waitid(os.P_PID, helper.pid, os.WEXITED | os.WNOWAIT)  # it walked first's fds
         time.sleep(0.05)  # start times count clock ticks: the next process starts later
         first.kill(); first.wait()
         Path("/proc/sys/kernel/ns_last_pid").write_text(str(first.pid - 1))
@@ -236,21 +356,18 @@ def test_a_prefetched_walk_tells_a_reused_pid(tmp_path: Path) -> None:
         second.kill()
     """))
     done = subprocess.run([unshare, "--pid", "--fork", "--mount-proc", sys.executable,
-                           str(script)], capture_output=True, text=True, timeout=60,
-                          check=False)
+                           str(path)], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["True", "False"]
 
 
-def test_a_prefetched_walk_of_another_proc_or_unstamped_is_not_used(
-        holders: dict[int, int], tmp_path: Path) -> None:
-    pids = sorted(holders)
-    for walk in (Walk("/proc", pids, 1, stamped=False),
-                 Walk(str(tmp_path / "proc"), pids, 1, stamped=True)):
-        table = read_processes(Path("/"), fields={"socket_inodes"}, prefetched=walk)
-        assert walk.helpers == [] and walk.tokens == -1  # cancelled
-        for pid, inode in holders.items():
-            assert table.processes[pid].socket_inodes == {inode}
+def test_a_prefetched_walk_of_another_proc_is_not_used(holders: dict[int, int],
+                                                      tmp_path: Path) -> None:
+    walk = Walk(str(tmp_path / "proc"), sorted(holders), 1)
+    table = read_processes(Path("/"), fields={"socket_inodes"}, prefetched=walk)
+    assert walk.helpers == [] and walk.tokens == -1  # cancelled
+    for pid, inode in holders.items():
+        assert table.processes[pid].socket_inodes == {inode}
 
 
 def test_the_process_table_with_helpers_equals_the_serial_one(holders: dict[int, int]) -> None:
@@ -260,3 +377,4 @@ def test_the_process_table_with_helpers_equals_the_serial_one(holders: dict[int,
     assert [parallel[pid] for pid in holders] == [alone[pid] for pid in holders]
     assert {parallel[pid].socket_inodes for pid in holders} == {
         frozenset({inode}) for inode in holders.values()}
+    assert all(isinstance(pid, int) for pid in parallel)

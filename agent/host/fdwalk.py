@@ -71,7 +71,7 @@ def socket_inodes(base: str) -> FdTable:
     """The fd table of the process at ``base`` (``/proc/PID``), without its start time (for
     a reader that has just read it; a process gone has none)."""
     try:
-        folder = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        folder = os.open(f"{base}/fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as exc:
         return FdTable(frozenset(), 0 if exc.errno in helper.GONE else exc.errno or 5)
     try:

@@ -11,9 +11,10 @@ descriptors:
 - 3: the pipe of chunk tokens (4 bytes each), shared by every walker;
 - 4: where the results go (:func:`encode`), written once at the end.
 
-Each process is read through one descriptor of its ``/proc/PID`` folder: its start time (from
-``stat``) and its fd table then belong to the same process, since a folder opened before a pid
-is reused still names the process that had it (reads through it fail once that one is gone).
+Each process is read through one descriptor of its ``/proc/PID/fd`` folder: its fd table and
+its start time (``../stat`` from there) then belong to the same process, since a folder opened
+before a pid is reused still names the process that had it (reads through it fail once that one
+is gone).
 """
 
 from __future__ import annotations
@@ -31,13 +32,22 @@ Record = tuple[frozenset[int], int, int | None]
 """(socket inodes, errno of what could not be read or 0, start time or None if unreadable)."""
 
 
+_EMPTY: frozenset[int] = frozenset()
+_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+
+
 def read_process(proc: str, pid: int) -> Record | None:
-    """The sockets of process ``pid`` and its start time, read through one descriptor of its
-    folder; None when it is gone."""
+    """The sockets of process ``pid`` and its start time, both read through one descriptor of
+    its ``fd/`` folder (``../stat`` from it is the same process's); None when it is gone."""
     try:
-        folder = os.open(f"{proc}/{pid}", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError:
-        return None
+        folder = os.open(f"{proc}/{pid}/fd", _DIR)
+    except OSError as exc:
+        # Refused (EACCES), or no fd folder at all (a fixture tree): the start time from the
+        # process's folder alone, and the process gone if that is gone too.
+        started = _stat_of(f"{proc}/{pid}/stat")
+        if started == -1:
+            return None
+        return _EMPTY, 0 if exc.errno in GONE else exc.errno or errno.EIO, started
     try:
         started = start_time(folder)
         if started == -1:
@@ -48,13 +58,25 @@ def read_process(proc: str, pid: int) -> Record | None:
         os.close(folder)
 
 
-def start_time(folder: int) -> int | None:
-    """Field 22 of ``stat`` in the open ``/proc/PID`` ``folder`` (clock ticks after boot); None
-    when it cannot be read or parsed, -1 when the process is gone."""
+def start_time(fd_folder: int) -> int | None:
+    """Field 22 of ``../stat`` from the open ``/proc/PID/fd`` folder (clock ticks after boot);
+    None when it cannot be read or parsed, -1 when the process is gone."""
     try:
-        fd = os.open("stat", os.O_RDONLY | os.O_CLOEXEC, dir_fd=folder)
+        fd = os.open("../stat", os.O_RDONLY | os.O_CLOEXEC, dir_fd=fd_folder)
     except OSError as exc:
         return -1 if exc.errno in GONE else None
+    return _start_time(fd)
+
+
+def _stat_of(path: str) -> int | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        return -1 if exc.errno in GONE else None
+    return _start_time(fd)
+
+
+def _start_time(fd: int) -> int | None:
     try:
         text = os.read(fd, 4096)
     except OSError as exc:
@@ -68,35 +90,30 @@ def start_time(folder: int) -> int | None:
         return None
 
 
-def socket_inodes(folder: int) -> tuple[frozenset[int], int]:
-    """The sockets among ``fd/`` of the open ``/proc/PID`` ``folder``, and the errno of what
-    could not be read (0: everything was; a process gone holds nothing)."""
+def socket_inodes(fd_folder: int) -> tuple[frozenset[int], int]:
+    """The sockets among the open ``/proc/PID/fd`` folder, and the errno of what could not be
+    read (0: everything was; a process gone holds nothing)."""
     try:
-        dir_fd = os.open("fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=folder)
+        fds = os.listdir(fd_folder)
     except OSError as exc:
-        return frozenset(), 0 if exc.errno in GONE else exc.errno or errno.EIO
-    try:
+        return _EMPTY, 0 if exc.errno in GONE else exc.errno or errno.EIO
+    inodes: set[int] | None = None
+    error = 0
+    readlink = os.readlink  # relative to the open folder: no path walk per descriptor
+    for fd in fds:
         try:
-            fds = os.listdir(dir_fd)
+            link = readlink(fd, dir_fd=fd_folder)
         except OSError as exc:
-            return frozenset(), 0 if exc.errno in GONE else exc.errno or errno.EIO
-        inodes: set[int] = set()
-        error = 0
-        readlink = os.readlink  # relative to the open folder: no path walk per descriptor
-        for fd in fds:
-            try:
-                link = readlink(fd, dir_fd=dir_fd)
-            except OSError as exc:
-                if exc.errno not in GONE:  # EACCES: an owner we cannot see, not "no socket"
-                    error = exc.errno or errno.EIO
-                continue  # ENOENT: closed between listing and reading
-            if link[:8] == "socket:[":
-                inode = link[8:-1]
-                if inode.isascii() and inode.isdigit():
-                    inodes.add(int(inode))
-        return frozenset(inodes), error
-    finally:
-        os.close(dir_fd)
+            if exc.errno not in GONE:  # EACCES: an owner we cannot see, not "no socket"
+                error = exc.errno or errno.EIO
+            continue  # ENOENT: closed between listing and reading
+        if link[:8] == "socket:[":
+            inode = link[8:-1]
+            if inode.isascii() and inode.isdigit():
+                if inodes is None:
+                    inodes = set()
+                inodes.add(int(inode))
+    return (_EMPTY if inodes is None else frozenset(inodes)), error
 
 
 def take(tokens: int, proc: str, pids: Sequence[int] | None, size: int,

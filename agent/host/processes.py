@@ -306,6 +306,8 @@ def read_processes(
     fd_walk = prefetched
     if fd_walk is None and reader.walks_fds:
         fd_walk = fdwalk.walk(str(proc), pids, helpers)
+        if not fd_walk.helpers:
+            fd_walk = None  # nobody to share with: each table read right after its process
     read = reader.read
     try:
         for pid in pids:

@@ -234,6 +234,17 @@ def test_more_pids_than_a_small_pipe_has_tokens_for(
     assert found == {pid: FdTable(frozenset({1000 + pid}), 0, 77) for pid in range(1, 9001)}
 
 
+def test_a_process_without_an_fd_folder_holds_nothing_and_a_vanished_one_is_left_out(
+        tmp_path: Path) -> None:
+    proc = fake_proc(tmp_path, 40)
+    shutil.rmtree(proc / "7" / "fd")  # a fixture tree may have none
+    shutil.rmtree(proc / "8")  # gone since it was listed
+    for helpers in (0, 2):
+        found = fdwalk.walk(str(proc), list(range(1, 41)), helpers).finish()
+        assert found[7] == FdTable(frozenset(), 0, 77)
+        assert 8 not in found and found[9] == FdTable(frozenset({1009}), 0, 77)
+
+
 def test_helpers_descriptors_never_clash_with_a_closed_stdin(holders: dict[int, int]) -> None:
     """Started with 0 and 1 closed, the walk's own descriptors would sit where the helper's
     are put; they are moved out of the way first, so the helpers still do their share."""

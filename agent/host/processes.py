@@ -302,7 +302,7 @@ def read_processes(
     if prefetched is not None and (not reader.walks_fds or prefetched.proc != str(proc)):
         prefetched.cancel()
         prefetched = None
-    # The fd tables (most of the time on a busy host) are walked by forked helpers meanwhile.
+    # The fd tables (most of the time on a busy host) are walked by helper processes meanwhile.
     fd_walk = prefetched
     if fd_walk is None and reader.walks_fds:
         fd_walk = fdwalk.walk(str(proc), pids, helpers)
@@ -320,19 +320,7 @@ def read_processes(
             fd_walk.cancel()  # no helper outlives a failed read
         raise
     if fd_walk is not None:
-        tables = fd_walk.finish()
-        for pid, process in list(found.items()):
-            table = tables.get(pid)
-            if not _same(table, process):  # started since it was walked, or a reused pid
-                table = fdwalk.read_one(str(proc), pid)
-            if table is None or not _same(table, process):
-                del found[pid]  # the process read has gone (its pid may be another's now)
-                continue
-            _fd_table(process, table, _unreadable(process))
-            try:
-                reader.finish(process, f"{proc}/{pid}")
-            except Vanished:
-                del found[pid]
+        _add_fd_tables(found, fd_walk.finish(), reader, str(proc))
     return ProcessTable(dict(sorted(found.items())), _netns(f"{proc}/self"), reader.users,
                         frozenset(wanted))
 
@@ -577,6 +565,24 @@ class _Reader:
 _READERS = {"stat": "_stat", "status": "_status", "cmdline": "_cmdline", "exe": "_exe",
             "cgroup": "_cgroup", "ns/net": "_netns", "fd": "_fd", "task": "_task"}
 """Source -> the :class:`_Reader` method reading it."""
+
+
+def _add_fd_tables(found: dict[int, Process], tables: Mapping[int, FdTable], reader: _Reader,
+                   proc: str) -> None:
+    """Give each process read its walked fd table, then its details (which may depend on it);
+    a process whose table is not its own is read again, and left out if it has gone."""
+    for pid, process in list(found.items()):
+        table = tables.get(pid)
+        if not _same(table, process):  # started since it was walked, or a reused pid
+            table = fdwalk.read_one(proc, pid)
+        if table is None or not _same(table, process):
+            del found[pid]  # the process read has gone (its pid may be another's now)
+            continue
+        _fd_table(process, table, _unreadable(process))
+        try:
+            reader.finish(process, f"{proc}/{pid}")
+        except Vanished:
+            del found[pid]
 
 
 def _same(table: FdTable | None, proc: Process) -> bool:

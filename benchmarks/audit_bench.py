@@ -151,19 +151,24 @@ def wait_for_sockets(expected: int, deadline: float) -> int:
     return count
 
 
-def timed(argv: list[str], runs: int) -> tuple[float, int, int]:
-    """Median wall seconds, peak RSS (KiB) and last exit code of ``argv`` over ``runs``."""
-    times, peak, code = [], 0, 0
+def timed(commands: dict[str, list[str]], runs: int) -> dict[str, tuple[float, int, int]]:
+    """Median wall seconds, peak RSS (KiB) and last exit code of each command over ``runs``
+    rounds; each round runs every command once, so drift in the host's speed (caches, other
+    load) weighs on all of them alike."""
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    peak = dict.fromkeys(commands, 0)
+    code = dict.fromkeys(commands, 0)
     env = {**os.environ, "PYTHONPATH": str(PROJECT)}
     for _ in range(runs):
-        start = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                env=env, cwd=PROJECT)
-        _, status, usage = os.wait4(proc.pid, 0)
-        times.append(time.perf_counter() - start)
-        peak = max(peak, usage.ru_maxrss)
-        code = os.waitstatus_to_exitcode(status)
-    return statistics.median(times), peak, code
+        for name, argv in commands.items():
+            start = time.perf_counter()
+            proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                    env=env, cwd=PROJECT)
+            _, status, usage = os.wait4(proc.pid, 0)
+            times[name].append(time.perf_counter() - start)
+            peak[name] = max(peak[name], usage.ru_maxrss)
+            code[name] = os.waitstatus_to_exitcode(status)
+    return {name: (statistics.median(times[name]), peak[name], code[name]) for name in commands}
 
 
 def inner(args: argparse.Namespace) -> int:
@@ -186,11 +191,11 @@ def inner(args: argparse.Namespace) -> int:
     report = work / "report.json"
     audit_argv = [sys.executable, "-m", "agent", "audit", "--policy", str(policy),
                   "--format", "json", "--output", str(report)]
-    ss = timed(["ss", "-H", "-tulpn"], args.runs)
-    ps = timed(["ps", "-eo", "pid,comm"], args.runs)
-    floor = timed([sys.executable, "-c", "pass"], args.runs)
-    audit = timed(audit_argv, args.runs)
-    imports = timed([sys.executable, "-c", AUDIT_IMPORTS], args.runs)
+    measured = timed({"ss": ["ss", "-H", "-tulpn"], "ps": ["ps", "-eo", "pid,comm"],
+                      "floor": [sys.executable, "-c", "pass"], "audit": audit_argv,
+                      "imports": [sys.executable, "-c", AUDIT_IMPORTS]}, args.runs)
+    ss, ps, floor, audit, imports = (measured[name]
+                                     for name in ("ss", "ps", "floor", "audit", "imports"))
     listening = int(subprocess.run(["sh", "-c", "ss -H -tuln | wc -l"], capture_output=True,
                                    text=True, check=True).stdout)
     inside_ms = json.loads(report.read_text())["duration_ms"] if report.exists() else float("nan")
@@ -200,12 +205,13 @@ def inner(args: argparse.Namespace) -> int:
     print(f"ps -eo pid,comm     {ps[0] * 1000:8.1f} ms")
     print(f"python -c pass      {floor[0] * 1000:8.1f} ms  (interpreter floor)")
     print(f"hostguard audit     {audit[0] * 1000:8.1f} ms  (exit {audit[2]}; snapshot + checks "
-          f"{inside_ms:.1f} ms inside; peak RSS {audit[1] / 1024:.1f} MiB)")
+          f"{inside_ms:.1f} ms inside, last run; peak RSS {audit[1] / 1024:.1f} MiB)")
     print(f"ratio audit / ss          {audit[0] / ss[0]:.2f}x")
     print(f"ratio audit / (ss + ps)   {audit[0] / (ss[0] + ps[0]):.2f}x")
     print(f"of the audit: interpreter {floor[0] * 1000:.1f} ms, imports "
           f"{(imports[0] - floor[0]) * 1000:.1f} ms, snapshot + checks {inside_ms:.1f} ms, rest "
-          f"{(audit[0] - imports[0]) * 1000 - inside_ms:.1f} ms (policy, reports, exit)")
+          f"{(audit[0] - imports[0]) * 1000 - inside_ms:.1f} ms (policy, reports, exit; the fd "
+          "walk overlaps the imports, so the parts are approximate)")
     for pid in pids:  # PID 1 of the namespace exiting would kill them too; be explicit
         os.kill(pid, 9)
     shutil.rmtree(work, ignore_errors=True)
@@ -217,7 +223,7 @@ def main() -> int:
     parser.add_argument("--procs", type=int, default=2000)
     parser.add_argument("--sockets", type=int, default=20000)
     parser.add_argument("--listeners", type=int, default=400)
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=11)
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.inner:

@@ -70,14 +70,7 @@ class FdTable(NamedTuple):
 def socket_inodes(base: str) -> FdTable:
     """The fd table of the process at ``base`` (``/proc/PID``), without its start time (for
     a reader that has just read it; a process gone has none)."""
-    try:
-        folder = os.open(f"{base}/fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError as exc:
-        return FdTable(frozenset(), 0 if exc.errno in helper.GONE else exc.errno or 5)
-    try:
-        return FdTable(*helper.socket_inodes(folder))
-    finally:
-        os.close(folder)
+    return FdTable(*helper.table_of(base))
 
 
 def read_one(proc: str, pid: int) -> FdTable | None:
@@ -126,12 +119,10 @@ class Walk:
                     self._spawn(orders)
             self.pids = sorted(pids_in(proc)) if pids is None else list(pids)
             if self.helpers:
-                capacity = fcntl.fcntl(write_end, fcntl.F_GETPIPE_SZ) // helper.TOKEN
-                self.size = max(8, -(-len(self.pids) // capacity))  # every token fits at once
-                os.pwrite(orders, array("q", [self.size, *self.pids]).tobytes(), 0)
-                chunks = -(-len(self.pids) // self.size)
-                os.write(write_end, b"".join(i.to_bytes(helper.TOKEN, "little")
-                                             for i in range(chunks)))
+                try:
+                    self._orders(orders, write_end)
+                except OSError:  # no memory for them: no helpers, the caller walks alone
+                    self.cancel()
         except BaseException:
             self.cancel()
             raise
@@ -141,6 +132,14 @@ class Walk:
                     os.close(fd)  # the last writer gone: an empty pipe reads as the end
         if not self.helpers:
             self._close_tokens()
+
+    def _orders(self, orders: int, write_end: int) -> None:
+        """The helpers' orders, then the tokens: all at once (they fit the pipe)."""
+        capacity = fcntl.fcntl(write_end, fcntl.F_GETPIPE_SZ) // helper.TOKEN
+        self.size = max(8, -(-len(self.pids) // capacity))
+        os.pwrite(orders, array("q", [self.size, *self.pids]).tobytes(), 0)
+        chunks = -(-len(self.pids) // self.size)
+        os.write(write_end, b"".join(i.to_bytes(helper.TOKEN, "little") for i in range(chunks)))
 
     def _spawn(self, orders: int) -> None:
         try:
@@ -160,6 +159,11 @@ class Walk:
             return
         self.helpers.append(_Helper(pid, out))
 
+    @property
+    def own(self) -> frozenset[int]:
+        """The helpers' pids: hostguard's own, never part of the host read."""
+        return frozenset(child.pid for child in self.helpers)
+
     def cancel(self) -> None:
         """Stop the helpers and drop the walk (the caller no longer needs it)."""
         while self.helpers:
@@ -177,16 +181,16 @@ class Walk:
             deadline = time.monotonic() + HELPER_TIMEOUT
             while self.helpers:
                 child = self.helpers.pop(0)
-                done = False
+                reaped = False
                 try:
-                    done = _wait(child.pid, deadline)
-                    if done:
+                    reaped, ok = _wait(child.pid, deadline)
+                    if ok:
                         raw = os.pread(child.out, os.fstat(child.out).st_size, 0)
                         found.update((pid, FdTable(*record))
                                      for pid, record in (helper.decode(raw) or {}).items()
                                      if pid not in found)
                 finally:
-                    _stop(child, reaped=done)  # late or failed: its share is walked below
+                    _stop(child, reaped)  # late or failed: its share is walked below
             for pid in self.pids:
                 if pid not in found and (table := read_one(self.proc, pid)) is not None:
                     found[pid] = table
@@ -227,8 +231,10 @@ def _high(fd: int) -> int:
         os.close(fd)
 
 
-def _wait(pid: int, deadline: float) -> bool:
-    """Reap helper ``pid`` if it exits by ``deadline``; True when it exited with 0."""
+def _wait(pid: int, deadline: float) -> tuple[bool, bool]:
+    """Reap helper ``pid`` if it exits by ``deadline``: (whether it is reaped, by this call or
+    before; whether it exited with 0). A pid reaped is never signalled again (it may be
+    another process's by now)."""
     try:
         pidfd = os.pidfd_open(pid)
     except OSError:
@@ -238,7 +244,7 @@ def _wait(pid: int, deadline: float) -> bool:
             poller = select.poll()
             poller.register(pidfd, select.POLLIN)
             if not poller.poll(max(0, int((deadline - time.monotonic()) * 1000))):
-                return False
+                return False, False
             _, status = os.waitpid(pid, 0)
         else:  # no pidfd (an old kernel, no descriptor left): poll for the exit
             while True:
@@ -246,14 +252,14 @@ def _wait(pid: int, deadline: float) -> bool:
                 if done:
                     break
                 if time.monotonic() >= deadline:
-                    return False
+                    return False, False
                 time.sleep(0.002)
     except ChildProcessError:
-        return False  # reaped by someone else: its result cannot be trusted to be complete
+        return True, False  # reaped by someone else: its result cannot be trusted complete
     finally:
         if pidfd >= 0:
             os.close(pidfd)
-    return os.waitstatus_to_exitcode(status) == 0
+    return True, os.waitstatus_to_exitcode(status) == 0
 
 
 def _stop(child: _Helper, reaped: bool) -> None:
@@ -262,7 +268,7 @@ def _stop(child: _Helper, reaped: bool) -> None:
     try:
         if not reaped:
             with contextlib.suppress(OSError):  # ChildProcessError: reaped already
-                if os.waitpid(child.pid, os.WNOHANG) == (0, 0):
+                if os.waitpid(child.pid, os.WNOHANG) == (0, 0):  # still ours, not reaped
                     os.kill(child.pid, signal.SIGKILL)
                     _wait(child.pid, time.monotonic() + 1.0)  # one stuck in the kernel is left
     finally:

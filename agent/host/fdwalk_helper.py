@@ -11,10 +11,11 @@ descriptors:
 - 3: the pipe of chunk tokens (4 bytes each), shared by every walker;
 - 4: where the results go (:func:`encode`), written once at the end.
 
-Each process is read through one descriptor of its ``/proc/PID/fd`` folder: its fd table and
-its start time (``../stat`` from there) then belong to the same process, since a folder opened
-before a pid is reused still names the process that had it (reads through it fail once that one
-is gone).
+Each process is read through one descriptor of its ``/proc/PID`` folder (``O_PATH``): its fd
+table and its start time then belong to the same process, since a folder opened before a pid is
+reused still names the process that had it (reads through it fail once that one is gone). A
+start time counts clock ticks, so a pid reused within one tick would go unnoticed: that takes a
+wrap of the whole pid range in 10 ms, or a privileged ``ns_last_pid``/``clone3`` set_tid.
 """
 
 from __future__ import annotations
@@ -34,86 +35,122 @@ Record = tuple[frozenset[int], int, int | None]
 
 _EMPTY: frozenset[int] = frozenset()
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+_PATH = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
 
 
 def read_process(proc: str, pid: int) -> Record | None:
     """The sockets of process ``pid`` and its start time, both read through one descriptor of
-    its ``fd/`` folder (``../stat`` from it is the same process's); None when it is gone."""
+    its folder; None when it is gone."""
     try:
-        folder = os.open(f"{proc}/{pid}/fd", _DIR)
-    except OSError as exc:
-        # Refused (EACCES), or no fd folder at all (a fixture tree): the start time from the
-        # process's folder alone, and the process gone if that is gone too.
-        started = _stat_of(f"{proc}/{pid}/stat")
-        if started == -1:
-            return None
-        return _EMPTY, 0 if exc.errno in GONE else exc.errno or errno.EIO, started
+        folder = os.open(f"{proc}/{pid}", _PATH)
+    except OSError:
+        return None
     try:
-        started = start_time(folder)
-        if started == -1:
+        stat = _stat(folder)
+        if stat is None:
             return None
+        started, zombie_leader = _parse_stat(stat)
         inodes, error = socket_inodes(folder)
+        if zombie_leader and not inodes:
+            inodes, error = _threads_sockets(folder, pid, error)
         return inodes, error, started
     finally:
         os.close(folder)
 
 
-def start_time(fd_folder: int) -> int | None:
-    """Field 22 of ``../stat`` from the open ``/proc/PID/fd`` folder (clock ticks after boot);
-    None when it cannot be read or parsed, -1 when the process is gone."""
+def table_of(base: str) -> tuple[frozenset[int], int]:
+    """The sockets of the process at ``base`` (``/proc/PID``) without its start time, for a
+    reader that has just read it; a process gone holds nothing."""
     try:
-        fd = os.open("../stat", os.O_RDONLY | os.O_CLOEXEC, dir_fd=fd_folder)
-    except OSError as exc:
-        return -1 if exc.errno in GONE else None
-    return _start_time(fd)
-
-
-def _stat_of(path: str) -> int | None:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError as exc:
-        return -1 if exc.errno in GONE else None
-    return _start_time(fd)
-
-
-def _start_time(fd: int) -> int | None:
-    try:
-        text = os.read(fd, 4096)
-    except OSError as exc:
-        return -1 if exc.errno in GONE else None
-    finally:
-        os.close(fd)
-    rest = text[text.rfind(b")") + 1 :].split()  # comm may hold spaces and ')'
-    try:
-        return int(rest[19])
-    except (IndexError, ValueError):
-        return None
-
-
-def socket_inodes(fd_folder: int) -> tuple[frozenset[int], int]:
-    """The sockets among the open ``/proc/PID/fd`` folder, and the errno of what could not be
-    read (0: everything was; a process gone holds nothing)."""
-    try:
-        fds = os.listdir(fd_folder)
+        folder = os.open(base, _PATH)
     except OSError as exc:
         return _EMPTY, 0 if exc.errno in GONE else exc.errno or errno.EIO
-    inodes: set[int] | None = None
-    error = 0
-    readlink = os.readlink  # relative to the open folder: no path walk per descriptor
-    for fd in fds:
+    try:
+        inodes, error = socket_inodes(folder)
+        if not inodes and (stat := _stat(folder)) is not None and _parse_stat(stat)[1]:
+            inodes, error = _threads_sockets(folder, int(os.path.basename(base)), error)
+        return inodes, error
+    finally:
+        os.close(folder)
+
+
+def _stat(folder: int) -> bytes | None:
+    """``stat`` of the open ``/proc/PID`` ``folder``; None when the process is gone, empty
+    when it cannot be read otherwise."""
+    try:
+        fd = os.open("stat", os.O_RDONLY | os.O_CLOEXEC, dir_fd=folder)
+    except OSError as exc:
+        return None if exc.errno in GONE else b""
+    try:
+        return os.read(fd, 4096)
+    except OSError as exc:
+        return None if exc.errno in GONE else b""
+    finally:
+        os.close(fd)
+
+
+def _parse_stat(text: bytes) -> tuple[int | None, bool]:
+    """(field 22, the start time in clock ticks after boot, or None; whether the process is a
+    zombie leader with threads left, fields 3 and 20)."""
+    rest = text[text.rfind(b")") + 1 :].split()  # comm may hold spaces and ')'
+    try:
+        return int(rest[19]), rest[0] == b"Z" and int(rest[17]) > 1
+    except (IndexError, ValueError):
+        return None, False
+
+
+def socket_inodes(folder: int, fds: str = "fd") -> tuple[frozenset[int], int]:
+    """The sockets among ``fds`` of the open ``/proc/PID`` ``folder``, and the errno of what
+    could not be read (0: everything was; a process gone holds nothing)."""
+    try:
+        fd_folder = os.open(fds, _DIR, dir_fd=folder)
+    except OSError as exc:
+        return _EMPTY, 0 if exc.errno in GONE else exc.errno or errno.EIO
+    try:
         try:
-            link = readlink(fd, dir_fd=fd_folder)
+            names = os.listdir(fd_folder)
         except OSError as exc:
-            if exc.errno not in GONE:  # EACCES: an owner we cannot see, not "no socket"
-                error = exc.errno or errno.EIO
-            continue  # ENOENT: closed between listing and reading
-        if link[:8] == "socket:[":
-            inode = link[8:-1]
-            if inode.isascii() and inode.isdigit():
-                if inodes is None:
-                    inodes = set()
-                inodes.add(int(inode))
-    return (_EMPTY if inodes is None else frozenset(inodes)), error
+            return _EMPTY, 0 if exc.errno in GONE else exc.errno or errno.EIO
+        inodes: set[int] | None = None
+        error = 0
+        readlink = os.readlink  # relative to the open folder: no path walk per descriptor
+        for name in names:
+            try:
+                link = readlink(name, dir_fd=fd_folder)
+            except OSError as exc:
+                if exc.errno not in GONE:  # EACCES: an owner we cannot see, not "no socket"
+                    error = exc.errno or errno.EIO
+                continue  # ENOENT: closed between listing and reading
+            if link[:8] == "socket:[":
+                inode = link[8:-1]
+                if inode.isascii() and inode.isdigit():
+                    if inodes is None:
+                        inodes = set()
+                    inodes.add(int(inode))
+        return (_EMPTY if inodes is None else frozenset(inodes)), error
+    finally:
+        os.close(fd_folder)
+
+
+def _threads_sockets(folder: int, pid: int, error: int) -> tuple[frozenset[int], int]:
+    """A zombie leader's open files are its live threads' (``fd/`` of the leader is empty once
+    it has exited): the union of their tables."""
+    try:
+        task = os.open("task", _DIR, dir_fd=folder)
+    except OSError:
+        return _EMPTY, error
+    try:
+        tids = [t for t in os.listdir(task) if t.isascii() and t.isdigit() and t != str(pid)]
+    except OSError:
+        tids = []
+    finally:
+        os.close(task)
+    inodes: set[int] = set()
+    for tid in tids:
+        found, failed = socket_inodes(folder, f"task/{tid}/fd")
+        inodes |= found
+        error = error or failed
+    return frozenset(inodes), error
 
 
 def take(tokens: int, proc: str, pids: Sequence[int] | None, size: int,
@@ -170,6 +207,7 @@ def decode(raw: bytes) -> dict[int, Record] | None:
 
 def main(argv: Sequence[str]) -> int:
     """The helper: wait for a token, read its orders on 0, walk, write the results to 4."""
+    os.closerange(5, 1 << 20)  # anything the caller itself inherited and left inheritable
     os.write(4, encode(take(3, argv[1], None, 0, orders=0)))
     return 0
 

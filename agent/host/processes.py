@@ -302,6 +302,8 @@ def read_processes(
     if prefetched is not None and (not reader.walks_fds or prefetched.proc != str(proc)):
         prefetched.cancel()
         prefetched = None
+    if prefetched is not None:  # listed while its helpers run: they are not the host's
+        pids = [pid for pid in pids if pid not in prefetched.own]
     # The fd tables (most of the time on a busy host) are walked by helper processes meanwhile.
     fd_walk = prefetched
     if fd_walk is None and reader.walks_fds:

@@ -179,6 +179,91 @@ def test_an_interrupted_finish_leaves_nothing_behind(
     assert children_of_mine(holders) == [] and open_fds() == before
 
 
+def test_a_reaped_helper_is_never_signalled(holders: dict[int, int],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A helper that failed was reaped when its exit was read: its pid may belong to any other
+    process by now, so nothing may be sent to it afterwards."""
+    monkeypatch.setattr(sys, "executable", shutil.which("false") or "/bin/false")
+    sent: list[tuple[int, int]] = []
+    real_kill = os.kill
+
+    def kill(pid: int, sig: int) -> None:
+        sent.append((pid, sig))
+        real_kill(pid, sig)
+
+    monkeypatch.setattr(os, "kill", kill)
+    walk = fdwalk.walk("/proc", sorted(holders), 2)
+    for child in walk.helpers:
+        os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)
+    assert walk.finish() == expected(holders)
+    walk.cancel()
+    assert sent == []
+
+
+def test_when_the_orders_cannot_be_written_the_caller_walks_alone(
+        holders: dict[int, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_memory(fd: int, data: bytes, offset: int) -> int:
+        raise OSError(12, "Cannot allocate memory")
+
+    monkeypatch.setattr(os, "pwrite", no_memory)
+    walk = fdwalk.walk("/proc", sorted(holders), 2)
+    assert walk.helpers == [] and walk.tokens == -1
+    assert walk.finish() == expected(holders)
+    assert children_of_mine(holders) == []
+
+
+def test_a_zombie_leader_s_sockets_are_its_threads(tmp_path: Path) -> None:
+    """The main thread exits (SYS_exit), another thread lives on holding a listener: the
+    leader's fd/ is empty, its threads' are not; both walks find the socket."""
+    code = textwrap.dedent("""
+        import ctypes, os, socket, sys, threading, time
+        sock = socket.socket(); sock.bind(("127.0.0.1", 0)); sock.listen()
+        print(os.fstat(sock.fileno()).st_ino, flush=True)
+        threading.Thread(target=time.sleep, args=(600,)).start()
+        ctypes.CDLL(None).syscall(60, 0)  # exit(2) of the main thread alone (x86_64)
+    """)
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None
+        inode = int(child.stdout.readline())
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{child.pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert os.listdir(f"/proc/{child.pid}/fd") == []
+        assert read_one("/proc", child.pid) == FdTable(frozenset({inode}), 0, started(child.pid))
+        assert socket_inodes(f"/proc/{child.pid}").inodes == {inode}
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_the_helpers_are_not_in_the_process_table(holders: dict[int, int],
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   tmp_path: Path) -> None:
+    """A walk started before the process table lists /proc (hostguard audit's): its helpers
+    are alive then, and hostguard's own."""
+    monkeypatch.setattr(sys, "executable", script(
+        tmp_path, "slow", "import os, time\ntime.sleep(0.5)\nos.write(4, b'')\n"))
+    walk = fdwalk.walk("/proc", None, 2)
+    mine = walk.own
+    assert len(mine) == 2
+    table = read_processes(Path("/"), fields={"socket_inodes"}, prefetched=walk)
+    assert not mine & set(table.processes)
+    assert {pid: table.processes[pid].socket_inodes for pid in holders} == {
+        pid: frozenset({inode}) for pid, inode in holders.items()}
+
+
+def test_a_linked_fd_folder_in_a_fixture_reads_alike(tmp_path: Path) -> None:
+    proc = fake_proc(tmp_path, 40)
+    target = tmp_path / "elsewhere"
+    (proc / "14" / "fd").rename(target)
+    (proc / "14" / "fd").symlink_to(target)
+    for helpers in (0, 2):
+        assert fdwalk.walk(str(proc), list(range(1, 41)), helpers).finish()[14] == FdTable(
+            frozenset({1014}), 0, 77)
+
+
 def test_no_descriptor_or_helper_outlives_many_walks(holders: dict[int, int]) -> None:
     before = open_fds()
     for number in range(30):

@@ -76,14 +76,16 @@ def run(
     deep_allowed: Callable[[Check], bool] | None = None,
     dump_cache: DumpCache | None = None,
     prefetched: Walk | None = None,
+    helpers: int | None = None,
 ) -> AuditRun:
     """Read the host once and evaluate every check (see :func:`request_for` for
-    ``deep_allowed``; ``dump_cache`` keeps seccomp filter dumps across runs; ``prefetched``:
-    see :func:`agent.host.snapshot.take`)."""
+    ``deep_allowed``; ``dump_cache`` keeps seccomp filter dumps across runs; ``prefetched``
+    and ``helpers``: see :func:`agent.host.snapshot.take`)."""
     labels = dict(labels or {})
     started = dt.datetime.now(dt.UTC)
     clock = time.monotonic()
-    snapshot = take(root, request_for(policy_set.checks, deep_allowed), dump_cache, prefetched)
+    snapshot = take(root, request_for(policy_set.checks, deep_allowed), dump_cache, prefetched,
+                    helpers)
     day = today or started.date()
     waivers = waivers_for(policy_set, snapshot.facts.hostname, labels)
     results = tuple(evaluate(check, snapshot, waivers, labels, day) for check in policy_set.checks)

@@ -131,12 +131,13 @@ class Snapshot:
 
 
 def take(root: Path, request: SnapshotRequest, dump_cache: DumpCache | None = None,
-         prefetched: Walk | None = None) -> Snapshot:
+         prefetched: Walk | None = None, helpers: int | None = None) -> Snapshot:
     """Read what ``request`` names from the host under ``root`` (``dump_cache``: filter dumps
     already taken, so that an unchanged process is never stopped twice; ``prefetched``: a walk
-    of the fd tables started early, see :mod:`agent.prefetch`, used or cancelled)."""
+    of the fd tables started early, see :mod:`agent.prefetch`, used or cancelled;
+    ``helpers``: processes to share the fd walk with, see :func:`read_processes`)."""
     try:
-        table = _process_table(root, request, prefetched)
+        table = _process_table(root, request, prefetched, helpers)
     finally:
         if prefetched is not None:
             prefetched.cancel()  # a no-op once the process table has finished it
@@ -171,8 +172,8 @@ def take(root: Path, request: SnapshotRequest, dump_cache: DumpCache | None = No
     )
 
 
-def _process_table(root: Path, request: SnapshotRequest,
-                   prefetched: Walk | None) -> ProcessTable | None:
+def _process_table(root: Path, request: SnapshotRequest, prefetched: Walk | None,
+                   helpers: int | None) -> ProcessTable | None:
     plan = request.process_plan()
     if plan is None:
         return None
@@ -181,4 +182,4 @@ def _process_table(root: Path, request: SnapshotRequest,
     # for empty; otherwise exactly the fields asked for (looking at any other raises).
     return read_processes(root, sockets="socket_inodes" in fields, threads="threads" in fields,
                           fields=None if request.processes else fields, details=details,
-                          prefetched=prefetched)
+                          helpers=helpers, prefetched=prefetched)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import datetime as dt
 import itertools
 import json
 import os
@@ -15,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -420,3 +422,34 @@ def test_metrics_listen_must_be_host_and_port(tmp_path: Path) -> None:
     done = run_cli("lint", str(config))
     assert done.returncode == 1
     assert "metrics address must be HOST:PORT, not 'localhost'" in done.stdout
+
+
+def test_the_daemon_reads_the_fd_tables_itself(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A background audit spends as little CPU as it can: no fd-walk helper, even where
+    `hostguard audit` would start one (here: forced for any number of processes)."""
+    from agent.daemon import service as service_module  # noqa: PLC0415
+    from agent.host import fdwalk  # noqa: PLC0415
+
+    config = write_config(tmp_path, root="/")
+    write(tmp_path / "policies" / "base.yaml", policy("base", [
+        check("NET-1", "ports", {"forbid": [23]})]))
+    monkeypatch.setattr(fdwalk, "helpers_for", lambda count: 1)
+    started: list[int] = []
+    real_walk = fdwalk.Walk.__init__
+
+    def counting(self: fdwalk.Walk, proc: str, pids: Any, helpers: int) -> None:
+        real_walk(self, proc, pids, helpers)
+        started.extend(child.pid for child in self.helpers)
+
+    monkeypatch.setattr(fdwalk.Walk, "__init__", counting)
+    loaded = service_module.load_all(config, dt.date(2026, 11, 24))
+    assert isinstance(loaded, service_module.Loaded)
+    service = service_module.Service(config)
+    service.loaded = loaded
+    run = service._audit(loaded.config)
+    assert [r.check.id for r in run.results] == ["NET-1"]
+    assert started == []
+    walk = fdwalk.walk("/proc", [os.getpid()])  # what a one-shot audit would do
+    assert started and walk.helpers
+    walk.cancel()

@@ -273,7 +273,7 @@ def read_processes(
     inodes with ``sockets`` and the threads with ``threads``; each :class:`Detail` adds its
     fields for the processes it selects. Without ``fields``, the fields not read (socket
     inodes, threads) are empty, as they always were; with ``fields``, they are absent.
-    ``helpers``: processes forked to walk the fd tables meanwhile (by default
+    ``helpers``: helper processes started to walk the fd tables meanwhile (by default
     :func:`agent.host.fdwalk.helpers_for`; 0 walks them in this process). ``prefetched``: a
     walk of ``root/proc`` started earlier, used (or cancelled when the fd tables are not
     wanted) instead of a new one.

@@ -132,6 +132,36 @@ def test_a_helper_that_hangs_is_killed_and_its_share_walked(
     assert children_of_mine(holders) == []
 
 
+def test_without_pidfd_the_wait_polls_and_keeps_its_deadline(
+        holders: dict[int, int], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """An old kernel or no descriptor left: pidfd_open fails, the helpers are polled for."""
+    def no_pidfd(pid: int, flags: int = 0) -> int:
+        raise OSError(38, "Function not implemented")
+
+    monkeypatch.setattr(os, "pidfd_open", no_pidfd)
+    monkeypatch.setattr(fdwalk, "HELPER_TIMEOUT", 0.5)
+    assert fdwalk.walk("/proc", sorted(holders), 2).finish() == expected(holders)  # they exit
+    monkeypatch.setattr(sys, "executable", script(
+        tmp_path, "stuck", "import os, time\nwhile os.read(3, 4): pass\ntime.sleep(600)\n"))
+    walk = fdwalk.walk("/proc", sorted(holders), 2)
+    clock = time.monotonic()
+    assert walk.finish() == expected(holders)
+    assert time.monotonic() - clock < 3
+    assert children_of_mine(holders) == []
+
+
+def test_no_memfd_means_no_helpers(holders: dict[int, int],
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_memfd(name: str, flags: int = 0) -> int:
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr(os, "memfd_create", no_memfd)
+    before = open_fds()
+    walk = fdwalk.walk("/proc", sorted(holders), 2)
+    assert walk.helpers == [] and walk.tokens == -1 and open_fds() == before
+    assert walk.finish() == expected(holders)
+
+
 def test_cancel_stops_and_reaps_the_helpers(holders: dict[int, int],
                                             monkeypatch: pytest.MonkeyPatch,
                                             tmp_path: Path) -> None:

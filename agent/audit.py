@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from agent import __version__
 from agent.checks import KINDS
+from agent.digest import sha256_hex
 from agent.host.snapshot import Snapshot, SnapshotRequest, take
 from agent.policy.model import Check, Waiver
 from agent.policy.resolve import PolicySet
@@ -36,7 +36,7 @@ def policy_digest(files: Sequence[PolicyFile]) -> str:
     """SHA-256 over the sorted (policy name, file digest) pairs: one value names the policy in
     force, the same whichever folder the audit runs from."""
     lines = sorted(f"{f.name}\0{f.sha256}\n" for f in files)
-    return hashlib.sha256("".join(lines).encode()).hexdigest()
+    return sha256_hex("".join(lines).encode())
 
 
 def waivers_for(policy_set: PolicySet, hostname: str, labels: Mapping[str, str]) -> list[Waiver]:

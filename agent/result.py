@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import StrEnum
 from typing import Any
 
 from agent.host.facts import HostFacts
 from agent.policy.model import Check, Waiver
+from agent.record import record
 
 
 class Status(StrEnum):
@@ -22,7 +23,7 @@ class Status(StrEnum):
     NOT_APPLICABLE = "not_applicable"
 
 
-@dataclass(frozen=True)
+@record
 class Evidence:
     """Expected vs actual, plus the rows that back the verdict."""
 
@@ -34,7 +35,7 @@ class Evidence:
     """One row per thing looked at (sysctl key, parameter, socket ...), JSON-serialisable."""
 
 
-@dataclass(frozen=True)
+@record
 class Outcome:
     """What a check kind's ``evaluate`` returns: a verdict before waivers apply."""
 
@@ -46,7 +47,7 @@ class Outcome:
     """Expected vs actual."""
 
 
-@dataclass(frozen=True)
+@record
 class Result:
     """The final verdict of one check, waivers and host selection applied."""
 
@@ -66,7 +67,7 @@ class Result:
     """Time spent evaluating."""
 
 
-@dataclass(frozen=True)
+@record
 class PolicyFile:
     """A policy file that took part in the audit."""
 
@@ -80,7 +81,7 @@ class PolicyFile:
     """Digest of the file's bytes."""
 
 
-@dataclass(frozen=True)
+@record
 class AuditRun:
     """Everything one ``hostguard audit`` produced."""
 

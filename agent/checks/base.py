@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
 from agent.host.snapshot import Snapshot, SnapshotRequest
+from agent.record import record
 from agent.result import Outcome
 
 SpecPath = tuple[str | int, ...]
 
 
-@dataclass(frozen=True)
+@record
 class SpecProblem:
     """A spec that matches the schema but means nothing sensible."""
 

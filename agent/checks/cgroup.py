@@ -38,7 +38,6 @@ import fnmatch
 import posixpath
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, ClassVar
 
@@ -52,6 +51,7 @@ from agent.host.isolation import host_isolation
 from agent.host.processes import Process, parse_cpu_list
 from agent.host.snapshot import Snapshot, SnapshotRequest
 from agent.policy.globs import bracket_problem
+from agent.record import record
 from agent.result import Evidence, Outcome, Status
 
 # --- settings ---------------------------------------------------------------------------------
@@ -183,7 +183,7 @@ def parse_io(text: str) -> dict[str, dict[str, str]]:
 # --- spec -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class Expectation:
     """One ``limits`` entry."""
 
@@ -201,7 +201,7 @@ class Expectation:
         return f"{self.setting} {symbol} {self.shown}"
 
 
-@dataclass(frozen=True)
+@record
 class Isolation:
     """The trading isolation rule."""
 
@@ -213,7 +213,7 @@ class Isolation:
     """No other process or cgroup may be allowed on the target's CPUs."""
 
 
-@dataclass(frozen=True)
+@record
 class CgroupSpec:
     """Parsed ``cgroup`` spec."""
 
@@ -434,7 +434,7 @@ class CgroupKind(CheckKind[CgroupSpec]):
 # --- evaluation -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class Target:
     """One cgroup (or group of processes) the selector found."""
 
@@ -447,7 +447,7 @@ class Target:
     """Resolve each hierarchy through the members' ``/proc/PID/cgroup`` (process selection)."""
 
 
-@dataclass(frozen=True)
+@record
 class Reading:
     """A setting as read from the host."""
 

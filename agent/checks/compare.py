@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from agent.checks.base import SpecPath, SpecProblem
 from agent.host.facts import ReadError
 from agent.host.snapshot import Values
+from agent.record import record
 from agent.result import Evidence, Outcome, Status
 
 OPS = ("eq", "ne", "ge", "le", "in", "regex")
@@ -48,7 +48,7 @@ def _as_int(text: str) -> int | None:
         return None
 
 
-@dataclass(frozen=True)
+@record
 class Condition:
     """``<actual> <op> <value>``."""
 

@@ -25,19 +25,19 @@ missing from the command line fails every ``values`` condition except ``op: ne``
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from agent.checks.base import CheckKind, SpecError, SpecProblem
 from agent.checks.compare import CONDITION_PROPERTIES, Condition, parse_condition
 from agent.host.cmdline import KernelCmdline
 from agent.host.snapshot import Snapshot, SnapshotRequest
+from agent.record import record
 from agent.result import Evidence, Outcome, Status
 
 _NAME = {"type": "string", "pattern": r"^[A-Za-z0-9_.-]+$"}
 
 
-@dataclass(frozen=True)
+@record
 class CmdlineSpec:
     """Parsed ``kernel_cmdline`` spec."""
 

@@ -37,7 +37,6 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any, ClassVar
 
@@ -46,6 +45,7 @@ from agent.host.facts import ReadError
 from agent.host.snapshot import Snapshot, SnapshotRequest
 from agent.host.sockets import Listener, ListenerTable, Owner
 from agent.policy.globs import bracket_problem
+from agent.record import record
 from agent.result import Evidence, Outcome, Status
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -73,7 +73,7 @@ _PROTO_SCHEMA: dict[str, Any] = {
 }
 
 
-@dataclass(frozen=True)
+@record
 class PortRange:
     """Inclusive port range."""
 
@@ -87,7 +87,7 @@ class PortRange:
         return str(self.low) if self.low == self.high else f"{self.low}-{self.high}"
 
 
-@dataclass(frozen=True)
+@record
 class Allow:
     """One ``allow`` entry."""
 
@@ -111,7 +111,7 @@ class Allow:
         return text
 
 
-@dataclass(frozen=True)
+@record
 class Forbid:
     """One ``forbid`` entry."""
 
@@ -122,7 +122,7 @@ class Forbid:
         return f"{self.ports}/{'+'.join(sorted(self.protos))}"
 
 
-@dataclass(frozen=True)
+@record
 class PortsSpec:
     """Parsed ``ports`` spec."""
 
@@ -418,7 +418,7 @@ def owner_matches(entry: Allow, listener: Listener, complete: bool) -> tuple[boo
     return True, ""
 
 
-@dataclass(frozen=True)
+@record
 class Verdict:
     """One socket's verdict."""
 

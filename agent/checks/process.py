@@ -49,6 +49,7 @@ from agent.host.processes import (
 )
 from agent.host.snapshot import Snapshot, SnapshotRequest
 from agent.policy.globs import bracket_problem
+from agent.record import record
 from agent.result import Evidence, Outcome, Status
 
 CAPABILITIES: tuple[str, ...] = (
@@ -128,7 +129,7 @@ _CAP_RULE = {
 _THREADS = {"type": "boolean", "description": "Check every thread, not only the main thread."}
 
 
-@dataclass(frozen=True)
+@record
 class CapRule:
     """Conditions on one capability set."""
 
@@ -140,7 +141,7 @@ class CapRule:
     """Mask of capabilities the set must not hold (``must_not_have``)."""
 
 
-@dataclass(frozen=True)
+@record
 class ProcessSpec:
     """Parsed ``process`` spec."""
 
@@ -559,7 +560,7 @@ def judged_fields(spec: ProcessSpec) -> frozenset[str]:
     return frozenset(fields)
 
 
-@dataclass(frozen=True)
+@record
 class Selects:
     """Whether a process is one the check judges: True, False or why it cannot be told (the
     process table reads :func:`judged_fields` for every process this does not rule out)."""

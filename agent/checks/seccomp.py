@@ -52,6 +52,7 @@ from agent.checks.units import in_unit, unit_glob
 from agent.host.facts import ReadError
 from agent.host.processes import Process
 from agent.host.snapshot import DumpRequest, Snapshot, SnapshotRequest
+from agent.record import record
 from agent.result import Evidence, Outcome, Status
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ _MAX_ROWS = 200
 """Evidence rows kept per check (the message counts them all)."""
 
 
-@dataclass(frozen=True)
+@record
 class Selector:
     """Which processes a seccomp check looks at (hashable: it travels in snapshot requests)."""
 
@@ -100,7 +101,7 @@ class Selector:
         return ", ".join(parts)
 
 
-@dataclass(frozen=True)
+@record
 class Declared:
     """The ``profile`` a check names, loaded when the policy is (compiled when evaluated)."""
 
@@ -112,7 +113,7 @@ class Declared:
     """The :class:`~agent.seccomp.model.Profile`."""
 
 
-@dataclass(frozen=True)
+@record
 class SeccompSpec:
     """Parsed ``seccomp`` spec."""
 
@@ -313,7 +314,7 @@ def _outcome(expected: str, rows: list[dict[str, Any]], selected: int) -> Outcom
     return Outcome(status, message, Evidence(expected, actual, tuple(kept[:_MAX_ROWS])))
 
 
-@dataclass(frozen=True)
+@record
 class _Unit:
     """One thread's seccomp posture (``/proc/PID/task/TID/status``)."""
 

@@ -20,7 +20,6 @@ does not exist is ``error`` unless ``missing`` says otherwise.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from agent.checks.base import CheckKind, SpecError, SpecProblem
@@ -33,10 +32,11 @@ from agent.checks.compare import (
 )
 from agent.host.snapshot import Snapshot, SnapshotRequest
 from agent.policy.globs import path_glob_problem
+from agent.record import record
 from agent.result import Outcome
 
 
-@dataclass(frozen=True)
+@record
 class SysctlSpec:
     """Parsed ``sysctl`` spec."""
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from agent.checks.base import CheckKind, SpecError, SpecProblem
@@ -33,6 +32,7 @@ from agent.checks.compare import (
 from agent.host.facts import ReadError
 from agent.host.snapshot import Snapshot, SnapshotRequest
 from agent.policy.globs import path_glob_problem
+from agent.record import record
 from agent.result import Outcome
 
 _SELECTED = re.compile(r"\[([^\]\s]+)\]")
@@ -44,7 +44,7 @@ def selected(text: str) -> str:
     return match.group(1) if match else text
 
 
-@dataclass(frozen=True)
+@record
 class SysfsSpec:
     """Parsed ``sysfs`` spec."""
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ from agent.daemon.metrics import parse_address
 from agent.lint.diagnostic import Diagnostic, Level
 from agent.policy.loader import schema_diagnostics
 from agent.policy.yamlload import Document, LoadError, load_file
+from agent.record import record
 
 API_VERSION = "hostguard/v1"
 KIND = "AgentConfig"
@@ -85,7 +86,7 @@ SCHEMA: dict[str, Any] = {
 """JSON Schema of the configuration file."""
 
 
-@dataclass(frozen=True)
+@record
 class Config:
     """What ``hostguard daemon`` runs with."""
 

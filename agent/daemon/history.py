@@ -37,16 +37,16 @@ from __future__ import annotations
 import builtins
 import contextlib
 import datetime as dt
-import hashlib
 import itertools
 import json
 import os
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agent.digest import sha256_hex
+from agent.record import record
 from agent.report.json import as_dict
 from agent.result import AuditRun, Status
 
@@ -107,7 +107,7 @@ class NotVerified(HistoryError):
         """What ``verify`` found."""
 
 
-@dataclass(frozen=True)
+@record
 class Problem:
     """One finding of ``History.verify``."""
 
@@ -125,7 +125,7 @@ class Problem:
         return f"run {self.run_id}{when}: {self.message}"
 
 
-@dataclass(frozen=True)
+@record
 class RunSummary:
     """One stored run, without its results."""
 
@@ -148,7 +148,7 @@ class RunSummary:
         return sum(self.counts.values())
 
 
-@dataclass(frozen=True)
+@record
 class Change:
     """One check that differs between two runs."""
 
@@ -162,7 +162,7 @@ class Change:
     """Both runs have the check and its evidence digests differ."""
 
 
-@dataclass(frozen=True)
+@record
 class _Row:
     id: int
     started: str
@@ -177,7 +177,7 @@ class _Row:
 
     @property
     def content(self) -> str:
-        return hashlib.sha256(self.blob).hexdigest()
+        return sha256_hex(self.blob)
 
 
 # -- pure helpers -------------------------------------------------------------------------------
@@ -189,7 +189,7 @@ def canonical_json(data: Mapping[str, Any]) -> bytes:
 
 def chain_hash(prev_hash: str, json_sha256: str) -> str:
     """``SHA-256(prev || content)`` over the raw 32-byte digests, as hex."""
-    return hashlib.sha256(bytes.fromhex(prev_hash) + bytes.fromhex(json_sha256)).hexdigest()
+    return sha256_hex(bytes.fromhex(prev_hash) + bytes.fromhex(json_sha256))
 
 
 def evidence_digest(evidence: Mapping[str, Any]) -> str:
@@ -198,7 +198,7 @@ def evidence_digest(evidence: Mapping[str, Any]) -> str:
     data = {"expected": evidence["expected"], "actual": evidence["actual"],
             "items": list(evidence["items"])}
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+    return "sha256:" + sha256_hex(text.encode())
 
 
 def parse_time(text: str) -> dt.datetime:
@@ -374,7 +374,7 @@ class History:
             columns = _columns(data)
         except ValueError as exc:
             raise HistoryError(f"cannot record the run: {exc}") from None
-        content = hashlib.sha256(blob).hexdigest()
+        content = sha256_hex(blob)
         with self._errors(), self._transaction():
             meta = self._meta()
             last = self._db.execute("SELECT max(id) FROM runs").fetchone()[0]

@@ -12,7 +12,6 @@ import ctypes
 import errno
 import os
 import platform
-from dataclasses import dataclass
 from pathlib import Path
 
 from agent.host.cgroups import read_cgroups
@@ -20,6 +19,7 @@ from agent.host.cpus import format_cpus
 from agent.host.isolation import host_isolation
 from agent.host.processes import parse_cpu_list
 from agent.host.procfs import read_cmdline
+from agent.record import record
 
 IOPRIO_CLASS_IDLE = 3
 IOPRIO_CLASS_SHIFT = 13
@@ -29,7 +29,7 @@ _IOPRIO_SET = {"x86_64": 251, "aarch64": 30, "riscv64": 30, "i686": 289, "i386":
 """ioprio_set syscall numbers by machine (``uname -m``)."""
 
 
-@dataclass(frozen=True)
+@record
 class Housekeeping:
     """The CPUs the agent may use, and why the others are excluded."""
 

@@ -20,7 +20,6 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
@@ -37,6 +36,7 @@ from agent.lint.documents import LINTERS
 from agent.lint.engine import discover
 from agent.policy.resolve import PolicySet, PolicyStore, resolve
 from agent.policy.yamlload import Document
+from agent.record import record
 from agent.report import score as scoring
 from agent.report.writer import write_reports
 from agent.result import AuditRun, Result
@@ -54,7 +54,7 @@ class _Stop(BaseException):
     """Raised by the SIGTERM/SIGINT handler to abandon a running audit (nothing is written)."""
 
 
-@dataclass(frozen=True)
+@record
 class Loaded:
     """A configuration with its policies, linted completely."""
 

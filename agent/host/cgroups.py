@@ -22,11 +22,11 @@ import errno
 import os
 import posixpath
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from agent.host.facts import ReadError
 from agent.host.processes import CgroupMembership
+from agent.record import record
 
 V2_FILES = frozenset({
     "cgroup.controllers", "cgroup.procs",
@@ -60,7 +60,7 @@ _MAX_BYTES = 1 << 20
 _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC | os.O_NOFOLLOW
 
 
-@dataclass(frozen=True)
+@record
 class CgroupNode:
     """One cgroup (a directory of a hierarchy)."""
 
@@ -77,7 +77,7 @@ class CgroupNode:
         return frozenset(int(p) for p in text.split() if p.isdigit())
 
 
-@dataclass(frozen=True)
+@record
 class Hierarchy:
     """One mounted cgroup hierarchy and every cgroup in it."""
 
@@ -114,7 +114,7 @@ class Hierarchy:
         return membership.hierarchy != 0 and frozenset(membership.controllers) == self.controllers
 
 
-@dataclass(frozen=True)
+@record
 class CgroupTree:
     """Every cgroup hierarchy mounted on the host."""
 
@@ -142,7 +142,7 @@ class CgroupTree:
         return next((m.path for m in memberships if hierarchy.matches(m)), None)
 
 
-@dataclass(frozen=True)
+@record
 class _Mount:
     fstype: str
     device: str

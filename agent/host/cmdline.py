@@ -7,7 +7,7 @@ saw: quoting, the first ``=``, and the ``--`` that hands the rest to init all be
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from agent.record import record
 
 # The kernel's isspace() over ASCII. (Its Latin-1 table also counts byte 0xA0, which cannot
 # appear on its own in the UTF-8 text we are given.)
@@ -19,7 +19,7 @@ def _key(name: str) -> str:
     return name.replace("-", "_")
 
 
-@dataclass(frozen=True)
+@record
 class Param:
     """One kernel parameter as written on the command line (quotes removed)."""
 
@@ -29,7 +29,7 @@ class Param:
     """Text after the first ``=``; ``None`` for a bare flag such as ``quiet``."""
 
 
-@dataclass(frozen=True)
+@record
 class KernelCmdline:
     """A parsed ``/proc/cmdline``. Lookups treat ``-`` and ``_`` in names as equivalent."""
 

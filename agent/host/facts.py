@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from agent.record import record
 
 
-@dataclass(frozen=True)
+@record
 class ReadError:
     """A host value that could not be read; checks turn it into status ``error``."""
 
@@ -13,7 +13,7 @@ class ReadError:
     """Why, e.g. ``permission denied: /proc/sys/kernel/foo``."""
 
 
-@dataclass(frozen=True)
+@record
 class HostFacts:
     """Identity of the audited host, for report headers and waiver/host matching."""
 

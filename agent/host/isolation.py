@@ -6,16 +6,15 @@ exactly these CPUs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from agent.host.cgroups import CgroupTree
 from agent.host.cmdline import KernelCmdline
 from agent.host.cpus import format_cpus, isolcpus
 from agent.host.facts import ReadError
 from agent.host.processes import parse_cpu_list
+from agent.record import record
 
 
-@dataclass(frozen=True)
+@record
 class Isolation:
     """The host's isolated CPUs, by source, and what could not be read."""
 

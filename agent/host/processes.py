@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from agent.host import fdwalk
 from agent.host.fdwalk import FdTable, socket_inodes
+from agent.record import record
 
 PF_KTHREAD = 0x00200000
 """``flags`` bit of kernel threads (include/linux/sched.h)."""
@@ -59,7 +60,7 @@ class FieldNotRead(Exception):
     """
 
 
-@dataclass(frozen=True)
+@record
 class CgroupMembership:
     """One line of ``/proc/PID/cgroup``."""
 
@@ -71,7 +72,7 @@ class CgroupMembership:
     """Path inside the hierarchy, e.g. ``/system.slice/gateway.service``."""
 
 
-@dataclass(frozen=True)
+@record
 class Thread:
     """Per-thread posture (``task/TID/status``): seccomp and affinity are per thread."""
 
@@ -199,7 +200,7 @@ _ORDER = ("stat", "status", "cmdline", "exe", "cgroup", "ns/net", "fd", "task")
 """Sources in the order they are read."""
 
 
-@dataclass(frozen=True)
+@record
 class Detail:
     """Read ``fields`` too for each process ``select`` does not rule out.
 
@@ -213,7 +214,7 @@ class Detail:
     fields: frozenset[str]
 
 
-@dataclass(frozen=True)
+@record
 class ProcessTable:
     """Every process found, by pid."""
 

@@ -65,7 +65,6 @@ import base64
 import binascii
 import ctypes
 import errno
-import hashlib
 import json
 import os
 import signal
@@ -75,11 +74,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from agent.atomic import write_atomic
+from agent.digest import sha256_hex
+from agent.record import record
 
 PTRACE_DETACH = 17
 PTRACE_SEIZE = 0x4206
@@ -148,7 +148,7 @@ class DumpError(Exception):
         """The kernel's errno when one applies (EPERM, EACCES, ESRCH, ETIMEDOUT, ...)."""
 
 
-@dataclass(frozen=True)
+@record
 class FilterDump:
     """The seccomp filter stack of one thread."""
 
@@ -163,7 +163,7 @@ class FilterDump:
     cached: bool
 
 
-@dataclass(frozen=True)
+@record
 class StackRead:
     """What one stop read (:func:`read_stack`)."""
 
@@ -181,7 +181,7 @@ class StackRead:
     """The stop's signal (``SIGTRAP`` for the interrupt); re-injected when ``stop == "signal"``."""
 
 
-@dataclass(frozen=True)
+@record
 class _Thread:
     """What /proc says about a thread before it is stopped."""
 
@@ -720,7 +720,7 @@ class DumpCache:
             for (tid, start, _), stack in sorted(self._entries.items()):
                 names = []
                 for program in stack:
-                    name = hashlib.sha256(program).hexdigest()
+                    name = sha256_hex(program)
                     blobs.setdefault(name, base64.b64encode(program).decode("ascii"))
                     names.append(name)
                 entries.append({"tid": tid, "start_time": start, "filters": names})
@@ -792,7 +792,7 @@ def _parse_cache(raw: bytes) -> tuple[str, dict[CacheKey, tuple[bytes, ...]]]:
             program = base64.b64decode(text, validate=True)
         except binascii.Error:
             raise ValueError(f"filter {name[:16]}: bad base64") from None
-        if hashlib.sha256(program).hexdigest() != name:
+        if sha256_hex(program) != name:
             raise ValueError(f"filter {name[:16]}: sha256 does not match its bytes")
         if not program or len(program) % INSN_SIZE or len(program) > BPF_MAXINSNS * INSN_SIZE:
             raise ValueError(f"filter {name[:16]}: {len(program)} bytes is not a program")

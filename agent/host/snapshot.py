@@ -7,13 +7,14 @@ requests of every check and reads the host once with :func:`take`.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent.host import procfs
 from agent.host.facts import HostFacts, ReadError
 from agent.host.processes import DEFAULT_FIELDS, Detail, ProcessTable, read_processes
+from agent.record import record
 
 if TYPE_CHECKING:
     from agent.host.cgroups import CgroupTree
@@ -27,7 +28,7 @@ Values = Mapping[str, "str | ReadError"]
 """Concrete key -> raw value (or why it could not be read). Empty when nothing matched."""
 
 
-@dataclass(frozen=True)
+@record
 class DumpRequest:
     """Read the loaded seccomp filters of every process ``select`` picks (it stops them
     briefly: see :mod:`agent.host.loaded_filters`). Hashable, so requests merge."""
@@ -40,7 +41,7 @@ class DumpRequest:
     """Read every thread's filters, not only the main thread's (filters are per thread)."""
 
 
-@dataclass(frozen=True)
+@record
 class SnapshotRequest:
     """What a set of checks needs read from the host."""
 
@@ -104,7 +105,7 @@ class SnapshotRequest:
         return frozenset(fields), frozenset(details)
 
 
-@dataclass(frozen=True)
+@record
 class Snapshot:
     """Everything the checks may look at, read once."""
 

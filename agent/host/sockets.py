@@ -40,13 +40,14 @@ import socket
 import struct
 import sys
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
 from agent.host.facts import ReadError
 from agent.host.processes import Detail, Process, ProcessTable
+from agent.record import record
 
 TCP_LISTEN = 10
 TCP_CLOSE = 7
@@ -78,7 +79,7 @@ class SocketsUnavailable(Exception):
     """A namespace's socket tables could not be read by one method."""
 
 
-@dataclass(frozen=True)
+@record
 class Owner:
     """A process holding a listening socket among its open files."""
 
@@ -95,7 +96,7 @@ class Owner:
     """The process's own network namespace (may differ from the socket's)."""
 
 
-@dataclass(frozen=True)
+@record
 class Listener:
     """One listening TCP socket or bound, unconnected UDP socket."""
 
@@ -137,7 +138,7 @@ class Listener:
         return f"{self.address}:{self.port}"
 
 
-@dataclass(frozen=True)
+@record
 class NamespaceRead:
     """How one network namespace's sockets were read."""
 
@@ -153,7 +154,7 @@ class NamespaceRead:
     """Fallbacks taken (e.g. why sock_diag was not used)."""
 
 
-@dataclass(frozen=True)
+@record
 class ListenerTable:
     """Every listener found, with what could not be seen."""
 

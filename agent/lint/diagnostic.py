@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from agent.location import Location
+from agent.record import record
 
 
 class Level(StrEnum):
@@ -15,7 +16,7 @@ class Level(StrEnum):
     WARNING = "warning"
 
 
-@dataclass(frozen=True)
+@record
 class Rule:
     """One kind of finding the linter can report."""
 

@@ -6,18 +6,18 @@ import datetime as dt
 import os
 import stat
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 from agent.lint.diagnostic import Diagnostic, Level
 from agent.lint.documents import LINTERS
 from agent.location import Location
 from agent.policy.resolve import PolicyStore, display_path, resolve
+from agent.record import record
 
 SUFFIXES = (".yaml", ".yml")
 
 
-@dataclass(frozen=True)
+@record
 class LintReport:
     """What ``hostguard lint`` found."""
 

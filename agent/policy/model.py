@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import StrEnum
 from fnmatch import fnmatchcase
 from typing import Any
 
 from agent.location import Location
+from agent.record import record
 
 
 class Severity(StrEnum):
@@ -27,7 +28,7 @@ class Severity(StrEnum):
         return {"critical": 27, "high": 9, "medium": 3, "low": 1, "info": 0}[self.value]
 
 
-@dataclass(frozen=True)
+@record
 class HostSelector:
     """Which hosts a policy applies to; an empty selector matches every host."""
 
@@ -43,7 +44,7 @@ class HostSelector:
         return all(labels.get(key) == value for key, value in self.labels.items())
 
 
-@dataclass(frozen=True)
+@record
 class Waiver:
     """A time-boxed, reasoned exception for one check."""
 
@@ -65,7 +66,7 @@ class Waiver:
         return not self.hosts or any(fnmatchcase(hostname, g) for g in self.hosts)
 
 
-@dataclass(frozen=True)
+@record
 class Check:
     """One check, after ``extends`` and ``overrides`` are merged."""
 
@@ -99,7 +100,7 @@ class Check:
     """Overrides applied, in order."""
 
 
-@dataclass(frozen=True)
+@record
 class Policy:
     """One policy file as written (before merging)."""
 
@@ -127,7 +128,7 @@ class Policy:
     """Start of the document."""
 
 
-@dataclass(frozen=True)
+@record
 class Override:
     """A child policy's change to an inherited check."""
 

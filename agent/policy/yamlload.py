@@ -16,7 +16,6 @@ Any failure is returned as a :class:`LoadError` carrying a located message; noth
 from __future__ import annotations
 
 import codecs
-import hashlib
 import math
 import os
 import re
@@ -28,7 +27,9 @@ from typing import Any
 
 import yaml
 
+from agent.digest import sha256_hex
 from agent.location import Location
+from agent.record import record
 
 MAX_BYTES = 2 * 1024 * 1024
 """Policies are a few kilobytes; anything past this is refused unread."""
@@ -60,7 +61,7 @@ _MAP_TAGS = {None, "!", _TAG + "map"}
 _SEQ_TAGS = {None, "!", _TAG + "seq"}
 
 
-@dataclass(frozen=True)
+@record
 class LoadError:
     """Why a file could not be loaded, with the position of the problem."""
 
@@ -72,7 +73,7 @@ class LoadError:
     """Lint rule id (``yaml-syntax``, ``duplicate-key``, ``yaml-limits`` ...)."""
 
 
-@dataclass(frozen=True)
+@record
 class Document:
     """A loaded YAML document: plain data plus the position of each node."""
 
@@ -160,7 +161,7 @@ def load_bytes(raw: bytes, name: str) -> Document | LoadError:
         data, positions, keys = _Builder(name, text).build()
     except _Fail as fail:
         return fail.error
-    return Document(name, data, hashlib.sha256(raw).hexdigest(), positions, keys)
+    return Document(name, data, sha256_hex(raw), positions, keys)
 
 
 def _mark(name: str, mark: Any) -> Location:

@@ -8,11 +8,11 @@ weighs (no scored check, or only ``info`` ones).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 
+from agent.digest import sha256_hex
+from agent.record import record
 from agent.result import AuditRun, Evidence, Result, Status
 
 SCORED = (Status.PASS, Status.FAIL, Status.ERROR)
@@ -44,10 +44,10 @@ def evidence_digest(evidence: Evidence) -> str:
     canonical = json.dumps({"expected": evidence.expected, "actual": evidence.actual,
                             "items": [dict(i) for i in evidence.items]},
                            sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return sha256_hex(canonical.encode())
 
 
-@dataclass(frozen=True)
+@record
 class Change:
     """One check compared between a baseline run and the current one."""
 
@@ -61,7 +61,7 @@ class Change:
     """Current result; ``None`` when the check is gone."""
 
 
-@dataclass(frozen=True)
+@record
 class Drift:
     """What changed since the baseline, compared by check id."""
 

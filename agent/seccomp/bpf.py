@@ -32,6 +32,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
+from agent.record import record
+
 U32 = 0xFFFFFFFF
 U64 = (1 << 64) - 1
 INSN = struct.Struct("=HBBI")
@@ -223,7 +225,7 @@ def _refuse(pc: int, insn: Insn, why: str) -> NoReturn:
 
 # --- emulation ----------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
+@record
 class SeccompData:
     """What the kernel hands a seccomp filter (``struct seccomp_data``)."""
 
@@ -403,7 +405,7 @@ def emulate_stack(programs: Sequence[bytes | Sequence[Insn]], data: SeccompData)
 
 # --- verdicts -----------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
+@record
 class Verdict:
     """A return value, named: ``errno(1)``, ``allow``, ``kill_process`` ...
 

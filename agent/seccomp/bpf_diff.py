@@ -18,8 +18,8 @@ path analysis gave up on, is reported as undecided, never as agreement.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 
+from agent.record import record
 from agent.seccomp.bpf import Insn, SeccompData, decode, emulate_stack
 from agent.seccomp.bpf_table import (
     MAX_PATHS,
@@ -34,7 +34,7 @@ from agent.seccomp.bpf_table import (
 Programs = Sequence[Sequence[Insn]]
 
 
-@dataclass(frozen=True)
+@record
 class Witness:
     """A concrete call on which the stacks (or the permission asked about) show."""
 

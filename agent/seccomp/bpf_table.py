@@ -21,6 +21,7 @@ import bisect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
+from agent.record import record
 from agent.seccomp.bpf import (
     BPF_ADD,
     BPF_ALU,
@@ -78,7 +79,7 @@ OPS = ("eq", "ne", "gt", "ge", "lt", "le", "set", "clear")
 _SYMBOLS = {"eq": "==", "ne": "!=", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
 
 
-@dataclass(frozen=True)
+@record
 class Condition:
     """One constraint on a path: ``(field & mask) op value``.
 
@@ -152,7 +153,7 @@ def _compare(op: str, left: int, right: int) -> bool:
     raise ValueError(f"unknown condition op {op!r}")
 
 
-@dataclass(frozen=True)
+@record
 class Branch:
     """One way through the filter (stack): when every condition holds, it returns ``ret``."""
 
@@ -171,7 +172,7 @@ class Branch:
         return f"{' and '.join(map(str, self.conditions)) or 'always'} -> {self.verdict}"
 
 
-@dataclass(frozen=True)
+@record
 class Entry:
     """What a filter stack does with one syscall number."""
 
@@ -870,7 +871,7 @@ def _conditions(op: int, a: _Value, b: _Value) -> tuple[int, _Cond, _Cond] | Non
 _FIELDS = (*((f"args[{i}]", 4 + 2 * i) for i in range(6)), ("instruction_pointer", 2))
 
 
-@dataclass(frozen=True)
+@record
 class _Canon:
     """A word's facts in canonical form."""
 

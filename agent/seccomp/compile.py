@@ -80,6 +80,7 @@ from typing import Any
 import pyseccomp
 
 from agent.location import Location
+from agent.record import record
 from agent.seccomp import bpf, syscalls
 from agent.seccomp.effective import kernel_token
 from agent.seccomp.model import ARG_OPS, Action, ActionKind, ArgCondition, Profile, Rule
@@ -139,7 +140,7 @@ class _Inexpressible(Exception):
     """A conjunction libseccomp cannot express as one rule."""
 
 
-@dataclass(frozen=True)
+@record
 class Emitted:
     """One libseccomp rule: ``action`` for ``syscall`` when every condition holds."""
 
@@ -148,7 +149,7 @@ class Emitted:
     conds: Conj
 
 
-@dataclass(frozen=True)
+@record
 class Skipped:
     """A name left out of one architecture's filter, and why."""
 
@@ -158,7 +159,7 @@ class Skipped:
     """``absent`` (a syscall of other architectures) or ``unknown`` (from a group, unknown)."""
 
 
-@dataclass(frozen=True)
+@record
 class CompiledFilter:
     """A filter libseccomp generated and :func:`check` accepted, and what went into it."""
 
@@ -398,7 +399,7 @@ def negate(cond: Cond) -> list[Cond] | None:
             for bit in range(64) if cond.a >> bit & 1]
 
 
-@dataclass(frozen=True)
+@record
 class _Entry:
     conds: Conj
     action: Action

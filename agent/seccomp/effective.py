@@ -15,10 +15,10 @@ seen too. :func:`tables` runs :func:`agent.seccomp.bpf_table.table` over each sp
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from agent.record import record
 from agent.seccomp import bpf, bpf_disasm, bpf_table, syscalls
 
 X32_BIT = 0x40000000
@@ -29,7 +29,7 @@ PERMISSIVE = frozenset({"allow", "log", "trace", "user_notif"})
 """Actions under which the syscall may run (trace / user_notif: a tracer or supervisor decides)."""
 
 
-@dataclass(frozen=True)
+@record
 class Space:
     """One ABI's syscall numbers as a filter sees them."""
 

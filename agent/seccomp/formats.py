@@ -51,7 +51,6 @@ import os
 import re
 import textwrap
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +58,7 @@ import yaml
 
 from agent.location import Location
 from agent.policy.yamlload import Document, LoadError, Path_, load_file
+from agent.record import record
 from agent.seccomp import syscalls
 from agent.seccomp.model import (
     ALLOW,
@@ -580,7 +580,7 @@ def _yaml_arg(cond: ArgCondition) -> dict[str, Any]:
 
 # --- systemd out --------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
+@record
 class SystemdFilter:
     """``[Service]`` settings for a profile, and what they cannot say."""
 

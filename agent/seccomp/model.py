@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from agent.location import Location
+from agent.record import record
 
 
 class ActionKind(StrEnum):
@@ -49,7 +50,7 @@ EPERM = Action(ActionKind.ERRNO, 1)
 ARG_OPS = ("eq", "ne", "lt", "le", "gt", "ge", "masked_eq")
 
 
-@dataclass(frozen=True)
+@record
 class ArgCondition:
     """A condition on one syscall argument; every condition of a rule must hold."""
 
@@ -63,7 +64,7 @@ class ArgCondition:
     """Mask for ``masked_eq``."""
 
 
-@dataclass(frozen=True)
+@record
 class Rule:
     """Syscalls that get ``action`` when every argument condition holds."""
 
@@ -81,7 +82,7 @@ class Rule:
     """Where the rule is written."""
 
 
-@dataclass(frozen=True)
+@record
 class Profile:
     """A complete seccomp profile."""
 

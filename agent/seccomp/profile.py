@@ -39,7 +39,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -53,6 +53,7 @@ from agent.location import Location
 from agent.policy.loader import dotted, schema_diagnostics, short, suggest
 from agent.policy.resolve import display_path
 from agent.policy.yamlload import Document, LoadError, Path_, load_file
+from agent.record import record
 from agent.seccomp import syscalls
 from agent.seccomp.model import ARG_OPS, Action, ActionKind, ArgCondition, Profile, Rule
 
@@ -172,7 +173,7 @@ def _validator() -> Draft202012Validator:
     return Draft202012Validator(shipped())
 
 
-@dataclass(frozen=True)
+@record
 class RuleSource:
     """A rule with the positions of what it is made of."""
 
@@ -200,7 +201,7 @@ class RuleSource:
         return syscall in self.rule.written
 
 
-@dataclass(frozen=True)
+@record
 class LocatedProfile:
     """A merged profile and the positions of its parts (for the linter)."""
 
@@ -217,7 +218,7 @@ class LocatedProfile:
     """Position of each entry of ``profile.architectures`` (empty when defaulted)."""
 
 
-@dataclass(frozen=True)
+@record
 class _File:
     """One file's own content, before merging."""
 

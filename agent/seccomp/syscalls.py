@@ -34,11 +34,12 @@ systemd's ``@known`` (every syscall systemd knows of) is left out: it is not a p
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
 
 import pyseccomp
+
+from agent.record import record
 
 
 class UnknownSyscall(ValueError):
@@ -76,7 +77,7 @@ class Status(StrEnum):
     """Not a syscall anywhere (libseccomp answered -1): a typo or a made-up name."""
 
 
-@dataclass(frozen=True)
+@record
 class Resolution:
     """The answer to "what number has syscall ``name`` on ``arch``?"."""
 

@@ -26,8 +26,8 @@ Kinds of difference, worst first:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 
+from agent.record import record
 from agent.seccomp import bpf, bpf_diff, bpf_table, effective, syscalls
 from agent.seccomp.compile import CompiledFilter
 
@@ -38,7 +38,7 @@ _DATA_MATTERS = frozenset({"errno", "trap", "trace"})
 """Actions whose 16 data bits reach someone (the errno, si_errno, the tracer's message)."""
 
 
-@dataclass(frozen=True)
+@record
 class Difference:
     """One way the loaded stack does not do what the profile says."""
 
@@ -82,7 +82,7 @@ class Difference:
                 f"({self.kind.replace('_', ' ')})")
 
 
-@dataclass(frozen=True)
+@record
 class Comparison:
     """Everything :func:`compare` found."""
 
@@ -198,7 +198,7 @@ def _fold_open_arch(where: effective.Space, declared: CompiledFilter,
 # --- must_deny --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class Permitted:
     """A syscall a must-deny list names that the loaded stack lets through (or may)."""
 

@@ -213,4 +213,6 @@ def main(argv: Sequence[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    # Nothing is left buffered (the results went out with os.write), and the caller waits for
+    # this exit: the interpreter's teardown (1-2 ms of freeing the walk) is skipped.
+    os._exit(main(sys.argv))

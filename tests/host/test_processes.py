@@ -450,6 +450,23 @@ def test_a_detail_reads_more_only_for_the_processes_it_selects(root: Path) -> No
     assert table.fields == {"exe", *ALWAYS}  # what every process has
 
 
+def test_status_read_for_the_uids_alone_parses_only_them(root: Path) -> None:
+    make_proc(root, 347, "fixgw")
+    owners = Detail(fixgw_only, frozenset({"uid", "user"}))
+    proc = read_processes(root, fields={"netns"}, details=[owners]).processes[347]
+    assert (proc.uid, proc.ruid, proc.user) == (1000, 1001, "fixgw")
+    for name in ("cap_eff", "no_new_privs", "seccomp", "cpus_allowed",
+                 "speculation_store_bypass"):
+        with pytest.raises(FieldNotRead):
+            getattr(proc, name)
+    # Another detail wanting the posture has the whole of status parsed, for both.
+    posture = Detail(fixgw_only, frozenset({"cap_eff"}))
+    whole = read_processes(root, fields={"netns"}, details=[owners, posture]).processes[347]
+    assert whole.uid == 1000
+    assert whole.cap_eff is not None
+    assert whole.seccomp is not None
+
+
 def broken_selector(proc: Process) -> bool:
     raise RuntimeError("bug")
 

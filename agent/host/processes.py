@@ -267,6 +267,7 @@ def read_processes(
     *,
     helpers: int | None = None,
     prefetched: fdwalk.Walk | None = None,
+    meanwhile: Callable[[ProcessTable], object] | None = None,
 ) -> ProcessTable:
     """Read every process under ``root/proc``.
 
@@ -277,7 +278,9 @@ def read_processes(
     ``helpers``: helper processes started to walk the fd tables meanwhile (by default
     :func:`agent.host.fdwalk.helpers_for`; 0 walks them in this process). ``prefetched``: a
     walk of ``root/proc`` started earlier, used (or cancelled when the fd tables are not
-    wanted) instead of a new one.
+    wanted) instead of a new one. ``meanwhile`` is called with the table read so far, before
+    the fd tables and the details are in (while the helpers end their walk): work that needs
+    the processes' namespaces, not their open files.
     """
     wanted = set(DEFAULT_FIELDS if fields is None else fields) | ALWAYS
     unknown = wanted - FIELDS
@@ -312,20 +315,23 @@ def read_processes(
         if not fd_walk.helpers:
             fd_walk = None  # nobody to share with: each table read right after its process
     read = reader.read
+    own_netns = _netns(f"{proc}/self")
     try:
         for pid in pids:
             try:
                 found[pid] = read(f"{proc}/{pid}", pid, fds=fd_walk is None)
             except Vanished:
                 continue
+        if meanwhile is not None:
+            meanwhile(ProcessTable(dict(sorted(found.items())), own_netns, reader.users,
+                                   frozenset(wanted)))
     except BaseException:
         if fd_walk is not None:
             fd_walk.cancel()  # no helper outlives a failed read
         raise
     if fd_walk is not None:
         _add_fd_tables(found, fd_walk.finish(), reader, str(proc))
-    return ProcessTable(dict(sorted(found.items())), _netns(f"{proc}/self"), reader.users,
-                        frozenset(wanted))
+    return ProcessTable(dict(sorted(found.items())), own_netns, reader.users, frozenset(wanted))
 
 
 # Paths are plain strings below: with thousands of processes and tens of thousands of fd

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from agent.host.fdwalk import Walk
     from agent.host.processes import Process
     from agent.host.seccomp_dump import DumpCache, FilterDump
-    from agent.host.sockets import ListenerTable
+    from agent.host.sockets import ListenerTable, Sockets
 
 Values = Mapping[str, "str | ReadError"]
 """Concrete key -> raw value (or why it could not be read). Empty when nothing matched."""
@@ -137,16 +137,25 @@ def take(root: Path, request: SnapshotRequest, dump_cache: DumpCache | None = No
     already taken, so that an unchanged process is never stopped twice; ``prefetched``: a walk
     of the fd tables started early, see :mod:`agent.prefetch`, used or cancelled;
     ``helpers``: processes to share the fd walk with, see :func:`read_processes`)."""
+    sockets: list[Sockets | ReadError] = []
+    meanwhile = None
+    if request.listeners:
+        from agent.host import sockets as socket_tables  # noqa: PLC0415
+
+        def meanwhile(partial: ProcessTable) -> None:
+            # The socket tables are read while the fd walk ends on other CPUs.
+            sockets.append(socket_tables.read_socket_table(root, partial))
+
     try:
-        table = _process_table(root, request, prefetched, helpers)
+        table = _process_table(root, request, prefetched, helpers, meanwhile)
     finally:
         if prefetched is not None:
             prefetched.cancel()  # a no-op once the process table has finished it
     listeners: ListenerTable | ReadError | None = None
     if request.listeners:
-        from agent.host.sockets import read_listener_table  # noqa: PLC0415
-
-        listeners = read_listener_table(root, table)  # the same table: read once, shared
+        early = sockets[0] if sockets else None  # none: the process table was not read
+        # The same process table: read once, shared.
+        listeners = socket_tables.read_listener_table(root, table, early)
     cgroups: CgroupTree | ReadError | None = None
     if request.cgroups or request.seccomp_dumps:
         from agent.host.cgroups import read_cgroups  # noqa: PLC0415
@@ -174,7 +183,8 @@ def take(root: Path, request: SnapshotRequest, dump_cache: DumpCache | None = No
 
 
 def _process_table(root: Path, request: SnapshotRequest, prefetched: Walk | None,
-                   helpers: int | None) -> ProcessTable | None:
+                   helpers: int | None,
+                   meanwhile: Callable[[ProcessTable], object] | None) -> ProcessTable | None:
     plan = request.process_plan()
     if plan is None:
         return None
@@ -183,4 +193,4 @@ def _process_table(root: Path, request: SnapshotRequest, prefetched: Walk | None
     # for empty; otherwise exactly the fields asked for (looking at any other raises).
     return read_processes(root, sockets="socket_inodes" in fields, threads="threads" in fields,
                           fields=None if request.processes else fields, details=details,
-                          helpers=helpers, prefetched=prefetched)
+                          helpers=helpers, prefetched=prefetched, meanwhile=meanwhile)

@@ -427,6 +427,13 @@ def read_listeners(root: Path, table: ProcessTable, netlink: bool | None = None)
     every field, ``sockets=True``). ``netlink`` forces (True) or forbids (False) sock_diag; by
     default it is used when ``root`` is ``/``.
     """
+    return read_sockets(root, table, netlink).owned(table)
+
+
+def read_sockets(root: Path, table: ProcessTable, netlink: bool | None = None) -> Sockets:
+    """The first half of :func:`read_listeners`: the socket tables of the namespaces ``table``
+    shows, which needs the processes' namespaces but not yet their fd tables (the audit reads
+    them while the fd walk ends)."""
     live = root.resolve() == Path("/")
     use_diag = live if netlink is None else netlink
     members = _namespaces(table)
@@ -450,30 +457,44 @@ def read_listeners(root: Path, table: ProcessTable, netlink: bool | None = None)
         if read.error is not None:
             errors[netns] = read.error
         rows.extend((netns, row) for row in found)
+    return Sockets(host, rows, tuple(reads), errors)
 
-    holders: dict[int, list[Process]] = {}
-    wanted = {row.inode for _, row in rows}
-    for process in table.processes.values():
-        for inode in process.socket_inodes & wanted:
-            holders.setdefault(inode, []).append(process)
-    listeners = [
-        Listener(
-            proto=row.proto, family=row.family, address=row.address, port=row.port,
-            v6only=row.v6only, families=_families(row), inode=row.inode, uid=row.uid,
-            netns=netns, ifindex=row.ifindex,
-            owners=tuple(Owner(p.pid, p.name, p.exe, p.uid, p.user, p.netns)
-                         for p in sorted(holders.get(row.inode, ()), key=lambda p: p.pid)),
-        )
-        for netns, row in rows
-    ]
-    listeners.sort(key=lambda s: (s.netns or 0, s.proto, s.port, s.family, s.address, s.inode))
-    # exe and the fd links are guarded by the same ptrace check: a process whose exe could not
-    # be read (permission) has fds that cannot be read either, whatever the fd listing said.
-    unreadable = tuple(p.pid for p in table.processes.values()
-                       if "fd" in p.unreadable or "exe" in p.unreadable)
-    unknown_ns = tuple(p.pid for p in table.processes.values() if p.netns is None)
-    return ListenerTable(tuple(listeners), host, tuple(reads), not unreadable, unreadable,
-                         unknown_ns, errors)
+
+class Sockets(NamedTuple):
+    """Every namespace's listening sockets, not yet given their owners."""
+
+    host: int | None
+    rows: list[tuple[int | None, _Row]]
+    reads: tuple[NamespaceRead, ...]
+    errors: dict[int | None, str]
+
+    def owned(self, table: ProcessTable) -> ListenerTable:
+        """The listeners, each with the processes of ``table`` holding it."""
+        holders: dict[int, list[Process]] = {}
+        wanted = {row.inode for _, row in self.rows}
+        for process in table.processes.values():
+            for inode in process.socket_inodes & wanted:
+                holders.setdefault(inode, []).append(process)
+        listeners = [
+            Listener(
+                proto=row.proto, family=row.family, address=row.address, port=row.port,
+                v6only=row.v6only, families=_families(row), inode=row.inode, uid=row.uid,
+                netns=netns, ifindex=row.ifindex,
+                owners=tuple(Owner(p.pid, p.name, p.exe, p.uid, p.user, p.netns)
+                             for p in sorted(holders.get(row.inode, ()), key=lambda p: p.pid)),
+            )
+            for netns, row in self.rows
+        ]
+        listeners.sort(key=lambda s: (s.netns or 0, s.proto, s.port, s.family, s.address,
+                                      s.inode))
+        # exe and the fd links are guarded by the same ptrace check: a process whose exe could
+        # not be read (permission) has fds that cannot be read either, whatever the fd listing
+        # said.
+        unreadable = tuple(p.pid for p in table.processes.values()
+                           if "fd" in p.unreadable or "exe" in p.unreadable)
+        unknown_ns = tuple(p.pid for p in table.processes.values() if p.netns is None)
+        return ListenerTable(tuple(listeners), self.host, self.reads, not unreadable,
+                             unreadable, unknown_ns, self.errors)
 
 
 def _families(row: _Row) -> frozenset[str] | None:
@@ -539,11 +560,25 @@ def _still_in(pid_dir: Path, netns: int) -> bool:
     return link == f"net:[{netns}]"
 
 
-def read_listener_table(root: Path, table: ProcessTable | None) -> ListenerTable | ReadError:
-    """:func:`read_listeners`, with an unexpected failure turned into a :class:`ReadError`."""
+def read_listener_table(root: Path, table: ProcessTable | None,
+                        sockets: Sockets | ReadError | None = None) -> ListenerTable | ReadError:
+    """:func:`read_listeners`, with an unexpected failure turned into a :class:`ReadError`
+    (``sockets``: :func:`read_socket_table` of this table done earlier)."""
     if table is None:
         return ReadError("the process table was not read")
+    if sockets is None:
+        sockets = read_socket_table(root, table)
+    if isinstance(sockets, ReadError):
+        return sockets
     try:
-        return read_listeners(root, table)
+        return sockets.owned(table)
+    except (OSError, ValueError) as exc:
+        return ReadError(f"listening sockets: {exc}")
+
+
+def read_socket_table(root: Path, table: ProcessTable) -> Sockets | ReadError:
+    """:func:`read_sockets`, with an unexpected failure turned into a :class:`ReadError`."""
+    try:
+        return read_sockets(root, table)
     except (OSError, ValueError) as exc:
         return ReadError(f"listening sockets: {exc}")

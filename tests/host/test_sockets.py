@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from agent.host import sockets
+from agent.host.facts import ReadError
 from agent.host.processes import ProcessTable, read_processes
 from agent.host.snapshot import SnapshotRequest, take
 from agent.host.sockets import (
@@ -304,6 +306,31 @@ def test_listener_table_needs_the_process_table(tree: Path) -> None:
     error = read_listener_table(tree, None)
     assert not isinstance(error, ListenerTable)
     assert error.reason == "the process table was not read"
+
+
+@pytest.mark.parametrize("helpers", [0, 1])
+def test_snapshot_reads_the_socket_tables_before_the_fd_tables_are_in(
+        tree: Path, helpers: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[tuple[bool, ...]] = []
+    real = sockets.read_socket_table
+
+    def spy(root: Path, table: ProcessTable) -> sockets.Sockets | ReadError:
+        seen.append(tuple(p.has("socket_inodes") for p in table.processes.values()))
+        return real(root, table)
+
+    monkeypatch.setattr(sockets, "read_socket_table", spy)
+    snap = take(tree, SnapshotRequest(listeners=True), helpers=helpers)
+    # With a helper walking, the tables are read while it ends; alone, after the pass.
+    assert seen == [(not helpers,) * 5]
+    assert snap.listeners == read_listeners(tree, read_processes(tree, sockets=True))
+
+
+def test_socket_tables_that_failed_early_fail_the_listener_table(tree: Path) -> None:
+    table = read_processes(tree, sockets=True)
+    failed = ReadError("listening sockets: no netlink")
+    assert read_listener_table(tree, table, failed) is failed
+    early = sockets.read_socket_table(tree, table)
+    assert read_listener_table(tree, table, early) == read_listeners(tree, table)
 
 
 # --- the live kernel against ss ---------------------------------------------------------------

@@ -8,7 +8,9 @@ two: every readlink gives up and takes back the GIL), so the extra walkers are h
 :data:`MAX_HELPERS`).
 
 :func:`walk` starts the helpers before the caller reads anything else of the processes; the
-caller joins the walk with :meth:`Walk.finish` once it is done with the rest. Work is shared
+caller may take what they have walked so far with :meth:`Walk.ready` (a helper writes each chunk
+as soon as it is walked), and joins the walk with :meth:`Walk.finish` once it is done with the
+rest. Work is shared
 through a pipe of chunk tokens: every walker takes the next chunk with one 4-byte read (atomic on
 a pipe), so whoever is free takes more. Every process is read with its start time, through one
 descriptor of its folder (see :mod:`agent.host.fdwalk_helper`), so the caller can tell whether
@@ -105,6 +107,10 @@ class Walk:
         self.pids: list[int] = []
         self.size = 8
         """Processes per chunk."""
+        self._taken: dict[int, int] = {}
+        """Helper pid -> how many bytes of its results :meth:`ready` has taken."""
+        self._given: set[int] = set()
+        """The pids whose tables :meth:`ready` has returned."""
         write_end = orders = -1
         try:
             if helpers > 0 and sys.executable:
@@ -170,9 +176,23 @@ class Walk:
             _stop(self.helpers.pop(), reaped=False)
         self._close_tokens()
 
+    def ready(self) -> dict[int, FdTable]:
+        """The fd tables the helpers have walked so far (whole chunks), as :meth:`finish`
+        gives them; it then leaves these out. Never waits."""
+        found: dict[int, FdTable] = {}
+        for child in self.helpers:
+            raw = self._results(child)
+            records, used = helper.decode_prefix(raw)
+            self._taken[child.pid] = self._taken.get(child.pid, 0) + used
+            found.update((pid, FdTable(*record)) for pid, record in records.items()
+                         if pid not in self._given)
+        self._given.update(found)
+        return found
+
     def finish(self) -> dict[int, FdTable]:
         """Walk the chunks left, collect the helpers' results, walk what they did not report:
-        pid -> its fd table (a pid gone before it was read has none)."""
+        pid -> its fd table (a pid gone before it was read has none), but for the pids
+        :meth:`ready` gave."""
         try:
             found: dict[int, FdTable] = {}
             if self.tokens >= 0:
@@ -185,18 +205,25 @@ class Walk:
                 try:
                     reaped, ok = _wait(child.pid, deadline)
                     if ok:
-                        raw = os.pread(child.out, os.fstat(child.out).st_size, 0)
-                        found.update((pid, FdTable(*record))
-                                     for pid, record in (helper.decode(raw) or {}).items()
+                        found.update((pid, FdTable(*record)) for pid, record
+                                     in (helper.decode(self._results(child)) or {}).items()
                                      if pid not in found)
                 finally:
                     _stop(child, reaped)  # late or failed: its share is walked below
             for pid in self.pids:
-                if pid not in found and (table := read_one(self.proc, pid)) is not None:
+                if (pid not in found and pid not in self._given
+                        and (table := read_one(self.proc, pid)) is not None):
                     found[pid] = table
+            for pid in self._given:
+                found.pop(pid, None)
             return found
         finally:
             self.cancel()  # whatever happened, no helper and no descriptor outlives the walk
+
+    def _results(self, child: _Helper) -> bytes:
+        """What ``child`` has written that :meth:`ready` has not taken."""
+        taken = self._taken.get(child.pid, 0)
+        return os.pread(child.out, max(0, os.fstat(child.out).st_size - taken), taken)
 
     def _close_tokens(self) -> None:
         if self.tokens >= 0:

@@ -9,7 +9,8 @@ descriptors:
 - 0: its orders, a memfd: the chunk size and the pids (``array('q')``), complete before the
   first token is in the pipe (the helper waits for a token, then reads them);
 - 3: the pipe of chunk tokens (4 bytes each), shared by every walker;
-- 4: where the results go (:func:`encode`), written once at the end.
+- 4: where the results go (:func:`encode`): each chunk's records as soon as it is walked (the
+  caller may take them before the walk ends, :func:`decode_prefix`), the trailer at the end.
 
 Each process is read through one descriptor of its ``/proc/PID`` folder (``O_PATH``): its fd
 table and its start time then belong to the same process, since a folder opened before a pid is
@@ -153,20 +154,32 @@ def _threads_sockets(folder: int, pid: int, error: int) -> tuple[frozenset[int],
     return frozenset(inodes), error
 
 
-def take(tokens: int, proc: str, pids: Sequence[int] | None, size: int,
-         orders: int = -1) -> dict[int, Record]:
+def take(tokens: int, proc: str, pids: Sequence[int] | None, size: int, *,
+         orders: int = -1, out: int = -1) -> dict[int, Record]:
     """Walk chunk after chunk until the tokens run out; a helper (``pids`` None) reads its
-    ``orders`` (the chunk size and pids) once the first token has come."""
+    ``orders`` (the chunk size and pids) once the first token has come, and writes each
+    chunk's records to ``out`` once it is walked (returning nothing)."""
     found: dict[int, Record] = {}
     while len(token := os.read(tokens, TOKEN)) == TOKEN:
         if pids is None:
             size, pids = _orders(orders)
         start = int.from_bytes(token, "little") * size
+        chunk: dict[int, Record] = {}
         for pid in pids[start : start + size]:
             record = read_process(proc, pid)
             if record is not None:
-                found[pid] = record
+                chunk[pid] = record
+        if out >= 0:
+            _write_all(out, encode(chunk))
+        else:
+            found.update(chunk)
     return found
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _orders(fd: int) -> tuple[int, Sequence[int]]:
@@ -176,39 +189,48 @@ def _orders(fd: int) -> tuple[int, Sequence[int]]:
 
 
 def encode(found: dict[int, Record]) -> bytes:
-    """pid, start time (-1: none), errno, count, the inodes..., for each; then the trailer."""
+    """pid, start time (-1: none), errno, count, the inodes..., for each record (a helper's
+    results are these for each chunk, then :data:`TRAILER_BYTES`)."""
     out = array("q")
     for pid, (inodes, error, started) in found.items():
         out.extend((pid, -1 if started is None else started, error, len(inodes)))
         out.extend(inodes)
-    out.append(TRAILER)
     return out.tobytes()
 
 
-def decode(raw: bytes) -> dict[int, Record] | None:
-    """What :func:`encode` wrote; None when it is incomplete or malformed."""
+TRAILER_BYTES = array("q", [TRAILER]).tobytes()
+"""The end of a helper's results: whatever has no trailer is incomplete."""
+
+
+def decode_prefix(raw: bytes) -> tuple[dict[int, Record], int]:
+    """The whole records :func:`encode` wrote at the start of ``raw`` and how many bytes they
+    take: a helper's results read while it still writes them end in the middle of one."""
     values = array("q")
-    if len(raw) % values.itemsize:
-        return None
-    values.frombytes(raw)
-    if not values or values[-1] != TRAILER:
-        return None
+    values.frombytes(raw[: len(raw) - len(raw) % values.itemsize])
     found: dict[int, Record] = {}
-    at, end = 0, len(values) - 1
+    at, end = 0, len(values)
     while at + 4 <= end:
         pid, started, error, count = values[at : at + 4]
-        if count < 0 or at + 4 + count > end:
-            return None
+        if pid == TRAILER or count < 0 or at + 4 + count > end:
+            break
         found[pid] = (frozenset(values[at + 4 : at + 4 + count]), error,
                       None if started < 0 else started)
         at += 4 + count
-    return found if at == end else None
+    return found, at * values.itemsize
+
+
+def decode(raw: bytes) -> dict[int, Record] | None:
+    """A helper's whole results (records, then the trailer); None when incomplete or
+    malformed."""
+    found, used = decode_prefix(raw)
+    return found if raw[used:] == TRAILER_BYTES else None
 
 
 def main(argv: Sequence[str]) -> int:
     """The helper: wait for a token, read its orders on 0, walk, write the results to 4."""
     os.closerange(5, 1 << 20)  # anything the caller itself inherited and left inheritable
-    os.write(4, encode(take(3, argv[1], None, 0, orders=0)))
+    take(3, argv[1], None, 0, orders=0, out=4)
+    _write_all(4, TRAILER_BYTES)
     return 0
 
 

@@ -330,7 +330,14 @@ def read_processes(
             fd_walk.cancel()  # no helper outlives a failed read
         raise
     if fd_walk is not None:
-        _add_fd_tables(found, fd_walk.finish(), reader, str(proc))
+        # What the helpers have walked so far is merged (details read) while they walk on,
+        # until they have nothing new; then the caller walks with them.
+        merged: set[int] = set()
+        while early := fd_walk.ready():
+            _add_fd_tables(found, early, reader, str(proc), [p for p in early if p in found])
+            merged.update(early)
+        rest = [pid for pid in found if pid not in merged]
+        _add_fd_tables(found, fd_walk.finish(), reader, str(proc), rest)
     return ProcessTable(dict(sorted(found.items())), own_netns, reader.users, frozenset(wanted))
 
 
@@ -587,10 +594,12 @@ _READERS = {"stat": "_stat", "status": "_status", "cmdline": "_cmdline", "exe": 
 
 
 def _add_fd_tables(found: dict[int, Process], tables: Mapping[int, FdTable], reader: _Reader,
-                   proc: str) -> None:
-    """Give each process read its walked fd table, then its details (which may depend on it);
-    a process whose table is not its own is read again, and left out if it has gone."""
-    for pid, process in list(found.items()):
+                   proc: str, pids: Iterable[int]) -> None:
+    """Give each process ``pids`` names its walked fd table, then its details (which may
+    depend on it); a process whose table is not its own is read again, and left out if it has
+    gone."""
+    for pid in pids:
+        process = found[pid]
         table = tables.get(pid)
         if not _same(table, process):  # started since it was walked, or a reused pid
             table = fdwalk.read_one(proc, pid)

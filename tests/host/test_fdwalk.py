@@ -111,6 +111,62 @@ def test_helpers_do_take_chunks(holders: dict[int, int]) -> None:
     assert walk.finish() == expected(holders)
 
 
+def test_ready_gives_what_the_helpers_walked_and_finish_the_rest(
+        holders: dict[int, int]) -> None:
+    walk = fdwalk.walk("/proc", sorted(holders), 2)
+    for child in walk.helpers:
+        os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)  # both done, not yet reaped
+    early = walk.ready()
+    assert early == expected(holders)  # every chunk was theirs
+    assert walk.ready() == {}  # nothing is given twice
+    assert walk.finish() == {}
+
+
+def test_ready_while_the_helpers_walk_misses_and_repeats_nothing(
+        holders: dict[int, int]) -> None:
+    early = 0
+    for step in range(25):  # the caller catches the helpers at different points
+        walk = fdwalk.walk("/proc", sorted(holders), 2)
+        rounds = []
+        for _ in range(3):
+            time.sleep(step * 0.002)
+            rounds.append(walk.ready())
+        rest = walk.finish()
+        given = [set(tables) for tables in [*rounds, rest]]
+        assert sum(map(len, given)) == len(set().union(*given))  # no pid twice
+        assert {pid: t for tables in [*rounds, rest] for pid, t in tables.items()} == expected(
+            holders)
+        early += sum(map(len, rounds))
+    assert early  # some were given before the end
+
+
+def test_a_helper_cut_short_after_ready_leaves_the_rest_to_the_caller(
+        holders: dict[int, int], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # Writes one whole record of its first chunk, half of the next, then fails: no trailer.
+    body = textwrap.dedent(f"""\
+        import os, sys
+        sys.path.insert(0, {str(PROJECT / "agent" / "host")!r})
+        import fdwalk_helper as h
+        token = os.read(3, 4)
+        size, pids = h._orders(0)
+        while os.read(3, 4):
+            pass  # every other chunk is taken too, and never walked
+        start = int.from_bytes(token, "little") * size
+        first, second = (h.encode({{pid: h.read_process(sys.argv[-1], pid)}})
+                         for pid in pids[start:start + 2])
+        os.write(4, first + second[:20])
+        sys.exit(1)
+        """)
+    monkeypatch.setattr(sys, "executable", script(tmp_path, "short", body))
+    walk = fdwalk.walk("/proc", sorted(holders), 1)
+    os.waitid(os.P_PID, walk.helpers[0].pid, os.WEXITED | os.WNOWAIT)
+    early = walk.ready()
+    assert len(early) == 1
+    rest = walk.finish()
+    assert not set(early) & set(rest)
+    assert {**early, **rest} == expected(holders)
+
+
 def test_a_helper_that_fails_leaves_its_share_to_the_caller(
         holders: dict[int, int], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "executable", shutil.which("false") or "/bin/false")
@@ -431,14 +487,30 @@ def test_an_unreadable_fd_table_is_reported_by_helpers_too(holders: dict[int, in
 def test_encode_decode_round_trip_and_refuse_damage() -> None:
     found: dict[int, fdwalk_helper.Record] = {
         7: (frozenset({1, 2, 3}), 0, 123), 9: (frozenset(), 13, None), 11: (frozenset(), 0, 0)}
-    raw = fdwalk_helper.encode(found)
+    raw = fdwalk_helper.encode(found) + fdwalk_helper.TRAILER_BYTES
     assert fdwalk_helper.decode(raw) == found
     assert fdwalk_helper.decode(raw[:-8]) is None  # no trailer: cut short
     assert fdwalk_helper.decode(raw[:-1]) is None  # not whole words
     assert fdwalk_helper.decode(b"") is None
+    assert fdwalk_helper.decode(raw + raw[-8:]) is None  # something after the trailer
     lying = bytearray(raw)
     lying[24:32] = (10**6).to_bytes(8, "little", signed=True)  # pid 7 "holds a million"
     assert fdwalk_helper.decode(bytes(lying)) is None
+
+
+def test_a_prefix_of_the_results_gives_its_whole_records() -> None:
+    chunks: list[dict[int, fdwalk_helper.Record]] = [
+        {7: (frozenset({1, 2, 3}), 0, 123), 9: (frozenset(), 13, None)},
+        {11: (frozenset({4}), 0, 0)}]
+    raw = b"".join(map(fdwalk_helper.encode, chunks)) + fdwalk_helper.TRAILER_BYTES
+    first = len(fdwalk_helper.encode({7: chunks[0][7]}))
+    for cut in range(len(raw) + 1):  # every point a reader may catch the writer at
+        records, used = fdwalk_helper.decode_prefix(raw[:cut])
+        whole = [pid for pid, end in ((7, first), (9, first + 32), (11, first + 72))
+                 if end <= cut]
+        assert list(records) == whole
+        assert used == {0: 0, 1: first, 2: first + 32, 3: first + 72}[len(whole)]
+        assert all(records[pid] == {**chunks[0], **chunks[1]}[pid] for pid in records)
 
 
 def test_the_helper_script_needs_no_site_and_no_agent() -> None:

@@ -4,11 +4,15 @@ the check kinds their policies use; `hostguard --help` still lists every command
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from agent import cli
 from tests.authoring import TRADING_ROOT, check, policy, sysctl, write
 from tests.support import PROJECT, run_cli
 
@@ -54,6 +58,37 @@ def test_an_audit_loads_only_what_it_uses(tmp_path: Path) -> None:
                    and m not in ("agent.checks.base", "agent.checks.compare"))
     assert kinds == ["agent.checks.process", "agent.checks.sysctl"]
     assert "agent.host.sockets" not in loaded  # no ports check: no socket reading at all
+
+
+def test_an_audit_of_ports_skips_the_modules_it_need_not_start_with(tmp_path: Path) -> None:
+    # Each costs 1.5-5 ms of a one-shot audit's start (benchmarks/audit_bench.py): socket's
+    # enums (_socket serves), hashlib's OpenSSL (the built-in sha256 serves), shutil (which
+    # argparse imports to size its help).
+    path = write(tmp_path / "p.yaml", policy("ok", [
+        check("NET-1", "ports", {"forbid": [23]}),
+        check("PROC-1", "process", {"name": "telnetd", "forbidden": True})]))
+    out = tmp_path / "out.json"
+    loaded = modules_after(
+        "import sys\nfrom agent.cli import main\n"
+        f"code = main(['audit', '--policy', {str(path)!r}, '--root', {str(TRADING_ROOT)!r}, "
+        f"'--format', 'json', '--output', {str(out)!r}])\n"
+        "sys.stdout.flush()")
+    assert json.loads(out.read_text())["summary"]["total"] == 2
+    assert "agent.host.sockets" in loaded
+    assert not loaded & {"socket", "hashlib", "_hashlib", "shutil"}
+
+
+@pytest.mark.parametrize("columns", ["50", "120"])
+def test_help_is_as_wide_as_argparse_makes_it(columns: str,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", columns)
+    parser = cli.build_parser()
+    commands = next(action for action in parser._actions
+                    if isinstance(action, argparse._SubParsersAction)).choices
+    for each in (parser, commands["audit"], commands["seccomp"]):
+        ours = each.format_help()
+        each.formatter_class = argparse.HelpFormatter  # sizes itself through shutil
+        assert ours == each.format_help()
 
 
 def test_lint_loads_a_documents_linter_only_for_documents_of_that_kind(tmp_path: Path) -> None:

@@ -1,7 +1,5 @@
 """``python -m agent`` is the same as the ``hostguard`` console script."""
 
-import sys
+from agent.cli import run
 
-from agent.cli import main
-
-sys.exit(main())
+run()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -9,11 +10,11 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
-from agent import __version__
+from agent import __version__, cli
 from tests.authoring import TRADING_ROOT, check, policy, sysctl, write
 from tests.support import need, run_cli
 
@@ -60,6 +61,63 @@ def test_console_script(tmp_path: Path) -> None:
                            str(TRADING_ROOT)], capture_output=True, text=True, timeout=60,
                           check=False)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_one_shot_command_ends_without_teardown_and_loses_no_output(tmp_path: Path) -> None:
+    # An atexit hook shows whether the interpreter's exit ran; the output is a large JSON
+    # report on a pipe, all of it flushed before the process ends.
+    path = write(tmp_path / "p.yaml", policy("err", ERRORING))
+    code = ("import atexit, os, sys\n"
+            "atexit.register(lambda: os.write(2, b'teardown'))\n"
+            "from agent.cli import run\n"
+            "sys.argv = ['hostguard', *sys.argv[1:]]\n"
+            "run()\n")
+    for args, teardown in ((["audit", "--policy", str(path), "--root", str(TRADING_ROOT),
+                             "--format", "json", "--today", TODAY], False),
+                           (["--version"], True)):
+        done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True,
+                              text=True, timeout=60, check=False,
+                              env={**os.environ, "PYTHONPATH": str(Path.cwd())})
+        assert ("teardown" in done.stderr) == teardown
+        if not teardown:
+            assert done.returncode == 3
+            assert json.loads(done.stdout)["summary"]["total"] == 3
+
+
+def test_a_closed_stdout_exits_1_without_a_traceback(tmp_path: Path) -> None:
+    path = write(tmp_path / "p.yaml", policy("ok", PASSING))
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # nobody reads
+    try:
+        done = subprocess.run([sys.executable, "-m", "agent", "audit", "--policy", str(path),
+                               "--root", str(TRADING_ROOT)], stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, timeout=60, check=False,
+                              env={**os.environ, "PYTHONPATH": str(Path.cwd())})
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr) == (1, "")
+
+
+class _Exit(Exception):
+    pass
+
+
+def test_output_that_cannot_be_flushed_at_the_end_exits_120(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    class Closed(io.StringIO):
+        def flush(self) -> None:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    def exit_with(code: int) -> NoReturn:
+        raise _Exit(code)
+
+    monkeypatch.setattr(cli, "main", lambda: 0)
+    monkeypatch.setattr(sys, "argv", ["hostguard", "audit"])
+    monkeypatch.setattr(sys, "stdout", Closed())
+    monkeypatch.setattr(os, "_exit", exit_with)
+    with pytest.raises(_Exit) as ended:
+        cli.run()
+    assert ended.value.args == (120,)
 
 
 def test_no_command_is_a_usage_error() -> None:

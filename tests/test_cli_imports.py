@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,6 +37,19 @@ def heavy(modules: set[str]) -> list[str]:
     return sorted(m for m in modules if any(m == h or m.startswith(h + ".") for h in HEAVY))
 
 
+def audit_loads(tmp_path: Path, checks: list[dict[str, Any]]) -> set[str]:
+    """The modules loaded by an audit of these checks on the trading fixture (all evaluated)."""
+    path = write(tmp_path / "p.yaml", policy("ok", checks))
+    out = tmp_path / "out.json"
+    loaded = modules_after(
+        "import sys\nfrom agent.cli import main\n"
+        f"code = main(['audit', '--policy', {str(path)!r}, '--root', {str(TRADING_ROOT)!r}, "
+        f"'--format', 'json', '--output', {str(out)!r}])\n"
+        "sys.stdout.flush()")
+    assert json.loads(out.read_text())["summary"]["total"] == len(checks)
+    return loaded
+
+
 def test_importing_the_cli_loads_no_command() -> None:
     loaded = modules_after("import agent.cli")
     assert heavy(loaded) == []
@@ -43,16 +57,9 @@ def test_importing_the_cli_loads_no_command() -> None:
 
 
 def test_an_audit_loads_only_what_it_uses(tmp_path: Path) -> None:
-    path = write(tmp_path / "p.yaml", policy("ok", [
+    loaded = audit_loads(tmp_path, [
         sysctl("KRN-001", "kernel.kptr_restrict", "ge", 1),
-        check("PROC-1", "process", {"name": "telnetd", "forbidden": True})]))
-    out = tmp_path / "out.json"
-    loaded = modules_after(
-        "import sys\nfrom agent.cli import main\n"
-        f"code = main(['audit', '--policy', {str(path)!r}, '--root', {str(TRADING_ROOT)!r}, "
-        f"'--format', 'json', '--output', {str(out)!r}])\n"
-        "sys.stdout.flush()")
-    assert json.loads(out.read_text())["summary"]["total"] == 2
+        check("PROC-1", "process", {"name": "telnetd", "forbidden": True})])
     assert heavy(loaded) == []
     kinds = sorted(m for m in loaded if m.startswith("agent.checks.")
                    and m not in ("agent.checks.base", "agent.checks.compare"))
@@ -64,16 +71,9 @@ def test_an_audit_of_ports_skips_the_modules_it_need_not_start_with(tmp_path: Pa
     # Each costs 1.5-5 ms of a one-shot audit's start (benchmarks/audit_bench.py): socket's
     # enums (_socket serves), hashlib's OpenSSL (the built-in sha256 serves), shutil (which
     # argparse imports to size its help).
-    path = write(tmp_path / "p.yaml", policy("ok", [
+    loaded = audit_loads(tmp_path, [
         check("NET-1", "ports", {"forbid": [23]}),
-        check("PROC-1", "process", {"name": "telnetd", "forbidden": True})]))
-    out = tmp_path / "out.json"
-    loaded = modules_after(
-        "import sys\nfrom agent.cli import main\n"
-        f"code = main(['audit', '--policy', {str(path)!r}, '--root', {str(TRADING_ROOT)!r}, "
-        f"'--format', 'json', '--output', {str(out)!r}])\n"
-        "sys.stdout.flush()")
-    assert json.loads(out.read_text())["summary"]["total"] == 2
+        check("PROC-1", "process", {"name": "telnetd", "forbidden": True})])
     assert "agent.host.sockets" in loaded
     assert not loaded & {"socket", "hashlib", "_hashlib", "shutil"}
 

@@ -165,21 +165,38 @@ def run() -> NoReturn:
     """The ``hostguard`` program (and ``python -m agent``): :func:`main` on ``sys.argv``.
 
     After ``lint`` and ``audit`` the process ends without the interpreter's teardown, which
-    frees, one object at a time, memory about to be unmapped anyway (1.5-2.5 ms of a 125 ms audit,
-    benchmarks/audit_bench.py). Nothing is lost: stdout and stderr are flushed first (a failed
-    flush exits 120, as Python's own exit does), and report files are written and fsynced
-    before ``main`` returns. Other commands (the daemon) exit as usual.
+    frees, one object at a time, memory about to be unmapped anyway (1.5-2.5 ms of a 125 ms
+    audit, benchmarks/audit_bench.py). Nothing is lost: report files are written and fsynced
+    before ``main`` returns, and stdout and stderr are flushed here (a closed pipe exits 1, as
+    it does within ``main``; another failure is told on fd 2 and exits 120, as Python's own
+    exit does). Other commands (the daemon), and a process a profiler, tracer or coverage tool
+    watches (they write their results at exit), exit as usual.
     """
     code = main()
     words = sys.argv[1:]
-    if not (words and words[0] in OWN_COMMANDS):
+    if not (words and words[0] in OWN_COMMANDS) or _observed():
         sys.exit(code)
-    for stream in (sys.stdout, sys.stderr):
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
         try:
-            stream.flush()
-        except (OSError, ValueError, AttributeError):  # a closed pipe or stream, no stream
+            if stream is not None:
+                stream.flush()
+        except BrokenPipeError:
+            code = 1
+        except (OSError, ValueError) as exc:
+            why = getattr(exc, "strerror", None) or exc
+            with contextlib.suppress(OSError):
+                os.write(2, f"hostguard: cannot write {name}: {why}\n".encode())
             code = 120
     os._exit(code)
+
+
+def _observed() -> bool:
+    """Whether a profiler, tracer or monitoring tool (coverage) watches this process."""
+    if sys.getprofile() is not None or sys.gettrace() is not None:
+        return True
+    monitoring = getattr(sys, "monitoring", None)  # Python 3.12+
+    return monitoring is not None and any(monitoring.get_tool(tool) for tool in range(6))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,8 +5,12 @@ A one-shot audit defines some fifty frozen dataclasses before it reads anything,
 class, a tenth of the audit's whole start. Here ``dataclasses`` still makes each class's
 ``__init__`` and its frozen ``__setattr__``/``__delattr__``, and every class shares one ``__eq__``,
 ``__hash__`` and ``__repr__`` that read the fields through an ``operator.attrgetter`` built once per
-class. The behaviour is a frozen dataclass's, field options (``compare``, ``hash``, ``repr``)
-included; ``dataclasses.fields``, ``replace`` and ``asdict`` work as on any dataclass.
+class. The behaviour is a frozen dataclass's as of Python 3.11 and 3.12, field options
+(``compare``, ``hash``, ``repr``) included: fields compare as one tuple (3.13 compares them one
+by one, which differs only for a value not equal to itself, such as NaN). ``dataclasses.fields``,
+``replace`` and ``asdict`` work as on any dataclass; ``__dataclass_params__`` says ``eq=False``
+and ``repr=False`` (the methods are not generated), so pytest shows two records' reprs, not a
+diff of their fields.
 """
 
 from __future__ import annotations
@@ -60,8 +64,8 @@ def record(cls: type[T]) -> type[T]:
                                                 if (f.compare if f.hash is None else f.hash)]))
     made._record_shown = tuple(f.name for f in fields if f.repr)
     # Methods the class writes itself are kept, as dataclasses keeps them (the __hash__ = None
-    # that Python gives a class body with __eq__ is not one of them).
-    own = made.__dict__
+    # that Python gives a class body with __eq__ is not one of them). Told before any is set.
+    own = dict(made.__dict__)
     if "__repr__" not in own:
         made.__repr__ = _repr
     if "__eq__" not in own:

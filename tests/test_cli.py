@@ -16,7 +16,7 @@ import pytest
 
 from agent import __version__, cli
 from tests.authoring import TRADING_ROOT, check, policy, sysctl, write
-from tests.support import need, run_cli
+from tests.support import PROJECT, need, run_cli
 
 TODAY = "2026-06-01"
 SUMMARY = re.compile(
@@ -63,9 +63,13 @@ def test_console_script(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
 
 
+BUFFERED = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
+"""The environment with stdout block-buffered on a pipe, as it usually is."""
+
+
 def test_a_one_shot_command_ends_without_teardown_and_loses_no_output(tmp_path: Path) -> None:
-    # An atexit hook shows whether the interpreter's exit ran; the output is a large JSON
-    # report on a pipe, all of it flushed before the process ends.
+    # An atexit hook shows whether the interpreter's exit ran; the output is a JSON report
+    # left in stdout's buffer until the end.
     path = write(tmp_path / "p.yaml", policy("err", ERRORING))
     code = ("import atexit, os, sys\n"
             "atexit.register(lambda: os.write(2, b'teardown'))\n"
@@ -77,47 +81,80 @@ def test_a_one_shot_command_ends_without_teardown_and_loses_no_output(tmp_path: 
                            (["--version"], True)):
         done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True,
                               text=True, timeout=60, check=False,
-                              env={**os.environ, "PYTHONPATH": str(Path.cwd())})
+                              env={**BUFFERED, "PYTHONPATH": str(PROJECT)})
         assert ("teardown" in done.stderr) == teardown
         if not teardown:
             assert done.returncode == 3
             assert json.loads(done.stdout)["summary"]["total"] == 3
 
 
-def test_a_closed_stdout_exits_1_without_a_traceback(tmp_path: Path) -> None:
+@pytest.mark.parametrize("buffered", [True, False])
+def test_a_closed_stdout_exits_1_without_a_traceback(tmp_path: Path, buffered: bool) -> None:
     path = write(tmp_path / "p.yaml", policy("ok", PASSING))
     read_end, write_end = os.pipe()
     os.close(read_end)  # nobody reads
+    env = {**(BUFFERED if buffered else {**os.environ, "PYTHONUNBUFFERED": "1"}),
+           "PYTHONPATH": str(PROJECT)}
     try:
         done = subprocess.run([sys.executable, "-m", "agent", "audit", "--policy", str(path),
                                "--root", str(TRADING_ROOT)], stdout=write_end,
                               stderr=subprocess.PIPE, text=True, timeout=60, check=False,
-                              env={**os.environ, "PYTHONPATH": str(Path.cwd())})
+                              env=env)
     finally:
         os.close(write_end)
     assert (done.returncode, done.stderr) == (1, "")
+
+
+def test_a_full_disk_for_stdout_is_told_and_exits_120(tmp_path: Path) -> None:
+    need(Path("/dev/full").exists(), "no /dev/full")
+    path = write(tmp_path / "p.yaml", policy("ok", PASSING))
+    with open("/dev/full", "wb") as full:
+        done = subprocess.run([sys.executable, "-m", "agent", "audit", "--policy", str(path),
+                               "--root", str(TRADING_ROOT)], stdout=full,
+                              stderr=subprocess.PIPE, text=True, timeout=60, check=False,
+                              env={**BUFFERED, "PYTHONPATH": str(PROJECT)})
+    assert (done.returncode, done.stderr) == (
+        120, "hostguard: cannot write stdout: No space left on device\n")
+
+
+def test_a_profiled_run_exits_as_usual_so_the_profile_is_written(tmp_path: Path) -> None:
+    path = write(tmp_path / "p.yaml", policy("ok", PASSING))
+    profile = tmp_path / "audit.prof"
+    done = subprocess.run([sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "agent",
+                           "audit", "--policy", str(path), "--root", str(TRADING_ROOT)],
+                          capture_output=True, text=True, timeout=60, check=False,
+                          env={**BUFFERED, "PYTHONPATH": str(PROJECT)}, cwd=PROJECT)
+    assert done.returncode == 0, done.stderr
+    assert profile.stat().st_size > 0
 
 
 class _Exit(Exception):
     pass
 
 
-def test_output_that_cannot_be_flushed_at_the_end_exits_120(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    class Closed(io.StringIO):
+@pytest.mark.parametrize(("error", "code", "told"), [
+    (BrokenPipeError(32, "Broken pipe"), 1, ""),
+    (OSError(28, "No space left on device"),
+     120, "hostguard: cannot write stdout: No space left on device\n")])
+def test_output_that_cannot_be_flushed_at_the_end(
+        monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str], error: OSError,
+        code: int, told: str) -> None:
+    class Failing(io.StringIO):
         def flush(self) -> None:
-            raise BrokenPipeError(32, "Broken pipe")
+            raise error
 
-    def exit_with(code: int) -> NoReturn:
-        raise _Exit(code)
+    def exit_with(status: int) -> NoReturn:
+        raise _Exit(status)
 
     monkeypatch.setattr(cli, "main", lambda: 0)
+    monkeypatch.setattr(cli, "_observed", lambda: False)  # pytest may trace this process
     monkeypatch.setattr(sys, "argv", ["hostguard", "audit"])
-    monkeypatch.setattr(sys, "stdout", Closed())
+    monkeypatch.setattr(sys, "stdout", Failing())
     monkeypatch.setattr(os, "_exit", exit_with)
     with pytest.raises(_Exit) as ended:
         cli.run()
-    assert ended.value.args == (120,)
+    assert ended.value.args == (code,)
+    assert capfd.readouterr().err == told
 
 
 def test_no_command_is_a_usage_error() -> None:

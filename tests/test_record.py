@@ -116,6 +116,9 @@ def test_methods_the_class_writes_are_kept() -> None:
         assert hash(kind(1)) == hash(kind(1)) != hash(kind(2))
     fast, slow = twins({"__hash__": lambda self: 7}, {"a": "int"})
     assert hash(fast(1)) == hash(slow(1)) == 7
+    fast, slow = twins({"__hash__": None}, {"a": "int"})  # unhashable on purpose
+    assert fast.__hash__ is slow.__hash__ is None
+    assert fast(1) == fast(1)
 
 
 def test_inherited_fields_take_part() -> None:
@@ -142,7 +145,7 @@ def test_pickles() -> None:
     assert pickle.loads(pickle.dumps(item)) == item
 
 
-scalars = st.one_of(st.integers(), st.text(max_size=5), st.none(), st.booleans())
+scalars = st.one_of(st.integers(), st.text(max_size=5), st.none(), st.booleans(), st.floats())
 
 
 @given(st.lists(st.tuples(scalars, scalars), min_size=2, max_size=2))

@@ -177,8 +177,9 @@ class Walk:
         self._close_tokens()
 
     def ready(self) -> dict[int, FdTable]:
-        """The fd tables the helpers have walked so far (whole chunks), as :meth:`finish`
-        gives them; it then leaves these out. Never waits."""
+        """The fd tables the helpers have written so far (whole records: a chunk may be caught
+        while it is written), as :meth:`finish` gives them; it then leaves these out. Never
+        waits."""
         found: dict[int, FdTable] = {}
         for child in self.helpers:
             raw = self._results(child)

@@ -280,7 +280,8 @@ def read_processes(
     walk of ``root/proc`` started earlier, used (or cancelled when the fd tables are not
     wanted) instead of a new one. ``meanwhile`` is called with the table read so far, before
     the fd tables and the details are in (while the helpers end their walk): work that needs
-    the processes' namespaces, not their open files.
+    the processes' namespaces, not their open files. Its processes are still being filled in
+    (and some may be left out of the final table as gone): it must not keep them.
     """
     wanted = set(DEFAULT_FIELDS if fields is None else fields) | ALWAYS
     unknown = wanted - FIELDS
@@ -322,23 +323,29 @@ def read_processes(
                 found[pid] = read(f"{proc}/{pid}", pid, fds=fd_walk is None)
             except Vanished:
                 continue
-        if meanwhile is not None:
+        if meanwhile is not None:  # the fd tables and details are yet to come, when walked
+            read_so_far = frozenset(wanted) - ({"socket_inodes"} if fd_walk else set())
             meanwhile(ProcessTable(dict(sorted(found.items())), own_netns, reader.users,
-                                   frozenset(wanted)))
+                                   read_so_far))
+        if fd_walk is not None:
+            _join(found, fd_walk, reader, str(proc))
     except BaseException:
         if fd_walk is not None:
             fd_walk.cancel()  # no helper outlives a failed read
         raise
-    if fd_walk is not None:
-        # What the helpers have walked so far is merged (details read) while they walk on,
-        # until they have nothing new; then the caller walks with them.
-        merged: set[int] = set()
-        while early := fd_walk.ready():
-            _add_fd_tables(found, early, reader, str(proc), [p for p in early if p in found])
-            merged.update(early)
-        rest = [pid for pid in found if pid not in merged]
-        _add_fd_tables(found, fd_walk.finish(), reader, str(proc), rest)
     return ProcessTable(dict(sorted(found.items())), own_netns, reader.users, frozenset(wanted))
+
+
+def _join(found: dict[int, Process], fd_walk: fdwalk.Walk, reader: _Reader, proc: str) -> None:
+    """Give the processes read their walked fd tables, then their details: what the helpers
+    have walked so far while they walk on, until they have nothing new; then the rest, the
+    caller walking with them."""
+    merged: set[int] = set()
+    while early := fd_walk.ready():
+        _add_fd_tables(found, early, reader, proc, [pid for pid in early if pid in found])
+        merged.update(early)
+    rest = [pid for pid in found if pid not in merged]
+    _add_fd_tables(found, fd_walk.finish(), reader, proc, rest)
 
 
 # Paths are plain strings below: with thousands of processes and tens of thousands of fd

@@ -25,9 +25,11 @@ import pytest
 from agent.host import fdwalk, fdwalk_helper
 from agent.host.fdwalk import FdTable, Walk, read_one, socket_inodes
 from agent.host.processes import read_processes
+from agent.host.sockets import OWNER_DETAIL, PROCESS_FIELDS
 from tests.support import need_root, need_tool
 
 SLEEP = shutil.which("sleep") or "/bin/sleep"
+SLEEP_EXE = os.path.realpath(SLEEP)
 HOLDERS = 40
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -566,6 +568,46 @@ def test_a_prefetched_walk_of_another_proc_is_not_used(holders: dict[int, int],
     assert walk.helpers == [] and walk.tokens == -1  # cancelled
     for pid, inode in holders.items():
         assert table.processes[pid].socket_inodes == {inode}
+
+
+def test_tables_merged_before_the_join_get_their_owners_details(
+        holders: dict[int, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    given: list[int] = []
+    real_ready = Walk.ready
+
+    def ready(walk: Walk) -> dict[int, FdTable]:
+        tables = real_ready(walk)
+        given.extend(tables)
+        return tables
+
+    monkeypatch.setattr(Walk, "ready", ready)
+    fields = PROCESS_FIELDS
+    walk = fdwalk.walk("/proc", None, 2)
+    for child in walk.helpers:
+        os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)  # every chunk walked
+    early = read_processes(Path("/"), fields=fields, details=[OWNER_DETAIL], prefetched=walk)
+    assert set(holders) <= set(given)  # each holder merged from what ready() gave
+    alone = read_processes(Path("/"), fields=fields, details=[OWNER_DETAIL], helpers=0)
+    for pid in holders:
+        assert early.processes[pid] == alone.processes[pid]
+        assert early.processes[pid].exe == alone.processes[pid].exe == SLEEP_EXE
+        assert early.processes[pid].uid == os.geteuid()
+
+
+def test_an_interrupted_merge_leaves_nothing_behind(
+        holders: dict[int, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    before = open_fds()
+    walk = fdwalk.walk("/proc", sorted(holders), 2)
+
+    def interrupted(walk: Walk) -> dict[int, FdTable]:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Walk, "ready", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        read_processes(Path("/"), fields=PROCESS_FIELDS, details=[OWNER_DETAIL],
+                       prefetched=walk)
+    assert walk.helpers == [] and walk.tokens == -1
+    assert children_of_mine(holders) == [] and open_fds() == before
 
 
 def test_the_process_table_with_helpers_equals_the_serial_one(holders: dict[int, int]) -> None:

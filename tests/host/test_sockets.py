@@ -316,6 +316,7 @@ def test_snapshot_reads_the_socket_tables_before_the_fd_tables_are_in(
 
     def spy(root: Path, table: ProcessTable) -> sockets.Sockets | ReadError:
         seen.append(tuple(p.has("socket_inodes") for p in table.processes.values()))
+        assert ("socket_inodes" in table.fields) is not bool(helpers)  # it says what it has
         return real(root, table)
 
     monkeypatch.setattr(sockets, "read_socket_table", spy)

@@ -172,7 +172,7 @@ def run() -> NoReturn:
     exit does). Other commands (the daemon), and a process a profiler, tracer or coverage tool
     watches (they write their results at exit), exit as usual.
     """
-    code = main()
+    code = main(ending=True)
     words = sys.argv[1:]
     if not (words and words[0] in OWN_COMMANDS) or _observed():
         sys.exit(code)
@@ -199,13 +199,15 @@ def _observed() -> bool:
     return monitoring is not None and any(monitoring.get_tool(tool) for tool in range(6))
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, ending: bool = False) -> int:
+    """Run the command line ``argv`` (default ``sys.argv[1:]``) and return its exit status;
+    ``ending``: the process ends right after (:func:`run`)."""
     words = sys.argv[1:] if argv is None else list(argv)
     # `hostguard audit ...` / `lint ...`: the other commands' parsers play no part in parsing
     # it (subcommand names are never abbreviated), so their modules are left unloaded. Anything
     # else (no command, --help, --version, another command) gets the whole command line.
     own = bool(words) and words[0] in OWN_COMMANDS
-    with _one_run() if own else contextlib.nullcontext():
+    with _one_run(ending) if own else contextlib.nullcontext():
         return _run(build_parser(others=not own).parse_args(words))
 
 
@@ -224,13 +226,15 @@ def _run(args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def _one_run() -> Iterator[None]:
+def _one_run(ending: bool) -> Iterator[None]:
     """A lint or an audit: a few thousand short-lived objects and few cycles, then the exit.
 
     The cycle collector is paused while it runs (it would walk every object again and again for
     almost nothing: about 5% of an audit), and whatever is alive at exit is frozen, so that the
-    interpreter's last full collection does not walk it all once more (another 5%). Long-lived
-    commands (the daemon) never come here.
+    interpreter's last full collection does not walk it all once more (another 5%). When the
+    process is ``ending`` right after, the collector stays off: turned on, its first collection
+    would walk every object once more (2 ms of an audit). Long-lived commands (the daemon)
+    never come here.
     """
     global _FREEZE_AT_EXIT  # noqa: PLW0603 - registered once per process
     if not _FREEZE_AT_EXIT:
@@ -241,7 +245,7 @@ def _one_run() -> Iterator[None]:
     try:
         yield
     finally:
-        if enabled:
+        if enabled and not ending:
             gc.enable()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import os
@@ -146,7 +147,7 @@ def test_output_that_cannot_be_flushed_at_the_end(
     def exit_with(status: int) -> NoReturn:
         raise _Exit(status)
 
-    monkeypatch.setattr(cli, "main", lambda: 0)
+    monkeypatch.setattr(cli, "main", lambda ending=False: 0)
     monkeypatch.setattr(cli, "_observed", lambda: False)  # pytest may trace this process
     monkeypatch.setattr(sys, "argv", ["hostguard", "audit"])
     monkeypatch.setattr(sys, "stdout", Failing())
@@ -489,3 +490,17 @@ def test_expired_waiver_fails_lint_but_the_audit_still_runs_without_it(tmp_path:
         in after.stderr
     assert "(waiver expired on 2026-11-30)" in after.stdout
     assert summary_of(after.stdout)["counts"] == "2 pass, 1 fail"
+
+
+@pytest.mark.parametrize("ending", [False, True])
+def test_the_collector_is_back_on_after_a_run_unless_the_process_ends(
+        tmp_path: Path, ending: bool) -> None:
+    path = write(tmp_path / "p.yaml", policy("ok", PASSING))
+    assert gc.isenabled()
+    try:
+        code = cli.main(["audit", "--policy", str(path), "--root", str(TRADING_ROOT),
+                         "--output", str(tmp_path / "out.json")], ending=ending)
+        assert code == 0
+        assert gc.isenabled() is not ending
+    finally:
+        gc.enable()

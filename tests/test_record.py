@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import pickle
 from dataclasses import dataclass, field
 from typing import Any
@@ -155,3 +156,96 @@ def test_any_values_agree(pairs: list[tuple[Any, Any]]) -> None:
     assert repr(f1) == repr(s1)
     assert (f1 == f2) == (s1 == s2)
     assert hash(f1) == hash(s1)
+
+
+INIT_SHAPES: dict[str, tuple[dict[str, Any], dict[str, str]]] = {
+    "no fields": ({}, {}),
+    "positional": ({}, {"a": "int", "b": "str"}),
+    "defaults": ({"b": "x", "c": field(default=(1,)), "d": field(default_factory=list)},
+                 {"a": "int", "b": "str", "c": "tuple[int, ...]", "d": "list[int]"}),
+    "a field named self": ({}, {"self": "int", "other": "int"}),
+    "a class variable": ({"limit": 3}, {"a": "int", "limit": "ClassVar[int]"}),
+}
+
+
+def outcome(make: Any, *args: Any, **kwargs: Any) -> Any:
+    """What calling ``make`` gives: the instance's repr, or the error's type and message."""
+    try:
+        return repr(make(*args, **kwargs))
+    except Exception as exc:  # the error is the outcome compared
+        return type(exc), str(exc)
+
+
+@pytest.mark.parametrize("shape", INIT_SHAPES)
+def test_init_signature_doc_and_match_args_are_the_dataclasses(shape: str) -> None:
+    body, annotations = INIT_SHAPES[shape]
+    fast, slow = twins(body, annotations)
+    assert str(inspect.signature(fast)) == str(inspect.signature(slow))
+    inits = [vars(made)["__init__"] for made in (fast, slow)]
+    assert str(inspect.signature(inits[0])) == str(inspect.signature(inits[1]))
+    assert inits[0].__qualname__ == inits[1].__qualname__ == "Twin.__init__"
+    assert fast.__doc__ == slow.__doc__
+    assert getattr(fast, "__match_args__") == getattr(slow, "__match_args__")  # noqa: B009
+    count = sum("ClassVar" not in a for a in annotations.values())
+    calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = [
+        ((), {}), ((1,), {}), ((1, "y"), {}), ((1, "y", (2,), [3]), {}),
+        ((1, "y", (2,), [3], 4), {}), ((), {"a": 1}), ((1,), {"a": 1}), ((), {"zz": 1}),
+        ((), {"self": 1, "other": 2}), ((1, 2), {}),
+    ]
+    for args, kwargs in calls:
+        assert outcome(fast, *args, **kwargs) == outcome(slow, *args, **kwargs), (args, kwargs)
+    if count:
+        assert outcome(fast) == outcome(slow)  # missing arguments, the same message
+
+
+def test_default_factories_make_a_new_value_each_time() -> None:
+    fast, _ = twins({"a": field(default_factory=list)}, {"a": "list[int]"})
+    first, second = fast(), fast()
+    assert first.a == [] and first.a is not second.a
+    given = [1]
+    assert fast(given).a is given
+
+
+def test_frozen_on_a_record_and_on_a_plain_subclass_as_a_dataclass() -> None:
+    fast, slow = twins({}, {"a": "int"})
+
+    class FastSub(fast):  # type: ignore[valid-type,misc]
+        pass
+
+    class SlowSub(slow):  # type: ignore[valid-type,misc]
+        pass
+
+    for made in (fast(1), slow(1), FastSub(1), SlowSub(1)):
+        with pytest.raises(dataclasses.FrozenInstanceError, match="cannot assign to field 'a'"):
+            made.a = 2
+        with pytest.raises(dataclasses.FrozenInstanceError, match="cannot delete field 'a'"):
+            del made.a
+    for made in (fast(1), slow(1)):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            made.b = 2  # any name on the class itself
+    for made in (FastSub(1), SlowSub(1)):
+        made.b = 2  # a plain subclass may add its own attributes
+        del made.b
+
+
+def test_what_a_record_cannot_have_is_refused() -> None:
+    def post_init(self: Any) -> None:
+        pass
+
+    for body, fields in (
+            ({"__post_init__": post_init}, {"a": "int"}),
+            ({"a": field(init=False, default=1)}, {"a": "int"}),
+            ({"a": field(kw_only=True)}, {"a": "int"}),
+            ({}, {"a": "int", "b": "InitVar[int]"})):
+        with pytest.raises(TypeError, match="use @dataclass"):
+            record(type("Twin", (), {"__annotations__": fields, **body}))
+    with pytest.raises(TypeError, match="non-default argument 'b' follows default argument"):
+        record(type("Twin", (), {"__annotations__": {"a": "int", "b": "int"}, "a": 1}))
+
+
+def test_an_own_init_is_kept() -> None:
+    def own_init(self: Any, value: int) -> None:
+        object.__setattr__(self, "a", value * 2)
+
+    fast, slow = twins({"__init__": own_init}, {"a": "int"})
+    assert repr(fast(2)) == repr(slow(2)) == "Twin(a=4)"

@@ -13,10 +13,12 @@ The behaviour is a frozen dataclass's as of Python 3.11 and 3.12, field options 
 compares them one by one, which differs only for a value not equal to itself, such as NaN).
 ``dataclasses.fields``, ``replace``, ``asdict`` and ``is_dataclass`` work as on any dataclass.
 What a record cannot have (``__post_init__``, ``InitVar``, ``field(init=False)``, keyword-only
-fields, a frozen stdlib dataclass as a base) is refused with a ``TypeError``: use
-``@dataclass(frozen=True)`` for those. ``__dataclass_params__`` says ``frozen=False``, ``eq=False``
-and ``repr=False`` (nothing was generated), so pytest shows two records' reprs, not a diff of
-their fields.
+fields, its own ``__setattr__``/``__delattr__``, a stdlib dataclass as a base) is refused with a
+``TypeError``: use ``@dataclass(frozen=True)`` for those. ``__dataclass_params__`` says
+``frozen=False``, ``eq=False`` and ``repr=False`` (nothing was generated), so a record's
+subclasses are records or plain classes (a stdlib dataclass would take it for a mutable one),
+and pytest shows two records' reprs, not a diff of their fields. The ``__init__`` is compiled
+apart from the module: ``typing.get_type_hints`` resolves the class's annotations, not its.
 """
 
 from __future__ import annotations
@@ -69,9 +71,10 @@ def _repr(self: Any) -> str:
 
 def _frozen(self: Any, name: str) -> bool:
     """Whether ``name`` cannot be set or deleted on ``self``: any name on a record itself, a
-    field's name on an instance of a plain subclass (as a frozen dataclass decides)."""
+    field's name on an instance of a plain subclass (as a frozen dataclass decides; other
+    names are then set as ``object`` sets them)."""
     cls = type(self)
-    return "_record_shown" in cls.__dict__ or name in cls.__dataclass_fields__
+    return "_record_shown" in cls.__dict__ or name in cls._record_fields
 
 
 def _setattr(self: Any, name: str, value: Any) -> None:
@@ -90,24 +93,21 @@ def _init(cls: type, fields: tuple[dataclasses.Field[Any], ...]) -> Callable[...
     """The ``__init__`` a frozen dataclass would have, compiled once."""
     names = {f.name for f in fields}
     me = "__dataclass_self__" if "self" in names else "self"  # the name dataclasses uses
-    scope: dict[str, Any] = {"__record_set__": object.__setattr__, "__record_factory__": _FACTORY}
+    scope: dict[str, Any] = {"__name__": cls.__module__, "__record_set__": object.__setattr__,
+                             "__record_factory__": _FACTORY}
     params: list[str] = []
     body: list[str] = []
-    defaulted = ""
     for f in fields:
         name = f.name
         value = name
+        default = f"__record_dflt_{name}__"  # apart from the helpers' names, whatever the field's
         if f.default_factory is not dataclasses.MISSING:
-            scope[f"__record_{name}__"] = f.default_factory
+            scope[default] = f.default_factory
             params.append(f"{name}=__record_factory__")
-            value = f"__record_{name}__() if {name} is __record_factory__ else {name}"
-            defaulted = name
+            value = f"{default}() if {name} is __record_factory__ else {name}"
         elif f.default is not dataclasses.MISSING:
-            scope[f"__record_{name}__"] = f.default
-            params.append(f"{name}=__record_{name}__")
-            defaulted = name
-        elif defaulted:
-            raise TypeError(f"non-default argument {name!r} follows default argument")
+            scope[default] = f.default
+            params.append(f"{name}={default}")
         else:
             params.append(name)
         body.append(f"__record_set__({me}, {name!r}, {value})")
@@ -119,35 +119,59 @@ def _init(cls: type, fields: tuple[dataclasses.Field[Any], ...]) -> Callable[...
     return init
 
 
-def _refuse(cls: type, fields: tuple[dataclasses.Field[Any], ...]) -> None:
-    """A ``TypeError`` for what a record does not do (a frozen dataclass does)."""
+_INITVAR = getattr(dataclasses, "_FIELD_INITVAR", None)
+
+
+def _refuse(cls: type, own: dict[str, Any], fields: tuple[dataclasses.Field[Any], ...]) -> None:
+    """A ``TypeError`` for what a record does not do (a frozen dataclass does), and for fields
+    in an order no ``__init__`` could take."""
+    pseudo = cls.__dataclass_fields__.values()  # type: ignore[attr-defined]
     why = ""
     if hasattr(cls, "__post_init__"):
         why = "__post_init__"
+    elif "__setattr__" in own or "__delattr__" in own:
+        why = "its own __setattr__ or __delattr__"
     elif any(not f.init or f.kw_only is True for f in fields):
         why = "a field(init=False) or a keyword-only field"
-    elif any("InitVar" in str(f.type) for f in cls.__dataclass_fields__.values()):  # type: ignore[attr-defined]
+    elif any(getattr(f, "_field_type", None) is _INITVAR is not None or "InitVar" in str(f.type)
+             for f in pseudo):
         why = "an InitVar"
+    elif any("__dataclass_fields__" in vars(base) and "_record_shown" not in vars(base)
+             for base in cls.__mro__[1:]):
+        why = "a stdlib dataclass as a base"
     if why:
         raise TypeError(f"{cls.__qualname__}: a @record cannot have {why}; use "
                         "@dataclass(frozen=True)")
+    defaulted = False
+    for f in fields:
+        if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING:
+            defaulted = True
+        elif defaulted:
+            raise TypeError(f"non-default argument {f.name!r} follows default argument")
 
 
 @dataclass_transform(frozen_default=True, field_specifiers=(dataclasses.field,))
 def record(cls: type[T]) -> type[T]:
     """``@dataclass(frozen=True)``, quicker to define (see the module)."""
     own = dict(cls.__dict__)  # what the class body wrote, before anything is set
+    if not own.get("__doc__"):
+        cls.__doc__ = "(worded below)"  # dataclasses would word it from object's signature
     made: Any = dataclasses.dataclass(init=False, eq=False, repr=False)(cls)  # cls itself
     fields = dataclasses.fields(made)
-    _refuse(made, fields)
+    _refuse(made, own, fields)
     # Methods the class writes itself are kept, as dataclasses keeps them (the __hash__ = None
     # that Python gives a class body with __eq__ is not one of them).
     if "__init__" not in own:
         made.__init__ = _init(made, fields)
     if not own.get("__doc__"):  # as dataclasses words it, from the signature
-        made.__doc__ = made.__name__ + str(inspect.signature(made)).replace(" -> None", "")
+        try:
+            signature = str(inspect.signature(made)).replace(" -> None", "")
+        except (TypeError, ValueError):
+            signature = ""
+        made.__doc__ = made.__name__ + signature
     made.__setattr__ = _setattr
     made.__delattr__ = _delattr
+    made._record_fields = frozenset(f.name for f in fields)
     # staticmethod: a getter made of a lambda would otherwise bind to the instance.
     made._record_compared = staticmethod(_getter([f.name for f in fields if f.compare]))
     # As in dataclasses: hash=None follows compare.

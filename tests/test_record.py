@@ -164,6 +164,8 @@ INIT_SHAPES: dict[str, tuple[dict[str, Any], dict[str, str]]] = {
     "defaults": ({"b": "x", "c": field(default=(1,)), "d": field(default_factory=list)},
                  {"a": "int", "b": "str", "c": "tuple[int, ...]", "d": "list[int]"}),
     "a field named self": ({}, {"self": "int", "other": "int"}),
+    "fields named like the helpers": ({"set": 5, "factory": field(default_factory=list)},
+                                      {"x": "int", "set": "int", "factory": "list[int]"}),
     "a class variable": ({"limit": 3}, {"a": "int", "limit": "ClassVar[int]"}),
 }
 
@@ -239,8 +241,20 @@ def test_what_a_record_cannot_have_is_refused() -> None:
             ({}, {"a": "int", "b": "InitVar[int]"})):
         with pytest.raises(TypeError, match="use @dataclass"):
             record(type("Twin", (), {"__annotations__": fields, **body}))
-    with pytest.raises(TypeError, match="non-default argument 'b' follows default argument"):
-        record(type("Twin", (), {"__annotations__": {"a": "int", "b": "int"}, "a": 1}))
+    with pytest.raises(TypeError, match="use @dataclass"):
+        record(type("Twin", (), {"__annotations__": {"a": "int"},
+                                 "__setattr__": object.__setattr__}))
+    base: type = dataclass(type("Base", (), {"__annotations__": {"a": "int"}}))
+    with pytest.raises(TypeError, match="use @dataclass"):
+        record(type("Twin", (base,), {"__annotations__": {"b": "int"}}))
+    for body in ({"a": 1}, {"a": 1, "__init__": lambda self: None}):
+        with pytest.raises(TypeError, match="non-default argument 'b' follows default"):
+            record(type("Twin", (), {"__annotations__": {"a": "int", "b": "int"}, **body}))
+
+
+def test_the_init_belongs_to_the_class_s_module() -> None:
+    fast, slow = twins({}, {"a": "int"})
+    assert vars(fast)["__init__"].__module__ == vars(slow)["__init__"].__module__
 
 
 def test_an_own_init_is_kept() -> None:

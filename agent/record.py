@@ -55,7 +55,8 @@ def _getter(names: list[str]) -> _Getter:
 
 def _eq(self: Any, other: Any) -> Any:
     if other.__class__ is self.__class__:
-        return self._record_compared(self) == other._record_compared(other)
+        key = self._record_compared
+        return key(self) == key(other)
     return NotImplemented
 
 

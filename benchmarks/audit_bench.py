@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -151,10 +152,12 @@ def wait_for_sockets(expected: int, deadline: float) -> int:
     return count
 
 
-def timed(commands: dict[str, list[str]], runs: int) -> dict[str, tuple[float, int, int]]:
+def timed(commands: dict[str, list[str]], runs: int,
+          after: Callable[[str], object] = lambda name: None) -> dict[str, tuple[float, int, int]]:
     """Median wall seconds, peak RSS (KiB) and last exit code of each command over ``runs``
     rounds; each round runs every command once, so drift in the host's speed (caches, other
-    load) weighs on all of them alike."""
+    load) weighs on all of them alike. ``after`` is called with a command's name once it has
+    run."""
     times: dict[str, list[float]] = {name: [] for name in commands}
     peak = dict.fromkeys(commands, 0)
     code = dict.fromkeys(commands, 0)
@@ -168,6 +171,7 @@ def timed(commands: dict[str, list[str]], runs: int) -> dict[str, tuple[float, i
             times[name].append(time.perf_counter() - start)
             peak[name] = max(peak[name], usage.ru_maxrss)
             code[name] = os.waitstatus_to_exitcode(status)
+            after(name)
     return {name: (statistics.median(times[name]), peak[name], code[name]) for name in commands}
 
 
@@ -191,21 +195,27 @@ def inner(args: argparse.Namespace) -> int:
     report = work / "report.json"
     audit_argv = [sys.executable, "-m", "agent", "audit", "--policy", str(policy),
                   "--format", "json", "--output", str(report)]
+    inside: list[float] = []  # the audit's own duration_ms, each run
+
+    def read_inside(name: str) -> None:
+        if name == "audit" and report.exists():
+            inside.append(json.loads(report.read_text())["duration_ms"])
+
     measured = timed({"ss": ["ss", "-H", "-tulpn"], "ps": ["ps", "-eo", "pid,comm"],
                       "floor": [sys.executable, "-c", "pass"], "audit": audit_argv,
-                      "imports": [sys.executable, "-c", AUDIT_IMPORTS]}, args.runs)
+                      "imports": [sys.executable, "-c", AUDIT_IMPORTS]}, args.runs, read_inside)
     ss, ps, floor, audit, imports = (measured[name]
                                      for name in ("ss", "ps", "floor", "audit", "imports"))
     listening = int(subprocess.run(["sh", "-c", "ss -H -tuln | wc -l"], capture_output=True,
                                    text=True, check=True).stdout)
-    inside_ms = json.loads(report.read_text())["duration_ms"] if report.exists() else float("nan")
+    inside_ms = statistics.median(inside) if inside else float("nan")
     print(f"synthetic host: {processes} processes, {found} sockets ({listening} listening), "
           f"built in {built:.1f} s")
     print(f"ss -H -tulpn        {ss[0] * 1000:8.1f} ms  (peak RSS {ss[1] / 1024:.1f} MiB)")
     print(f"ps -eo pid,comm     {ps[0] * 1000:8.1f} ms")
     print(f"python -c pass      {floor[0] * 1000:8.1f} ms  (interpreter floor)")
     print(f"hostguard audit     {audit[0] * 1000:8.1f} ms  (exit {audit[2]}; snapshot + checks "
-          f"{inside_ms:.1f} ms inside, last run; peak RSS {audit[1] / 1024:.1f} MiB)")
+          f"{inside_ms:.1f} ms inside (median); peak RSS {audit[1] / 1024:.1f} MiB)")
     print(f"ratio audit / ss          {audit[0] / ss[0]:.2f}x")
     print(f"ratio audit / (ss + ps)   {audit[0] / (ss[0] + ps[0]):.2f}x")
     print(f"of the audit: interpreter {floor[0] * 1000:.1f} ms, imports "

@@ -165,7 +165,7 @@ def run() -> NoReturn:
     """The ``hostguard`` program (and ``python -m agent``): :func:`main` on ``sys.argv``.
 
     After ``lint`` and ``audit`` the process ends without the interpreter's teardown, which
-    frees, one object at a time, memory about to be unmapped anyway (1.5-2.5 ms of a 125 ms
+    frees, one object at a time, memory about to be unmapped anyway (1.5-2.5 ms of a 112 ms
     audit, benchmarks/audit_bench.py). Nothing is lost: report files are written and fsynced
     before ``main`` returns, and stdout and stderr are flushed here (a closed pipe exits 1, as
     it does within ``main``; another failure is told on fd 2 and exits 120, as Python's own

@@ -10,13 +10,12 @@ two: every readlink gives up and takes back the GIL), so the extra walkers are h
 :func:`walk` starts the helpers before the caller reads anything else of the processes; the
 caller may take what they have walked so far with :meth:`Walk.ready` (a helper writes each chunk
 as soon as it is walked), and joins the walk with :meth:`Walk.finish` once it is done with the
-rest. Work is shared
-through a pipe of chunk tokens: every walker takes the next chunk with one 4-byte read (atomic on
-a pipe), so whoever is free takes more. Every process is read with its start time, through one
-descriptor of its folder (see :mod:`agent.host.fdwalk_helper`), so the caller can tell whether
-the fd table is that of the process it read. Whatever no helper reported in full (spawn refused,
-a helper killed, crashed or slower than :data:`HELPER_TIMEOUT`) the caller walks itself: the
-result is always the serial walk's, only the time differs.
+rest. Work is shared through a pipe of chunk tokens: every walker takes the next chunk with one
+4-byte read (atomic on a pipe), so whoever is free takes more. Every process is read with its
+start time, through one descriptor of its folder (see :mod:`agent.host.fdwalk_helper`), so the
+caller can tell whether the fd table is that of the process it read. Whatever no helper reported
+in full (spawn refused, a helper killed, crashed or slower than :data:`HELPER_TIMEOUT`) the
+caller walks itself: the result is always the serial walk's, only the time differs.
 """
 
 from __future__ import annotations

@@ -81,7 +81,7 @@ def test_an_audit_of_ports_skips_the_modules_it_need_not_start_with(tmp_path: Pa
         assert not loaded & {"hashlib", "_hashlib"}
 
 
-@pytest.mark.parametrize("columns", ["50", "120"])
+@pytest.mark.parametrize("columns", ["50", "120", "0", "junk"])  # the last: fallbacks
 def test_help_is_as_wide_as_argparse_makes_it(columns: str,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", columns)

@@ -326,6 +326,19 @@ def test_snapshot_reads_the_socket_tables_before_the_fd_tables_are_in(
     assert snap.listeners == read_listeners(tree, read_processes(tree, sockets=True))
 
 
+def test_an_unexpected_failure_reading_socket_tables_is_a_read_error(
+        tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    table = read_processes(tree, sockets=True)
+
+    def fails(root: Path, table: ProcessTable, netlink: bool | None = None) -> sockets.Sockets:
+        raise OSError(12, "Cannot allocate memory")
+
+    monkeypatch.setattr(sockets, "read_sockets", fails)
+    error = sockets.read_socket_table(tree, table)
+    assert error == ReadError("listening sockets: [Errno 12] Cannot allocate memory")
+    assert read_listener_table(tree, table) == error
+
+
 def test_socket_tables_that_failed_early_fail_the_listener_table(tree: Path) -> None:
     table = read_processes(tree, sockets=True)
     failed = ReadError("listening sockets: no netlink")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from agent import __version__
 from agent.checks import KINDS
-from agent.digest import sha256_hex
+from agent.core.digest import sha256_hex
 from agent.host.snapshot import Snapshot, SnapshotRequest, take
 from agent.policy.model import Check, Waiver
 from agent.policy.resolve import PolicySet

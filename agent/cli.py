@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from agent import __version__
 
 if TYPE_CHECKING:
+    from agent.core.diagnostic import Diagnostic
+    from agent.core.yamlload import Document
     from agent.host.fdwalk import Walk
-    from agent.lint.diagnostic import Diagnostic
     from agent.policy.resolve import PolicySet
-    from agent.policy.yamlload import Document
 
 # Each command imports what it needs when it runs: `hostguard audit` never loads Jinja2,
 # libseccomp, prometheus_client or the daemon (tests/test_cli_imports.py holds this).
@@ -347,7 +347,7 @@ def _audit_with(args: argparse.Namespace, prefetched: Walk | None) -> int:
     if args.output is None:
         sys.stdout.write(rendered)
     else:
-        from agent.atomic import write_atomic  # noqa: PLC0415
+        from agent.core.atomic import write_atomic  # noqa: PLC0415
 
         try:
             write_atomic(args.output, rendered.encode("utf-8", "backslashreplace"))

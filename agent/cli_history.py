@@ -248,7 +248,7 @@ def _show(args: argparse.Namespace) -> int:
             sys.stdout.buffer.write(data)
             sys.stdout.flush()
             return 0
-        from agent.atomic import write_atomic  # noqa: PLC0415
+        from agent.core.atomic import write_atomic  # noqa: PLC0415
 
         try:
             write_atomic(args.output, data, mode=0o640)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from agent.atomic import write_atomic
+from agent.core.atomic import write_atomic
 from agent.report import text as text_report
 from agent.report.load import ResultLoadError, load_run
 from agent.result import AuditRun

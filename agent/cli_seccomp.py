@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from agent import cli_seccomp_live
-from agent.atomic import write_atomic
+from agent.core.atomic import write_atomic
 from agent.enforce import exec as enforce
 from agent.seccomp import compile as seccomp_compile
 from agent.seccomp import formats, syscalls

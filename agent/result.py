@@ -7,9 +7,9 @@ from dataclasses import field
 from enum import StrEnum
 from typing import Any
 
+from agent.core.record import record
 from agent.host.facts import HostFacts
 from agent.policy.model import Check, Waiver
-from agent.record import record
 
 
 class Status(StrEnum):

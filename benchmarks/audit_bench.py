@@ -87,7 +87,7 @@ checks:
 
 
 AUDIT_IMPORTS = ("import gc; gc.disable(); import agent.cli, agent.prefetch, agent.audit, "
-                 "agent.atomic, agent.lint.engine, agent.lint.documents, agent.report.json, "
+                 "agent.core.atomic, agent.lint.engine, agent.lint.documents, agent.report.json, "
                  "agent.report.text, agent.report.writer, agent.checks.ports, "
                  "agent.checks.process, agent.checks.sysctl")
 """What the audit of the bench policy imports, as it does (the collector paused), timed apart

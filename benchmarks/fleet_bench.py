@@ -30,8 +30,8 @@ PROJECT = Path(__file__).resolve().parent.parent
 if str(PROJECT) not in sys.path:
     sys.path.insert(0, str(PROJECT))
 
+from agent.core.location import Location  # noqa: E402
 from agent.host.facts import HostFacts  # noqa: E402 - after the path set-up above
-from agent.location import Location  # noqa: E402
 from agent.policy.model import Check, Severity, Waiver  # noqa: E402
 from agent.report import fleet  # noqa: E402
 from agent.report import json as json_report  # noqa: E402

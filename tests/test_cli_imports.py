@@ -15,8 +15,8 @@ import pytest
 
 from agent import cli
 from tests.authoring import TRADING_ROOT, check, policy, sysctl, write
+from tests.core.test_digest import builtin_sha256
 from tests.support import PROJECT, run_cli
-from tests.test_digest import builtin_sha256
 
 HEAVY = ("jinja2", "pyseccomp", "prometheus_client", "jsonschema", "fastjsonschema", "ctypes",
          "agent.seccomp", "agent.daemon", "agent.report.html", "agent.enforce", "agent.cli_seccomp",

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 from agent.checks import KINDS
-from agent.lint.diagnostic import RULES
+from agent.core.diagnostic import RULES
 from agent.lint.engine import lint_paths
 from tests.support import PROJECT
 

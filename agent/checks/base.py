@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
+from agent.core.record import record
 from agent.host.snapshot import Snapshot, SnapshotRequest
-from agent.record import record
 from agent.result import Outcome
 
 SpecPath = tuple[str | int, ...]

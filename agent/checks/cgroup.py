@@ -44,6 +44,7 @@ from typing import Any, ClassVar
 from agent.checks.base import CheckKind, SpecError, SpecProblem
 from agent.checks.compare import MISSING_SCHEMA
 from agent.checks.units import is_unit, unit_glob
+from agent.core.record import record
 from agent.host.cgroups import CgroupNode, Hierarchy, flat_keyed
 from agent.host.cpus import format_cpus
 from agent.host.facts import ReadError
@@ -51,7 +52,6 @@ from agent.host.isolation import host_isolation
 from agent.host.processes import Process, parse_cpu_list
 from agent.host.snapshot import Snapshot, SnapshotRequest
 from agent.policy.globs import bracket_problem
-from agent.record import record
 from agent.result import Evidence, Outcome, Status
 
 # --- settings ---------------------------------------------------------------------------------

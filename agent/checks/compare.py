@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from agent.checks.base import SpecPath, SpecProblem
+from agent.core.record import record
 from agent.host.facts import ReadError
 from agent.host.snapshot import Values
-from agent.record import record
 from agent.result import Evidence, Outcome, Status
 
 OPS = ("eq", "ne", "ge", "le", "in", "regex")

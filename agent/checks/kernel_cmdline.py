@@ -29,9 +29,9 @@ from typing import Any, ClassVar
 
 from agent.checks.base import CheckKind, SpecError, SpecProblem
 from agent.checks.compare import CONDITION_PROPERTIES, Condition, parse_condition
+from agent.core.record import record
 from agent.host.cmdline import KernelCmdline
 from agent.host.snapshot import Snapshot, SnapshotRequest
-from agent.record import record
 from agent.result import Evidence, Outcome, Status
 
 _NAME = {"type": "string", "pattern": r"^[A-Za-z0-9_.-]+$"}

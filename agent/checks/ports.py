@@ -41,11 +41,11 @@ from fnmatch import fnmatchcase
 from typing import Any, ClassVar
 
 from agent.checks.base import CheckKind, SpecError, SpecPath, SpecProblem
+from agent.core.record import record
 from agent.host.facts import ReadError
 from agent.host.snapshot import Snapshot, SnapshotRequest
 from agent.host.sockets import Listener, ListenerTable, Owner
 from agent.policy.globs import bracket_problem
-from agent.record import record
 from agent.result import Evidence, Outcome, Status
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from agent.checks.base import CheckKind, SpecError, SpecPath, SpecProblem
+from agent.core.record import record
 from agent.host.cpus import format_cpus
 from agent.host.processes import (
     SCHED_POLICIES,
@@ -49,7 +50,6 @@ from agent.host.processes import (
 )
 from agent.host.snapshot import Snapshot, SnapshotRequest
 from agent.policy.globs import bracket_problem
-from agent.record import record
 from agent.result import Evidence, Outcome, Status
 
 CAPABILITIES: tuple[str, ...] = (

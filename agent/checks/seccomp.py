@@ -49,10 +49,10 @@ from agent.checks.process import ProcessSpec, parse_selectors, selects
 from agent.checks.process import who as _who
 from agent.checks.process import who_row as _who_row
 from agent.checks.units import in_unit, unit_glob
+from agent.core.record import record
 from agent.host.facts import ReadError
 from agent.host.processes import Process
 from agent.host.snapshot import DumpRequest, Snapshot, SnapshotRequest
-from agent.record import record
 from agent.result import Evidence, Outcome, Status
 
 if TYPE_CHECKING:

@@ -30,9 +30,9 @@ from agent.checks.compare import (
     judge_values,
     parse_condition,
 )
+from agent.core.record import record
 from agent.host.snapshot import Snapshot, SnapshotRequest
 from agent.policy.globs import path_glob_problem
-from agent.record import record
 from agent.result import Outcome
 
 

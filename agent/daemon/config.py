@@ -34,11 +34,11 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from agent.core.diagnostic import Diagnostic, Level
+from agent.core.record import record
+from agent.core.yamlload import Document, LoadError, load_file
 from agent.daemon.metrics import parse_address
-from agent.lint.diagnostic import Diagnostic, Level
 from agent.policy.loader import schema_diagnostics
-from agent.policy.yamlload import Document, LoadError, load_file
-from agent.record import record
 
 API_VERSION = "hostguard/v1"
 KIND = "AgentConfig"

@@ -45,8 +45,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from agent.digest import sha256_hex
-from agent.record import record
+from agent.core.digest import sha256_hex
+from agent.core.record import record
 from agent.report.json import as_dict
 from agent.result import AuditRun, Status
 

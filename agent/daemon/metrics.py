@@ -42,7 +42,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.parser import text_string_to_metric_families
 
-from agent.atomic import write_atomic
+from agent.core.atomic import write_atomic
 from agent.report.score import score
 from agent.result import AuditRun, Status
 

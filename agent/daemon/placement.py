@@ -14,12 +14,12 @@ import os
 import platform
 from pathlib import Path
 
+from agent.core.record import record
 from agent.host.cgroups import read_cgroups
 from agent.host.cpus import format_cpus
 from agent.host.isolation import host_isolation
 from agent.host.processes import parse_cpu_list
 from agent.host.procfs import read_cmdline
-from agent.record import record
 
 IOPRIO_CLASS_IDLE = 3
 IOPRIO_CLASS_SHIFT = 13

@@ -24,6 +24,9 @@ from pathlib import Path
 from types import FrameType
 
 from agent import __version__, audit
+from agent.core.diagnostic import Diagnostic, Level
+from agent.core.record import record
+from agent.core.yamlload import Document
 from agent.daemon import metrics
 from agent.daemon.config import Config, load_config
 from agent.daemon.history import History
@@ -31,12 +34,9 @@ from agent.daemon.log import log
 from agent.daemon.notify import notify, status_text, watchdog_interval
 from agent.daemon.placement import place_self
 from agent.host.seccomp_dump import DumpCache
-from agent.lint.diagnostic import Diagnostic, Level
 from agent.lint.documents import LINTERS
 from agent.lint.engine import discover
 from agent.policy.resolve import PolicySet, PolicyStore, resolve
-from agent.policy.yamlload import Document
-from agent.record import record
 from agent.report import score as scoring
 from agent.report.writer import write_reports
 from agent.result import AuditRun, Result

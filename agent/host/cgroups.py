@@ -24,9 +24,9 @@ import posixpath
 from collections.abc import Mapping
 from pathlib import Path
 
+from agent.core.record import record
 from agent.host.facts import ReadError
 from agent.host.processes import CgroupMembership
-from agent.record import record
 
 V2_FILES = frozenset({
     "cgroup.controllers", "cgroup.procs",

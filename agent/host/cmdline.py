@@ -7,7 +7,7 @@ saw: quoting, the first ``=``, and the ``--`` that hands the rest to init all be
 
 from __future__ import annotations
 
-from agent.record import record
+from agent.core.record import record
 
 # The kernel's isspace() over ASCII. (Its Latin-1 table also counts byte 0xA0, which cannot
 # appear on its own in the UTF-8 text we are given.)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.record import record
+from agent.core.record import record
 
 
 @record

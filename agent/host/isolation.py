@@ -6,12 +6,12 @@ exactly these CPUs.
 
 from __future__ import annotations
 
+from agent.core.record import record
 from agent.host.cgroups import CgroupTree
 from agent.host.cmdline import KernelCmdline
 from agent.host.cpus import format_cpus, isolcpus
 from agent.host.facts import ReadError
 from agent.host.processes import parse_cpu_list
-from agent.record import record
 
 
 @record

@@ -31,9 +31,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from agent.core.record import record
 from agent.host import fdwalk
 from agent.host.fdwalk import FdTable, socket_inodes
-from agent.record import record
 
 PF_KTHREAD = 0x00200000
 """``flags`` bit of kernel threads (include/linux/sched.h)."""

@@ -77,9 +77,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from agent.atomic import write_atomic
-from agent.digest import sha256_hex
-from agent.record import record
+from agent.core.atomic import write_atomic
+from agent.core.digest import sha256_hex
+from agent.core.record import record
 
 PTRACE_DETACH = 17
 PTRACE_SEIZE = 0x4206

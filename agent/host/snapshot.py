@@ -11,10 +11,10 @@ from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from agent.core.record import record
 from agent.host import procfs
 from agent.host.facts import HostFacts, ReadError
 from agent.host.processes import DEFAULT_FIELDS, Detail, ProcessTable, read_processes
-from agent.record import record
 
 if TYPE_CHECKING:
     from agent.host.cgroups import CgroupTree

@@ -47,9 +47,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
+from agent.core.record import record
 from agent.host.facts import ReadError
 from agent.host.processes import Detail, Process, ProcessTable
-from agent.record import record
 
 TCP_LISTEN = 10
 TCP_CLOSE = 7

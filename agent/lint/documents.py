@@ -11,8 +11,8 @@ import datetime as dt
 import importlib
 from collections.abc import Callable, Iterator, Mapping
 
-from agent.lint.diagnostic import Diagnostic
-from agent.policy.yamlload import Document
+from agent.core.diagnostic import Diagnostic
+from agent.core.yamlload import Document
 
 Linter = Callable[[Document, dt.date], list[Diagnostic]]
 

@@ -8,11 +8,11 @@ import stat
 from collections.abc import Iterable
 from pathlib import Path
 
-from agent.lint.diagnostic import Diagnostic, Level
+from agent.core.diagnostic import Diagnostic, Level
+from agent.core.location import Location
+from agent.core.record import record
 from agent.lint.documents import LINTERS
-from agent.location import Location
 from agent.policy.resolve import PolicyStore, display_path, resolve
-from agent.record import record
 
 SUFFIXES = (".yaml", ".yml")
 

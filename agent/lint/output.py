@@ -10,8 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from agent import sarif as sarif_common
-from agent.lint.diagnostic import RULES, Diagnostic
+from agent.core import sarif as sarif_common
+from agent.core.diagnostic import RULES, Diagnostic
 from agent.lint.engine import LintReport
 
 

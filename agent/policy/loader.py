@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from agent.checks import KINDS
 from agent.checks.base import SpecError
-from agent.lint.diagnostic import Diagnostic, Level
-from agent.location import Location
+from agent.core.diagnostic import Diagnostic, Level
+from agent.core.location import Location
+from agent.core.yamlload import Document, Path_
 from agent.policy import schema
 from agent.policy.globs import hostname_glob_problem
 from agent.policy.model import Check, HostSelector, Override, Policy, Severity, Waiver
 from agent.policy.quickcheck import accepts
-from agent.policy.yamlload import Document, Path_
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator

@@ -9,8 +9,8 @@ from enum import StrEnum
 from fnmatch import fnmatchcase
 from typing import Any
 
-from agent.location import Location
-from agent.record import record
+from agent.core.location import Location
+from agent.core.record import record
 
 
 class Severity(StrEnum):

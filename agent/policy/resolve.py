@@ -27,8 +27,9 @@ from typing import Any
 
 from agent.checks import KINDS
 from agent.checks.base import SpecError
-from agent.lint.diagnostic import Diagnostic, Level
-from agent.location import Location
+from agent.core.diagnostic import Diagnostic, Level
+from agent.core.location import Location
+from agent.core.yamlload import Document, LoadError, load_file
 from agent.policy.loader import (
     _spec_validator,
     parse_policy,
@@ -38,7 +39,6 @@ from agent.policy.loader import (
 )
 from agent.policy.model import Check, Policy, Severity, Waiver
 from agent.policy.schema import API_VERSION
-from agent.policy.yamlload import Document, LoadError, load_file
 
 _ID_CUTOFF = 0.8
 """Ids are short: only a near-miss (KRN-01 for KRN-001) is worth a "did you mean"."""

@@ -12,8 +12,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from agent import schemafile
 from agent.checks import KINDS
+from agent.core import schemafile
 
 API_VERSION = "hostguard/v1"
 SCHEMA_ID = "https://hostguard.invalid/schema/policy-v1.json"

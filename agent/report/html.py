@@ -17,7 +17,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from agent.location import Location
+from agent.core.location import Location
 from agent.policy.model import Severity
 from agent.report.score import FAILING, Change, drift, evidence_digest, score, weights
 from agent.result import AuditRun, Result, Status

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from agent import jsontext
-from agent.location import Location
+from agent.core import jsontext
+from agent.core.location import Location
 from agent.policy.model import HostSelector, Severity
 from agent.result import AuditRun, Result
 

@@ -21,8 +21,8 @@ import fastjsonschema
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from agent.core.location import Location
 from agent.host.facts import HostFacts
-from agent.location import Location
 from agent.policy.model import Check, HostSelector, Severity, Waiver
 from agent.report.json import SCHEMA
 from agent.result import AuditRun, Evidence, PolicyFile, Result, Status

@@ -25,7 +25,7 @@ import hashlib
 from dataclasses import asdict
 from typing import Any
 
-from agent import sarif as common
+from agent.core import sarif as common
 from agent.policy.model import Severity
 from agent.result import AuditRun, Result, Status
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from agent.digest import sha256_hex
-from agent.record import record
+from agent.core.digest import sha256_hex
+from agent.core.record import record
 from agent.result import AuditRun, Evidence, Result, Status
 
 SCORED = (Status.PASS, Status.FAIL, Status.ERROR)

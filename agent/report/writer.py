@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agent.atomic import write_atomic
+from agent.core.atomic import write_atomic
 
 if TYPE_CHECKING:
     from agent.result import AuditRun

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
-from agent.record import record
+from agent.core.record import record
 
 U32 = 0xFFFFFFFF
 U64 = (1 << 64) - 1

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 
-from agent.record import record
+from agent.core.record import record
 from agent.seccomp.bpf import Insn, SeccompData, decode, emulate_stack
 from agent.seccomp.bpf_table import (
     MAX_PATHS,

@@ -21,7 +21,7 @@ import bisect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from agent.record import record
+from agent.core.record import record
 from agent.seccomp.bpf import (
     BPF_ADD,
     BPF_ALU,

@@ -79,8 +79,8 @@ from typing import Any
 
 import pyseccomp
 
-from agent.location import Location
-from agent.record import record
+from agent.core.location import Location
+from agent.core.record import record
 from agent.seccomp import bpf, syscalls
 from agent.seccomp.effective import kernel_token
 from agent.seccomp.model import ARG_OPS, Action, ActionKind, ArgCondition, Profile, Rule

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from typing import Any
 
-from agent.record import record
+from agent.core.record import record
 from agent.seccomp import bpf, bpf_disasm, bpf_table, syscalls
 
 X32_BIT = 0x40000000

@@ -56,9 +56,9 @@ from typing import Any
 
 import yaml
 
-from agent.location import Location
-from agent.policy.yamlload import Document, LoadError, Path_, load_file
-from agent.record import record
+from agent.core.location import Location
+from agent.core.record import record
+from agent.core.yamlload import Document, LoadError, Path_, load_file
 from agent.seccomp import syscalls
 from agent.seccomp.model import (
     ALLOW,

@@ -39,9 +39,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from agent.lint.diagnostic import Diagnostic, Level
-from agent.location import Location
-from agent.policy.yamlload import Document
+from agent.core.diagnostic import Diagnostic, Level
+from agent.core.location import Location
+from agent.core.yamlload import Document
 from agent.seccomp import syscalls
 from agent.seccomp.model import ActionKind, Rule
 from agent.seccomp.profile import LocatedProfile, RuleSource, abi_errors, resolve_document

@@ -47,13 +47,13 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from agent import schemafile
-from agent.lint.diagnostic import Diagnostic, Level
-from agent.location import Location
+from agent.core import schemafile
+from agent.core.diagnostic import Diagnostic, Level
+from agent.core.location import Location
+from agent.core.record import record
+from agent.core.yamlload import Document, LoadError, Path_, load_file
 from agent.policy.loader import dotted, schema_diagnostics, short, suggest
 from agent.policy.resolve import display_path
-from agent.policy.yamlload import Document, LoadError, Path_, load_file
-from agent.record import record
 from agent.seccomp import syscalls
 from agent.seccomp.model import ARG_OPS, Action, ActionKind, ArgCondition, Profile, Rule
 

@@ -39,7 +39,7 @@ from functools import cache
 
 import pyseccomp
 
-from agent.record import record
+from agent.core.record import record
 
 
 class UnknownSyscall(ValueError):

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from agent.record import record
+from agent.core.record import record
 from agent.seccomp import bpf, bpf_diff, bpf_table, effective, syscalls
 from agent.seccomp.compile import CompiledFilter
 

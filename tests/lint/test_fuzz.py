@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 
 from agent.checks import KINDS
 from agent.checks.compare import OPS
-from agent.lint.diagnostic import RULES, Diagnostic, Level
+from agent.core.diagnostic import RULES, Diagnostic, Level
+from agent.core.yamlload import MAX_DEPTH, Document, LoadError, load_bytes
 from agent.lint.engine import lint_paths
 from agent.policy.loader import parse_policy
-from agent.policy.yamlload import MAX_DEPTH, Document, LoadError, load_bytes
 from tests.policy.builders import policy
 
 TODAY = dt.date(2026, 11, 24)

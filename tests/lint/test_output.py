@@ -13,10 +13,10 @@ import pytest
 from jsonschema import Draft4Validator
 
 from agent import cli
+from agent.core.diagnostic import RULES, Diagnostic, Level
+from agent.core.location import Location
 from agent.lint import output
-from agent.lint.diagnostic import RULES, Diagnostic, Level
 from agent.lint.engine import LintReport, lint_paths
-from agent.location import Location
 from tests.policy.builders import policy, write
 from tests.support import need_shared
 

@@ -14,9 +14,9 @@ from hypothesis import given
 from jsonschema import Draft202012Validator
 
 from agent.checks import KINDS
+from agent.core.yamlload import Document, load_file
 from agent.policy.quickcheck import accepts
 from agent.policy.schema import shipped
-from agent.policy.yamlload import Document, load_file
 from tests.lint.test_fuzz import POLICY, mutated_policies
 from tests.support import PROJECT
 

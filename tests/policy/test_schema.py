@@ -10,8 +10,8 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from agent.checks import KINDS
+from agent.core.yamlload import Document, load_bytes, load_file
 from agent.policy import schema
-from agent.policy.yamlload import Document, load_bytes, load_file
 from tests.support import PROJECT
 
 SCHEMA_FILE = PROJECT / "agent" / "policy" / "schema.json"

@@ -7,8 +7,8 @@ from collections.abc import Mapping, Sequence
 from html.parser import HTMLParser
 from typing import Any
 
+from agent.core.location import Location
 from agent.host.facts import HostFacts
-from agent.location import Location
 from agent.policy.model import Check, Severity, Waiver
 from agent.result import AuditRun, Evidence, PolicyFile, Result, Status
 

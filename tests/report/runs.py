@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from agent import audit
+from agent.core.location import Location
 from agent.host.facts import HostFacts
-from agent.location import Location
 from agent.policy.model import Check, HostSelector, Severity, Waiver
 from agent.policy.resolve import resolve
 from agent.result import AuditRun, Evidence, PolicyFile, Result, Status

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft4Validator
 
-from agent.location import Location
+from agent.core.location import Location
 from agent.report import sarif
 from agent.report.load import load_run
 from tests.report.conftest import NAMES, fixture_data

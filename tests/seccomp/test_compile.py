@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.location import Location
+from agent.core.location import Location
 from agent.seccomp import bpf, syscalls
 from agent.seccomp import compile as sc
 from agent.seccomp.model import (

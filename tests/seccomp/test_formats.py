@@ -21,7 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.location import Location
+from agent.core.location import Location
 from agent.seccomp import formats, syscalls
 from agent.seccomp.compile import build_filter
 from agent.seccomp.model import (

@@ -7,8 +7,8 @@ import re
 import shutil
 from pathlib import Path
 
+from agent.core.yamlload import Document, load_file
 from agent.lint.documents import LINTERS
-from agent.policy.yamlload import Document, load_file
 from agent.seccomp import lint as lint_mod
 from agent.seccomp import syscalls
 from agent.seccomp.lint import lint_profile

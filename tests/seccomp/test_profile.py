@@ -7,9 +7,9 @@ from pathlib import Path
 
 from jsonschema import Draft202012Validator
 
-from agent.lint.diagnostic import Diagnostic
-from agent.location import Location
-from agent.policy.yamlload import Document, load_file
+from agent.core.diagnostic import Diagnostic
+from agent.core.location import Location
+from agent.core.yamlload import Document, load_file
 from agent.seccomp import profile as profile_mod
 from agent.seccomp.model import ALLOW, EPERM, Action, ActionKind, ArgCondition, Profile, Rule
 from agent.seccomp.profile import load_profile

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent.record import record
+from agent.core.record import record
 
 
 def twins(body: dict[str, Any], annotations: dict[str, str]) -> tuple[type, type]:

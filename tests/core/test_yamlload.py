@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.location import Location
-from agent.policy import yamlload
-from agent.policy.yamlload import Document, LoadError, load_bytes, load_file
+from agent.core import yamlload
+from agent.core.location import Location
+from agent.core.yamlload import Document, LoadError, load_bytes, load_file
 from tests.support import need
 
 NAME = "p.yaml"

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent import digest
+from agent.core import digest
 from tests.support import need
 
 

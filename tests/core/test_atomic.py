@@ -1,4 +1,4 @@
-"""agent.atomic: the old file or the new one, never half of one, nothing left behind."""
+"""agent.core.atomic: the old file or the new one, never half of one, nothing left behind."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.atomic import write_atomic
+from agent.core.atomic import write_atomic
 
 
 def test_writes_with_mode_and_leaves_no_temporary(tmp_path: Path) -> None:

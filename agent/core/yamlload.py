@@ -27,9 +27,9 @@ from typing import Any
 
 import yaml
 
-from agent.digest import sha256_hex
-from agent.location import Location
-from agent.record import record
+from agent.core.digest import sha256_hex
+from agent.core.location import Location
+from agent.core.record import record
 
 MAX_BYTES = 2 * 1024 * 1024
 """Policies are a few kilobytes; anything past this is refused unread."""

@@ -1,4 +1,4 @@
-"""agent.jsontext: exactly json.dumps(indent=2, ensure_ascii=True), whatever it is given."""
+"""agent.core.jsontext: exactly json.dumps(indent=2, ensure_ascii=True), whatever it is given."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent import jsontext
+from agent.core import jsontext
 
 
 class Colour(enum.StrEnum):  # as agent.result.Status

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from agent.location import Location
-from agent.record import record
+from agent.core.location import Location
+from agent.core.record import record
 
 
 class Level(StrEnum):

@@ -39,6 +39,7 @@ from typing import Any, ClassVar
 
 from agent.checks.base import CheckKind, SpecError, SpecPath, SpecProblem
 from agent.core.record import record
+from agent.core.schema_errors import suggest
 from agent.host.cpus import format_cpus
 from agent.host.processes import (
     SCHED_POLICIES,
@@ -370,13 +371,6 @@ class ProcessKind(CheckKind[ProcessSpec]):
 
 
 # --- parsing ----------------------------------------------------------------------------------
-
-
-def suggest(word: str, choices: list[str]) -> str:
-    """Did-you-mean via the loader's helper (imported late: the loader imports this registry)."""
-    from agent.policy.loader import suggest as loader_suggest  # noqa: PLC0415
-
-    return loader_suggest(word, choices)
 
 
 def parse_selectors(raw: Mapping[str, Any], problems: list[SpecProblem]) -> dict[str, Any]:

@@ -247,7 +247,7 @@ def _declared(raw: Any, origin: Path | None, problems: list[SpecProblem]) -> Dec
 
 
 def _check_names(names: tuple[str, ...], problems: list[SpecProblem]) -> None:
-    from agent.seccomp import syscalls  # noqa: PLC0415
+    from agent.seccomp import syscalls  # noqa: PLC0415 - libseccomp only for seccomp checks
 
     for i, name in enumerate(names):
         try:
@@ -442,7 +442,7 @@ class _Judge:
                 self._dumped(thread.tid, other)
 
     def _profile(self, declared: Declared, stack: tuple[bytes, ...]) -> None:
-        from agent.seccomp.compile import CompileError  # noqa: PLC0415
+        from agent.seccomp.compile import CompileError  # noqa: PLC0415 - only a profile comparison
 
         who = _who(self.proc)
         try:
@@ -463,7 +463,7 @@ class _Judge:
                      arches=list(result.arches))
 
     def _must_deny(self, stack: tuple[bytes, ...]) -> None:
-        from agent.seccomp import verify  # noqa: PLC0415
+        from agent.seccomp import verify  # noqa: PLC0415 - only deep checks analyse filters
 
         who = _who(self.proc)
         found, unchecked = verify.must_deny(stack, self.spec.must_deny)
@@ -480,14 +480,14 @@ class _Judge:
 def _compared(stack: tuple[bytes, ...], profile: Any) -> Any:
     """The comparison of a loaded stack with a profile: the same gateway build seen again (or
     by another check) is not analysed twice."""
-    from agent.seccomp import verify  # noqa: PLC0415
+    from agent.seccomp import verify  # noqa: PLC0415 - only deep checks analyse filters
 
     return verify.compare(stack, _compiled(profile))
 
 
 @cache
 def _compiled(profile: Any) -> Any:
-    from agent.seccomp.compile import build_filter  # noqa: PLC0415
+    from agent.seccomp.compile import build_filter  # noqa: PLC0415 - only a profile comparison
 
     return build_filter(profile)
 

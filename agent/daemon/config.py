@@ -36,9 +36,9 @@ from jsonschema import Draft202012Validator
 
 from agent.core.diagnostic import Diagnostic, Level
 from agent.core.record import record
+from agent.core.schema_errors import schema_diagnostics
 from agent.core.yamlload import Document, LoadError, load_file
 from agent.daemon.metrics import parse_address
-from agent.policy.loader import schema_diagnostics
 
 API_VERSION = "hostguard/v1"
 KIND = "AgentConfig"

@@ -17,12 +17,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent.host.cpus import format_cpus
 from agent.host.facts import ReadError
 from agent.host.processes import Process, ProcessTable
 from agent.host.seccomp_dump import DumpCache, DumpError, FilterDump, dump_filters
-from agent.host.snapshot import DumpRequest
+
+if TYPE_CHECKING:  # only a type here: the snapshot imports this module
+    from agent.host.snapshot import DumpRequest
 
 Loaded = Mapping[int, "FilterDump | ReadError"]
 """pid -> the main thread's filter stack, or why it was not read."""

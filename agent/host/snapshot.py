@@ -96,7 +96,7 @@ class SnapshotRequest:
         if self.threads or self.seccomp_dumps:
             fields.add("threads")
         if self.listeners:
-            from agent.host.sockets import OWNER_DETAIL, PROCESS_FIELDS  # noqa: PLC0415
+            from agent.host.sockets import OWNER_DETAIL, PROCESS_FIELDS  # noqa: PLC0415 - ports checks only
 
             fields |= PROCESS_FIELDS
             details.add(OWNER_DETAIL)
@@ -140,7 +140,7 @@ def take(root: Path, request: SnapshotRequest, dump_cache: DumpCache | None = No
     sockets: list[Sockets | ReadError] = []
     meanwhile = None
     if request.listeners:
-        from agent.host import sockets as socket_tables  # noqa: PLC0415
+        from agent.host import sockets as socket_tables  # noqa: PLC0415 - ports checks only
 
         def meanwhile(partial: ProcessTable) -> None:
             # The socket tables are read while the fd walk ends on other CPUs.
@@ -158,14 +158,14 @@ def take(root: Path, request: SnapshotRequest, dump_cache: DumpCache | None = No
         listeners = socket_tables.read_listener_table(root, table, early)
     cgroups: CgroupTree | ReadError | None = None
     if request.cgroups or request.seccomp_dumps:
-        from agent.host.cgroups import read_cgroups  # noqa: PLC0415
+        from agent.host.cgroups import read_cgroups  # noqa: PLC0415 - cgroup or deep checks only
 
         cgroups = read_cgroups(root)
     cmdline = procfs.read_cmdline(root) if request.cmdline or request.seccomp_dumps else None
     dumps = None
     if request.seccomp_dumps and table is not None:
-        from agent.host.loaded_filters import read_loaded  # noqa: PLC0415
-        from agent.host.stop_guard import isolated_cpus  # noqa: PLC0415
+        from agent.host.loaded_filters import read_loaded  # noqa: PLC0415 - deep seccomp checks only
+        from agent.host.stop_guard import isolated_cpus  # noqa: PLC0415 - deep seccomp checks only
 
         dumps = read_loaded(root, table, request.seccomp_dumps,
                             isolated_cpus(cmdline, cgroups, root=root), dump_cache)

@@ -342,7 +342,7 @@ def _read_diag(sock: _socket.socket) -> list[_Row]:
 
 def _setns(fd: int) -> None:
     # os.setns (Python 3.12+) would do; ctypes only loads when another namespace is entered.
-    import ctypes  # noqa: PLC0415
+    import ctypes  # noqa: PLC0415 - only when entering another namespace
 
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.setns(fd, CLONE_NEWNET) != 0:

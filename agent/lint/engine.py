@@ -9,10 +9,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from agent.core.diagnostic import Diagnostic, Level
-from agent.core.location import Location
+from agent.core.location import Location, display_path
 from agent.core.record import record
 from agent.lint.documents import LINTERS
-from agent.policy.resolve import PolicyStore, display_path, resolve
+from agent.policy.resolve import PolicyStore, resolve
 
 SUFFIXES = (".yaml", ".yml")
 

@@ -6,8 +6,7 @@ Cross-file work (``extends``, overrides, duplicate ids across files) lives in ``
 from __future__ import annotations
 
 import datetime as dt
-import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,6 +15,7 @@ from agent.checks import KINDS
 from agent.checks.base import SpecError
 from agent.core.diagnostic import Diagnostic, Level
 from agent.core.location import Location
+from agent.core.schema_errors import json_type, schema_diagnostics, short
 from agent.core.yamlload import Document, Path_
 from agent.policy import schema
 from agent.policy.globs import hostname_glob_problem
@@ -24,7 +24,6 @@ from agent.policy.quickcheck import accepts
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
-    from jsonschema.exceptions import ValidationError
 
 
 def one_year_after(day: dt.date) -> dt.date:
@@ -41,14 +40,14 @@ def one_year_after(day: dt.date) -> dt.date:
 
 @cache
 def _validator() -> Draft202012Validator:
-    from jsonschema import Draft202012Validator  # noqa: PLC0415
+    from jsonschema import Draft202012Validator  # noqa: PLC0415 - only for an invalid document
 
     return Draft202012Validator(schema.shipped())
 
 
 @cache
 def _spec_validator(kind: str) -> Draft202012Validator:
-    from jsonschema import Draft202012Validator  # noqa: PLC0415
+    from jsonschema import Draft202012Validator  # noqa: PLC0415 - only for an invalid document
 
     return Draft202012Validator(dict(KINDS[kind].spec_schema))
 
@@ -63,123 +62,15 @@ def validate(doc: Document, data: Any, schema_: Mapping[str, Any],
     return schema_diagnostics(doc, data, validator(), prefix)
 
 
-def short(value: Any, limit: int = 60) -> str:
-    """``repr`` of user data, cut so a hostile 1 MB string cannot flood the output."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def _error(loc: Location, message: str, rule: str) -> Diagnostic:
     return Diagnostic(loc, Level.ERROR, message, rule)
-
-
-def suggest(word: str, choices: list[str], cutoff: float = 0.6) -> str:
-    """`` (did you mean 'x'?)`` when a close choice exists."""
-    import difflib  # noqa: PLC0415 - only a policy with a mistake pays for it
-
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=cutoff)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def schema_diagnostics(
-    doc: Document, data: Any, validator: Draft202012Validator, prefix: Path_ = ()
-) -> list[Diagnostic]:
-    """Schema errors of ``data`` (found at ``prefix`` in ``doc``), located and in words."""
-    found: dict[tuple[Location, str], Diagnostic] = {}
-    for err in validator.iter_errors(data):
-        for diag in _translate(doc, err, prefix):
-            found.setdefault((diag.location, diag.message), diag)
-    return sorted(found.values())
-
-
-def _leaf_errors(err: ValidationError) -> Iterator[ValidationError]:
-    # if/then and allOf wrap the real complaint; report the innermost ones.
-    if err.validator in ("allOf", "then") and err.context:
-        for sub in err.context:
-            yield from _leaf_errors(sub)
-    else:
-        yield err
-
-
-def _translate(doc: Document, top: ValidationError, prefix: Path_) -> Iterator[Diagnostic]:
-    for err in _leaf_errors(top):
-        path: Path_ = (*prefix, *err.absolute_path)
-        where = doc.at(path)
-        name = dotted(path)
-        kind = err.validator
-        expected: Any = err.validator_value
-        if kind == "additionalProperties" and isinstance(err.instance, dict):
-            rules: Any = err.schema
-            known = sorted(rules.get("properties", {}))
-            unused = [k for k in known if k not in err.instance]  # a key present is not meant
-            for key in sorted(set(err.instance) - set(known)):
-                yield _error(doc.key_at((*path, key)),
-                             f"unknown key {short(key)}{suggest(key, unused)}", "unknown-key")
-        elif kind == "required":
-            present: Any = err.instance
-            missing = [k for k in expected if k not in present]
-            for key in missing:
-                yield _error(where, f"missing required key {key!r} in {name}", "schema")
-        elif kind == "enum" and path and path[-1] == "kind" and len(path) >= 3:
-            known = sorted(KINDS)
-            yield _error(where, f"unknown check kind {short(err.instance)}"
-                         f"{suggest(str(err.instance), known)}; known: {', '.join(known)}",
-                         "unknown-kind")
-        elif kind == "enum":
-            options = ", ".join(map(str, expected))
-            yield _error(where, f"{name} must be one of {options}, not {short(err.instance)}"
-                         f"{suggest(str(err.instance), [str(v) for v in expected])}",
-                         "schema")
-        elif kind == "type":
-            wanted = " or ".join(expected) if isinstance(expected, list) else str(expected)
-            yield _error(where, f"{name} must be {_article(wanted)}, not "
-                         f"{_json_type(err.instance)} {short(err.instance)}", "schema")
-        elif kind == "anyOf":
-            yield _error(where, f"{name} has the wrong type: {short(err.instance)}", "schema")
-        elif kind == "pattern":
-            yield _error(where, f"{name} value {short(err.instance)} does not match "
-                         f"{expected}", "schema")
-        elif kind == "const":
-            yield _error(where, f"{name} must be {expected!r}, not "
-                         f"{short(err.instance)}", "schema")
-        elif kind in ("minLength", "minItems", "minProperties"):
-            yield _error(where, f"{name} must not be empty", "schema")
-        else:
-            yield _error(where, f"{name}: {err.message[:200]}", "schema")
-
-
-def dotted(path: Path_) -> str:
-    """``("checks", 0, "spec", "op")`` -> ``checks[0].spec.op``: names a node in messages."""
-    text = ""
-    for part in path:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        elif _NAME.fullmatch(part):
-            text += f".{part}" if text else part
-        else:  # a user's key (labels, parameter names): quoted, one line, bounded
-            text += f"[{short(part)}]"
-    return text or "document"
-
-
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
-
-
-def _article(word: str) -> str:
-    return ("an " if word[:1] in "aeiou" else "a ") + word
-
-
-def _json_type(value: Any) -> str:
-    return {
-        bool: "boolean", int: "integer", float: "number", str: "string", list: "array",
-        dict: "object", type(None): "null",
-    }.get(type(value), type(value).__name__)
 
 
 def parse_policy(doc: Document, today: dt.date) -> tuple[Policy | None, list[Diagnostic]]:
     """Validate one document; its :class:`Policy` is None only when the schema rejects it."""
     data = doc.data
     if not isinstance(data, dict):
-        return None, [_error(doc.at(()), f"a policy is a mapping, not {_json_type(data)}",
+        return None, [_error(doc.at(()), f"a policy is a mapping, not {json_type(data)}",
                              "unknown-document")]
     api, kind = data.get("apiVersion"), data.get("kind")
     if api != schema.API_VERSION or kind != "Policy":

@@ -28,27 +28,15 @@ from typing import Any
 from agent.checks import KINDS
 from agent.checks.base import SpecError
 from agent.core.diagnostic import Diagnostic, Level
-from agent.core.location import Location
+from agent.core.location import Location, display_path
+from agent.core.schema_errors import short, suggest
 from agent.core.yamlload import Document, LoadError, load_file
-from agent.policy.loader import (
-    _spec_validator,
-    parse_policy,
-    short,
-    suggest,
-    validate,
-)
+from agent.policy.loader import _spec_validator, parse_policy, validate
 from agent.policy.model import Check, Policy, Severity, Waiver
 from agent.policy.schema import API_VERSION
 
 _ID_CUTOFF = 0.8
 """Ids are short: only a near-miss (KRN-01 for KRN-001) is worth a "did you mean"."""
-
-
-def display_path(path: Path) -> str:
-    """Path as shown in diagnostics: relative to the working folder when inside it."""
-    absolute = os.path.abspath(path)
-    relative = os.path.relpath(absolute)
-    return absolute if relative.startswith("..") else relative
 
 
 DocumentLinter = Callable[[Document, dt.date], list[Diagnostic]]

@@ -49,11 +49,10 @@ from jsonschema import Draft202012Validator
 
 from agent.core import schemafile
 from agent.core.diagnostic import Diagnostic, Level
-from agent.core.location import Location
+from agent.core.location import Location, display_path
 from agent.core.record import record
+from agent.core.schema_errors import dotted, schema_diagnostics, short, suggest
 from agent.core.yamlload import Document, LoadError, Path_, load_file
-from agent.policy.loader import dotted, schema_diagnostics, short, suggest
-from agent.policy.resolve import display_path
 from agent.seccomp import syscalls
 from agent.seccomp.model import ARG_OPS, Action, ActionKind, ArgCondition, Profile, Rule
 

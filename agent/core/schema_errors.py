@@ -1,0 +1,134 @@
+"""JSON Schema errors in words, located in the YAML they came from.
+
+Every hostguard document (policy, seccomp profile, agent config) is validated by jsonschema and
+its errors reworded here: an unknown key with the nearest known one, a missing key, a value of
+the wrong type or outside an enum, each at the line and column of the offending node.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from agent.core.diagnostic import Diagnostic, Level
+from agent.core.location import Location
+from agent.core.yamlload import Document, Path_
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
+
+
+def short(value: Any, limit: int = 60) -> str:
+    """``repr`` of user data, cut so a hostile 1 MB string cannot flood the output."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def suggest(word: str, choices: list[str], cutoff: float = 0.6) -> str:
+    """`` (did you mean 'x'?)`` when a close choice exists."""
+    import difflib  # noqa: PLC0415 - only a document with a mistake pays for it
+
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=cutoff)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def dotted(path: Path_) -> str:
+    """``("checks", 0, "spec", "op")`` -> ``checks[0].spec.op``: names a node in messages."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif _NAME.fullmatch(part):
+            text += f".{part}" if text else part
+        else:  # a user's key (labels, parameter names): quoted, one line, bounded
+            text += f"[{short(part)}]"
+    return text or "document"
+
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
+
+
+def json_type(value: Any) -> str:
+    """The JSON name of a loaded value's type (``object``, ``array``, ``string`` ...)."""
+    return {
+        bool: "boolean", int: "integer", float: "number", str: "string", list: "array",
+        dict: "object", type(None): "null",
+    }.get(type(value), type(value).__name__)
+
+
+def schema_diagnostics(
+    doc: Document, data: Any, validator: Draft202012Validator, prefix: Path_ = ()
+) -> list[Diagnostic]:
+    """Schema errors of ``data`` (found at ``prefix`` in ``doc``), located and in words."""
+    found: dict[tuple[Location, str], Diagnostic] = {}
+    for err in validator.iter_errors(data):
+        for diag in _translate(doc, err, prefix):
+            found.setdefault((diag.location, diag.message), diag)
+    return sorted(found.values())
+
+
+def _error(loc: Location, message: str, rule: str) -> Diagnostic:
+    return Diagnostic(loc, Level.ERROR, message, rule)
+
+
+def _leaf_errors(err: ValidationError) -> Iterator[ValidationError]:
+    # if/then and allOf wrap the real complaint; report the innermost ones.
+    if err.validator in ("allOf", "then") and err.context:
+        for sub in err.context:
+            yield from _leaf_errors(sub)
+    else:
+        yield err
+
+
+def _translate(doc: Document, top: ValidationError, prefix: Path_) -> Iterator[Diagnostic]:
+    for err in _leaf_errors(top):
+        path: Path_ = (*prefix, *err.absolute_path)
+        where = doc.at(path)
+        name = dotted(path)
+        kind = err.validator
+        expected: Any = err.validator_value
+        if kind == "additionalProperties" and isinstance(err.instance, dict):
+            rules: Any = err.schema
+            known = sorted(rules.get("properties", {}))
+            unused = [k for k in known if k not in err.instance]  # a key present is not meant
+            for key in sorted(set(err.instance) - set(known)):
+                yield _error(doc.key_at((*path, key)),
+                             f"unknown key {short(key)}{suggest(key, unused)}", "unknown-key")
+        elif kind == "required":
+            present: Any = err.instance
+            missing = [k for k in expected if k not in present]
+            for key in missing:
+                yield _error(where, f"missing required key {key!r} in {name}", "schema")
+        elif kind == "enum" and path and path[-1] == "kind" and len(path) >= 3:
+            # A check's kind (checks[i].kind): the enum is the registry's names.
+            known = sorted(map(str, expected))
+            yield _error(where, f"unknown check kind {short(err.instance)}"
+                         f"{suggest(str(err.instance), known)}; known: {', '.join(known)}",
+                         "unknown-kind")
+        elif kind == "enum":
+            options = ", ".join(map(str, expected))
+            yield _error(where, f"{name} must be one of {options}, not {short(err.instance)}"
+                         f"{suggest(str(err.instance), [str(v) for v in expected])}",
+                         "schema")
+        elif kind == "type":
+            wanted = " or ".join(expected) if isinstance(expected, list) else str(expected)
+            yield _error(where, f"{name} must be {_article(wanted)}, not "
+                         f"{json_type(err.instance)} {short(err.instance)}", "schema")
+        elif kind == "anyOf":
+            yield _error(where, f"{name} has the wrong type: {short(err.instance)}", "schema")
+        elif kind == "pattern":
+            yield _error(where, f"{name} value {short(err.instance)} does not match "
+                         f"{expected}", "schema")
+        elif kind == "const":
+            yield _error(where, f"{name} must be {expected!r}, not "
+                         f"{short(err.instance)}", "schema")
+        elif kind in ("minLength", "minItems", "minProperties"):
+            yield _error(where, f"{name} must not be empty", "schema")
+        else:
+            yield _error(where, f"{name}: {err.message[:200]}", "schema")
+
+
+def _article(word: str) -> str:
+    return ("an " if word[:1] in "aeiou" else "a ") + word

@@ -52,7 +52,7 @@ _ENV = {name: os.environ[name] for name in ("LD_LIBRARY_PATH",) if name in os.en
 
 class FdTable(NamedTuple):
     """The sockets among one process's open files (a named tuple: importing this module must
-    not cost the dataclass machinery before the helpers start, see :mod:`agent.prefetch`)."""
+    not cost the dataclass machinery before the helpers start, see :mod:`agent.host.prefetch`)."""
 
     inodes: frozenset[int]
     """Inodes of the sockets it holds (``socket:[INODE]`` links)."""

@@ -135,7 +135,7 @@ def take(root: Path, request: SnapshotRequest, dump_cache: DumpCache | None = No
          prefetched: Walk | None = None, helpers: int | None = None) -> Snapshot:
     """Read what ``request`` names from the host under ``root`` (``dump_cache``: filter dumps
     already taken, so that an unchanged process is never stopped twice; ``prefetched``: a walk
-    of the fd tables started early, see :mod:`agent.prefetch`, used or cancelled;
+    of the fd tables started early, see :mod:`agent.host.prefetch`, used or cancelled;
     ``helpers``: processes to share the fd walk with, see :func:`read_processes`)."""
     sockets: list[Sockets | ReadError] = []
     meanwhile = None

@@ -1,4 +1,4 @@
-"""agent.prefetch: the fd walk started before the policies are loaded, taken over or cancelled.
+"""agent.host.prefetch: the fd walk started before the policies are loaded, taken over or cancelled.
 
 The guess only decides when the walk starts: an audit with a prefetched walk must say exactly
 what one without says.
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from agent import audit, cli, prefetch
-from agent.host import fdwalk
+from agent import audit, cli
+from agent.host import fdwalk, prefetch
 from agent.policy.resolve import PolicySet
 from tests.authoring import check, policy, write
 from tests.host.test_sockets import gateway_host
@@ -52,7 +52,7 @@ def test_the_hint_never_blocks_on_a_fifo(tmp_path: Path) -> None:
     the audit before it even starts: it is not read."""
     os.mkfifo(tmp_path / "a.yaml")
     (tmp_path / "b.yaml").write_text("kind: ports\n", encoding="utf-8")
-    code = ("import sys; from agent import prefetch; "
+    code = ("import sys; from agent.host import prefetch; "
             f"print(prefetch.names_ports([{str(tmp_path)!r}]))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=30, check=False, env={"PYTHONPATH": str(PROJECT)})
@@ -139,8 +139,9 @@ def test_a_live_audit_with_the_walk_prefetched_says_the_same(tmp_path: Path) -> 
     code = textwrap.dedent(f"""
         import datetime as dt, json, os, socket, subprocess, sys
         from pathlib import Path
-        sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})
-        from agent import audit, cli, prefetch
+        sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
+        from agent import audit, cli
+        from agent.host import prefetch
         from agent.host import fdwalk
         from agent.report import json as report
         subprocess.run(["ip", "link", "set", "lo", "up"], check=True)

@@ -1,4 +1,4 @@
-"""agent/cli_seccomp_live.py without a live target: ``seccomp dump --file`` and the error exits."""
+"""agent/cli/seccomp_live.py without a live target: ``seccomp dump --file`` and the error exits."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agent import cli_seccomp_live
+from agent.cli import seccomp_live as cli_seccomp_live
 from agent.core.atomic import write_atomic
 from agent.enforce import exec as enforce
 from agent.seccomp import compile as seccomp_compile

@@ -1,6 +1,6 @@
 """``hostguard seccomp dump`` and ``seccomp verify``: the filters a running process carries.
 
-Part of the CLI layer: registered by :mod:`agent.cli_seccomp`; the heavy modules load only when
+Part of the CLI layer: registered by :mod:`agent.cli.seccomp`; the heavy modules load only when
 one of these commands runs.
 """
 

@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from agent.cli_history import add_history as _add_history
+from agent.cli.history import add_history as _add_history
 from agent.daemon import service
 from agent.daemon.config import DEFAULT_PATH
 

@@ -30,9 +30,10 @@ AUDIT_TOLERATED = frozenset({"waiver-expired"})
 OWN_COMMANDS = frozenset({"lint", "audit"})
 LINT_FORMATS = ("github", "json", "sarif", "text")
 """``agent.lint.output.FORMATS``, named here so that parsing a command line does not import the
-linter (``hostguard audit`` starts its host read before it loads policies: agent/prefetch.py)."""
+linter (``hostguard audit`` starts its host read before it loads policies:
+agent/host/prefetch.py)."""
 """Commands defined in this module; the others come from ``COMMAND_MODULES``."""
-COMMAND_MODULES = ("agent.cli_seccomp", "agent.cli_report", "agent.cli_daemon")
+COMMAND_MODULES = ("agent.cli.seccomp", "agent.cli.report", "agent.cli.daemon")
 """Modules whose ``add_parsers(sub)`` registers the other commands."""
 
 
@@ -300,7 +301,7 @@ def _not_linted(doc: Document, today: dt.date) -> list[Diagnostic]:
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from agent import prefetch  # noqa: PLC0415
+    from agent.host import prefetch  # noqa: PLC0415
 
     # Before the imports and the policy load: the helpers walk on other CPUs meanwhile.
     prefetched = prefetch.start(args.root, args.policy)

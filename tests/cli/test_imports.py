@@ -19,8 +19,8 @@ from tests.core.test_digest import builtin_sha256
 from tests.support import PROJECT, run_cli
 
 HEAVY = ("jinja2", "pyseccomp", "prometheus_client", "jsonschema", "fastjsonschema", "ctypes",
-         "agent.seccomp", "agent.daemon", "agent.report.html", "agent.enforce", "agent.cli_seccomp",
-         "agent.cli_report", "agent.cli_daemon", "agent.cli_history")
+         "agent.seccomp", "agent.daemon", "agent.report.html", "agent.enforce", "agent.cli.seccomp",
+         "agent.cli.report", "agent.cli.daemon", "agent.cli.history")
 
 
 def modules_after(code: str) -> set[str]:

@@ -232,7 +232,7 @@ def _show(args: argparse.Namespace) -> int:
 
             body_ = text.render(run, args.verbose)
         elif args.format == "html":
-            from agent.cli_report import html_renderer  # noqa: PLC0415
+            from agent.cli.report import html_renderer  # noqa: PLC0415
 
             html = html_renderer()
             if isinstance(html, str):

@@ -86,9 +86,9 @@ checks:
 """
 
 
-AUDIT_IMPORTS = ("import gc; gc.disable(); import agent.cli, agent.host.prefetch, agent.audit, "
-                 "agent.core.atomic, agent.lint.engine, agent.lint.documents, agent.report.json, "
-                 "agent.report.text, agent.report.writer, agent.checks.ports, "
+AUDIT_IMPORTS = ("import gc; gc.disable(); import agent.cli.audit, agent.host.prefetch, "
+                 "agent.audit, agent.core.atomic, agent.lint.engine, agent.lint.documents, "
+                 "agent.report.json, agent.report.text, agent.report.writer, agent.checks.ports, "
                  "agent.checks.process, agent.checks.sysctl")
 """What the audit of the bench policy imports, as it does (the collector paused), timed apart
 to show the split. The audit's fd walk runs in a helper process meanwhile (agent/host/prefetch.py),

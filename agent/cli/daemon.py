@@ -1,8 +1,4 @@
-"""Command line of the daemon commands (part of the CLI layer, with ``cli.py``).
-
-Each command registers its parser through a function appended to ``_COMMANDS``; a parser sets
-``set_defaults(handler=...)``, and a handler returns the exit status.
-"""
+"""``hostguard daemon``: scheduled audits as a service."""
 
 from __future__ import annotations
 
@@ -10,21 +6,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from agent.cli.history import add_history as _add_history
 from agent.daemon import service
 from agent.daemon.config import DEFAULT_PATH
 
-_COMMANDS: list[Any] = []
-"""``_add_<name>(sub)``: one per top-level command."""
-
 
 def add_parsers(sub: Any) -> None:
-    """Register this module's commands on the top-level subparsers ``sub``."""
-    for add in _COMMANDS:
-        add(sub)
-
-
-def _add_daemon(sub: Any) -> None:
+    """Register ``daemon`` on the top-level subparsers ``sub``."""
     parser = sub.add_parser(
         "daemon", help="run scheduled audits as a service (systemd Type=notify)",
         description="Audit every `interval` seconds with the policies of the configuration, "
@@ -40,7 +27,3 @@ def _add_daemon(sub: Any) -> None:
 
 def _daemon(args: argparse.Namespace) -> int:
     return service.main(args.config, args.once)
-
-
-_COMMANDS.append(_add_daemon)
-_COMMANDS.append(_add_history)  # hostguard history ... (cli_history.py)

@@ -1,11 +1,10 @@
 """``hostguard history ...``: read, check and prune the audit history (part of the CLI layer).
 
-Registered by ``cli_daemon.py``. Every subcommand takes ``--db PATH`` or ``--config PATH`` (the
-daemon's configuration, whose ``history`` key names the database; default
-``/etc/hostguard/hostguard.yaml``). Exit status: 0 done (``verify``: intact; ``diff``: no change;
-``at``: a run was in force), 1 the negative answer (``verify``: tampered or damaged; ``diff``:
-changes; ``at``: no run in force; ``prune``: refused because the history does not verify),
-2 unusable database, configuration or arguments.
+Every subcommand takes ``--db PATH`` or ``--config PATH`` (the daemon's configuration, whose
+``history`` key names the database; default ``/etc/hostguard/hostguard.yaml``). Exit status: 0
+done (``verify``: intact; ``diff``: no change; ``at``: a run was in force), 1 the negative
+answer (``verify``: tampered or damaged; ``diff``: changes; ``at``: no run in force; ``prune``:
+refused because the history does not verify), 2 unusable database, configuration or arguments.
 """
 
 from __future__ import annotations
@@ -71,7 +70,7 @@ def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
     return parse
 
 
-def add_history(sub: Any) -> None:
+def add_parsers(sub: Any) -> None:
     """Register ``hostguard history`` and its subcommands."""
     history = sub.add_parser(
         "history", help="read, verify and prune the audit history",
@@ -232,14 +231,14 @@ def _show(args: argparse.Namespace) -> int:
 
             body_ = text.render(run, args.verbose)
         elif args.format == "html":
-            from agent.cli.report import html_renderer  # noqa: PLC0415
+            from agent.cli.report import html_renderer  # noqa: PLC0415 - html only
 
             html = html_renderer()
             if isinstance(html, str):
                 raise HistoryError(html)
             body_ = html(run)
         else:
-            from agent.report.writer import FORMATS  # noqa: PLC0415
+            from agent.report.writer import FORMATS  # noqa: PLC0415 - renderers load on demand
 
             body_ = FORMATS[args.format][1](run)
         data = body_ if isinstance(body_, bytes) else body_.encode("utf-8", "backslashreplace")
@@ -248,7 +247,7 @@ def _show(args: argparse.Namespace) -> int:
             sys.stdout.buffer.write(data)
             sys.stdout.flush()
             return 0
-        from agent.core.atomic import write_atomic  # noqa: PLC0415
+        from agent.core.atomic import write_atomic  # noqa: PLC0415 - with --output only
 
         try:
             write_atomic(args.output, data, mode=0o640)

@@ -1,4 +1,4 @@
-"""Command line of the report commands (part of the CLI layer, with ``cli.py``).
+"""``hostguard report ...``: render and merge audit reports off the host.
 
 Each command registers its parser through a function appended to ``_COMMANDS``; a parser sets
 ``set_defaults(handler=...)``, and a handler returns the exit status.

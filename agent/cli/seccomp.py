@@ -1,6 +1,5 @@
 """Command line of the seccomp half: ``hostguard exec`` and ``hostguard seccomp ...``.
 
-Part of the CLI layer (with ``cli.py``): the only other place that parses argv or prints.
 Each subcommand registers its parser in :func:`add_parsers` with ``set_defaults(handler=...)``;
 a handler returns the exit status.
 """

@@ -53,7 +53,7 @@ def _fail(message: str) -> int:
 
 def _read(pid: int, tid: int | None) -> tuple[Any, str] | str:
     """(dump, one header line) or why nothing could be read."""
-    from agent.host.seccomp_dump import DumpError, dump_filters  # noqa: PLC0415 - commands load what they use (agent/cli.py)
+    from agent.host.seccomp_dump import DumpError, dump_filters  # noqa: PLC0415 - these commands only
 
     thread = tid if tid is not None else pid
     if tid is not None and not Path(f"/proc/{pid}/task/{tid}").exists():
@@ -69,7 +69,7 @@ def _read(pid: int, tid: int | None) -> tuple[Any, str] | str:
 
 
 def _dump(args: argparse.Namespace) -> int:
-    from agent.seccomp import bpf, effective  # noqa: PLC0415
+    from agent.seccomp import bpf, effective  # noqa: PLC0415 - these commands only
 
     if args.file is not None:
         if args.tid is not None:
@@ -99,9 +99,9 @@ def _dump(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from agent.seccomp import bpf, verify  # noqa: PLC0415
-    from agent.seccomp.compile import CompileError, build_filter  # noqa: PLC0415
-    from agent.seccomp.profile import load_profile  # noqa: PLC0415
+    from agent.seccomp import bpf, verify  # noqa: PLC0415 - these commands only
+    from agent.seccomp.compile import CompileError, build_filter  # noqa: PLC0415 - these commands only
+    from agent.seccomp.profile import load_profile  # noqa: PLC0415 - these commands only
 
     loaded = load_profile(args.profile)
     if isinstance(loaded, list):

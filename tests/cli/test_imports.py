@@ -38,6 +38,11 @@ def heavy(modules: set[str]) -> list[str]:
     return sorted(m for m in modules if any(m == h or m.startswith(h + ".") for h in HEAVY))
 
 
+def commands(modules: set[str]) -> list[str]:
+    """The command-line modules among ``modules``."""
+    return sorted(m for m in modules if m == "agent.cli" or m.startswith("agent.cli."))
+
+
 def audit_loads(tmp_path: Path, checks: list[dict[str, Any]]) -> set[str]:
     """The modules loaded by an audit of these checks on the trading fixture (all evaluated)."""
     path = write(tmp_path / "p.yaml", policy("ok", checks))
@@ -54,6 +59,7 @@ def audit_loads(tmp_path: Path, checks: list[dict[str, Any]]) -> set[str]:
 def test_importing_the_cli_loads_no_command() -> None:
     loaded = modules_after("import agent.cli")
     assert heavy(loaded) == []
+    assert commands(loaded) == ["agent.cli"]
     assert not any(m.startswith(("agent.checks.", "agent.policy.", "yaml")) for m in loaded)
 
 
@@ -65,6 +71,7 @@ def test_an_audit_loads_only_what_it_uses(tmp_path: Path) -> None:
     kinds = sorted(m for m in loaded if m.startswith("agent.checks.")
                    and m not in ("agent.checks.base", "agent.checks.compare"))
     assert kinds == ["agent.checks.process", "agent.checks.sysctl"]
+    assert commands(loaded) == ["agent.cli", "agent.cli.args", "agent.cli.audit"]
     assert "agent.host.sockets" not in loaded  # no ports check: no socket reading at all
 
 
@@ -99,6 +106,7 @@ def test_lint_loads_a_documents_linter_only_for_documents_of_that_kind(tmp_path:
         sysctl("KRN-001", "kernel.kptr_restrict", "ge", 1)]))
     loaded = modules_after(f"from agent.cli import main\nmain(['lint', {str(path)!r}])")
     assert heavy(loaded) == []
+    assert commands(loaded) == ["agent.cli", "agent.cli.args", "agent.cli.lint"]
     # policies/ holds seccomp profiles too: their linter comes when they do.
     loaded = modules_after("from agent.cli import main\nmain(['lint', 'policies'])")
     assert "agent.seccomp.lint" in loaded
@@ -119,3 +127,12 @@ def test_other_commands_still_parse() -> None:
     assert done.returncode == 0 and "render" in done.stdout, done.stderr
     done = run_cli("audit", "--help")
     assert done.returncode == 0 and "--policy" in done.stdout, done.stderr
+
+
+@pytest.mark.parametrize("command", sorted(cli.COMMANDS))
+def test_each_command_is_registered_by_the_module_named_for_it(command: str) -> None:
+    parser = cli.build_parser(command)
+    registered = next(action for action in parser._actions
+                      if isinstance(action, argparse._SubParsersAction)).choices
+    module = cli.COMMANDS[command]
+    assert sorted(registered) == sorted(n for n, m in cli.COMMANDS.items() if m == module)

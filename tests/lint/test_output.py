@@ -12,7 +12,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 from jsonschema import Draft4Validator
 
-from agent import cli
+from agent.cli import lint as lint_cli
 from agent.core.diagnostic import RULES, Diagnostic, Level
 from agent.core.location import Location
 from agent.lint import output
@@ -198,4 +198,4 @@ def test_text_lists_diagnostics_usage_and_summary(here: Path) -> None:
 
 def test_every_format_is_registered() -> None:
     assert sorted(output.FORMATS) == ["github", "json", "sarif", "text"]
-    assert sorted(output.FORMATS) == sorted(cli.LINT_FORMATS)  # the parser's names
+    assert sorted(output.FORMATS) == sorted(lint_cli.FORMATS)  # the parser's names

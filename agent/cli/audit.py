@@ -1,0 +1,188 @@
+"""``hostguard audit``: read the host once, evaluate every check of the policies, report."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agent.cli.args import date
+from agent.core.atomic import write_atomic
+from agent.report import writer as report_writer
+
+if TYPE_CHECKING:
+    from agent.core.diagnostic import Diagnostic
+    from agent.core.yamlload import Document
+    from agent.host.fdwalk import Walk
+    from agent.policy.resolve import PolicySet
+
+EXIT_USAGE = 2
+AUDIT_TOLERATED = frozenset({"waiver-expired"})
+"""Lint errors that do not stop an audit."""
+
+
+def _label(value: str) -> tuple[str, str]:
+    key, sep, val = value.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"labels are KEY=VALUE, not {value!r}")
+    return key, val
+
+
+def _report_formats(value: str) -> list[str]:
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    unknown = [n for n in names if n not in report_writer.FORMATS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown report format {(unknown or [value])[0]!r} "
+            f"(choose from {', '.join(sorted(report_writer.FORMATS))}, comma-separated)")
+    return list(dict.fromkeys(names))
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"not a positive whole number: {value!r}")
+    return number
+
+
+def add_parsers(sub: Any) -> None:
+    """Register ``audit`` on the top-level subparsers ``sub``."""
+    aud = sub.add_parser("audit", help="audit this host once against policies",
+                         description="Read the host once, evaluate every check. Exit 0 "
+                         "compliant, 1 a check failed, 2 invalid policy or usage, 3 nothing "
+                         "failed but some checks could not be evaluated.")
+    aud.add_argument("--policy", action="extend", nargs="+", required=True, metavar="PATH",
+                     help="policy files or folders")
+    aud.add_argument("--root", type=Path, default=Path("/"), help="host root (default /)")
+    aud.add_argument("--format", choices=["text", "json"], default="text")
+    aud.add_argument("--output", type=Path, help="write the report here (atomically); a "
+                     "summary still goes to stdout")
+    aud.add_argument("--label", type=_label, action="append", default=[], metavar="KEY=VALUE",
+                     help="host label for policies' hosts.labels selectors (repeatable)")
+    aud.add_argument("--verbose", "-v", action="store_true", help="list passing checks too")
+    aud.add_argument("--today", type=date, help="judge waiver expiry as of this date")
+    aud.add_argument("--report", type=_report_formats, metavar="FORMAT[,FORMAT...]",
+                     help="also write report files <hostname>-<UTC timestamp>.<ext> "
+                     f"({', '.join(sorted(report_writer.FORMATS))})")
+    aud.add_argument("--output-dir", type=Path, metavar="DIR",
+                     help="folder for --report files (default: reports)")
+    aud.add_argument("--keep", type=_positive, metavar="N",
+                     help="keep the newest N report files per format (and host) in --output-dir")
+    aud.add_argument("--seccomp-cache", type=Path, metavar="FILE",
+                     help="keep seccomp filter dumps (deep: true checks) in FILE, so that an "
+                     "unchanged process is not stopped again by the next audit")
+    aud.set_defaults(handler=_audit)
+
+
+# The handler imports the audit's modules after it has started the fd walk (the helpers walk
+# on other CPUs meanwhile: agent/host/prefetch.py); the parser is built for --help too.
+
+
+def _load(paths: list[str], today: dt.date) -> PolicySet | int:
+    from agent.lint.documents import LINTERS  # noqa: PLC0415 - after the walk has started
+    from agent.lint.engine import discover  # noqa: PLC0415 - after the walk has started
+    from agent.policy.resolve import PolicyStore, resolve  # noqa: PLC0415 - after the walk
+
+    files, diagnostics, usage = discover(paths)
+    for problem in usage:
+        print(f"hostguard: {problem}", file=sys.stderr)
+    if usage:
+        return EXIT_USAGE
+    # Seccomp profiles may share the folder: they are not audited, and linted by `lint`.
+    skip = {kind: _not_linted for kind in LINTERS}
+    policy_set = resolve(files, today, PolicyStore(today, skip))
+    found = sorted(set(diagnostics) | set(policy_set.diagnostics))
+    # An expired waiver fails CI's lint, but on the host the audit must go on (without the
+    # waiver): refusing to audit from the expiry day on would hide everything.
+    for diag in found:
+        if diag.rule in AUDIT_TOLERATED:
+            print(f"hostguard: warning: {diag} (audited without it)", file=sys.stderr)
+    errors = [d for d in found if d.level.value == "error" and d.rule not in AUDIT_TOLERATED]
+    if errors or not files:
+        for diag in errors:
+            print(diag, file=sys.stderr)
+        if not files:
+            print("hostguard: no policy files found", file=sys.stderr)
+        print("hostguard: invalid policy, nothing audited", file=sys.stderr)
+        return EXIT_USAGE
+    return policy_set
+
+
+def _not_linted(doc: Document, today: dt.date) -> list[Diagnostic]:
+    return []
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from agent.host import prefetch  # noqa: PLC0415 - the parser is built for --help too
+
+    # Before the imports and the policy load: the helpers walk on other CPUs meanwhile.
+    prefetched = prefetch.start(args.root, args.policy)
+    try:
+        return _audit_with(args, prefetched)
+    finally:
+        if prefetched is not None:
+            prefetched.cancel()
+
+
+def _audit_with(args: argparse.Namespace, prefetched: Walk | None) -> int:
+    from agent import audit  # noqa: PLC0415 - after the walk has started
+    from agent.report import json as json_report  # noqa: PLC0415 - after the walk has started
+    from agent.report import text as text_report  # noqa: PLC0415 - after the walk has started
+
+    today = args.today or dt.datetime.now(dt.UTC).date()
+    loaded = _load(args.policy, today)
+    if isinstance(loaded, int):
+        return loaded
+    if not args.root.is_dir():
+        print(f"hostguard: --root {args.root}: not a folder", file=sys.stderr)
+        return EXIT_USAGE
+    if args.report is None and (args.output_dir is not None or args.keep is not None):
+        print("hostguard: --output-dir and --keep apply to --report only", file=sys.stderr)
+        return EXIT_USAGE
+    cache = None
+    if args.seccomp_cache is not None:
+        from agent.host.seccomp_dump import DumpCache  # noqa: PLC0415 - deep checks only
+
+        cache = DumpCache(args.seccomp_cache)
+        if cache.ignored:
+            print(f"hostguard: note: {args.seccomp_cache} not used: {cache.ignored}",
+                  file=sys.stderr)
+    result = audit.run(loaded, args.root, dict(args.label), today, dump_cache=cache,
+                       prefetched=prefetched)
+    if cache is not None:
+        try:
+            cache.save()
+        except OSError as exc:
+            print(f"hostguard: cannot write {args.seccomp_cache}: {exc.strerror or exc}",
+                  file=sys.stderr)
+    rendered = (json_report.render(result) if args.format == "json"
+                else text_report.render(result, args.verbose))
+    if args.output is None:
+        sys.stdout.write(rendered)
+    else:
+        try:
+            write_atomic(args.output, rendered.encode("utf-8", "backslashreplace"))
+        except OSError as exc:
+            print(f"hostguard: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_USAGE
+        sys.stdout.write(text_report.render(result, args.verbose))
+        print(f"report written to {args.output}")
+    if args.report is not None:
+        folder = args.output_dir or Path("reports")
+        try:
+            paths = report_writer.write_reports(result, args.report, folder, args.keep)
+        except OSError as exc:
+            where = exc.filename or folder
+            print(f"hostguard: cannot write reports to {where}: {exc.strerror or exc}",
+                  file=sys.stderr)
+            return EXIT_USAGE
+        # JSON on stdout stays parseable: the file list then goes to stderr.
+        stream = sys.stderr if args.format == "json" and args.output is None else sys.stdout
+        for path in paths:
+            print(f"report written to {path}", file=stream)
+    return audit.exit_code(result)

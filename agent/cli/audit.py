@@ -13,14 +13,10 @@ from agent.core.atomic import write_atomic
 from agent.report import writer as report_writer
 
 if TYPE_CHECKING:
-    from agent.core.diagnostic import Diagnostic
-    from agent.core.yamlload import Document
     from agent.host.fdwalk import Walk
     from agent.policy.resolve import PolicySet
 
 EXIT_USAGE = 2
-AUDIT_TOLERATED = frozenset({"waiver-expired"})
-"""Lint errors that do not stop an audit."""
 
 
 def _label(value: str) -> tuple[str, str]:
@@ -84,37 +80,26 @@ def add_parsers(sub: Any) -> None:
 
 
 def _load(paths: list[str], today: dt.date) -> PolicySet | int:
-    from agent.lint.documents import LINTERS  # noqa: PLC0415 - after the walk has started
-    from agent.lint.engine import discover  # noqa: PLC0415 - after the walk has started
-    from agent.policy.resolve import PolicyStore, resolve  # noqa: PLC0415 - after the walk
+    """The policies to audit, or the exit status after saying why there are none."""
+    from agent.audit_policies import load_for_audit  # noqa: PLC0415 - after the walk has started
 
-    files, diagnostics, usage = discover(paths)
-    for problem in usage:
+    found = load_for_audit(paths, today)
+    for problem in found.usage:
         print(f"hostguard: {problem}", file=sys.stderr)
-    if usage:
+    if found.usage:
         return EXIT_USAGE
-    # Seccomp profiles may share the folder: they are not audited, and linted by `lint`.
-    skip = {kind: _not_linted for kind in LINTERS}
-    policy_set = resolve(files, today, PolicyStore(today, skip))
-    found = sorted(set(diagnostics) | set(policy_set.diagnostics))
-    # An expired waiver fails CI's lint, but on the host the audit must go on (without the
-    # waiver): refusing to audit from the expiry day on would hide everything.
-    for diag in found:
-        if diag.rule in AUDIT_TOLERATED:
-            print(f"hostguard: warning: {diag} (audited without it)", file=sys.stderr)
-    errors = [d for d in found if d.level.value == "error" and d.rule not in AUDIT_TOLERATED]
-    if errors or not files:
-        for diag in errors:
+    for diag in found.tolerated:
+        print(f"hostguard: warning: {diag} (audited without it)", file=sys.stderr)
+    if found.refused:
+        for diag in found.errors:
             print(diag, file=sys.stderr)
-        if not files:
+        if not found.files:
             print("hostguard: no policy files found", file=sys.stderr)
+        elif not found.errors:
+            print("hostguard: no policy checks found", file=sys.stderr)
         print("hostguard: invalid policy, nothing audited", file=sys.stderr)
         return EXIT_USAGE
-    return policy_set
-
-
-def _not_linted(doc: Document, today: dt.date) -> list[Diagnostic]:
-    return []
+    return found.policy_set
 
 
 def _audit(args: argparse.Namespace) -> int:

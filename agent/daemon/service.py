@@ -24,9 +24,9 @@ from pathlib import Path
 from types import FrameType
 
 from agent import __version__, audit
-from agent.core.diagnostic import Diagnostic, Level
+from agent.audit_policies import load_for_audit
+from agent.core.diagnostic import Level
 from agent.core.record import record
-from agent.core.yamlload import Document
 from agent.daemon import metrics
 from agent.daemon.config import Config, load_config
 from agent.daemon.history import History
@@ -34,9 +34,7 @@ from agent.daemon.log import log
 from agent.daemon.notify import notify, status_text, watchdog_interval
 from agent.daemon.placement import place_self
 from agent.host.seccomp_dump import DumpCache
-from agent.lint.documents import LINTERS
-from agent.lint.engine import discover
-from agent.policy.resolve import PolicySet, PolicyStore, resolve
+from agent.policy.resolve import PolicySet
 from agent.report import score as scoring
 from agent.report.writer import write_reports
 from agent.result import AuditRun, Result
@@ -46,8 +44,6 @@ EXIT_INVALID = 2
 """Invalid configuration or policies at start (nothing audited)."""
 EXIT_WRITE = 4
 """``--once``: the audit ran but some of its results could not be written."""
-AUDIT_TOLERATED = frozenset({"waiver-expired"})
-"""Lint errors that do not stop an audit (the audit goes on without the expired waiver)."""
 
 
 class _Stop(BaseException):
@@ -66,25 +62,16 @@ class Loaded:
     """Policy files loaded."""
 
 
-def _not_linted(doc: Document, today: dt.date) -> list[Diagnostic]:
-    return []
-
-
 def load_all(config_path: Path, today: dt.date) -> Loaded | list[str]:
     """Configuration and policies, or every problem (located ``path:line:col`` lines)."""
     config = load_config(config_path)
     if isinstance(config, list):
         return [str(d) for d in config if d.level is Level.ERROR]
-    files, diagnostics, usage = discover(str(p) for p in config.policies)
-    problems = [f"policy path {u}" for u in usage]
-    # Other kinds (seccomp profiles, this configuration) may share the folder: not audited.
-    store = PolicyStore(today, {kind: _not_linted for kind in LINTERS})
-    policy_set = resolve(files, today, store)
-    found = sorted(set(diagnostics) | set(policy_set.diagnostics))
-    problems += [str(d) for d in found
-                 if d.level is Level.ERROR and d.rule not in AUDIT_TOLERATED]
+    found = load_for_audit((str(p) for p in config.policies), today)
+    policy_set = found.policy_set
+    problems = [f"policy path {u}" for u in found.usage] + [str(d) for d in found.errors]
     policies = sum(1 for f in policy_set.files if f.policy is not None)
-    if not problems and not policy_set.checks:
+    if found.refused and not problems:  # not a single check
         problems.append(f"{config_path}: no policy checks found in "
                         f"{', '.join(str(p) for p in config.policies)}")
     if not config.root.is_dir():

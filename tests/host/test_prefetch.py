@@ -16,9 +16,8 @@ from pathlib import Path
 import pytest
 
 from agent import audit, cli
-from agent.cli import audit as cli_audit
+from agent.audit_policies import load_for_audit
 from agent.host import fdwalk, prefetch
-from agent.policy.resolve import PolicySet
 from tests.authoring import check, policy, write
 from tests.host.test_sockets import gateway_host
 from tests.support import PROJECT, need_root, need_tool
@@ -86,8 +85,7 @@ def test_a_walk_started_and_not_wanted_is_cancelled(tmp_path: Path,
     walk = prefetch.start(Path("/"), [str(tmp_path)])  # the comment is enough for the guess
     assert walk is not None and walk.proc == "/proc"
     helpers = [child.pid for child in walk.helpers]
-    loaded = cli_audit._load([str(path)], dt.date(2026, 11, 24))
-    assert isinstance(loaded, PolicySet)
+    loaded = load_for_audit([str(path)], dt.date(2026, 11, 24)).policy_set
     run = audit.run(loaded, Path("/"), prefetched=walk)
     assert [r.status.value for r in run.results] in (["pass"], ["fail"])
     assert walk.helpers == [] and walk.tokens == -1
@@ -142,7 +140,7 @@ def test_a_live_audit_with_the_walk_prefetched_says_the_same(tmp_path: Path) -> 
         from pathlib import Path
         sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
         from agent import audit
-        from agent.cli import audit as cli_audit
+        from agent.audit_policies import load_for_audit
         from agent.host import prefetch
         from agent.host import fdwalk
         from agent.report import json as report
@@ -154,7 +152,7 @@ def test_a_live_audit_with_the_walk_prefetched_says_the_same(tmp_path: Path) -> 
             children.append(subprocess.Popen(["sleep", "600"], pass_fds=[sock.fileno()]))
             sock.close()
         policy = sys.argv[1]
-        loaded = cli_audit._load([policy], dt.date(2026, 11, 24))
+        loaded = load_for_audit([policy], dt.date(2026, 11, 24)).policy_set
         fdwalk.MIN_PER_HELPER = 1
         def results(run):
             return [{{k: v for k, v in r.items() if k != "duration_ms"}}

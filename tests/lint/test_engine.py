@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from agent.lint.engine import LintReport, discover, lint_paths
+from tests.authoring import TRADING_ROOT
 from tests.policy.builders import policy, write
 from tests.support import run_cli
 
@@ -246,7 +247,7 @@ def test_a_policy_cannot_extend_a_seccomp_profile(here: Path) -> None:
 
 
 def test_audit_of_a_folder_skips_seccomp_profiles(here: Path) -> None:
-    write(here / "policies", {"base.yaml": policy("base"), "p.yaml": PROFILE})
-    done = run_cli("audit", "--policy", "policies", cwd=here)
+    write(here / "policies", {"base.yaml": policy("base", checks=["KRN-001"]), "p.yaml": PROFILE})
+    done = run_cli("audit", "--policy", "policies", "--root", str(TRADING_ROOT), cwd=here)
     assert (done.returncode, done.stderr) == (0, "")
-    assert "0 checks" in done.stdout
+    assert "1 checks" in done.stdout

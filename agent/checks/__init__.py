@@ -11,56 +11,35 @@ iterating or ``len`` need no import.
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+
+from agent.core.registry import LazyRegistry
 
 if TYPE_CHECKING:
     from agent.checks.base import CheckKind
 
-_KINDS: dict[str, tuple[str, str]] = {
-    "sysctl": ("agent.checks.sysctl", "SysctlKind"),
-    "sysfs": ("agent.checks.sysfs", "SysfsKind"),
-    "kernel_cmdline": ("agent.checks.kernel_cmdline", "KernelCmdlineKind"),
-    "process": ("agent.checks.process", "ProcessKind"),
-    "cgroup": ("agent.checks.cgroup", "CgroupKind"),
-    "ports": ("agent.checks.ports", "PortsKind"),
-    "seccomp": ("agent.checks.seccomp", "SeccompKind"),
+_KINDS: dict[str, str] = {
+    "sysctl": "agent.checks.sysctl:SysctlKind",
+    "sysfs": "agent.checks.sysfs:SysfsKind",
+    "kernel_cmdline": "agent.checks.kernel_cmdline:KernelCmdlineKind",
+    "process": "agent.checks.process:ProcessKind",
+    "cgroup": "agent.checks.cgroup:CgroupKind",
+    "ports": "agent.checks.ports:PortsKind",
+    "seccomp": "agent.checks.seccomp:SeccompKind",
 }
-"""``kind:`` name -> (module, class)."""
+"""``kind:`` name -> its class, as ``module:class``."""
 
 
-class _Registry(Mapping[str, "CheckKind[Any]"]):
-    """Name -> one shared instance of the kind, its module imported on first lookup."""
-
-    def __init__(self, kinds: Mapping[str, tuple[str, str]]) -> None:
-        self._where = dict(kinds)
-        self._loaded: dict[str, CheckKind[Any]] = {}
-
-    def __getitem__(self, name: str) -> CheckKind[Any]:
-        kind = self._loaded.get(name)
-        if kind is None:
-            module, cls = self._where[name]  # KeyError for an unknown name, as a dict
-            kind = getattr(importlib.import_module(module), cls)()
-            if kind.name != name:
-                raise RuntimeError(f"{module}.{cls}.name is {kind.name!r}, registered as {name!r}")
-            self._loaded[name] = kind
-        return kind
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._where)
-
-    def __len__(self) -> int:
-        return len(self._where)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._where
-
-    def __repr__(self) -> str:
-        return f"KINDS({', '.join(self._where)})"
+def _instance(name: str, cls: type[CheckKind[Any]]) -> CheckKind[Any]:
+    kind = cls()
+    if kind.name != name:
+        raise RuntimeError(f"{_KINDS[name]}.name is {kind.name!r}, registered as {name!r}")
+    return kind
 
 
-KINDS: Mapping[str, CheckKind[Any]] = _Registry(_KINDS)
+KINDS: Mapping[str, CheckKind[Any]] = LazyRegistry(_KINDS, _instance)
+"""Name -> one shared instance of the kind, its module imported on first lookup."""
 
 
 def get(name: str) -> CheckKind[Any]:

@@ -2,9 +2,10 @@
 
 One module per command group registers its commands' parsers (``add_parsers(sub)``, each parser
 with ``set_defaults(handler=...)``, a handler returning the exit status). :data:`COMMANDS` names
-the module of every top-level command: a command line that names one imports that module
-alone, so `hostguard audit` never loads Jinja2, libseccomp, prometheus_client or the daemon
-(tests/cli/test_imports.py holds this); ``--help``, ``--version`` or no command load them all.
+the module of every top-level command (agent/core/registry.py): a command line that names one
+imports that module alone, so `hostguard audit` never loads Jinja2, libseccomp,
+prometheus_client or the daemon (tests/cli/test_imports.py holds this); ``--help``,
+``--version`` or no command load them all.
 """
 
 from __future__ import annotations
@@ -13,25 +14,25 @@ import argparse
 import atexit
 import contextlib
 import gc
-import importlib
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NoReturn, TextIO
 
 from agent import __version__
+from agent.core.registry import LazyRegistry
 
-COMMANDS: dict[str, str] = {
-    "lint": "agent.cli.lint",
-    "audit": "agent.cli.audit",
-    "exec": "agent.cli.seccomp",
-    "seccomp": "agent.cli.seccomp",
-    "report": "agent.cli.report",
-    "daemon": "agent.cli.daemon",
-    "history": "agent.cli.history",
-}
-"""Top-level command -> the module whose ``add_parsers`` registers it (the help lists them in
-this order)."""
+COMMANDS: LazyRegistry[Callable[[Any], None]] = LazyRegistry({
+    "lint": "agent.cli.lint:add_parsers",
+    "audit": "agent.cli.audit:add_parsers",
+    "exec": "agent.cli.seccomp:add_parsers",
+    "seccomp": "agent.cli.seccomp:add_parsers",
+    "report": "agent.cli.report:add_parsers",
+    "daemon": "agent.cli.daemon:add_parsers",
+    "history": "agent.cli.history:add_parsers",
+})
+"""Top-level command -> the function that registers it (and the other commands of its module)
+on the top-level subparsers; the help lists them in this order."""
 ONE_SHOT = frozenset({"lint", "audit"})
 """Commands run with the cycle collector paused (:func:`_one_run`)."""
 
@@ -79,9 +80,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"hostguard {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    modules = [COMMANDS[command]] if command is not None else dict.fromkeys(COMMANDS.values())
-    for name in modules:
-        register: Callable[[Any], None] = importlib.import_module(name).add_parsers
+    names = [command] if command is not None else list(COMMANDS)
+    for register in dict.fromkeys(COMMANDS[name] for name in names):  # one call per module
         register(sub)
     return parser
 

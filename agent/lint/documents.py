@@ -8,36 +8,16 @@ up: the audit only needs the kinds' names (to skip those documents), not their l
 from __future__ import annotations
 
 import datetime as dt
-import importlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 
 from agent.core.diagnostic import Diagnostic
+from agent.core.registry import LazyRegistry
 from agent.core.yamlload import Document
 
 Linter = Callable[[Document, dt.date], list[Diagnostic]]
 
-_LINTERS: dict[str, tuple[str, str]] = {
-    "SeccompProfile": ("agent.seccomp.lint", "lint_profile"),
-    "AgentConfig": ("agent.daemon.config", "lint_config"),
-}
-"""``kind`` -> (module, function)."""
-
-
-class _Linters(Mapping[str, Linter]):
-    def __iter__(self) -> Iterator[str]:
-        return iter(_LINTERS)
-
-    def __len__(self) -> int:
-        return len(_LINTERS)
-
-    def __contains__(self, kind: object) -> bool:
-        return kind in _LINTERS
-
-    def __getitem__(self, kind: str) -> Linter:
-        module, name = _LINTERS[kind]
-        linter: Linter = getattr(importlib.import_module(module), name)
-        return linter
-
-
-LINTERS: Mapping[str, Linter] = _Linters()
-"""``kind`` -> linter."""
+LINTERS: Mapping[str, Linter] = LazyRegistry({
+    "SeccompProfile": "agent.seccomp.lint:lint_profile",
+    "AgentConfig": "agent.daemon.config:lint_config",
+})
+"""``kind`` -> linter, as ``module:function``."""

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import importlib
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent.core.atomic import write_atomic
+from agent.core.registry import LazyRegistry
 
 if TYPE_CHECKING:
     from agent.result import AuditRun
@@ -25,35 +25,18 @@ if TYPE_CHECKING:
 Renderer = Callable[["AuditRun"], str | bytes]
 
 _FORMATS: dict[str, tuple[str, str]] = {
-    "html": ("html", "agent.report.html"),
-    "json": ("json", "agent.report.json"),
-    "junit": ("junit.xml", "agent.report.junit"),
-    "sarif": ("sarif", "agent.report.sarif"),
+    "html": ("html", "agent.report.html:render"),
+    "json": ("json", "agent.report.json:render"),
+    "junit": ("junit.xml", "agent.report.junit:render"),
+    "sarif": ("sarif", "agent.report.sarif:render"),
 }
-"""Format name -> (file extension, module whose ``render`` writes it)."""
+"""Format name -> (file extension, ``module:function`` that renders it)."""
 
-
-class _Formats(Mapping[str, tuple[str, Renderer]]):
-    """Format name -> (file extension, renderer); a renderer's module (Jinja2 for html) is
-    imported when that format is looked up, so listing the names costs nothing."""
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(_FORMATS)
-
-    def __len__(self) -> int:
-        return len(_FORMATS)
-
-    def __contains__(self, name: object) -> bool:
-        return name in _FORMATS
-
-    def __getitem__(self, name: str) -> tuple[str, Renderer]:
-        extension, module = _FORMATS[name]
-        render: Renderer = importlib.import_module(module).render
-        return extension, render
-
-
-FORMATS: Mapping[str, tuple[str, Renderer]] = _Formats()
-"""Format name -> (file extension, renderer)."""
+FORMATS: Mapping[str, tuple[str, Renderer]] = LazyRegistry(
+    {name: render for name, (_, render) in _FORMATS.items()},
+    lambda name, render: (_FORMATS[name][0], render))
+"""Format name -> (file extension, renderer); a renderer's module (Jinja2 for html) is
+imported when that format is looked up, so listing the names costs nothing."""
 
 _STAMP = re.compile(r"\d{8}T\d{6}Z")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")

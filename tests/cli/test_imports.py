@@ -134,5 +134,5 @@ def test_each_command_is_registered_by_the_module_named_for_it(command: str) -> 
     parser = cli.build_parser(command)
     registered = next(action for action in parser._actions
                       if isinstance(action, argparse._SubParsersAction)).choices
-    module = cli.COMMANDS[command]
-    assert sorted(registered) == sorted(n for n, m in cli.COMMANDS.items() if m == module)
+    module = cli.COMMANDS.module(command)
+    assert sorted(registered) == sorted(n for n in cli.COMMANDS if cli.COMMANDS.module(n) == module)

@@ -80,7 +80,7 @@ def start(root: Path, paths: Iterable[str]) -> Walk | None:
     helper would pay off; None otherwise."""
     if not names_ports(paths):
         return None
-    from agent.host import fdwalk  # noqa: PLC0415
+    from agent.host import fdwalk  # noqa: PLC0415 - only when a ports check is guessed
 
     proc = str(root / "proc")  # spelled as the process table spells it
     helpers = fdwalk.helpers_for(fdwalk.estimate(proc))

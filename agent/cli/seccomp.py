@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agent.cli import seccomp_live as cli_seccomp_live
+from agent.cli import seccomp_live
 from agent.core.atomic import write_atomic
 from agent.enforce import exec as enforce
 from agent.seccomp import compile as seccomp_compile
@@ -301,4 +301,4 @@ def _compile(args: argparse.Namespace) -> int:
 _SUBCOMMANDS += [_add_compile]
 
 
-_SUBCOMMANDS += [cli_seccomp_live.add_dump, cli_seccomp_live.add_verify]
+_SUBCOMMANDS += [seccomp_live.add_dump, seccomp_live.add_verify]

@@ -17,7 +17,7 @@ under exactly that filter:
   without it, a Docker-sized allow-list (``@system-service``) built here;
 * ``trading (linear)``: the same profile with the binary tree switched off;
 * ``docker default (tree)``: ``../shared/fixtures/seccomp/docker-default.json`` imported through
-  ``agent.seccomp.formats`` (skipped with a note when either is missing).
+  ``agent.seccomp.oci`` (skipped with a note when either is missing).
 
 Two syscalls: ``getppid`` (allow-listed, no argument conditions: the kernel's constant-action cache
 answers it) and ``fcntl(-1, F_GETFD)`` under an argument-conditioned rule (every profiled variant
@@ -143,10 +143,10 @@ def docker_profile() -> Profile | str:
     if not DOCKER.exists():
         return f"skipped: {DOCKER} not present"
     try:
-        from agent.seccomp import formats  # noqa: PLC0415
+        from agent.seccomp import oci  # noqa: PLC0415
     except ImportError:
-        return "skipped: agent.seccomp.formats (the Docker importer) not present"
-    profile, _notes = formats.load_oci(DOCKER, syscalls.native_arch(), None)
+        return "skipped: agent.seccomp.oci (the Docker importer) not present"
+    profile, _notes = oci.load_oci(DOCKER, syscalls.native_arch(), None)
     return profile
 
 

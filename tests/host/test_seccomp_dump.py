@@ -36,8 +36,8 @@ from agent.host.seccomp_dump import (
     stopped,
 )
 from agent.seccomp.compile import build_filter
-from agent.seccomp.formats import load_oci
 from agent.seccomp.model import ALLOW, EPERM, Profile, Rule
+from agent.seccomp.oci import load_oci
 from tests.support import PROJECT, need, need_root, need_tool
 
 TARGET = Path(__file__).resolve().parent / "seccomp_target.py"

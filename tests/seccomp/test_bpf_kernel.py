@@ -24,7 +24,7 @@ from functools import partial
 
 import pytest
 
-from agent.seccomp import bpf, bpf_disasm, bpf_table, formats, syscalls
+from agent.seccomp import bpf, bpf_disasm, bpf_table, oci, syscalls
 from agent.seccomp import compile as sc
 from agent.seccomp.bpf import Insn, SeccompData
 from agent.seccomp.model import ALLOW, Profile, Rule
@@ -312,7 +312,7 @@ def test_a_profile_with_every_action_and_op() -> None:
 
 
 def test_the_docker_default_profile_on_every_number() -> None:
-    profile, _ = formats.load_oci(need_shared(DOCKER), "x86_64", kernel="6.1.0")
+    profile, _ = oci.load_oci(need_shared(DOCKER), "x86_64", kernel="6.1.0")
     program = sc.build_filter(runtime_profile(profile)).bpf()
     numbers = [*syscalls.numbers("x86_64"), 500, 1000, 0xFFFFFFFF, 0x40000000 | GETPPID]
     calls = profile_calls(profile, program, extra=numbers, per_syscall=12)

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent.seccomp import bpf, bpf_table, formats, syscalls
+from agent.seccomp import bpf, bpf_table, oci, syscalls
 from agent.seccomp import compile as sc
 from agent.seccomp.bpf import Insn, SeccompData
 from agent.seccomp.model import ALLOW, KILL_PROCESS, Profile, Rule
@@ -303,7 +303,7 @@ def test_table_matches_the_shipped_trading_profile() -> None:
 
 @pytest.mark.parametrize("tree", [False, True])
 def test_table_matches_the_docker_default_profile(tree: bool) -> None:
-    profile, _ = formats.load_oci(need_shared(DOCKER), "x86_64", kernel="6.1.0")
+    profile, _ = oci.load_oci(need_shared(DOCKER), "x86_64", kernel="6.1.0")
     assert_table_matches_profile(profile, tree=tree)
     table = bpf_table.table([sc.build_filter(profile, tree=tree).bpf()], X86_64,
                       syscalls.numbers("x86_64"))

@@ -20,6 +20,7 @@ from agent.enforce import exec as enforce
 from agent.seccomp import compile as seccomp_compile
 from agent.seccomp import oci, syscalls, systemd
 from agent.seccomp.model import FormatError, Profile
+from agent.seccomp.plan import MODES, CompileError
 from agent.seccomp.profile import load_profile, to_yaml
 
 
@@ -223,7 +224,7 @@ def _exec(args: argparse.Namespace) -> int:
         return status
     if args.profile is None:
         return refuse("--profile is required")
-    if args.mode is not None and args.mode not in seccomp_compile.MODES:
+    if args.mode is not None and args.mode not in MODES:
         return refuse(f"--mode must be enforce or log, not {args.mode!r}")
     if not argv:
         return refuse("no command given (hostguard exec --profile P -- CMD [ARGS...])")
@@ -246,7 +247,7 @@ def _add_compile(commands: Any) -> None:
         "one that cannot be compiled exactly.")
     cmd.add_argument("profile", type=Path, metavar="PROFILE")
     cmd.add_argument("--format", choices=["bpf", "pfc", "oci", "systemd"], default="pfc")
-    cmd.add_argument("--mode", choices=list(seccomp_compile.MODES),
+    cmd.add_argument("--mode", choices=list(MODES),
                      help="override the profile's mode")
     cmd.add_argument("--arch", help="oci only: what 'native' stands for (default: this host's)")
     cmd.add_argument("-o", "--output", type=Path, metavar="FILE",
@@ -273,7 +274,7 @@ def _compile(args: argparse.Namespace) -> int:
             for item in result.unexpressed:
                 print(f"hostguard: cannot express: {item}", file=sys.stderr)
             data = "".join(f"{line}\n" for line in result.lines).encode()
-    except (seccomp_compile.CompileError, FormatError) as exc:
+    except (CompileError, FormatError) as exc:
         print(f"hostguard: {exc}", file=sys.stderr)
         return 2
     by_hand = seccomp_compile.hand_written(profile)  # group members absent here are expected

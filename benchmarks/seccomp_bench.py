@@ -57,12 +57,14 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
-from agent.seccomp import bpf, bpf_table, syscalls  # noqa: E402
+from agent.enforce.load import load_filter  # noqa: E402
+from agent.seccomp import assemble, bpf, bpf_table, syscalls  # noqa: E402
 from agent.seccomp import compile as seccomp_compile  # noqa: E402
 from agent.seccomp.model import (  # noqa: E402
     ALLOW,
@@ -214,7 +216,7 @@ def _target(program: seccomp_compile.CompiledFilter, busy: bool) -> int:
     pid = os.fork()
     if pid == 0:  # pragma: no cover - child
         try:
-            program.load()
+            load_filter(program)
             os.write(ready_w, b"1")
             while True:
                 if not busy:
@@ -293,13 +295,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         binary = build_helper(cc, Path(tmp))
         for _ in range(args.runs):
             for name, compiled in variants:
-                load = compiled.load if compiled is not None else None
+                load = partial(load_filter, compiled) if compiled is not None else None
                 for call in calls:
                     samples[(name, call)].append(
                         run_helper(binary, call, args.iterations, load, args.cpu))
 
     print(f"seccomp filter cost: kernel {platform.release()}, libseccomp "
-          f"{seccomp_compile.libseccomp_version()}, {args.iterations} calls x {args.runs} runs "
+          f"{assemble.libseccomp_version()}, {args.iterations} calls x {args.runs} runs "
           f"on CPU {args.cpu}, median ns/call")
     print(f"{'variant':<24}{'BPF insns':>10}{'getppid':>10}{'ratio':>8}"
           f"{'fcntl(arg)':>12}{'ratio':>8}")

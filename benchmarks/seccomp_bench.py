@@ -64,8 +64,9 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
 from agent.enforce.load import load_filter  # noqa: E402
-from agent.seccomp import assemble, bpf, bpf_table, syscalls  # noqa: E402
+from agent.seccomp import bpf, bpf_table, syscalls  # noqa: E402
 from agent.seccomp import compile as seccomp_compile  # noqa: E402
+from agent.seccomp.libseccomp import libseccomp_version  # noqa: E402
 from agent.seccomp.model import (  # noqa: E402
     ALLOW,
     EPERM,
@@ -301,7 +302,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         run_helper(binary, call, args.iterations, load, args.cpu))
 
     print(f"seccomp filter cost: kernel {platform.release()}, libseccomp "
-          f"{assemble.libseccomp_version()}, {args.iterations} calls x {args.runs} runs "
+          f"{libseccomp_version()}, {args.iterations} calls x {args.runs} runs "
           f"on CPU {args.cpu}, median ns/call")
     print(f"{'variant':<24}{'BPF insns':>10}{'getppid':>10}{'ratio':>8}"
           f"{'fcntl(arg)':>12}{'ratio':>8}")

@@ -1,50 +1,55 @@
 """Assembly: the planned rules handed to libseccomp, in a child process that can be killed.
 
 libseccomp 2.5.4 never returns from ``seccomp_rule_add`` for some rule sets (measured: ``ge 2``
-then ``lt 2 and gt 7`` then ``lt 2 and eq 7`` on one syscall), so the filter is built in a forked
-child with a time bound (:data:`ASSEMBLY_SECONDS`).
+then ``lt 2 and gt 7`` then ``lt 2 and eq 7`` on one syscall), so the filter is built where it
+can be killed: a child process given :data:`ASSEMBLY_SECONDS`. The child is spawned, never
+forked (the daemon compiles while its watchdog and metrics threads run, and a forked child of a
+threaded process inherits their locks in whatever state they were): a fresh interpreter
+(``python -I -S``, importing from the parent's ``sys.path``) runs
+:func:`agent.seccomp.libseccomp.main`, the request in an anonymous file on its stdin, the answer
+on a pipe. The bound starts once the child says it is ready (an interpreter starting on a busy
+host gets :data:`START_SECONDS` for that), so the filter gets the same two seconds it got from a
+fork.
 
-Filter attributes: ``CTL_NNP`` = ``profile.no_new_privs``, ``CTL_TSYNC`` = 1, ``API_SYSRAWRC`` = 1
-(the kernel's own errno on a failed load) and, above :data:`TREE_THRESHOLD` syscalls with rules,
-``CTL_OPTIMIZE`` = 2 (binary tree; libseccomp once mishandled level 2 with no rules). The numbers
-are libseccomp's ``enum scmp_filter_attr`` (``seccomp.h`` 2.5): each is feature-tested at runtime
-and recorded in :attr:`Built.attributes`.
+Everything but the libseccomp calls happens here: which rule goes to which architecture with
+which action value, the binary tree above :data:`TREE_THRESHOLD` syscalls with rules
+(``CTL_OPTIMIZE`` = 2; libseccomp once mishandled level 2 with no rules), and the messages made
+of what it refused.
 """
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import select
-import signal
-import tempfile
+import subprocess
+import sys
 import time
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 
-import pyseccomp
-
-from agent.location import Location
 from agent.record import record
 from agent.seccomp import syscalls
+from agent.seccomp.libseccomp import OPS, Request
 from agent.seccomp.model import Action, Profile
 from agent.seccomp.plan import CompileError, Emitted, action_value, where
 
 TREE_THRESHOLD = 8
 """More syscalls with rules than this (on one architecture) -> binary-tree optimisation."""
 ASSEMBLY_SECONDS = 2.0
-"""Time libseccomp gets to build one filter (2.5.4 loops forever on some rule combinations)."""
+"""Time libseccomp gets to build one filter (2.5.4 loops forever on some rule combinations),
+counted from when the child is ready."""
+START_SECONDS = 60.0
+"""Time the child gets to start (an interpreter and libseccomp loaded) on a busy host."""
 
-ATTR_ACT_BADARCH = 2
-ATTR_CTL_NNP = 3
-ATTR_CTL_TSYNC = 4
-ATTR_CTL_OPTIMIZE = 8
-ATTR_API_SYSRAWRC = 9
-"""libseccomp ``enum scmp_filter_attr`` values (``SCMP_FLTATR_*``, stable since 2.5.0)."""
-
-_OPS = {"ne": 1, "lt": 2, "le": 3, "eq": 4, "ge": 5, "gt": 6, "masked_eq": 7}
-"""libseccomp ``enum scmp_compare``."""
+_ROOT = str(Path(__file__).resolve().parents[2])
+"""The folder holding the ``agent`` package, first on the child's path."""
+_BOOT = ("import sys; sys.path[:] = sys.argv[1:]; from agent.seccomp.libseccomp import main; "
+         "sys.exit(main())")
+_ENV = ("PATH", "LD_LIBRARY_PATH")
+"""All the child inherits of the environment: where the loader and ``ctypes.util`` look for
+libseccomp."""
 
 
 @record
@@ -59,175 +64,122 @@ class Built:
     """Filter attributes set (``nnp``, ``tsync``, ``optimize``, ``sysrawrc``, ``badarch``)."""
 
 
-def syscall_token(name: str) -> int:
-    """libseccomp's number for ``name`` across architectures (its native number, or a
-    negative pseudo-number for one the native architecture lacks)."""
-    return int(pyseccomp.resolve_syscall(pyseccomp.Arch.NATIVE, name))
-
-
 def assemble(profile: Profile, arches: Sequence[str], emitted: Sequence[Emitted], *,
              tree: bool | None, numbers: dict[tuple[str, str], int], order: str,
              default: Action, badarch: Action) -> Built | str:
-    """Build the filter in a forked child; the filter, or why not (a hang, a crash).
+    """Build the filter in a spawned child; the filter, or why not (a hang, a crash).
 
     ``order``: ``planned`` (as :func:`agent.seccomp.plan.plan` made them), ``short-first`` or
     ``long-first`` (by condition count). Raises :class:`CompileError` for a rule, attribute or
-    merge libseccomp refused.
+    merge libseccomp refused (at the rule's or the profile's location) and when the child could
+    not be started.
     """
-    attributes: dict[str, int] = {}
-    built = _assemble_bounded(profile, arches, emitted, numbers=numbers, order=order, tree=tree,
-                              default=default, badarch=badarch, attributes=attributes)
-    if isinstance(built, str):
-        return built
-    return Built(built[0], built[1], attributes)
-
-
-def _export(method: Any) -> bytes:
-    with tempfile.TemporaryFile() as tmp:
-        method(tmp)
-        tmp.seek(0)
-        return tmp.read()
-
-
-def _assemble_bounded(profile: Profile, arches: Sequence[str], emitted: Sequence[Emitted], *,
-                      tree: bool | None,
-                      numbers: dict[tuple[str, str], int], order: str, default: Action,
-                      badarch: Action, attributes: dict[str, int]) -> tuple[bytes, str] | str:
-    """``(bpf, pfc)`` from a forked child, or why not.
-
-    libseccomp 2.5.4 never returns from ``seccomp_rule_add`` for some rule sets (measured: ``ge
-    2`` then ``lt 2 and gt 7`` then ``lt 2 and eq 7`` on one syscall), so it runs where it can be
-    killed. A CompileError in the child (a rule refused) is raised again here.
-    """
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child: never returns
-        code = 0
-        try:
-            os.close(read_end)
-            got: dict[str, int] = {}
-            handle = _assemble(profile, arches, emitted, numbers=numbers, order=order, tree=tree,
-                               default=default, badarch=badarch, attributes=got)
-            payload = json.dumps({"bpf": _export(handle.export_bpf).hex(), "attributes": got,
-                                  "pfc": _export(handle.export_pfc).decode()})
-        except CompileError as err:
-            payload = json.dumps({"error": err.message,
-                                  "at": str(err.location) if err.location else None})
-        except BaseException as err:
-            payload = json.dumps({"error": f"libseccomp failed: {err}", "at": None})
-        try:
-            data = payload.encode()
-            while data:
-                data = data[os.write(write_end, data):]
-        except BaseException:
-            code = 1
-        os._exit(code)
-    os.close(write_end)
-    chunks: list[bytes] = []
-    deadline = time.monotonic() + ASSEMBLY_SECONDS
-    try:
-        while True:
-            left = deadline - time.monotonic()
-            ready, _, _ = select.select([read_end], [], [], max(left, 0))
-            if not ready:
-                os.kill(pid, signal.SIGKILL)
-                return f"libseccomp did not finish building the filter in {ASSEMBLY_SECONDS:g}s"
-            chunk = os.read(read_end, 1 << 20)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    finally:
-        os.close(read_end)
-        os.waitpid(pid, 0)
-    try:
-        answer = json.loads(b"".join(chunks))
-    except ValueError:
-        return "libseccomp crashed while building the filter"
-    if "error" in answer:
-        at = answer["at"]
-        location = None
-        if at:
-            path, line, col = at.rsplit(":", 2)
-            location = Location(path, int(line), int(col))
-        raise CompileError(answer["error"], location)
-    attributes.update(answer["attributes"])
-    return bytes.fromhex(answer["bpf"]), str(answer["pfc"])
-
-
-def _assemble(profile: Profile, arches: Sequence[str], emitted: Sequence[Emitted], *,
-              tree: bool | None,
-              numbers: dict[tuple[str, str], int], order: str, default: Action,
-              badarch: Action, attributes: dict[str, int]) -> Any:
     ordered = list(emitted)
     if order != "planned":
         ordered.sort(key=_insertion_order, reverse=order == "long-first")
-    handle: Any = None
-    for arch in arches:
-        per_arch = [e for e in ordered if (e.syscall, arch) in numbers]
-        ctx = _context(arch, default, badarch, nnp=profile.no_new_privs, rules=per_arch, tree=tree,
-                       attributes=attributes)
-        for rule in per_arch:
-            args = [pyseccomp.Arg(c.index, _OPS[c.op], c.a, c.b) for c in rule.conds]
-            try:
-                ctx.add_rule(action_value(rule.action), numbers[(rule.syscall, arch)], *args)
-            except OSError as err:
-                raise CompileError(f"libseccomp refused the rule {rule.action} for "
-                                   f"{rule.syscall} on {arch} "
-                                   f"({', '.join(map(str, rule.conds)) or 'no conditions'}): "
-                                   f"{err.strerror}", where(profile, rule.syscall)) from None
-        if handle is None:
-            handle = ctx
-        else:
-            try:
-                handle.merge(ctx)
-            except OSError as err:
-                raise CompileError(f"libseccomp could not merge the {arch} filter: "
-                                   f"{err.strerror}", profile.location) from None
-    return handle
+    per_arch = [[e for e in ordered if (e.syscall, arch) in numbers] for arch in arches]
+    native = syscalls.native_arch()
+    request: Request = {
+        "default": action_value(default), "badarch": action_value(badarch),
+        "nnp": int(profile.no_new_privs),
+        "filters": [{
+            "token": None if arch == native else syscalls.arch_token(arch),
+            "optimize": 2 if (tree if tree is not None
+                              else len({e.syscall for e in rules}) > TREE_THRESHOLD) else 1,
+            "rules": [[action_value(e.action), numbers[(e.syscall, arch)],
+                       [[c.index, OPS[c.op], c.a, c.b] for c in e.conds]] for e in rules],
+        } for arch, rules in zip(arches, per_arch, strict=True)],
+    }
+    answer = _run(request)
+    if isinstance(answer, str):
+        return answer
+    if "refused" in answer:
+        f, r = answer["refused"]
+        rule, arch = per_arch[f][r], arches[f]
+        raise CompileError(f"libseccomp refused the rule {rule.action} for {rule.syscall} on "
+                           f"{arch} ({', '.join(map(str, rule.conds)) or 'no conditions'}): "
+                           f"{answer['strerror']}", where(profile, rule.syscall))
+    if "merge" in answer:
+        raise CompileError(f"libseccomp could not merge the {arches[answer['merge']]} filter: "
+                           f"{answer['strerror']}", profile.location)
+    if "attribute" in answer:
+        raise CompileError(f"libseccomp refused filter attribute {answer['attribute']}="
+                           f"{answer['value']}: {answer['strerror']}")
+    if "failed" in answer:
+        raise CompileError(f"libseccomp failed: {answer['failed']}")
+    return Built(bytes.fromhex(answer["bpf"]), str(answer["pfc"]),
+                 {str(k): int(v) for k, v in answer["attributes"].items()})
 
 
 def _insertion_order(rule: Emitted) -> tuple[int, tuple[int, ...]]:
     return len(rule.conds), tuple(c.index for c in rule.conds)
 
 
-def _context(arch: str, default: Action, badarch: Action, *, nnp: bool, tree: bool | None,
-             rules: Sequence[Emitted], attributes: dict[str, int]) -> Any:
-    ctx = pyseccomp.SyscallFilter(action_value(default))
-    if arch != syscalls.native_arch():
-        ctx.add_arch(syscalls.arch_token(arch))
-        ctx.remove_arch(pyseccomp.Arch.NATIVE)
-    if tree is None:
-        tree = len({r.syscall for r in rules}) > TREE_THRESHOLD
-    optimize = 2 if tree else 1
-    wanted = [("badarch", ATTR_ACT_BADARCH, action_value(badarch), True),
-              ("nnp", ATTR_CTL_NNP, int(nnp), True),
-              ("tsync", ATTR_CTL_TSYNC, 1, True),
-              ("sysrawrc", ATTR_API_SYSRAWRC, 1, False)]
-    if optimize == 2:
-        wanted.append(("optimize", ATTR_CTL_OPTIMIZE, 2, False))
-    for label, attr, value, required in wanted:
-        try:
-            ctx.set_attr(attr, value)
-        except OSError as err:
-            if required:
-                raise CompileError(f"libseccomp refused filter attribute {label}={value}: "
-                                   f"{err.strerror}") from None
-            continue  # an older libseccomp: feature absent, the filter is still exact
-        attributes[label] = value
-    attributes.setdefault("optimize", 1)
-    return ctx
-
-
-def libseccomp_version() -> str:
-    """``major.minor.micro`` of the loaded libseccomp (for reports and benchmarks)."""
-    lib = pyseccomp._libseccomp  # pyseccomp exposes no version call
+def _run(request: Request) -> dict[str, Any] | str:
+    """The child's answer to ``request``, or why there is none (it overran or crashed)."""
+    with _memfd("hostguard-assembly") as given, _memfd("hostguard-assembly-errors") as errors:
+        given.write(json.dumps(request).encode())
+        given.seek(0)
+        written = _exchange(given, errors)
+    if written is None:
+        return f"libseccomp did not finish building the filter in {ASSEMBLY_SECONDS:g}s"
     try:
-        lib.seccomp_version.restype = ctypes.POINTER(_Version)
-        ver = lib.seccomp_version().contents
-    except (AttributeError, ValueError):
-        return "unknown"
-    return f"{ver.major}.{ver.minor}.{ver.micro}"
+        answer: dict[str, Any] = json.loads(written)
+    except ValueError:
+        return "libseccomp crashed while building the filter"
+    return answer
 
 
-class _Version(ctypes.Structure):
-    _fields_ = [("major", ctypes.c_uint), ("minor", ctypes.c_uint), ("micro", ctypes.c_uint)]
+def _memfd(name: str) -> BinaryIO:
+    """An anonymous file (no ``/tmp`` needed), for the caller to close."""
+    return open(os.memfd_create(name, os.MFD_CLOEXEC), "w+b")
+
+
+def _exchange(given: BinaryIO, errors: BinaryIO) -> bytes | None:
+    """Start the child on ``given``: what it writes after its ready newline, None if it overran
+    :data:`ASSEMBLY_SECONDS` (it is killed). Raises :class:`CompileError` when it cannot be
+    started or does not get ready (its last line of ``errors`` says why)."""
+    paths = dict.fromkeys([_ROOT, *(os.path.abspath(p) for p in sys.path)])
+    env = {name: os.environ[name] for name in _ENV if name in os.environ}
+    read_end, write_end = os.pipe()
+    try:
+        try:
+            child = subprocess.Popen([sys.executable, "-I", "-S", "-c", _BOOT, *paths],
+                                     stdin=given, stdout=write_end, stderr=errors, env=env)
+        except OSError as err:
+            raise CompileError(f"cannot start the libseccomp helper: {err}") from None
+        finally:
+            os.close(write_end)  # the child's copy is the only one left: its exit is our EOF
+        with child:  # waits for it on the way out
+            try:
+                ready = _ready(read_end)
+                written = _rest(read_end) if ready else None
+            finally:
+                child.kill()  # a zombie already unless it overran or hangs starting
+    finally:
+        os.close(read_end)
+    if not ready:
+        errors.seek(0)
+        why = errors.read().decode(errors="replace").strip().splitlines()
+        raise CompileError("cannot start the libseccomp helper"
+                           + (f": {why[-1]}" if why else f" in {START_SECONDS:g}s"))
+    return written
+
+
+def _ready(fd: int) -> bool:
+    """Whether the child wrote its ready newline within :data:`START_SECONDS`."""
+    return bool(select.select([fd], [], [], START_SECONDS)[0]) and os.read(fd, 1) == b"\n"
+
+
+def _rest(fd: int) -> bytes | None:
+    """All the child writes until it exits; None if that takes over :data:`ASSEMBLY_SECONDS`."""
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + ASSEMBLY_SECONDS
+    while True:
+        left = deadline - time.monotonic()
+        if not select.select([fd], [], [], max(left, 0))[0]:
+            return None
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from agent.record import record
 from agent.seccomp import assemble, selfcheck, syscalls
+from agent.seccomp.libseccomp import syscall_token
 from agent.seccomp.model import Action, ActionKind, Profile, Rule
 from agent.seccomp.plan import (
     CompileError,
@@ -141,7 +142,7 @@ def build_filter(profile: Profile, mode: str | None = None, *,
                 raise CompileError(f"unknown syscall {name!r}", by_hand[name].location)
             skipped.extend(Skipped(name, arch, "unknown") for arch in arches)
             continue
-        token = assemble.syscall_token(name)
+        token = syscall_token(name)
         for arch in arches:
             if syscalls.lookup(name, arch).status is syscalls.Status.KNOWN:
                 numbers[(name, arch)] = token

@@ -19,9 +19,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from agent.host.cpus import format_cpus
+from agent.host.dump_cache import DumpCache
 from agent.host.facts import ReadError
 from agent.host.processes import Process, ProcessTable
-from agent.host.seccomp_dump import DumpCache, DumpError, FilterDump, dump_filters
+from agent.host.seccomp_dump import DumpError, FilterDump, dump_filters
 from agent.host.snapshot import DumpRequest
 
 Loaded = Mapping[int, "FilterDump | ReadError"]

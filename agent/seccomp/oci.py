@@ -57,6 +57,7 @@ from agent.seccomp.model import (
     Rule,
     profile_name,
 )
+from agent.seccomp.plan import effective
 
 DOCKER_DEFAULT_CAPS: tuple[str, ...] = (
     "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
@@ -432,9 +433,8 @@ def to_oci(profile: Profile, arch: str = "x86_64") -> dict[str, Any]:
     ``native`` in the profile's architectures stands for ``arch``. Raises :class:`FormatError`
     for a rule with two conditions on one argument: runc would OR them.
     """
-    log = profile.mode == "log"
     out: dict[str, Any] = {}
-    out.update(_oci_action(_logged(profile.default_action, log), "defaultAction",
+    out.update(_oci_action(effective(profile.default_action, profile.mode), "defaultAction",
                            "defaultErrnoRet"))
     arches = [arch if a == "native" else a for a in profile.architectures]
     out["architectures"] = [f"SCMP_ARCH_{a.upper()}" for a in dict.fromkeys(arches)]
@@ -450,7 +450,7 @@ def to_oci(profile: Profile, arch: str = "x86_64") -> dict[str, Any]:
             raise FormatError(where, f"rule for {_short_list(names)} has two conditions on one "
                               "argument; OCI runtimes OR those, so it cannot be exported")
         entry: dict[str, Any] = {"names": names}
-        entry.update(_oci_action(_logged(rule.action, log), "action", "errnoRet"))
+        entry.update(_oci_action(effective(rule.action, profile.mode), "action", "errnoRet"))
         if rule.args:
             entry["args"] = [_oci_arg(c) for c in rule.args]
         entries.append(entry)
@@ -474,10 +474,6 @@ def oci_caveats(profile: Profile) -> list[str]:
                            "another action; OCI has no rule order, the runtime decides")
                 break
     return out
-
-
-def _logged(action: Action, log: bool) -> Action:
-    return Action(ActionKind.LOG) if log and action.kind is not ActionKind.ALLOW else action
 
 
 def _oci_action(action: Action, key: str, errno_key: str) -> dict[str, Any]:

@@ -20,8 +20,8 @@ from agent.policy.resolve import PolicySet
 from agent.result import AuditRun, Evidence, Outcome, PolicyFile, Result, Status
 
 if TYPE_CHECKING:
+    from agent.host.dump_cache import DumpCache
     from agent.host.fdwalk import Walk
-    from agent.host.seccomp_dump import DumpCache
 
 
 def policy_files(policy_set: PolicySet) -> tuple[PolicyFile, ...]:

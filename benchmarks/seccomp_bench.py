@@ -17,7 +17,7 @@ under exactly that filter:
   without it, a Docker-sized allow-list (``@system-service``) built here;
 * ``trading (linear)``: the same profile with the binary tree switched off;
 * ``docker default (tree)``: ``../shared/fixtures/seccomp/docker-default.json`` imported through
-  ``agent.seccomp.formats`` (skipped with a note when either is missing).
+  ``agent.seccomp.oci`` (skipped with a note when either is missing).
 
 Two syscalls: ``getppid`` (allow-listed, no argument conditions: the kernel's constant-action cache
 answers it) and ``fcntl(-1, F_GETFD)`` under an argument-conditioned rule (every profiled variant
@@ -57,13 +57,16 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
+from agent.enforce.load import load_filter  # noqa: E402
 from agent.seccomp import bpf, bpf_table, syscalls  # noqa: E402
 from agent.seccomp import compile as seccomp_compile  # noqa: E402
+from agent.seccomp.libseccomp import libseccomp_version  # noqa: E402
 from agent.seccomp.model import (  # noqa: E402
     ALLOW,
     EPERM,
@@ -143,10 +146,10 @@ def docker_profile() -> Profile | str:
     if not DOCKER.exists():
         return f"skipped: {DOCKER} not present"
     try:
-        from agent.seccomp import formats  # noqa: PLC0415
+        from agent.seccomp import oci  # noqa: PLC0415
     except ImportError:
-        return "skipped: agent.seccomp.formats (the Docker importer) not present"
-    profile, _notes = formats.load_oci(DOCKER, syscalls.native_arch(), None)
+        return "skipped: agent.seccomp.oci (the Docker importer) not present"
+    profile, _notes = oci.load_oci(DOCKER, syscalls.native_arch(), None)
     return profile
 
 
@@ -214,7 +217,7 @@ def _target(program: seccomp_compile.CompiledFilter, busy: bool) -> int:
     pid = os.fork()
     if pid == 0:  # pragma: no cover - child
         try:
-            program.load()
+            load_filter(program)
             os.write(ready_w, b"1")
             while True:
                 if not busy:
@@ -293,13 +296,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         binary = build_helper(cc, Path(tmp))
         for _ in range(args.runs):
             for name, compiled in variants:
-                load = compiled.load if compiled is not None else None
+                load = partial(load_filter, compiled) if compiled is not None else None
                 for call in calls:
                     samples[(name, call)].append(
                         run_helper(binary, call, args.iterations, load, args.cpu))
 
     print(f"seccomp filter cost: kernel {platform.release()}, libseccomp "
-          f"{seccomp_compile.libseccomp_version()}, {args.iterations} calls x {args.runs} runs "
+          f"{libseccomp_version()}, {args.iterations} calls x {args.runs} runs "
           f"on CPU {args.cpu}, median ns/call")
     print(f"{'variant':<24}{'BPF insns':>10}{'getppid':>10}{'ratio':>8}"
           f"{'fcntl(arg)':>12}{'ratio':>8}")

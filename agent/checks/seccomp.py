@@ -442,7 +442,7 @@ class _Judge:
                 self._dumped(thread.tid, other)
 
     def _profile(self, declared: Declared, stack: tuple[bytes, ...]) -> None:
-        from agent.seccomp.compile import CompileError  # noqa: PLC0415 - only a profile comparison
+        from agent.seccomp.plan import CompileError  # noqa: PLC0415 - only a profile comparison
 
         who = _who(self.proc)
         try:

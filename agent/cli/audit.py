@@ -131,7 +131,7 @@ def _audit_with(args: argparse.Namespace, prefetched: Walk | None) -> int:
         return EXIT_USAGE
     cache = None
     if args.seccomp_cache is not None:
-        from agent.host.seccomp_dump import DumpCache  # noqa: PLC0415 - deep checks only
+        from agent.host.dump_cache import DumpCache  # noqa: PLC0415 - deep checks only
 
         cache = DumpCache(args.seccomp_cache)
         if cache.ignored:

@@ -17,9 +17,10 @@ from agent.cli import seccomp_live
 from agent.core.atomic import write_atomic
 from agent.enforce import exec as enforce
 from agent.seccomp import compile as seccomp_compile
-from agent.seccomp import formats, syscalls
-from agent.seccomp.model import Profile
-from agent.seccomp.profile import load_profile
+from agent.seccomp import oci, syscalls, systemd
+from agent.seccomp.model import FormatError, Profile
+from agent.seccomp.plan import MODES, CompileError
+from agent.seccomp.profile import load_profile, to_yaml
 
 
 def add_parsers(sub: Any) -> None:
@@ -44,7 +45,7 @@ def _seccomp_help(parser: argparse.ArgumentParser) -> Any:
     return show
 
 
-# --- import / export / systemd: formats in and out (agent.seccomp.formats) ----------------------
+# --- import / export / systemd: formats in and out (agent.seccomp.oci, .systemd) ---------------
 
 def _add_import(commands: Any) -> None:
     cmd = commands.add_parser(
@@ -74,14 +75,14 @@ def _caps(text: str | None) -> list[str] | None:
 
 def _import(args: argparse.Namespace) -> int:
     try:
-        profile, notes = formats.load_oci(args.file, args.arch, _caps(args.caps))
-    except formats.FormatError as exc:
+        profile, notes = oci.load_oci(args.file, args.arch, _caps(args.caps))
+    except FormatError as exc:
         print(f"hostguard: {exc}", file=sys.stderr)
         return 2
     caps = args.caps or "Docker's default set"
     header = [f"Imported by hostguard from {args.file.name} for {args.arch}, capabilities: "
               f"{caps}.", *notes]
-    text = formats.to_yaml(profile, header)
+    text = to_yaml(profile, header)
     for note in notes:
         print(f"hostguard: note: {note}", file=sys.stderr)
     return _emit(text, args.output)
@@ -130,11 +131,11 @@ def _export(args: argparse.Namespace) -> int:
     if profile is None:
         return 2
     try:
-        data = formats.to_oci(profile, args.arch)
-    except formats.FormatError as exc:
+        data = oci.to_oci(profile, args.arch)
+    except FormatError as exc:
         print(f"hostguard: {exc}", file=sys.stderr)
         return 2
-    for caveat in formats.oci_caveats(profile):
+    for caveat in oci.oci_caveats(profile):
         print(f"hostguard: caveat: {caveat}", file=sys.stderr)
     text = json.dumps(data, indent=2) + "\n"
     return _emit(text, args.output)
@@ -168,7 +169,7 @@ def _systemd(args: argparse.Namespace) -> int:
     profile = _load_profile(args.profile)
     if profile is None:
         return 2
-    result = formats.to_systemd(profile, widen=args.widen)
+    result = systemd.to_systemd(profile, widen=args.widen)
     for item in result.unexpressed:
         print(f"hostguard: cannot express: {item}", file=sys.stderr)
     text = result.dropin(args.unit, str(args.profile))
@@ -222,7 +223,7 @@ def _exec(args: argparse.Namespace) -> int:
         return status
     if args.profile is None:
         return refuse("--profile is required")
-    if args.mode is not None and args.mode not in seccomp_compile.MODES:
+    if args.mode is not None and args.mode not in MODES:
         return refuse(f"--mode must be enforce or log, not {args.mode!r}")
     if not argv:
         return refuse("no command given (hostguard exec --profile P -- CMD [ARGS...])")
@@ -245,7 +246,7 @@ def _add_compile(commands: Any) -> None:
         "one that cannot be compiled exactly.")
     cmd.add_argument("profile", type=Path, metavar="PROFILE")
     cmd.add_argument("--format", choices=["bpf", "pfc", "oci", "systemd"], default="pfc")
-    cmd.add_argument("--mode", choices=list(seccomp_compile.MODES),
+    cmd.add_argument("--mode", choices=list(MODES),
                      help="override the profile's mode")
     cmd.add_argument("--arch", help="oci only: what 'native' stands for (default: this host's)")
     cmd.add_argument("-o", "--output", type=Path, metavar="FILE",
@@ -266,13 +267,13 @@ def _compile(args: argparse.Namespace) -> int:
             data = compiled.pfc().encode()
         elif args.format == "oci":
             arch = args.arch or syscalls.native_arch()
-            data = (json.dumps(formats.to_oci(profile, arch), indent=2) + "\n").encode()
+            data = (json.dumps(oci.to_oci(profile, arch), indent=2) + "\n").encode()
         else:
-            result = formats.to_systemd(profile)
+            result = systemd.to_systemd(profile)
             for item in result.unexpressed:
                 print(f"hostguard: cannot express: {item}", file=sys.stderr)
             data = "".join(f"{line}\n" for line in result.lines).encode()
-    except (seccomp_compile.CompileError, formats.FormatError) as exc:
+    except (CompileError, FormatError) as exc:
         print(f"hostguard: {exc}", file=sys.stderr)
         return 2
     by_hand = seccomp_compile.hand_written(profile)  # group members absent here are expected

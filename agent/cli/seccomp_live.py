@@ -100,7 +100,8 @@ def _dump(args: argparse.Namespace) -> int:
 
 def _verify(args: argparse.Namespace) -> int:
     from agent.seccomp import bpf, verify  # noqa: PLC0415 - these commands only
-    from agent.seccomp.compile import CompileError, build_filter  # noqa: PLC0415 - these commands only
+    from agent.seccomp.compile import build_filter  # noqa: PLC0415 - these commands only
+    from agent.seccomp.plan import CompileError  # noqa: PLC0415 - these commands only
     from agent.seccomp.profile import load_profile  # noqa: PLC0415 - these commands only
 
     loaded = load_profile(args.profile)

@@ -33,7 +33,7 @@ from agent.daemon.history import History
 from agent.daemon.log import log
 from agent.daemon.notify import notify, status_text, watchdog_interval
 from agent.daemon.placement import place_self
-from agent.host.seccomp_dump import DumpCache
+from agent.host.dump_cache import DumpCache
 from agent.policy.resolve import PolicySet
 from agent.report import score as scoring
 from agent.report.writer import write_reports

@@ -25,8 +25,10 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from agent.seccomp.compile import CompiledFilter, CompileError, build_filter, set_no_new_privs
+from agent.enforce.load import load_filter, set_no_new_privs
+from agent.seccomp.compile import CompiledFilter, build_filter
 from agent.seccomp.model import Profile
+from agent.seccomp.plan import CompileError
 
 EXIT_CANNOT_RUN = 126
 """The target was not started (or could not be executed)."""
@@ -83,7 +85,7 @@ def exec_filtered(compiled: CompiledFilter, path: str, argv: Sequence[str]) -> N
     try:
         if compiled.profile.no_new_privs:
             set_no_new_privs()
-        compiled.load()
+        load_filter(compiled)
     except OSError as err:
         _die(f"cannot load the seccomp filter: {err.strerror or err}", EXIT_CANNOT_RUN)
     try:

@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent.host.cpus import format_cpus
+from agent.host.dump_cache import DumpCache
 from agent.host.facts import ReadError
 from agent.host.processes import Process, ProcessTable
-from agent.host.seccomp_dump import DumpCache, DumpError, FilterDump, dump_filters
+from agent.host.seccomp_dump import DumpError, FilterDump, dump_filters
 
 if TYPE_CHECKING:  # only a type here: the snapshot imports this module
     from agent.host.snapshot import DumpRequest

@@ -17,7 +17,7 @@ check.
 
 ::
 
-    cache = DumpCache(Path("/var/lib/hostguard/seccomp-filters.json"))  # or DumpCache()
+    cache = DumpCache(Path("/var/lib/hostguard/seccomp-filters.json"))  # agent.host.dump_cache
     try:
         dump = dump_filters(tid, cache=cache)     # FilterDump; stops the thread < 1 ms at most once
     except DumpError as exc:
@@ -52,7 +52,8 @@ Why it is built the way it is:
   index a new filter only appends, so reading up to the first ``ENOENT`` is a snapshot; the
   cache key uses the count actually read.
 * **Cached by (tid, start time, filter count).** Append-only stacks make that key determine
-  the stack, so an unchanged thread is never stopped twice (see :class:`DumpCache`).
+  the stack, so an unchanged thread is never stopped twice (:class:`FilterCache`, kept by
+  :class:`agent.host.dump_cache.DumpCache`).
 
 Never an empty stack in place of an error: a thread that cannot be read raises
 :class:`DumpError` with a sentence saying why. A thread with ``Seccomp: 0`` is not stopped at
@@ -61,24 +62,17 @@ all (an empty dump); one in strict mode (``Seccomp: 1``) has no filter to read (
 
 from __future__ import annotations
 
-import base64
-import binascii
 import ctypes
 import errno
-import json
 import os
 import signal
-import stat
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from agent.core.atomic import write_atomic
-from agent.core.digest import sha256_hex
 from agent.core.record import record
 
 PTRACE_DETACH = 17
@@ -135,6 +129,22 @@ _sched_yield = _LIBC_GIL.sched_yield
 _sched_yield.restype, _sched_yield.argtypes = ctypes.c_int, []
 
 R = TypeVar("R")
+
+
+CacheKey = tuple[int, int, int]
+"""(tid, start time, ``Seccomp_filters`` count): filters are only ever added, so this names
+the stack (a tid reused by another thread has another start time)."""
+
+
+class FilterCache(Protocol):
+    """Where :func:`dump_filters` keeps the stacks it read
+    (:class:`agent.host.dump_cache.DumpCache`)."""
+
+    def get(self, key: CacheKey) -> tuple[bytes, ...] | None:
+        """The stack stored under ``key``, if any."""
+
+    def put(self, key: CacheKey, filters: tuple[bytes, ...]) -> None:
+        """Store the stack read for ``key``."""
 
 
 class DumpError(Exception):
@@ -197,7 +207,7 @@ class _Thread:
 # --- public entry points --------------------------------------------------------------------
 
 def dump_filters(tid: int, *, root: Path = Path("/"), timeout: float = 0.25,
-                 cache: DumpCache | None = None) -> FilterDump:
+                 cache: FilterCache | None = None) -> FilterDump:
     """The filter stack of thread ``tid`` (raises :class:`DumpError`, see the module doc).
 
     ``timeout`` bounds the wait for the thread to stop; the call returns within ``timeout`` +
@@ -640,173 +650,3 @@ def read_boot_id(root: Path = Path("/")) -> str | None:
     """``proc/sys/kernel/random/boot_id`` under ``root``; None when unreadable."""
     text = _read_text(f"{root / 'proc'}/sys/kernel/random/boot_id").strip()
     return text or None
-
-
-# --- the cache ------------------------------------------------------------------------------
-
-CacheKey = tuple[int, int, int]
-"""(tid, start time, ``Seccomp_filters`` count): filters are only ever added, so this names
-the stack (a tid reused by another thread has another start time)."""
-
-CACHE_FORMAT = "hostguard/seccomp-dump-cache/v1"
-_MAX_CACHE_FILE = 64 << 20
-
-
-class DumpCache:
-    """Filter stacks already read, so an unchanged thread is never stopped twice.
-
-    Owned by the caller (the daemon keeps one for its lifetime). With a ``path`` it is loaded
-    from and :meth:`save`\\ d to that JSON file, written atomically with mode 0600. The file is
-    ignored (and :attr:`ignored` says why) unless it is a regular file owned by this user, not
-    accessible to others, well-formed, written during this boot (``boot_id``), and every
-    filter's bytes match their sha256 and look like a program. Thread-safe.
-
-    JSON: ``{"format", "boot_id", "entries": [{"tid", "start_time", "filters": [sha256...]}],
-    "filters": {sha256: base64}}`` (threads sharing a filter share one copy).
-    """
-
-    def __init__(self, path: Path | None = None, *, boot_id: str | None = None,
-                 max_entries: int = 65536) -> None:
-        self.path = path
-        self.boot_id = boot_id if boot_id is not None else read_boot_id()
-        """Entries from a file written during another boot are ignored."""
-        self.max_entries = max_entries
-        self.ignored: str | None = None
-        """Why the file was not loaded (None when it was, or there was none)."""
-        self._entries: OrderedDict[CacheKey, tuple[bytes, ...]] = OrderedDict()
-        self._pool: dict[bytes, bytes] = {}
-        self._dirty = False
-        self._lock = threading.Lock()
-        if path is not None:
-            self._load(path)
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def get(self, key: CacheKey) -> tuple[bytes, ...] | None:
-        with self._lock:
-            found = self._entries.get(key)
-            if found is not None:
-                self._entries.move_to_end(key)
-            return found
-
-    def put(self, key: CacheKey, filters: tuple[bytes, ...]) -> None:
-        with self._lock:
-            self._entries[key] = tuple(self._pool.setdefault(f, f) for f in filters)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
-            self._dirty = True
-
-    def retain(self, alive: Iterable[tuple[int, int]]) -> None:
-        """Keep only entries of the (tid, start time) pairs in ``alive``."""
-        keep = set(alive)
-        with self._lock:
-            for key in [k for k in self._entries if (k[0], k[1]) not in keep]:
-                del self._entries[key]
-                self._dirty = True
-            used = {f for stack in self._entries.values() for f in stack}
-            self._pool = {f: f for f in used}
-
-    def save(self) -> None:
-        """Write the file (when there is a path, a boot id, and something changed)."""
-        if self.path is None or self.boot_id is None:
-            return
-        with self._lock:
-            if not self._dirty:
-                return
-            blobs: dict[str, str] = {}
-            entries = []
-            for (tid, start, _), stack in sorted(self._entries.items()):
-                names = []
-                for program in stack:
-                    name = sha256_hex(program)
-                    blobs.setdefault(name, base64.b64encode(program).decode("ascii"))
-                    names.append(name)
-                entries.append({"tid": tid, "start_time": start, "filters": names})
-            doc = {"format": CACHE_FORMAT, "boot_id": self.boot_id, "entries": entries,
-                   "filters": blobs}
-            write_atomic(self.path, json.dumps(doc, separators=(",", ":")).encode(), 0o600)
-            self._dirty = False
-
-    def _load(self, path: Path) -> None:
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
-        except FileNotFoundError:
-            return
-        except OSError as exc:
-            self.ignored = f"{path}: {exc.strerror}"
-            return
-        try:
-            info = os.fstat(fd)
-            problem = _untrusted(info)
-            if problem is not None:
-                self.ignored = f"{path}: {problem}"
-                return
-            with os.fdopen(os.dup(fd), "rb") as handle:
-                raw = handle.read(_MAX_CACHE_FILE + 1)
-        except OSError as exc:
-            self.ignored = f"{path}: {exc.strerror}"
-            return
-        finally:
-            os.close(fd)
-        try:
-            boot, entries = _parse_cache(raw)
-        except (ValueError, TypeError) as exc:
-            self.ignored = f"{path}: corrupt ({exc})"
-            return
-        if self.boot_id is None or boot != self.boot_id:
-            self.ignored = f"{path}: written during another boot"
-            return
-        for key, stack in entries.items():
-            self._entries[key] = tuple(self._pool.setdefault(f, f) for f in stack)
-
-
-def _untrusted(info: os.stat_result) -> str | None:
-    if not stat.S_ISREG(info.st_mode):
-        return "not a regular file"
-    if info.st_uid != os.geteuid():
-        return f"owned by uid {info.st_uid}, not by this user"
-    if info.st_mode & 0o077:
-        return f"mode {stat.S_IMODE(info.st_mode):04o} gives others access (expected 0600)"
-    if info.st_size > _MAX_CACHE_FILE:
-        return f"{info.st_size} bytes, too big for a cache"
-    return None
-
-
-def _parse_cache(raw: bytes) -> tuple[str, dict[CacheKey, tuple[bytes, ...]]]:
-    """Validate everything; ValueError/TypeError on anything off (the file is then ignored)."""
-    if len(raw) > _MAX_CACHE_FILE:
-        raise ValueError("too big")
-    doc = json.loads(raw)
-    if not isinstance(doc, dict) or doc.get("format") != CACHE_FORMAT:
-        raise ValueError("not a hostguard seccomp dump cache")
-    boot, entries, blobs = doc.get("boot_id"), doc.get("entries"), doc.get("filters")
-    if not isinstance(boot, str) or not isinstance(entries, list) or not isinstance(blobs, dict):
-        raise ValueError("boot_id, entries or filters missing")
-    programs: dict[str, bytes] = {}
-    for name, text in blobs.items():
-        if not isinstance(text, str):
-            raise TypeError(f"filter {name[:16]}: not a string")
-        try:
-            program = base64.b64decode(text, validate=True)
-        except binascii.Error:
-            raise ValueError(f"filter {name[:16]}: bad base64") from None
-        if sha256_hex(program) != name:
-            raise ValueError(f"filter {name[:16]}: sha256 does not match its bytes")
-        if not program or len(program) % INSN_SIZE or len(program) > BPF_MAXINSNS * INSN_SIZE:
-            raise ValueError(f"filter {name[:16]}: {len(program)} bytes is not a program")
-        programs[name] = program
-    out: dict[CacheKey, tuple[bytes, ...]] = {}
-    for entry in entries:
-        if not isinstance(entry, dict):
-            raise TypeError("entry is not an object")
-        tid, start, names = entry.get("tid"), entry.get("start_time"), entry.get("filters")
-        if (not isinstance(tid, int) or not isinstance(start, int) or isinstance(tid, bool)
-                or isinstance(start, bool) or tid <= 0 or start < 0
-                or not isinstance(names, list) or not names):
-            raise ValueError("entry needs tid, start_time and a non-empty filters list")
-        if not all(isinstance(n, str) and n in programs for n in names):
-            raise ValueError(f"entry for thread {tid} names a filter that is not stored")
-        out[(tid, start, len(names))] = tuple(programs[n] for n in names)
-    return boot, out

@@ -19,9 +19,10 @@ from agent.host.processes import DEFAULT_FIELDS, Detail, ProcessTable, read_proc
 if TYPE_CHECKING:
     from agent.host.cgroups import CgroupTree
     from agent.host.cmdline import KernelCmdline
+    from agent.host.dump_cache import DumpCache
     from agent.host.fdwalk import Walk
     from agent.host.processes import Process
-    from agent.host.seccomp_dump import DumpCache, FilterDump
+    from agent.host.seccomp_dump import FilterDump
     from agent.host.sockets import ListenerTable, Sockets
 
 Values = Mapping[str, "str | ReadError"]

@@ -8,6 +8,7 @@ only when compiling, through libseccomp.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -48,6 +49,9 @@ KILL_PROCESS = Action(ActionKind.KILL_PROCESS)
 EPERM = Action(ActionKind.ERRNO, 1)
 
 ARG_OPS = ("eq", "ne", "lt", "le", "gt", "ge", "masked_eq")
+U64_MAX = 2**64 - 1
+MAX_ERRNO = 4095
+"""Largest errno the kernel passes back from a filter (``MAX_ERRNO``)."""
 
 
 @record
@@ -107,3 +111,19 @@ class Profile:
     """Start of the profile document."""
     extends: tuple[str, ...] = field(default=())
     """Paths of base profiles, as written."""
+
+
+def profile_name(text: str) -> str:
+    """``text`` (a file name, a unit name) made a valid ``metadata.name``."""
+    name = re.sub(r"[^a-z0-9._-]+", "-", text.lower()).strip("-._")[:64]
+    return name or "imported"
+
+
+class FormatError(ValueError):
+    """Input in another format (OCI JSON, systemd lines) that cannot be converted, with where
+    it is."""
+
+    def __init__(self, location: Location, message: str) -> None:
+        super().__init__(f"{location}: {message}")
+        self.location = location
+        self.message = message

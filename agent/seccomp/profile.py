@@ -28,7 +28,8 @@ in that order that sets them (the extending file last). A cycle is an error.
 
 :func:`load_profile` is what the compiler and ``hostguard exec`` call; :func:`resolve_document`
 also returns where each part is written, for ``hostguard lint`` (:mod:`agent.seccomp.lint`).
-Every error is a located :class:`Diagnostic`; nothing here raises on bad input.
+Every error is a located :class:`Diagnostic`; nothing here raises on bad input. :func:`to_yaml`
+writes a :class:`Profile` back as such a file (what ``hostguard seccomp import`` prints).
 
 ``python -m agent.seccomp.profile --write`` regenerates ``agent/seccomp/profile.schema.json``;
 ``--check`` exits 1 when the shipped file is stale.
@@ -36,15 +37,19 @@ Every error is a located :class:`Diagnostic`; nothing here raises on bad input.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
+import textwrap
+from collections.abc import Sequence
 from dataclasses import field
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import yaml
 from jsonschema import Draft202012Validator
 
 from agent.core import schemafile
@@ -54,14 +59,21 @@ from agent.core.record import record
 from agent.core.schema_errors import dotted, schema_diagnostics, short, suggest
 from agent.core.yamlload import Document, LoadError, Path_, load_file
 from agent.seccomp import syscalls
-from agent.seccomp.model import ARG_OPS, Action, ActionKind, ArgCondition, Profile, Rule
+from agent.seccomp.model import (
+    ARG_OPS,
+    MAX_ERRNO,
+    U64_MAX,
+    Action,
+    ActionKind,
+    ArgCondition,
+    Profile,
+    Rule,
+    profile_name,
+)
 
 API_VERSION = "hostguard/v1"
 KIND = "SeccompProfile"
 SCHEMA_ID = "https://hostguard.invalid/schema/seccomp-profile-v1.json"
-U64_MAX = 2**64 - 1
-MAX_ERRNO = 4095
-"""Largest errno the kernel passes back from a filter (``MAX_ERRNO``)."""
 DENY_DEFAULT = Action(ActionKind.ERRNO, 1)
 """Action of a ``deny`` entry that names none: EPERM."""
 _SCALARS = ("default_action", "architectures", "mode", "no_new_privs")
@@ -452,6 +464,55 @@ def load_profile(path: Path) -> Profile | list[Diagnostic]:
     if errors or located is None:
         return sorted(set(errors))
     return located.profile
+
+
+# --- YAML (kind: SeccompProfile) out ------------------------------------------------------------
+
+def to_yaml(profile: Profile, header: Sequence[str] = ()) -> str:
+    """The profile as a ``kind: SeccompProfile`` document, as :func:`load_profile` reads it.
+
+    ``header`` lines are written as comments at the top (import notes, provenance).
+    """
+    doc: dict[str, Any] = {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "metadata": {"name": profile_name(profile.name)},
+        "default_action": _yaml_action(profile.default_action),
+        "architectures": list(profile.architectures),
+        "no_new_privs": profile.no_new_privs,
+        "mode": profile.mode,
+        "rules": [_yaml_rule(r) for r in profile.rules],
+        "deny": [_yaml_rule(r) for r in profile.deny],
+    }
+    if not doc["deny"]:
+        del doc["deny"]
+    body = yaml.safe_dump(doc, sort_keys=False, default_flow_style=None, width=100)
+    comments = "".join(f"# {part}\n" for text in header for line in text.splitlines()
+                       for part in textwrap.wrap(line, 96, subsequent_indent="  ") or [""])
+    return comments + body
+
+
+def _yaml_action(action: Action) -> Any:
+    if action.kind is ActionKind.ERRNO:
+        return {"errno": action.errno if action.errno is not None else errno.EPERM}
+    return action.kind.value
+
+
+def _yaml_rule(rule: Rule) -> dict[str, Any]:
+    out: dict[str, Any] = {"syscalls": list(rule.written or rule.syscalls),
+                           "action": _yaml_action(rule.action)}
+    if rule.args:
+        out["args"] = [_yaml_arg(c) for c in rule.args]
+    if rule.acknowledged:
+        out["acknowledged"] = rule.acknowledged
+    return out
+
+
+def _yaml_arg(cond: ArgCondition) -> dict[str, Any]:
+    out: dict[str, Any] = {"index": cond.index, "op": cond.op, "value": cond.value}
+    if cond.mask is not None:
+        out["mask"] = cond.mask
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -45,7 +45,7 @@ def test_log_mode_override(tmp_path: Path) -> None:
     assert "ERRNO" not in done.stdout and "action LOG;" in done.stdout
 
 
-def test_oci_and_systemd_come_from_formats() -> None:
+def test_oci_and_systemd_output() -> None:
     oci = run_cli("seccomp", "compile", str(GATEWAY), "--format", "oci")
     assert oci.returncode == 0
     data = json.loads(oci.stdout)

@@ -6,9 +6,7 @@ after every test each thread of the target must be running (not in a stop) and a
 
 from __future__ import annotations
 
-import base64
 import errno
-import hashlib
 import json
 import os
 import select
@@ -23,21 +21,19 @@ from pathlib import Path
 import pytest
 
 from agent.host import seccomp_dump
+from agent.host.dump_cache import DumpCache
 from agent.host.seccomp_dump import (
-    CACHE_FORMAT,
     GRACE,
-    DumpCache,
     DumpError,
     FilterDump,
     dump_filters,
     measure_stop,
-    read_boot_id,
     read_stack,
     stopped,
 )
 from agent.seccomp.compile import build_filter
-from agent.seccomp.formats import load_oci
 from agent.seccomp.model import ALLOW, EPERM, Profile, Rule
+from agent.seccomp.oci import load_oci
 from tests.support import PROJECT, need, need_root, need_tool
 
 TARGET = Path(__file__).resolve().parent / "seccomp_target.py"
@@ -259,7 +255,7 @@ def test_signals_arriving_around_the_stop_are_not_lost(target: Target) -> None:
     assert kinds.get("interrupt", 0) > 0
 
 
-# --- the cache ----------------------------------------------------------------------------
+# --- with a cache (the file itself: test_dump_cache.py) ----------------------------------
 
 def test_cache_serves_an_unchanged_thread_and_a_new_filter_invalidates(target: Target) -> None:
     cache = DumpCache()
@@ -304,88 +300,6 @@ def test_cache_persists_across_instances(target: Target, tmp_path: Path) -> None
     assert reloaded.get((target.pid, dump.start_time, 2)) == dump.filters
     served = dump_filters(target.pid, cache=reloaded)
     assert (served.cached, served.filters) == (True, dump.filters)
-
-
-def write_cache(path: Path, doc: object, mode: int = 0o600) -> None:
-    path.write_text(json.dumps(doc))
-    path.chmod(mode)
-
-
-def good_doc(boot: str | None) -> dict[str, object]:
-    name = hashlib.sha256(ALLOW_ALL).hexdigest()
-    return {"format": CACHE_FORMAT, "boot_id": boot,
-            "entries": [{"tid": 4242, "start_time": 77, "filters": [name]}],
-            "filters": {name: base64.b64encode(ALLOW_ALL).decode()}}
-
-
-def test_cache_file_from_this_boot_loads(tmp_path: Path) -> None:
-    path = tmp_path / "c.json"
-    write_cache(path, good_doc("boot-a"))
-    cache = DumpCache(path, boot_id="boot-a")
-    assert (cache.ignored, cache.get((4242, 77, 1))) == (None, (ALLOW_ALL,))
-
-
-def test_cache_file_from_another_boot_is_ignored(tmp_path: Path) -> None:
-    path = tmp_path / "c.json"
-    write_cache(path, good_doc("boot-a"))
-    cache = DumpCache(path, boot_id="boot-b")
-    assert len(cache) == 0
-    assert cache.ignored is not None and "another boot" in cache.ignored
-
-
-@pytest.mark.parametrize("damage", ["garbage", "sha", "base64", "length", "missing", "entry",
-                                    "bool-tid", "format"])
-def test_corrupt_cache_file_is_ignored(tmp_path: Path, damage: str) -> None:
-    path = tmp_path / "c.json"
-    doc = good_doc("boot-a")
-    blobs = doc["filters"]
-    entries = doc["entries"]
-    assert isinstance(blobs, dict) and isinstance(entries, list)
-    name = next(iter(blobs))
-    if damage == "garbage":
-        path.write_bytes(b"\x00{not json")
-        path.chmod(0o600)
-    else:
-        if damage == "sha":
-            blobs[name] = base64.b64encode(LOAD_NR_ALLOW).decode()  # another program
-        elif damage == "base64":
-            blobs[name] = "!!!!"
-        elif damage == "length":
-            odd = b"\x06\x00\x00"
-            doc["filters"] = {hashlib.sha256(odd).hexdigest(): base64.b64encode(odd).decode()}
-            entries[0]["filters"] = [hashlib.sha256(odd).hexdigest()]
-        elif damage == "missing":
-            entries[0]["filters"] = ["0" * 64]
-        elif damage == "entry":
-            entries[0]["tid"] = "4242"
-        elif damage == "bool-tid":
-            entries[0]["tid"] = True
-        elif damage == "format":
-            doc["format"] = "something/else"
-        write_cache(path, doc)
-    cache = DumpCache(path, boot_id="boot-a")
-    assert len(cache) == 0
-    assert cache.ignored is not None and "corrupt" in cache.ignored
-
-
-def test_cache_file_others_could_write_is_ignored(tmp_path: Path) -> None:
-    need_root()
-    path = tmp_path / "c.json"
-    write_cache(path, good_doc("boot-a"), mode=0o644)
-    assert "mode 0644" in str(DumpCache(path, boot_id="boot-a").ignored)
-    path.chmod(0o600)
-    os.chown(path, 65534, 65534)
-    assert "owned by uid 65534" in str(DumpCache(path, boot_id="boot-a").ignored)
-    link = tmp_path / "link.json"
-    link.symlink_to(path)
-    assert DumpCache(link, boot_id="boot-a").ignored is not None
-
-
-def test_cache_without_changes_writes_nothing(tmp_path: Path) -> None:
-    path = tmp_path / "c.json"
-    DumpCache(path, boot_id="b").save()
-    assert not path.exists()
-    assert read_boot_id() is not None
 
 
 # --- errors -------------------------------------------------------------------------------

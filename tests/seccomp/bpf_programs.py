@@ -18,7 +18,6 @@ import struct
 from collections.abc import Sequence
 
 from agent.seccomp import bpf, syscalls
-from agent.seccomp import compile as sc
 from agent.seccomp.bpf import Insn, SeccompData
 from agent.seccomp.model import (
     ALLOW,
@@ -30,6 +29,7 @@ from agent.seccomp.model import (
     Profile,
     Rule,
 )
+from agent.seccomp.plan import Cond
 
 X86_64 = bpf.AUDIT_ARCH_X86_64
 I386 = bpf.AUDIT_ARCH_I386
@@ -220,11 +220,11 @@ def random_args(rng: random.Random) -> tuple[int, ...]:
 
 # --- profiles and argument values around their conditions ---------------------------------------
 
-def candidates(conds: Sequence[sc.Cond]) -> list[int]:
+def candidates(conds: Sequence[Cond]) -> list[int]:
     """The constants named, their neighbours (both words), and the mask edges.
 
     Chosen for the table's joining of the two 32-bit words: more values than
-    :func:`agent.seccomp.compile.check` tries (1, 0xffffffff, one word lower, the neighbours of a
+    :func:`agent.seccomp.selfcheck.check` tries (1, 0xffffffff, one word lower, the neighbours of a
     mask and of its complement).
     """
     out = {0, 1, U32, 1 << 32, U64}
@@ -239,7 +239,7 @@ def candidates(conds: Sequence[sc.Cond]) -> list[int]:
     return sorted(out)
 
 
-def points(conds: Sequence[sc.Cond]) -> list[tuple[int, ...]]:
+def points(conds: Sequence[Cond]) -> list[tuple[int, ...]]:
     indexes = sorted({c.index for c in conds})
     per_index = [candidates([c for c in conds if c.index == i]) for i in indexes]
     combos: list[tuple[int, ...]] = list(itertools.islice(itertools.product(*per_index), 3000))

@@ -15,6 +15,7 @@ import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+from agent.enforce.load import load_filter
 from agent.seccomp import syscalls
 from agent.seccomp.compile import build_filter
 from agent.seccomp.model import ALLOW, Profile, Rule
@@ -79,7 +80,7 @@ def run_filtered(profile: Profile, calls: Sequence[Call], mode: str | None = Non
         seen: list[int] = []
         if catch_sigsys:
             signal.signal(signal.SIGSYS, lambda signum, frame: seen.append(signum))
-        build_filter(target, mode).load()
+        load_filter(build_filter(target, mode))
         for nr, args in numbers:
             ctypes.set_errno(0)
             result = LIBC.syscall(nr, *args)

@@ -8,10 +8,11 @@ import itertools
 
 import pytest
 
-from agent.seccomp import bpf
+from agent.seccomp import bpf, selfcheck
 from agent.seccomp import compile as sc
 from agent.seccomp.bpf import Insn
 from agent.seccomp.model import ALLOW, EPERM, Action, ActionKind, ArgCondition, Profile, Rule
+from agent.seccomp.plan import Cond
 from tests.seccomp.bpf_programs import (
     ADD,
     ALLOW_RET,
@@ -92,9 +93,10 @@ def test_high_argument_halves_are_read() -> None:
 def test_check_reports_a_filter_that_differs_from_the_profile() -> None:
     said = Profile("t", EPERM, (Rule(("getppid",), ALLOW),))
     compiled = sc.build_filter(said)
-    other: dict[str, list[tuple[Action, list[sc.Cond]]]] = {
+    other: dict[str, list[tuple[Action, list[Cond]]]] = {
         "getppid": [(Action(ActionKind.ERRNO, 13), [])]}
-    assert sc.check(compiled, other, EPERM, Action(ActionKind.KILL_PROCESS)) == (
+    assert selfcheck.check(compiled.bpf(), compiled.arches, other, EPERM,
+                           Action(ActionKind.KILL_PROCESS)) == (
         "getppid: on x86_64 with arguments [0, 0, 0, 0, 0, 0] the generated filter returns "
         "0x7fff0000, the profile says 0x0005000d")
 

@@ -24,10 +24,12 @@ from functools import partial
 
 import pytest
 
-from agent.seccomp import bpf, bpf_disasm, bpf_table, formats, syscalls
+from agent.enforce.load import set_no_new_privs
+from agent.seccomp import bpf, bpf_disasm, bpf_table, oci, syscalls
 from agent.seccomp import compile as sc
 from agent.seccomp.bpf import Insn, SeccompData
 from agent.seccomp.model import ALLOW, Profile, Rule
+from agent.seccomp.plan import order_rules
 from tests.seccomp.bpf_programs import (
     ADD,
     ALLOW_RET,
@@ -118,7 +120,7 @@ def _child(stack_oldest_first: Sequence[bytes], calls: Sequence[Call], out: int)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a kill dumps no core
     traps: list[int] = []
     signal.signal(signal.SIGSYS, lambda signum, frame: traps.append(signum))
-    sc.set_no_new_privs()
+    set_no_new_privs()
     for program in stack_oldest_first:
         if load(program):
             return 3
@@ -193,7 +195,7 @@ def test_decode_refuses_exactly_what_the_kernel_refuses() -> None:
     programs = [p for _, p, _ in BAD_PROGRAMS] + [p for _, p in GOOD_PROGRAMS]
 
     def child(out: int) -> None:  # every program allows everything: the accepted ones stay harmless
-        sc.set_no_new_privs()
+        set_no_new_privs()
         os.write(out, " ".join(str(load(p)) for p in programs).encode())
 
     written, status = in_child(child, failed=4)
@@ -287,7 +289,7 @@ def profile_calls(profile: Profile, program: bytes, extra: Sequence[int] = (),
     rng = random.Random(0)
     calls: list[Call] = []
     guard = set(guarded())
-    for name, ordered in sc.order_rules(profile).items():
+    for name, ordered in order_rules(profile).items():
         nr = syscalls.lookup(name).number
         if nr is None or nr in guard:
             continue
@@ -312,7 +314,7 @@ def test_a_profile_with_every_action_and_op() -> None:
 
 
 def test_the_docker_default_profile_on_every_number() -> None:
-    profile, _ = formats.load_oci(need_shared(DOCKER), "x86_64", kernel="6.1.0")
+    profile, _ = oci.load_oci(need_shared(DOCKER), "x86_64", kernel="6.1.0")
     program = sc.build_filter(runtime_profile(profile)).bpf()
     numbers = [*syscalls.numbers("x86_64"), 500, 1000, 0xFFFFFFFF, 0x40000000 | GETPPID]
     calls = profile_calls(profile, program, extra=numbers, per_syscall=12)

@@ -13,10 +13,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent.seccomp import bpf, bpf_table, formats, syscalls
+from agent.seccomp import bpf, bpf_table, oci, selfcheck, syscalls
 from agent.seccomp import compile as sc
 from agent.seccomp.bpf import Insn, SeccompData
 from agent.seccomp.model import ALLOW, KILL_PROCESS, Profile, Rule
+from agent.seccomp.plan import action_value, effective
 from tests.seccomp.bpf_programs import (
     ADD,
     ALLOW_RET,
@@ -241,9 +242,8 @@ def assert_table_matches_profile(profile: Profile, mode: str | None = None,
     compiled = sc.build_filter(profile, mode, tree=tree)
     program = compiled.bpf()
     chosen = mode or profile.mode
-    default = sc.effective(profile.default_action, chosen)
-    reference = {name: [(sc.effective(rule.action, chosen), conds) for rule, conds in ordered]
-                 for name, ordered in sc.order_rules(profile).items()}
+    default = effective(profile.default_action, chosen)
+    reference = selfcheck.reference(profile, chosen)
     checked = 0
     for arch in compiled.arches:
         token = syscalls.arch_token(arch)
@@ -260,14 +260,14 @@ def assert_table_matches_profile(profile: Profile, mode: str | None = None,
             entries = reference.get(named.get(nr, ""), [])
             conds = [c for _, cs in entries for c in cs]
             if not conds:
-                assert entry.ret == sc.action_value(sc.decide(entries, (0,) * 6, default)), nr
+                assert entry.ret == action_value(selfcheck.decide(entries, (0,) * 6, default)), nr
             for args in points(conds):
                 sample = SeccompData(nr, token, args)
-                want = sc.action_value(sc.decide(entries, args, default))
+                want = action_value(selfcheck.decide(entries, args, default))
                 assert entry.decide(sample) == want == bpf.emulate(program, sample), \
                     (arch, named.get(nr), args, branches(entry))
                 checked += 1
-    badarch = sc.action_value(sc.effective(KILL_PROCESS, chosen))
+    badarch = action_value(effective(KILL_PROCESS, chosen))
     for other in syscalls.other_abis():
         if other not in compiled.arches:
             token = X86_64 if other == "x32" else syscalls.arch_token(other)
@@ -303,7 +303,7 @@ def test_table_matches_the_shipped_trading_profile() -> None:
 
 @pytest.mark.parametrize("tree", [False, True])
 def test_table_matches_the_docker_default_profile(tree: bool) -> None:
-    profile, _ = formats.load_oci(need_shared(DOCKER), "x86_64", kernel="6.1.0")
+    profile, _ = oci.load_oci(need_shared(DOCKER), "x86_64", kernel="6.1.0")
     assert_table_matches_profile(profile, tree=tree)
     table = bpf_table.table([sc.build_filter(profile, tree=tree).bpf()], X86_64,
                       syscalls.numbers("x86_64"))

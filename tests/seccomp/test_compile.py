@@ -1,5 +1,6 @@
-"""agent/seccomp/compile.py against the real kernel: a forked child loads the compiled filter,
-makes the syscalls through ctypes ``syscall()``, and the test asserts exactly what happened."""
+"""agent/seccomp/compile.py (plan, assembly and self-check together) against the real kernel: a
+forked child loads the compiled filter, makes the syscalls through ctypes ``syscall()``, and the
+test asserts exactly what happened."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.core.location import Location
+from agent.enforce.load import load_filter
 from agent.seccomp import bpf, syscalls
 from agent.seccomp import compile as sc
 from agent.seccomp.model import (
@@ -29,7 +30,9 @@ from agent.seccomp.model import (
     Profile,
     Rule,
 )
-from tests.seccomp.kernel import RUNTIME, Call, in_child, run_filtered, with_runtime
+from agent.seccomp.plan import CompileError
+from tests.seccomp.kernel import Call, in_child, run_filtered, with_runtime
+from tests.seccomp.rules import arg, native_x86_64, prof, rule
 from tests.support import need
 
 EACCES = Action(ActionKind.ERRNO, errno.EACCES)
@@ -38,24 +41,6 @@ X32 = 0x40000000
 AUDIT_ARCH_X86_64 = 0xC000003E
 AUDIT_ARCH_I386 = 0x40000003
 I386_GETPID, I386_GETPPID, I386_DUP = 20, 64, 41
-
-
-def prof(default: Action, rules: tuple[Rule, ...] = (), deny: tuple[Rule, ...] = (),
-         **extra: object) -> Profile:
-    return replace(Profile("t", default, rules, deny), **extra)  # type: ignore[arg-type]
-
-
-def rule(names: str, action: Action = ALLOW, *args: ArgCondition, line: int = 1) -> Rule:
-    return Rule(tuple(names.split()), action, args, location=Location("p.yaml", line, 5))
-
-
-def arg(index: int, op: str, value: int, mask: int | None = None) -> ArgCondition:
-    return ArgCondition(index, op, value, mask)
-
-
-def native_x86_64() -> None:
-    if syscalls.native_arch() != "x86_64":
-        pytest.skip("x86_64-specific ABI test")
 
 
 # --- actions ------------------------------------------------------------------------------------
@@ -248,7 +233,7 @@ def _need_ia32() -> None:
 def _int80_filtered(compiled: sc.CompiledFilter, calls: list[tuple[int, int]]) -> list[int]:
     """Load ``compiled`` in a forked child, make each i386 call ``(nr, rbx)``, return eax each."""
     def child(out: int) -> None:
-        compiled.load()
+        load_filter(compiled)
         results = [_int80(nr, rbx) for nr, rbx in calls]
         os.write(out, " ".join(map(str, results)).encode())
 
@@ -262,7 +247,7 @@ def test_i386_entry_is_killed() -> None:
     compiled = sc.build_filter(prof(ALLOW, deny=(rule("kexec_load", EPERM),)))
 
     def child(out: int) -> None:
-        compiled.load()
+        load_filter(compiled)
         _int80_getpid()
 
     _, status = in_child(child)
@@ -346,7 +331,7 @@ def test_foreign_32_bit_arguments_compile() -> None:
 def test_a_value_no_32_bit_argument_has_is_refused_on_x86() -> None:
     profile = prof(EPERM, (rule("dup", ALLOW, arg(0, "eq", 1 << 32 | 3), line=4),),
                    architectures=("x86_64", "x86"))
-    with pytest.raises(sc.CompileError) as raised:  # libseccomp would compare 3
+    with pytest.raises(CompileError) as raised:  # libseccomp would compare 3
         sc.build_filter(profile)
     assert str(raised.value).startswith("p.yaml:4:5: dup: on x86 with arguments [3, ")
     assert str(raised.value).endswith("(dup gets 32-bit arguments on x86: 0x100000003 in arg0 eq "
@@ -390,30 +375,12 @@ def test_x32_runs_its_filter_in_the_kernel() -> None:
 def test_x32_argument_conditions_on_the_high_half_are_refused() -> None:
     # libseccomp 2.5 compares only the low 32 bits of x32 arguments; x32 syscalls get 64 bits
     profile = prof(EPERM, (rule("lseek", ALLOW, arg(1, "lt", 10)),), architectures=("x32",))
-    with pytest.raises(sc.CompileError, match=r"lseek: on x32 with arguments \[0, 4294967296, .*"
+    with pytest.raises(CompileError, match=r"lseek: on x32 with arguments \[0, 4294967296, .*"
                        r"compares only the low 32 bits of x32 arguments"):
         sc.build_filter(profile)
     low = prof(EPERM, (rule("lseek", ALLOW, arg(2, "masked_eq", 1, mask=3)),),
                architectures=("x32",))
     assert sc.build_filter(low).arches == ("x32",)  # depends on the low half only: exact
-
-
-def test_check_runs_x32_numbers_under_the_x86_64_token() -> None:
-    native_x86_64()
-    getppid = syscalls.resolve("getppid")
-    assert getppid is not None
-    profile = prof(EPERM, (rule("getppid"),))
-    compiled = sc.build_filter(profile)
-    assert sc.check(compiled, {"getppid": [(ALLOW, [])]}, EPERM, KILL_PROCESS) is None
-    # a filter that forgets the x32 bit: x32 getppid slips through as x86_64 getppid
-    forgets = b"".join(struct.pack("=HBBI", *insn) for insn in (
-        (0x20, 0, 0, 4), (0x15, 0, 5, AUDIT_ARCH_X86_64),
-        (0x20, 0, 0, 0), (0x54, 0, 0, ~X32 & 0xFFFFFFFF),  # A = nr without the x32 bit
-        (0x15, 0, 1, getppid), (0x06, 0, 0, 0x7FFF0000), (0x06, 0, 0, 0x00050001),
-        (0x06, 0, 0, 0x80000000)))
-    assert sc.check(replace(compiled, program=forgets), {"getppid": [(ALLOW, [])]}, EPERM,
-                    KILL_PROCESS) == ("ABI x32 is not blocked: the generated filter returns "
-                                      "0x00050001 for syscall 1073741824")
 
 
 def _bpf(program: bytes) -> list[tuple[int, int, int, int]]:
@@ -451,7 +418,7 @@ def test_absent_names_are_skipped_per_arch_and_kept_where_they_exist() -> None:
 
 
 def test_unknown_name_written_by_hand_is_a_located_error() -> None:
-    with pytest.raises(sc.CompileError) as raised:
+    with pytest.raises(CompileError) as raised:
         sc.build_filter(prof(EPERM, (rule("getppid"), rule("getpid no_such_call", line=7))))
     assert str(raised.value) == "p.yaml:7:5: unknown syscall 'no_such_call'"
 
@@ -465,51 +432,10 @@ def test_unknown_name_from_a_group_is_skipped() -> None:
 
 
 def test_unknown_architecture_and_mode_are_errors() -> None:
-    with pytest.raises(sc.CompileError, match="unknown architecture 'vax'"):
+    with pytest.raises(CompileError, match="unknown architecture 'vax'"):
         sc.build_filter(prof(EPERM, architectures=("vax",)))
-    with pytest.raises(sc.CompileError, match="mode must be enforce or log, not 'audit'"):
+    with pytest.raises(CompileError, match="mode must be enforce or log, not 'audit'"):
         sc.build_filter(prof(EPERM), "audit")
-
-
-# --- attributes and plan ------------------------------------------------------------------------
-
-def test_binary_tree_only_above_a_handful_of_syscalls() -> None:
-    few = sc.build_filter(prof(EPERM, (rule("getppid getuid"),)))
-    assert few.attributes == {"badarch": 0x80000000, "nnp": 1, "tsync": 1, "sysrawrc": 1,
-                              "optimize": 1}
-    assert "if ($syscall >" not in few.pfc()
-    many = sc.build_filter(prof(EPERM, (rule(" ".join(RUNTIME)),), no_new_privs=False))
-    assert many.attributes["optimize"] == 2 and many.attributes["nnp"] == 0
-    assert "if ($syscall >" in many.pfc()  # the binary search over syscall numbers
-
-
-def test_plan_splits_an_allow_around_an_earlier_deny() -> None:
-    profile = prof(KILL_PROCESS, (rule("socket", ALLOW, arg(0, "ne", 17)),),
-                   (rule("socket", EPERM, arg(0, "eq", 40)), rule("kill", EPERM, arg(1, "ge", 9))))
-    with pytest.raises(sc.CompileError) as raised:
-        sc.plan(profile)
-    assert str(raised.value).startswith("p.yaml:1:5: socket: excluding what the earlier rule(s) "
-                                        "p.yaml:1:5 match needs arg0 ne 17 and arg0 ne 40 on")
-    fine = prof(KILL_PROCESS, (rule("socket"), rule("kill")),
-                (rule("socket", EPERM, arg(0, "eq", 40)), rule("kill", EPERM, arg(1, "ge", 9))))
-    assert sc.plan(fine) == (
-        sc.Emitted("socket", EPERM, (sc.Cond(0, "eq", 40),)),
-        sc.Emitted("socket", ALLOW, (sc.Cond(0, "ne", 40),)),
-        sc.Emitted("kill", EPERM, (sc.Cond(1, "ge", 9),)),
-        sc.Emitted("kill", ALLOW, (sc.Cond(1, "lt", 9),)),
-    )
-
-
-def test_simplify_merges_conditions_on_one_argument() -> None:
-    c = sc.Cond
-    assert sc.simplify([c(0, "eq", 2), c(0, "ne", 17), c(0, "lt", 9)]) == (c(0, "eq", 2),)
-    assert sc.simplify([c(0, "lt", 9), c(0, "le", 4), c(1, "ge", 0)]) == (c(0, "le", 4),)
-    assert sc.simplify([c(0, "masked_eq", 1, 1), c(0, "masked_eq", 2, 0)]) == \
-        (c(0, "masked_eq", 3, 1),)
-    for impossible in ([c(0, "eq", 2), c(0, "eq", 3)], [c(0, "lt", 0)],
-                       [c(0, "masked_eq", 1, 2)], [c(0, "ge", 5), c(0, "lt", 5)]):
-        with pytest.raises(sc._Unsat):
-            sc.simplify(impossible)
 
 
 def test_bad_conditions_and_actions_are_located_errors() -> None:
@@ -518,10 +444,10 @@ def test_bad_conditions_and_actions_are_located_errors() -> None:
                          (arg(0, "masked_eq", 1), "masked_eq needs a mask"),
                          (arg(0, "eq", 1 << 64), "value 18446744073709551616 does not fit"),
                          (arg(0, "eq", 1, mask=3), "a mask only goes with masked_eq, not eq")]:
-        with pytest.raises(sc.CompileError) as raised:
+        with pytest.raises(CompileError) as raised:
             sc.build_filter(prof(EPERM, (rule("getppid", ALLOW, bad, line=3),)))
         assert str(raised.value).startswith(f"p.yaml:3:5: {message}")
-    with pytest.raises(sc.CompileError, match="errno action needs an error number 0-65535"):
+    with pytest.raises(CompileError, match="errno action needs an error number 0-65535"):
         sc.build_filter(prof(Action(ActionKind.ERRNO, 70000)))
 
 
@@ -564,7 +490,7 @@ def test_compiled_filter_decides_like_the_ordered_rules(rules: list[Rule], deny:
     profile = prof(default, tuple(rules), tuple(deny))
     try:
         sc.build_filter(profile)
-    except sc.CompileError as err:  # refused, never miscompiled
+    except CompileError as err:  # refused, never miscompiled
         assert any(why in str(err) for why in ("libseccomp 2.5 cannot take", "refusing a filter",
                                                "did not finish building"))
         return
@@ -588,15 +514,3 @@ def test_a_rule_libseccomp_loses_is_caught_and_built_another_way() -> None:
     assert compiled.strategy != "planned/planned"
     done = run_filtered(profile, [Call("getppid", a) for a in ((0, 0), (0, 1), (1, 0), (1, 1))])
     assert done.errnos == [20, 20, 0, 20]
-
-
-def test_libseccomp_looping_forever_is_bounded() -> None:
-    profile = prof(Action(ActionKind.ERRNO, 22),
-                   (rule("getppid", E20, arg(1, "gt", 7)), rule("getppid", ALLOW, arg(1, "gt", 6)),
-                    rule("getppid")),
-                   (rule("getppid", Action(ActionKind.ERRNO, 21), arg(0, "gt", 1)),),
-                   location=Location("loop.yaml", 1, 1))
-    with pytest.raises(sc.CompileError) as raised:
-        sc.build_filter(profile)
-    assert str(raised.value).startswith("loop.yaml:1:1: libseccomp did not finish building the "
-                                        "filter in 2s")

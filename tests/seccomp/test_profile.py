@@ -251,3 +251,37 @@ def test_schema_accepts_the_shipped_profiles() -> None:
         doc = load_file(path)
         assert isinstance(doc, Document)
         assert list(validator.iter_errors(doc.data)) == [], path
+
+
+# --- YAML out -----------------------------------------------------------------------------------
+
+def test_to_yaml_reads_back_as_the_same_profile(tmp_path: Path) -> None:
+    profile = Profile(
+        name="Imported Gateway!", default_action=Action(ActionKind.ERRNO, 13),
+        rules=(Rule(("read", "write"), ALLOW),
+               Rule(("socket",), ALLOW, (ArgCondition(0, "eq", 2),)),
+               Rule(("clone",), ALLOW, (ArgCondition(0, "masked_eq", 0, mask=0x7E020000),)),
+               Rule(("getuid",), Action(ActionKind.LOG), written=("@getuid-alias",)),
+               Rule(("ptrace",), ALLOW, acknowledged="the profiler attaches to its threads")),
+        deny=(Rule(("mount",), EPERM), Rule(("reboot",), Action(ActionKind.KILL_THREAD))),
+        no_new_privs=False, mode="log")
+    text = profile_mod.to_yaml(profile, ["imported from x.json", "note " * 30])
+    lines = text.splitlines()
+    assert lines[0] == "# imported from x.json"
+    assert lines[1].startswith("# note note") and len(lines[1]) <= 98
+    assert lines[2].startswith("#   note")  # a long header line goes on, indented
+    assert "\n- syscalls: ['@getuid-alias']\n  action: log\n" in text  # as written
+    path = tmp_path / "p.yaml"
+    path.write_text(text.replace("'@getuid-alias'", "getuid"), encoding="utf-8")
+    back = loaded(path)
+    assert back.name == "imported-gateway"
+    assert (back.default_action, back.architectures, back.no_new_privs, back.mode) == (
+        profile.default_action, ("native",), False, "log")
+
+    def shape(rules: tuple[Rule, ...]) -> list[object]:
+        return [(r.syscalls, r.action, r.args, r.acknowledged) for r in rules]
+
+    assert shape(back.rules) == shape(profile.rules)
+    assert shape(back.deny) == shape(profile.deny)
+    without_deny = profile_mod.to_yaml(Profile(name="", default_action=ALLOW))
+    assert "deny:" not in without_deny and "name: imported" in without_deny

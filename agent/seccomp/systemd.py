@@ -1,0 +1,417 @@
+"""systemd ``SystemCallFilter=`` (and companion settings) in and out of a hostguard profile.
+
+:func:`to_systemd` writes the lines (and :meth:`SystemdFilter.dropin` a drop-in file),
+:func:`from_systemd` reads them back, as systemd 252 parses ``SystemCallFilter=``
+(``src/core/load-fragment.c``, ``src/shared/seccomp-util.c``): the first non-empty assignment
+decides allow-list (and adds ``@default``) or ``~`` deny-list; later assignments add to or remove
+from the set (``~name`` on an allow-list removes it, ``~name:errno`` gives it that errno, a plain
+name on a deny-list un-denies it); an empty assignment resets; ``:errno`` (a number 0-4095, a name
+such as ``EPERM``, or ``kill``) is only taken on ``~`` entries. What systemd cannot express
+(argument conditions, trap, kill_thread, per-architecture filters) is reported in
+:attr:`SystemdFilter.unexpressed`, never dropped silently; the translation errs on the narrower
+side unless asked to widen argument conditions.
+"""
+
+from __future__ import annotations
+
+import errno as errno_mod
+from collections.abc import Iterable, Sequence
+
+from agent.core.location import Location
+from agent.core.record import record
+from agent.seccomp import syscalls
+from agent.seccomp.model import (
+    ALLOW,
+    MAX_ERRNO,
+    PRECEDENCE,
+    Action,
+    ActionKind,
+    ArgCondition,
+    FormatError,
+    Profile,
+    Rule,
+    profile_name,
+)
+
+_SYSTEMD_ARCH = {
+    "x86-64": "x86_64", "x86": "x86", "x32": "x32", "arm": "arm", "arm64": "aarch64",
+    "mips": "mips", "mips-le": "mipsel", "mips64": "mips64", "mips64-le": "mipsel64",
+    "mips64-n32": "mips64n32", "mips64-le-n32": "mipsel64n32", "parisc": "parisc",
+    "parisc64": "parisc64", "ppc": "ppc", "ppc64": "ppc64", "ppc64-le": "ppc64le",
+    "riscv64": "riscv64", "s390": "s390", "s390x": "s390x",
+}
+"""systemd's architecture names (``SystemCallArchitectures=``) -> libseccomp's."""
+
+
+# --- systemd out --------------------------------------------------------------------------------
+
+@record
+class SystemdFilter:
+    """``[Service]`` settings for a profile, and what they cannot say."""
+
+    lines: tuple[str, ...]
+    """``Key=value`` lines, in order (several ``SystemCallFilter=`` lines combine)."""
+    unexpressed: tuple[str, ...]
+    """What the profile does that these lines do not, and which way they differ."""
+
+    def dropin(self, unit: str, source: str | None = None) -> str:
+        """The text of a drop-in file (``UNIT.d/hostguard-seccomp.conf``)."""
+        head = [f"# hostguard seccomp filter for {unit}"
+                + (f", from {source}" if source else "") + ". Generated: do not edit."]
+        head += [f"# not expressed: {item}" for item in self.unexpressed]
+        return "\n".join([*head, "[Service]", *self.lines]) + "\n"
+
+
+def _errno_text(number: int) -> str:
+    return errno_mod.errorcode.get(number, str(number))
+
+
+def _wrap(prefix: str, words: Sequence[str], width: int = 100) -> list[str]:
+    """``prefix`` + words, split over lines of about ``width`` (systemd merges them)."""
+    lines: list[str] = []
+    current: list[str] = []
+    size = len(prefix)
+    for word in words:
+        if current and size + 1 + len(word) > width:
+            lines.append(prefix + " ".join(current))
+            current, size = [], len(prefix)
+        current.append(word)
+        size += len(word) + 1
+    if current:
+        lines.append(prefix + " ".join(current))
+    return lines
+
+
+def _suffix(action: Action) -> str:
+    if action.kind is ActionKind.ERRNO:
+        return f":{_errno_text(action.errno if action.errno is not None else 1)}"
+    return ":kill"
+
+
+def _narrowest(actions: Iterable[Action]) -> Action:
+    """The most restrictive action (what the kernel picks among stacked filters)."""
+    return min(actions, key=lambda a: (PRECEDENCE[a.kind], a.errno or 0))
+
+
+def _widest(actions: Iterable[Action]) -> Action:
+    """The least restrictive action."""
+    return max(actions, key=lambda a: (PRECEDENCE[a.kind], a.errno or 0))
+
+
+def _permissive(action: Action) -> bool:
+    return action.kind in (ActionKind.ALLOW, ActionKind.LOG)
+
+
+def to_systemd(profile: Profile, *, widen: bool = False) -> SystemdFilter:
+    """``SystemCallFilter=`` and companions for ``profile`` (systemd 252 semantics).
+
+    Allow-list profiles become an allow-list (plus ``~name:errno`` entries for denies with their
+    own errno, and ``~name`` for members of systemd's implicit ``@default`` the profile does not
+    allow); ``default_action: allow`` becomes a ``~`` deny-list; ``mode: log`` becomes
+    ``SystemCallLog=`` only (log, never deny). Argument conditions cannot be written: such a
+    syscall gets the most restrictive action its rules could lead to (with ``widen``: the most
+    permissive, e.g. ``clone`` allowed with any flags), and :attr:`SystemdFilter.unexpressed`
+    says so either way.
+    """
+    notes: list[str] = []
+    decided = _decide(profile, notes, widen)
+    if profile.mode == "log":
+        notes.append("mode log: no SystemCallFilter=; SystemCallLog= logs what would be denied")
+        if profile.default_action.kind is ActionKind.ALLOW:
+            logged = [n for n, a in decided.items() if a.kind is not ActionKind.ALLOW]
+            lines = _wrap("SystemCallLog=", logged)
+        else:
+            allowed = [n for n, a in decided.items() if a.kind is ActionKind.ALLOW]
+            lines = _wrap("SystemCallLog=~", allowed) or ["SystemCallLog=~"]
+        return SystemdFilter(tuple(lines + _common(profile, notes)), tuple(notes))
+    default = _systemd_action(profile.default_action, "default action", notes)
+    decided = {n: _systemd_action(a, n, notes) for n, a in decided.items()}
+    if _permissive(default):
+        lines = _deny_list(default, decided)
+    else:
+        lines = _allow_list(default, decided, notes)
+    return SystemdFilter(tuple(lines + _common(profile, notes)), tuple(notes))
+
+
+def _decide(profile: Profile, notes: list[str], widen: bool) -> dict[str, Action]:
+    """One action per syscall name (known on this architecture), as the compiler orders rules:
+    deny entries first, then rules, first match wins."""
+    decided: dict[str, Action] = {}
+    conditional: dict[str, list[Rule]] = {}
+    for rule in (*profile.deny, *profile.rules):
+        for name in rule.syscalls:
+            if name in decided:
+                continue
+            if rule.args:
+                conditional.setdefault(name, []).append(rule)
+            else:
+                decided[name] = rule.action
+    for name, rules in conditional.items():
+        after = decided.get(name, profile.default_action)
+        choices = [*(r.action for r in rules), after]
+        chosen = _widest(choices) if widen else _narrowest(choices)
+        decided[name] = chosen
+        conds = "; ".join(" and ".join(_cond_text(c) for c in r.args) for r in rules)
+        notes.append(f"{name}: argument conditions ({conds}) cannot be expressed; "
+                     f"{name} gets {chosen} in every case"
+                     + (" (widened: the profile is stricter)" if widen else ""))
+    return {n: a for n, a in decided.items()
+            if syscalls.lookup(n).status is syscalls.Status.KNOWN}
+
+
+def _deny_list(default: Action, decided: dict[str, Action]) -> list[str]:
+    denied = {n: a for n, a in decided.items() if not _permissive(a)}
+    errnos = [a.errno for a in denied.values() if a.kind is ActionKind.ERRNO]
+    common = max(set(errnos), key=errnos.count) if errnos else None
+    words = [n if (a.kind is ActionKind.ERRNO and a.errno == common) else n + _suffix(a)
+             for n, a in denied.items()]
+    lines = _wrap("SystemCallFilter=~", words)
+    if common is not None:
+        lines.append(f"SystemCallErrorNumber={_errno_text(common)}")
+    if default.kind is ActionKind.LOG:
+        quiet = [n for n, a in decided.items() if a.kind is ActionKind.ALLOW]
+        lines += _wrap("SystemCallLog=~", quiet) or ["SystemCallLog=~"]
+    else:
+        lines += _wrap("SystemCallLog=", [n for n, a in decided.items()
+                                          if a.kind is ActionKind.LOG])
+    return lines
+
+
+def _allow_list(default: Action, decided: dict[str, Action], notes: list[str]) -> list[str]:
+    allowed = [n for n, a in decided.items() if _permissive(a)]
+    own = {n: a for n, a in decided.items() if not _permissive(a) and a != default}
+    lines = _wrap("SystemCallFilter=", allowed) or ["SystemCallFilter=@default"]
+    implicit = [n for n in syscalls.expand(["@default"])
+                if n not in allowed and n not in own
+                and syscalls.lookup(n).status is syscalls.Status.KNOWN]
+    if implicit:
+        lines += _wrap("SystemCallFilter=~", implicit)
+        notes.append("systemd always allows @default; taken out again with ~: "
+                     + ", ".join(implicit))
+    lines += _wrap("SystemCallFilter=~", [n + _suffix(a) for n, a in own.items()])
+    lines.append("SystemCallErrorNumber=" + (
+        _errno_text(default.errno or 0) if default.kind is ActionKind.ERRNO else "kill"))
+    lines += _wrap("SystemCallLog=", [n for n, a in decided.items() if a.kind is ActionKind.LOG])
+    return lines
+
+
+def _common(profile: Profile, notes: list[str]) -> list[str]:
+    lines = ["SystemCallArchitectures=native"]
+    native = syscalls.native_arch()
+    others = [a for a in profile.architectures if a not in ("native", native)]
+    if others:
+        notes.append(f"architectures {', '.join(others)} are blocked by "
+                     "SystemCallArchitectures=native (the profile filters them)")
+    if profile.no_new_privs:
+        lines.append("NoNewPrivileges=yes")
+    else:
+        notes.append("no_new_privs: false is not written (systemd implies NoNewPrivileges=yes "
+                     "for a filtered service that lacks CAP_SYS_ADMIN)")
+    return lines
+
+
+def _systemd_action(action: Action, what: str, notes: list[str]) -> Action:
+    if action.kind is ActionKind.KILL_THREAD:
+        notes.append(f"{what}: kill_thread becomes kill (systemd kills the whole process)")
+        return Action(ActionKind.KILL_PROCESS)
+    if action.kind is ActionKind.TRAP:
+        notes.append(f"{what}: trap (SIGSYS to a handler) becomes kill")
+        return Action(ActionKind.KILL_PROCESS)
+    return action
+
+
+def _cond_text(cond: ArgCondition) -> str:
+    if cond.op == "masked_eq":
+        return f"arg{cond.index} & {cond.mask or 0:#x} == {cond.value:#x}"
+    return f"arg{cond.index} {cond.op} {cond.value}"
+
+
+# --- systemd in ---------------------------------------------------------------------------------
+
+_KILL = -2
+"""``:kill`` suffix (systemd's SECCOMP_ERROR_NUMBER_KILL)."""
+_LOG = Action(ActionKind.LOG)
+
+
+def from_systemd(lines: Iterable[str], name: str = "systemd") -> Profile:
+    """The profile a unit's ``SystemCallFilter=`` (and companion) lines describe."""
+    return parse_systemd(lines, name)[0]
+
+
+def parse_systemd(lines: Iterable[str], name: str = "systemd",
+                  source: str = "<systemd>") -> tuple[Profile, list[str]]:
+    """Like :func:`from_systemd`, plus notes on entries systemd itself would ignore.
+
+    Accepts ``Key=value`` lines, section headers, comments and blank lines; keys other than
+    ``SystemCallFilter``, ``SystemCallErrorNumber``, ``SystemCallArchitectures``,
+    ``NoNewPrivileges`` and ``SystemCallLog`` are noted and ignored. Raises :class:`FormatError`
+    for a line that is not ``Key=value``, an unknown ``@group`` or a bad errno.
+    """
+    parser = _SystemdParser()
+    for number, raw in enumerate(lines, 1):
+        line = raw.strip()
+        if not line or line[0] in "#;" or (line.startswith("[") and line.endswith("]")):
+            continue
+        key, sep, value = line.partition("=")
+        where = Location(source, number)
+        if not sep:
+            raise FormatError(where, f"not a Key=value line: {line!r}")
+        parser.setting(key.strip(), value.strip(), where)
+    return parser.profile(name), parser.notes
+
+
+class _SystemdParser:
+    """The state systemd keeps while it reads a unit's syscall filter settings."""
+
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+        self.table: dict[str, int | None] | None = None
+        """Name -> errno (None: the list's own meaning), as systemd's hashmap."""
+        self.allow_list = False
+        self.errno: int | None = None
+        """SystemCallErrorNumber=; None: kill."""
+        self.arches: list[str] | None = None
+        self.nnp = False
+        self.log: dict[str, None] | None = None
+        self.log_invert = False
+
+    def setting(self, key: str, value: str, where: Location) -> None:
+        if key == "SystemCallFilter":
+            self.filter(value, where)
+        elif key == "SystemCallErrorNumber":
+            self.errno = None if value in ("", "kill") else _errno_value(value, where, 1)
+        elif key == "SystemCallArchitectures":
+            self.arches = None if not value else self.architectures(value.split(), where)
+        elif key == "NoNewPrivileges":
+            self.nnp = value.lower() in ("1", "yes", "true", "on")
+        elif key == "SystemCallLog":
+            self.syscall_log(value, where)
+        else:
+            self.notes.append(f"{where}: {key}= is not a syscall filter setting, ignored")
+
+    def filter(self, value: str, where: Location) -> None:
+        if not value:  # an empty assignment resets
+            self.table, self.allow_list = None, False
+            return
+        invert = value.startswith("~")
+        if self.table is None:  # the first assignment decides allow-list or deny-list
+            self.table = {}
+            self.allow_list = not invert
+            if self.allow_list:
+                self.table.update(dict.fromkeys(self.members("@default", where)))
+        for word in value.removeprefix("~").split():
+            entry, colon, suffix = word.partition(":")
+            err: int | None = None
+            if colon:
+                if not invert:
+                    self.notes.append(f"{where}: allow-listed system calls cannot take an error "
+                                      f"number (systemd ignores {word!r})")
+                    continue
+                err = _KILL if suffix == "kill" else _errno_value(suffix, where, 0)
+            for member in self.members(entry, where):
+                if (not invert) == self.allow_list or (invert and err is not None):
+                    self.table[member] = err
+                else:
+                    self.table.pop(member, None)
+
+    def syscall_log(self, value: str, where: Location) -> None:
+        if not value:
+            self.log, self.log_invert = None, False
+            return
+        invert = value.startswith("~")
+        if self.log is None:
+            self.log, self.log_invert = {}, invert
+        for word in value.removeprefix("~").split():
+            for member in self.members(word, where):
+                if invert == self.log_invert:
+                    self.log[member] = None
+                else:
+                    self.log.pop(member, None)
+
+    def members(self, entry: str, where: Location) -> list[str]:
+        """Names of ``entry`` known on the native architecture (a group expanded)."""
+        if syscalls.is_group(entry):
+            try:
+                names = syscalls.expand([entry])
+            except syscalls.UnknownGroup:
+                raise FormatError(where, f"unknown syscall group {entry!r}") from None
+            return [n for n in names if syscalls.lookup(n).status is syscalls.Status.KNOWN]
+        status = syscalls.lookup(entry).status
+        if status is syscalls.Status.KNOWN:
+            return [entry]
+        what = "absent on this architecture" if status is syscalls.Status.ABSENT else (
+            "not a system call libseccomp knows")
+        self.notes.append(f"{where}: {entry} is {what}, skipped")
+        return []
+
+    def architectures(self, words: list[str], where: Location) -> list[str]:
+        out: list[str] = []
+        for word in words:
+            if word == "native":
+                out.append("native")
+            elif word in _SYSTEMD_ARCH:
+                out.append(_SYSTEMD_ARCH[word])
+            else:
+                self.notes.append(f"{where}: unknown architecture {word!r}, ignored (as systemd "
+                                  "does)")
+        return list(dict.fromkeys(out))
+
+    def profile(self, name: str) -> Profile:
+        """What the unit's processes get: the main filter and SystemCallLog='s filter stacked
+        (the kernel takes the more restrictive answer of the two)."""
+        default = (Action(ActionKind.KILL_PROCESS) if self.errno is None
+                   else Action(ActionKind.ERRNO, self.errno))
+        main: dict[str, Action] = {}
+        main_default = ALLOW
+        if self.table is not None and self.allow_list:
+            main_default = default
+            main = {s: ALLOW if e is None else _errno_action(e) for s, e in self.table.items()}
+        elif self.table is not None:
+            main = {s: default if e is None else _errno_action(e) for s, e in self.table.items()}
+        log = self.log if self.log is not None else {}
+        log_default = _LOG if (self.log is not None and self.log_invert) else ALLOW
+        log_named = ALLOW if self.log_invert else _LOG
+        overall = _narrowest((main_default, log_default))
+        allow_side: dict[str, Action] = {}
+        deny_side: dict[str, Action] = {}
+        for syscall in dict.fromkeys([*main, *log]):
+            action = _narrowest((main.get(syscall, main_default),
+                                 log_named if syscall in log else log_default))
+            if action != overall:
+                (allow_side if _permissive(action) else deny_side)[syscall] = action
+        arches = self.arches
+        if arches is None:
+            arches = ["native", *syscalls.other_abis()]
+            self.notes.append("no SystemCallArchitectures=: systemd filters "
+                              f"{', '.join(arches[1:])} with the same list (an open ABI to "
+                              "hostguard's lint; add SystemCallArchitectures=native)")
+        return Profile(name=profile_name(name), default_action=overall,
+                       rules=_grouped(allow_side), deny=_grouped(deny_side),
+                       architectures=tuple(arches) or ("native",), no_new_privs=self.nnp,
+                       mode="enforce")
+
+
+def _grouped(decided: dict[str, Action]) -> tuple[Rule, ...]:
+    """One rule per action, names in first-met order."""
+    by_action: dict[Action, list[str]] = {}
+    for syscall, action in decided.items():
+        by_action.setdefault(action, []).append(syscall)
+    return tuple(Rule(syscalls=tuple(names), action=action, written=tuple(names))
+                 for action, names in by_action.items())
+
+
+def _errno_action(err: int) -> Action:
+    return Action(ActionKind.KILL_PROCESS) if err == _KILL else Action(ActionKind.ERRNO, err)
+
+
+def _errno_value(text: str, where: Location, lowest: int) -> int:
+    if text.isdigit():
+        number = int(text)
+    else:
+        found = getattr(errno_mod, text, None) if text.startswith("E") else None
+        if not isinstance(found, int):
+            raise FormatError(where, f"not an errno number or name: {text!r}")
+        number = found
+    if not lowest <= number <= MAX_ERRNO:
+        raise FormatError(where, f"errno must be {lowest}-{MAX_ERRNO}, not {number}")
+    return number

@@ -24,7 +24,7 @@ from pathlib import Path
 from types import FrameType
 
 from agent import __version__, audit
-from agent.daemon import metrics
+from agent.daemon import metrics, resources
 from agent.daemon.config import Config, load_config
 from agent.daemon.history import History
 from agent.daemon.log import log
@@ -188,6 +188,12 @@ class Service:
         self.endpoint: metrics.Endpoint | None = None
         self.dump_cache = DumpCache()
         """Seccomp filter dumps of unchanged processes, kept for the daemon's lifetime."""
+        self.watch = resources.Watch()
+        """This process's CPU time and RSS per cycle, against the configured budget."""
+        self.skip_next = False
+        """The last cycle went over budget: the next one is skipped."""
+        self.last_run: AuditRun | None = None
+        """The last audit, exported again when a cycle is skipped."""
 
     # -- signals -------------------------------------------------------------------------
     def _on_stop(self, signum: int, frame: FrameType | None) -> None:
@@ -260,8 +266,11 @@ class Service:
         """One audit and its outputs; True when everything was written."""
         assert self.loaded is not None
         config = self.loaded.config
+        if self.skip_next:
+            return self._skip()
         self.cycles += 1
         log("audit-start", cycle=self.cycles)
+        self.watch.begin()
         self.in_audit = True
         try:
             run = self._audit(config)
@@ -269,6 +278,7 @@ class Service:
             self.in_audit = False
             log("audit-error", level="error", cycle=self.cycles,
                 error=f"{type(exc).__name__}: {exc}")
+            self._measure(config)
             self.last_summary = f"audit {self.cycles} failed: {type(exc).__name__}: {exc}"
             notify("STATUS=" + self.status())
             return False
@@ -277,10 +287,30 @@ class Service:
         log("audit-done", cycle=self.cycles, duration_ms=run.duration_ms,
             extra=run.counts)
         self._drift(run)
-        ok = self.publish(run)
+        ok = self._store(run)
+        self._measure(config)
+        self.last_run = run
+        ok = self._export(run, self.watch) and ok
         self.last_summary = summary(run) + ("" if ok else "; some outputs not written")
         notify("STATUS=" + self.status())
         return ok
+
+    def _measure(self, config: Config) -> None:
+        """The cycle's CPU time and RSS against the budget; over it, the next cycle is skipped."""
+        usage = self.watch.end()
+        over = resources.Budget(config.cpu_budget_seconds, config.rss_budget_mib).exceeded(usage)
+        if over:
+            self.watch.over_budget += 1
+            self.skip_next = True
+            log("over-budget", level="warning", cycle=self.cycles, next_cycle="skipped",
+                extra=over)
+
+    def _skip(self) -> bool:
+        """The cycle after one over budget: no audit; the metrics count the skip."""
+        self.skip_next = False
+        self.watch.skipped += 1
+        log("cycle-skipped", level="warning", after_cycle=self.cycles, reason="over-budget")
+        return True if self.last_run is None else self._export(self.last_run, self.watch)
 
     def _drift(self, run: AuditRun) -> None:
         current = {r.check.id: (r.status.value, evidence_digest(r)) for r in run.results}
@@ -293,6 +323,11 @@ class Service:
 
     def publish(self, run: AuditRun) -> bool:
         """Reports, history and metrics; each failure is logged and the others still run."""
+        ok = self._store(run)
+        return self._export(run) and ok
+
+    def _store(self, run: AuditRun) -> bool:
+        """Reports and history; each failure is logged and the other still runs."""
         assert self.loaded is not None
         config = self.loaded.config
         ok = True
@@ -317,17 +352,23 @@ class Service:
                 ok = False
                 log("history-error", level="error", path=str(config.history),
                     error=f"{type(exc).__name__}: {exc}")
+        return ok
+
+    def _export(self, run: AuditRun, watch: resources.Watch | None = None) -> bool:
+        """Metrics, over HTTP and to the textfile (with the resource watch, when given)."""
+        assert self.loaded is not None
+        config = self.loaded.config
         if self.endpoint is not None:
-            self.endpoint.update(run)
+            self.endpoint.update(run, watch)
         if config.metrics is not None:
             try:
-                metrics.write_textfile(run, config.metrics)
+                metrics.write_textfile(run, config.metrics, watch=watch)
                 log("metrics", path=str(config.metrics))
             except Exception as exc:
-                ok = False
                 log("metrics-error", level="error", path=str(config.metrics),
                     error=f"{type(exc).__name__}: {exc}")
-        return ok
+                return False
+        return True
 
     # -- reload ----------------------------------------------------------------------------
     def reload(self) -> None:

@@ -31,6 +31,7 @@ from tests.daemon.harness import (
     SWAPPINESS,
     Daemon,
     Listener,
+    parse,
     wait_for,
     write_config,
 )
@@ -369,8 +370,49 @@ def test_each_cycle_records_history_and_metrics(tmp_path: Path, listener: Listen
         assert history.verify() == []
     families = {f.name for f in text_string_to_metric_families(
         (tmp_path / "metrics" / "hostguard.prom").read_text())}
-    assert families  # D2's tests pin the content; here: written each cycle, parseable
+    assert families >= {"hostguard_check_status", "hostguard_cycle_cpu_seconds",
+                        "hostguard_cycle_rss_bytes", "hostguard_cycles_skipped"}
     assert daemon.events("history-error") == daemon.events("metrics-error") == []
+    assert daemon.events("over-budget") == daemon.events("cycle-skipped") == []  # no budget
+
+
+@pytest.mark.parametrize(("budget", "fields"), [
+    ({"cpu_budget_seconds": 0.000001}, ("cpu_s", "cpu_budget_s")),
+    ({"rss_budget_mib": 1}, ("rss_mib", "rss_budget_mib")),
+])
+def test_a_cycle_over_budget_is_logged_and_the_next_skipped(
+        tmp_path: Path, listener: Listener, budget: dict[str, float],
+        fields: tuple[str, ...]) -> None:
+    # A budget no real cycle fits: every cycle goes over it, every other slot is skipped.
+    config = write_config(tmp_path, interval=0.2, metrics="metrics/hostguard.prom", **budget)
+    daemon = Daemon(config, listener)
+    try:
+        wait_for(lambda: len(daemon.events("audit-start")) >= 3, what="three audits")
+        daemon.stop()
+    finally:
+        daemon.kill()
+    watched = [parse(line) for _, line in daemon.lines if line.startswith(
+        ("event=audit-start ", "event=over-budget ", "event=cycle-skipped "))]
+    assert [(e["event"], e.get("cycle") or e["after_cycle"]) for e in watched[:8]] == [
+        ("audit-start", "1"), ("over-budget", "1"), ("cycle-skipped", "1"),
+        ("audit-start", "2"), ("over-budget", "2"), ("cycle-skipped", "2"),
+        ("audit-start", "3"), ("over-budget", "3")]
+    over = watched[1]
+    assert over["level"] == "warning" and over["next_cycle"] == "skipped"
+    assert set(over) == {"event", "level", "cycle", "next_cycle", *fields}
+    used, allowed = (float(over[f]) for f in fields)
+    assert used > allowed == next(iter(budget.values()))
+    assert watched[2]["reason"] == "over-budget"
+    families = {f.name: f for f in text_string_to_metric_families(
+        (tmp_path / "metrics" / "hostguard.prom").read_text())}
+    value = {name: families[name].samples[0].value for name in (
+        "hostguard_cycles_over_budget", "hostguard_cycles_skipped", "hostguard_cycle_cpu_seconds",
+        "hostguard_cycle_rss_bytes")}
+    # Written after each over-budget cycle and each skip: the counters are the events'.
+    assert value["hostguard_cycles_over_budget"] == len(daemon.events("over-budget"))
+    assert value["hostguard_cycles_skipped"] == len(daemon.events("cycle-skipped"))
+    assert value["hostguard_cycle_cpu_seconds"] > 0
+    assert value["hostguard_cycle_rss_bytes"] > 1024 * 1024
 
 
 def _free_port() -> int:

@@ -171,9 +171,12 @@ class Watchdog:
 class Service:
     """One daemon process: the loop, its signals and what it tells systemd."""
 
-    def __init__(self, config_path: Path, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, config_path: Path, clock: Callable[[], float] = time.monotonic,
+                 place: bool = True) -> None:
         self.config_path = config_path
         self.clock = clock
+        self.place = place
+        """Place itself at start (``--no-placement``, for tests and debugging, leaves it be)."""
         self.loaded: Loaded | None = None
         self.stop_requested = False
         self.reload_requested = False
@@ -223,9 +226,13 @@ class Service:
     def start(self) -> int | None:
         """Place, load; None when ready, else the exit status."""
         log("start", version=__version__, config=str(self.config_path), pid=os.getpid())
-        for step, outcome, details in place_self():
-            log("placement", level="info" if outcome == "ok" else "warning", step=step,
-                outcome=outcome, extra=details)
+        if self.place:
+            for step, outcome, details in place_self():
+                log("placement", level="info" if outcome == "ok" else "warning", step=step,
+                    outcome=outcome, extra=details)
+        else:
+            log("placement", level="warning", step="all", outcome="skipped",
+                reason="--no-placement")
         loaded = load_all(self.config_path, self._today())
         if isinstance(loaded, list):
             for problem in loaded:
@@ -454,9 +461,9 @@ class Service:
         return audit.exit_code(run)
 
 
-def main(config_path: Path, once: bool = False) -> int:
+def main(config_path: Path, once: bool = False, place: bool = True) -> int:
     """``hostguard daemon``."""
-    service = Service(config_path)
+    service = Service(config_path, place=place)
     code = service.start()
     if code is not None:
         return code

@@ -22,8 +22,11 @@ def add_parsers(sub: Any) -> None:
                         help=f"configuration file (default {DEFAULT_PATH})")
     parser.add_argument("--once", action="store_true",
                         help="run one audit with every output, then exit")
+    parser.add_argument("--no-placement", dest="place", action="store_false",
+                        help="for tests and debugging: keep the CPUs and priorities it was "
+                        "started with (no housekeeping CPUs, SCHED_IDLE, nice 19, idle I/O)")
     parser.set_defaults(handler=_daemon)
 
 
 def _daemon(args: argparse.Namespace) -> int:
-    return service.main(args.config, args.once)
+    return service.main(args.config, args.once, args.place)

@@ -81,6 +81,12 @@ SCHEMA: dict[str, Any] = {
         "labels": {"type": "object", "additionalProperties": {"type": "string"},
                    "description": "Host labels for policies' hosts.labels selectors."},
         "root": {**_PATH, "description": "Host root to audit (default /)."},
+        "cpu_budget_seconds": {"type": "number", "exclusiveMinimum": 0,
+                               "description": "CPU seconds a cycle may spend (with the helper "
+                               "processes it reaped); over it, the next cycle is skipped."},
+        "rss_budget_mib": {"type": "number", "exclusiveMinimum": 0,
+                           "description": "Resident memory (MiB) the daemon may hold at the "
+                           "end of a cycle; over it, the next cycle is skipped."},
     },
 }
 """JSON Schema of the configuration file."""
@@ -116,6 +122,10 @@ class Config:
     """Host labels for policies' ``hosts.labels`` selectors."""
     root: Path = Path("/")
     """Host root the audit reads."""
+    cpu_budget_seconds: float | None = None
+    """CPU seconds a cycle may spend; no limit when unset."""
+    rss_budget_mib: float | None = None
+    """Resident MiB the daemon may hold at the end of a cycle; no limit when unset."""
 
 
 @cache
@@ -151,6 +161,10 @@ def lint_config(doc: Document, today: dt.date | None = None) -> list[Diagnostic]
         except ValueError as exc:
             found.append(Diagnostic(doc.at(("metrics_listen",)), Level.ERROR, str(exc), "schema"))
     return found
+
+
+def _number(value: float | None) -> float | None:
+    return None if value is None else float(value)
 
 
 def _path(base: Path, text: str) -> Path:
@@ -190,4 +204,6 @@ def load_config(path: Path) -> Config | list[Diagnostic]:
         deep_seccomp=tuple(data.get("deep_seccomp", [])),
         labels=dict(data.get("labels", {})),
         root=_path(base, data.get("root", "/")),
+        cpu_budget_seconds=_number(data.get("cpu_budget_seconds")),
+        rss_budget_mib=_number(data.get("rss_budget_mib")),
     )

@@ -9,21 +9,10 @@ Canonical JSON
     allow_nan=False)`` encoded as UTF-8. ``ensure_ascii`` makes it pure ASCII: non-ASCII text
     and lone surrogates (undecodable host data) travel as ``\\uXXXX`` escapes.
 
-Hash chain
-    ``json_sha256 = SHA-256(canonical_json)`` and
-    ``run_hash = SHA-256(bytes.fromhex(prev_hash) + bytes.fromhex(json_sha256))`` -- the
-    32-byte digests concatenated, hashed, written as lowercase hex. ``prev_hash`` is the previous
-    run's ``run_hash``; the first run chains from the anchor, 64 zeros until a prune moves it.
-    The shell can check one link: ``printf %s "$prev$json" | xxd -r -p | sha256sum``.
-
-Retention (``prune``) deletes a prefix of the chain only and stores the last deleted run's hash
-as the new anchor (``chain_meta.anchor_hash``, with its id), so the first remaining run's
-``prev_hash`` must equal it. ``chain_meta.head_id``/``head_hash`` name the newest run, so deleting
-the newest run shows too. ``verify`` recomputes every digest and link; it names an edited run
-(JSON, copied columns, hashes or check index changed), a deleted run (an id missing, or a broken
-link), reordered runs (the chain's order differs from the ids' order) and a rewritten tail.
-A chain without a secret cannot stop someone who rewrites every later hash and the head too:
-record ``verify``'s head hash elsewhere (a ticket, a log shipper) to pin the history up to it.
+Hash chain and verification: ``agent.daemon.chain`` (the digests, the links, the anchor and
+head in ``chain_meta`` and how ``verify`` names an edited, deleted or reordered run). Retention
+(``prune``) deletes a prefix of the chain only and stores the last deleted run's hash as the new
+anchor. ``verify`` also compares each run's copied columns and check index with its stored JSON.
 
 Durability: WAL with ``synchronous=FULL``. In WAL mode ``NORMAL`` is safe against a killed
 process but may lose the last committed runs on power loss or a kernel crash; ``FULL`` syncs the
@@ -47,6 +36,8 @@ from typing import Any
 
 from agent.core.digest import sha256_hex
 from agent.core.record import record
+from agent.daemon import chain
+from agent.daemon.chain import GENESIS, Link, Problem, chain_hash
 from agent.report.json import as_dict
 from agent.result import AuditRun, Status
 
@@ -54,8 +45,6 @@ SCHEMA_VERSION = 1
 """``PRAGMA user_version`` of the history schema this code reads and writes."""
 APPLICATION_ID = 0x48674831
 """``PRAGMA application_id`` marking a hostguard history (``HgH1``)."""
-GENESIS = "0" * 64
-"""The anchor of a history that was never pruned."""
 FILE_MODE = 0o640
 """The database holds host data (process names, command lines): not world-readable."""
 
@@ -86,7 +75,6 @@ _DDL = (
     "CREATE INDEX checks_by_id ON checks (check_id, run_id)",
     "CREATE TABLE chain_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
 )
-_META_KEYS = ("anchor_hash", "anchor_id", "head_hash", "head_id", "pruned_runs")
 
 
 class HistoryError(Exception):
@@ -105,24 +93,6 @@ class NotVerified(HistoryError):
         super().__init__(f"{path}: does not verify, nothing pruned: {problems[0]}{more}")
         self.problems = tuple(problems)
         """What ``verify`` found."""
-
-
-@record
-class Problem:
-    """One finding of ``History.verify``."""
-
-    run_id: int | None
-    """The run it is about (a deleted run's id too); ``None`` for the database as a whole."""
-    started: str | None
-    """That run's start time as stored, when the run is still there."""
-    message: str
-    """What is wrong, in words."""
-
-    def __str__(self) -> str:
-        if self.run_id is None:
-            return self.message
-        when = f" (started {self.started})" if self.started else ""
-        return f"run {self.run_id}{when}: {self.message}"
 
 
 @record
@@ -176,8 +146,9 @@ class _Row:
     run_hash: str
 
     @property
-    def content(self) -> str:
-        return sha256_hex(self.blob)
+    def link(self) -> Link:
+        return Link(self.id, self.started, sha256_hex(self.blob), self.json_sha256,
+                    self.prev_hash, self.run_hash)
 
 
 # -- pure helpers -------------------------------------------------------------------------------
@@ -185,11 +156,6 @@ def canonical_json(data: Mapping[str, Any]) -> bytes:
     """The canonical bytes that are stored and hashed."""
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
                       allow_nan=False).encode("utf-8")
-
-
-def chain_hash(prev_hash: str, json_sha256: str) -> str:
-    """``SHA-256(prev || content)`` over the raw 32-byte digests, as hex."""
-    return sha256_hex(bytes.fromhex(prev_hash) + bytes.fromhex(json_sha256))
 
 
 def evidence_digest(evidence: Mapping[str, Any]) -> str:
@@ -236,10 +202,6 @@ def _columns(data: Mapping[str, Any]) -> dict[str, Any]:
             "hostname": data["host"]["hostname"].encode("utf-8", "backslashreplace")
             .decode("utf-8"), "policy_digest": data["policy"]["digest"],
             "counts": _counts(data)}
-
-
-def _span(ids: Sequence[int]) -> str:
-    return f"run {ids[0]}" if len(ids) == 1 else f"runs {ids[0]}..{ids[-1]}"
 
 
 class History:
@@ -570,16 +532,9 @@ class History:
         if integrity != ["ok"]:
             found.append(Problem(None, None, "SQLite integrity check failed: "
                                  + "; ".join(integrity[:5])))
-        meta = self._meta()
-        missing_keys = [k for k in _META_KEYS if k not in meta]
-        if missing_keys:
-            return [*found, Problem(None, None, "chain_meta lacks "
-                                    + ", ".join(missing_keys) + ": the chain cannot be checked")]
-        try:
-            anchor_id, head_id = int(meta["anchor_id"]), int(meta["head_id"])
-        except ValueError:
-            return [*found, Problem(None, None, "chain_meta holds a non-numeric run id")]
-        anchor = meta["anchor_hash"]
+        ends = chain.ends(self._meta())
+        if isinstance(ends, Problem):
+            return [*found, ends]
         rows = [_Row(*r) for r in self._db.execute(
             "SELECT id, started, started_us, hostname, policy_digest, counts, canonical_json, "
             "json_sha256, prev_hash, run_hash FROM runs ORDER BY id")]
@@ -589,10 +544,12 @@ class History:
                 "FROM checks ORDER BY run_id, seq"):
             indexed.setdefault(int(run_id), []).append(tuple(rest))
         ids = {r.id for r in rows}
-        for row in rows:
-            found.extend(self._row_problems(row, indexed.get(row.id, [])))
-        found.extend(self._chain_problems(rows, anchor, anchor_id))
-        found.extend(self._head_problems(rows, meta["head_hash"], head_id, anchor, anchor_id))
+        links = [row.link for row in rows]
+        for row, link in zip(rows, links, strict=True):
+            found.extend(chain.digest_problems(link))
+            found.extend(self._content_problems(row, indexed.get(row.id, [])))
+        found.extend(chain.chain_problems(links, ends))
+        found.extend(chain.head_problems(links, ends))
         reported = {p.run_id for p in found}
         for run_id in sorted(indexed.keys() - ids):
             if run_id not in reported:
@@ -601,23 +558,14 @@ class History:
         return sorted(found, key=lambda p: (p.run_id or 0))
 
     @staticmethod
-    def _row_problems(row: _Row, indexed: Sequence[tuple[Any, ...]]) -> builtins.list[Problem]:
-        """A run whose content, copied columns or own hash disagree."""
+    def _content_problems(row: _Row,
+                          indexed: Sequence[tuple[Any, ...]]) -> builtins.list[Problem]:
+        """A run whose copied columns or check index disagree with its stored JSON."""
         out = []
 
         def problem(message: str) -> None:
             out.append(Problem(row.id, row.started, message))
 
-        content = row.content
-        if content != row.json_sha256:
-            if row.run_hash == chain_hash(row.prev_hash, row.json_sha256):
-                problem("edited: its stored JSON does not match its recorded SHA-256")
-            elif row.run_hash == chain_hash(row.prev_hash, content):
-                problem("edited: its recorded JSON digest was changed")
-            else:
-                problem("edited: its JSON, JSON digest and run hash do not match one another")
-        elif row.run_hash != chain_hash(row.prev_hash, content):
-            problem("edited: its run hash does not match its content and previous hash")
         try:
             data = json.loads(row.blob)
             columns = _columns(data)
@@ -638,89 +586,3 @@ class History:
                         f"{which})")
                 break
         return out
-
-    @staticmethod
-    def _chain_problems(rows: Sequence[_Row], anchor: str,
-                        anchor_id: int) -> builtins.list[Problem]:
-        """Breaks and reordering: walk the chain by hashes and compare with the ids' order."""
-        out = []
-        keys: dict[str, builtins.list[_Row]] = {}
-        for row in rows:
-            keys.setdefault(row.prev_hash, []).append(row)
-        # A link may name a row's stored hash or (if that hash was edited) its true one.
-        links = {row.id: {row.run_hash, chain_hash(row.prev_hash, row.content)} for row in rows}
-        known = {h for hashes in links.values() for h in hashes} | {anchor}
-        reached: set[int] = set()
-        order: builtins.list[_Row] = []
-
-        def follow(hashes: set[str]) -> None:
-            while True:
-                nxt = sorted((r for h in hashes for r in keys.get(h, []) if r.id not in reached),
-                             key=lambda r: r.id)
-                if not nxt:
-                    return
-                reached.add(nxt[0].id)
-                order.append(nxt[0])
-                hashes = links[nxt[0].id]
-
-        follow({anchor})
-        previous_id = anchor_id
-        for row in rows:
-            if row.id not in reached:
-                if row.id - previous_id > 1:
-                    gone = builtins.list(range(previous_id + 1, row.id))
-                    place = (f"after run {previous_id}" if previous_id > anchor_id
-                             else "at the start of the history" if anchor_id == 0
-                             else f"after the pruned runs (up to {anchor_id})")
-                    out.append(Problem(gone[0], None, f"deleted: {_span(gone)} missing {place}, "
-                                       f"before run {row.id} (started {row.started})"))
-                elif row.prev_hash in known:
-                    out.append(Problem(row.id, row.started, "inserted: it repeats another run's "
-                                       "link in the chain (a copied or forged run)"))
-                elif previous_id == anchor_id:
-                    out.append(Problem(row.id, row.started, "its previous hash does not match "
-                                       "the history's anchor: earlier runs deleted and the rest "
-                                       "renumbered, or the anchor edited"))
-                else:
-                    out.append(Problem(row.id, row.started, f"its previous hash matches no run: "
-                                       f"run {previous_id} was rewritten with its hashes, or a "
-                                       f"run before it deleted and the rest renumbered"))
-                reached.add(row.id)
-                order.append(row)
-                follow(links[row.id])
-            previous_id = row.id
-        by_id = [r.id for r in rows]
-        chain_ids = [r.id for r in order]
-        for position, (stored, chained) in enumerate(zip(by_id, chain_ids, strict=True)):
-            if stored != chained:
-                row = rows[position]
-                where = chain_ids.index(row.id)
-                chain_says = f"after run {chain_ids[where - 1]}" if where else "first"
-                ids_say = f"after run {by_id[position - 1]}" if position else "first"
-                out.append(Problem(row.id, row.started, f"reordered: the hash chain puts it "
-                                   f"{chain_says}, its id {ids_say}"))
-        return out
-
-    @staticmethod
-    def _head_problems(rows: Sequence[_Row], head_hash: str, head_id: int, anchor: str,
-                       anchor_id: int) -> builtins.list[Problem]:
-        """The newest run must be the recorded chain head."""
-        last_id = rows[-1].id if rows else anchor_id
-        if last_id < head_id:
-            gone = builtins.list(range(last_id + 1, head_id + 1))
-            return [Problem(gone[0], None, f"deleted: {_span(gone)} missing at the end (the "
-                            f"chain head records run {head_id})")]
-        if last_id > head_id:
-            last = rows[-1]
-            return [Problem(last.id, last.started, f"inserted: not in the recorded chain (its "
-                            f"head is run {head_id})")]
-        if not rows:
-            if head_hash != anchor:
-                return [Problem(None, None, "the chain head and anchor disagree (chain_meta "
-                                "edited)")]
-            return []
-        last = rows[-1]
-        if head_hash not in {last.run_hash, chain_hash(last.prev_hash, last.content)}:
-            return [Problem(last.id, last.started, "its hash differs from the recorded chain "
-                            "head: the run was rewritten with its hashes")]
-        return []

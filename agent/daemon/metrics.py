@@ -6,7 +6,7 @@ Name the file ``*.prom`` inside the folder given to ``--collector.textfile.direc
 No sample carries a timestamp (the collector refuses them); ``hostguard_last_run_timestamp_seconds``
 says when the audit ran, and node_exporter adds ``node_textfile_mtime_seconds``.
 
-Metrics (all gauges)::
+Metrics (gauges)::
 
     hostguard_check_status{id,kind,severity}   0 pass, 1 fail, 2 error, 3 waived, 4 not applicable
     hostguard_checks{status}                   checks per status (all five always present)
@@ -16,6 +16,13 @@ Metrics (all gauges)::
     hostguard_audit_duration_seconds           wall time of the audit
     hostguard_policy_info{digest}              1; the policy in force
     hostguard_host_info{hostname,kernel,version}  1; the host as the audit saw it
+
+The daemon adds its own resource watch (``agent.daemon.resources``)::
+
+    hostguard_cycle_cpu_seconds                CPU time of the last cycle (with reaped children)
+    hostguard_cycle_rss_bytes                  resident memory at the end of the last cycle
+    hostguard_cycles_over_budget_total         counter: cycles over their CPU or RSS budget
+    hostguard_cycles_skipped_total             counter: cycles skipped after one over budget
 
 One series per check with the status as its value keeps the series set stable while statuses
 change (a ``status`` label would start a new series at every drift). Alert on failing checks with
@@ -37,7 +44,7 @@ import math
 import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.parser import text_string_to_metric_families
@@ -45,6 +52,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from agent.core.atomic import write_atomic
 from agent.report.score import score
 from agent.result import AuditRun, Status
+
+if TYPE_CHECKING:  # psutil is imported where the daemon runs, not where configurations are linted
+    from agent.daemon.resources import Watch
 
 FILE_MODE = 0o644
 STATUS_VALUE = {Status.PASS: 0, Status.FAIL: 1, Status.ERROR: 2, Status.WAIVED: 3,
@@ -73,9 +83,9 @@ def _number(value: float) -> str:
     return repr(int(value)) if float(value).is_integer() else repr(float(value))
 
 
-def _family(name: str, help_: str,
-            samples: Iterable[tuple[Mapping[str, str], float]]) -> list[str]:
-    lines = [f"# HELP {name} {help_}", f"# TYPE {name} gauge"]
+def _family(name: str, help_: str, samples: Iterable[tuple[Mapping[str, str], float]],
+            kind: str = "gauge") -> list[str]:
+    lines = [f"# HELP {name} {help_}", f"# TYPE {name} {kind}"]
     lines.extend(f"{name}{_labels(labels)} {_number(value)}" for labels, value in samples)
     return lines
 
@@ -87,8 +97,27 @@ def _unix(started: str) -> float:
     return moment.timestamp()
 
 
-def render(run: AuditRun) -> str:
-    """The exposition text of one run."""
+def _watched(watch: Watch) -> list[str]:
+    lines = []
+    if watch.last is not None:
+        lines += [
+            *_family("hostguard_cycle_cpu_seconds", "CPU time of the last cycle, user and "
+                     "system, with the child processes it reaped.",
+                     [({}, round(watch.last.cpu_seconds, 6))]),
+            *_family("hostguard_cycle_rss_bytes", "Resident memory of the daemon at the end "
+                     "of the last cycle.", [({}, watch.last.rss_bytes)]),
+        ]
+    return [
+        *lines,
+        *_family("hostguard_cycles_over_budget_total", "Cycles over their CPU or memory "
+                 "budget.", [({}, watch.over_budget)], "counter"),
+        *_family("hostguard_cycles_skipped_total", "Cycles skipped because the one before "
+                 "went over budget.", [({}, watch.skipped)], "counter"),
+    ]
+
+
+def render(run: AuditRun, watch: Watch | None = None) -> str:
+    """The exposition text of one run (and of the daemon's resource watch, when given)."""
     seen: set[str] = set()
     checks: list[tuple[Mapping[str, str], float]] = []
     for result in run.results:
@@ -119,13 +148,15 @@ def render(run: AuditRun) -> str:
         *_family("hostguard_host_info", "The audited host as the audit saw it.",
                  [({"hostname": host.hostname, "kernel": host.kernel_release or "",
                     "version": run.tool_version}, 1)]),
+        *(_watched(watch) if watch is not None else []),
     ]
     return "\n".join(lines) + "\n"
 
 
-def write_textfile(run: AuditRun, path: Path, mode: int = FILE_MODE) -> None:
-    """Write ``render(run)`` to ``path`` atomically."""
-    write_atomic(Path(path), render(run).encode("utf-8"), mode=mode)
+def write_textfile(run: AuditRun, path: Path, mode: int = FILE_MODE,
+                   watch: Watch | None = None) -> None:
+    """Write ``render(run, watch)`` to ``path`` atomically."""
+    write_atomic(Path(path), render(run, watch).encode("utf-8"), mode=mode)
 
 
 class Endpoint:
@@ -147,9 +178,9 @@ class Endpoint:
         registry.register(self)
         self._server, _ = start_http_server(self.port, addr=self.host, registry=registry)
 
-    def update(self, run: AuditRun) -> None:
-        """Serve ``run`` from now on."""
-        text = render(run)
+    def update(self, run: AuditRun, watch: Watch | None = None) -> None:
+        """Serve ``run`` (and ``watch``) from now on."""
+        text = render(run, watch)
         with self._lock:
             self._text = text
 

@@ -27,7 +27,7 @@ from agent import __version__, audit
 from agent.audit_policies import load_for_audit
 from agent.core.diagnostic import Level
 from agent.core.record import record
-from agent.daemon import metrics
+from agent.daemon import metrics, resources
 from agent.daemon.config import Config, load_config
 from agent.daemon.history import History
 from agent.daemon.log import log
@@ -158,9 +158,12 @@ class Watchdog:
 class Service:
     """One daemon process: the loop, its signals and what it tells systemd."""
 
-    def __init__(self, config_path: Path, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, config_path: Path, clock: Callable[[], float] = time.monotonic,
+                 place: bool = True) -> None:
         self.config_path = config_path
         self.clock = clock
+        self.place = place
+        """Place itself at start (``--no-placement``, for tests and debugging, leaves it be)."""
         self.loaded: Loaded | None = None
         self.stop_requested = False
         self.reload_requested = False
@@ -175,6 +178,12 @@ class Service:
         self.endpoint: metrics.Endpoint | None = None
         self.dump_cache = DumpCache()
         """Seccomp filter dumps of unchanged processes, kept for the daemon's lifetime."""
+        self.watch = resources.Watch()
+        """This process's CPU time and RSS per cycle, against the configured budget."""
+        self.skip_next = False
+        """The last cycle went over budget: the next one is skipped."""
+        self.last_run: AuditRun | None = None
+        """The last audit, exported again when a cycle is skipped."""
 
     # -- signals -------------------------------------------------------------------------
     def _on_stop(self, signum: int, frame: FrameType | None) -> None:
@@ -204,9 +213,13 @@ class Service:
     def start(self) -> int | None:
         """Place, load; None when ready, else the exit status."""
         log("start", version=__version__, config=str(self.config_path), pid=os.getpid())
-        for step, outcome, details in place_self():
-            log("placement", level="info" if outcome == "ok" else "warning", step=step,
-                outcome=outcome, extra=details)
+        if self.place:
+            for step, outcome, details in place_self():
+                log("placement", level="info" if outcome == "ok" else "warning", step=step,
+                    outcome=outcome, extra=details)
+        else:
+            log("placement", level="warning", step="all", outcome="skipped",
+                reason="--no-placement")
         loaded = load_all(self.config_path, self._today())
         if isinstance(loaded, list):
             for problem in loaded:
@@ -247,8 +260,11 @@ class Service:
         """One audit and its outputs; True when everything was written."""
         assert self.loaded is not None
         config = self.loaded.config
+        if self.skip_next:
+            return self._skip()
         self.cycles += 1
         log("audit-start", cycle=self.cycles)
+        self.watch.begin()
         self.in_audit = True
         try:
             run = self._audit(config)
@@ -256,6 +272,7 @@ class Service:
             self.in_audit = False
             log("audit-error", level="error", cycle=self.cycles,
                 error=f"{type(exc).__name__}: {exc}")
+            self._measure(config)
             self.last_summary = f"audit {self.cycles} failed: {type(exc).__name__}: {exc}"
             notify("STATUS=" + self.status())
             return False
@@ -264,10 +281,30 @@ class Service:
         log("audit-done", cycle=self.cycles, duration_ms=run.duration_ms,
             extra=run.counts)
         self._drift(run)
-        ok = self.publish(run)
+        ok = self._store(run)
+        self._measure(config)
+        self.last_run = run
+        ok = self._export(run, self.watch) and ok
         self.last_summary = summary(run) + ("" if ok else "; some outputs not written")
         notify("STATUS=" + self.status())
         return ok
+
+    def _measure(self, config: Config) -> None:
+        """The cycle's CPU time and RSS against the budget; over it, the next cycle is skipped."""
+        usage = self.watch.end()
+        over = resources.Budget(config.cpu_budget_seconds, config.rss_budget_mib).exceeded(usage)
+        if over:
+            self.watch.over_budget += 1
+            self.skip_next = True
+            log("over-budget", level="warning", cycle=self.cycles, next_cycle="skipped",
+                extra=over)
+
+    def _skip(self) -> bool:
+        """The cycle after one over budget: no audit; the metrics count the skip."""
+        self.skip_next = False
+        self.watch.skipped += 1
+        log("cycle-skipped", level="warning", after_cycle=self.cycles, reason="over-budget")
+        return True if self.last_run is None else self._export(self.last_run, self.watch)
 
     def _drift(self, run: AuditRun) -> None:
         current = {r.check.id: (r.status.value, evidence_digest(r)) for r in run.results}
@@ -280,6 +317,11 @@ class Service:
 
     def publish(self, run: AuditRun) -> bool:
         """Reports, history and metrics; each failure is logged and the others still run."""
+        ok = self._store(run)
+        return self._export(run) and ok
+
+    def _store(self, run: AuditRun) -> bool:
+        """Reports and history; each failure is logged and the other still runs."""
         assert self.loaded is not None
         config = self.loaded.config
         ok = True
@@ -304,17 +346,23 @@ class Service:
                 ok = False
                 log("history-error", level="error", path=str(config.history),
                     error=f"{type(exc).__name__}: {exc}")
+        return ok
+
+    def _export(self, run: AuditRun, watch: resources.Watch | None = None) -> bool:
+        """Metrics, over HTTP and to the textfile (with the resource watch, when given)."""
+        assert self.loaded is not None
+        config = self.loaded.config
         if self.endpoint is not None:
-            self.endpoint.update(run)
+            self.endpoint.update(run, watch)
         if config.metrics is not None:
             try:
-                metrics.write_textfile(run, config.metrics)
+                metrics.write_textfile(run, config.metrics, watch=watch)
                 log("metrics", path=str(config.metrics))
             except Exception as exc:
-                ok = False
                 log("metrics-error", level="error", path=str(config.metrics),
                     error=f"{type(exc).__name__}: {exc}")
-        return ok
+                return False
+        return True
 
     # -- reload ----------------------------------------------------------------------------
     def reload(self) -> None:
@@ -400,9 +448,9 @@ class Service:
         return audit.exit_code(run)
 
 
-def main(config_path: Path, once: bool = False) -> int:
+def main(config_path: Path, once: bool = False, place: bool = True) -> int:
     """``hostguard daemon``."""
-    service = Service(config_path)
+    service = Service(config_path, place=place)
     code = service.start()
     if code is not None:
         return code

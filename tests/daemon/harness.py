@@ -77,10 +77,15 @@ class Listener:
 
 
 class Daemon:
-    """``python -m agent daemon`` with stderr collected line by line (with arrival times)."""
+    """``python -m agent daemon`` with stderr collected line by line (with arrival times).
+
+    It runs ``--no-placement`` unless ``place``: an idle-class daemon gets no CPU while anything
+    else runs, and the tests of timing and signals would measure the machine's load.
+    """
 
     def __init__(self, config: Path, listener: Listener | None,
-                 env: Mapping[str, str] | None = None, args: Sequence[str] = ()) -> None:
+                 env: Mapping[str, str] | None = None, args: Sequence[str] = (),
+                 place: bool = False) -> None:
         environ = {k: v for k, v in os.environ.items()
                    if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")}
         environ["PYTHONPATH"] = str(PROJECT)
@@ -88,7 +93,8 @@ class Daemon:
             environ["NOTIFY_SOCKET"] = listener.env_value
         environ.update(env or {})
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "agent", "daemon", "--config", str(config), *args],
+            [sys.executable, "-m", "agent", "daemon", "--config", str(config),
+             *([] if place else ["--no-placement"]), *args],
             cwd=PROJECT, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             text=True)
         self.lines: list[tuple[float, str]] = []

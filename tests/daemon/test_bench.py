@@ -17,7 +17,7 @@ def test_daemon_bench_runs(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, str(PROJECT / "benchmarks" / "daemon_bench.py"), "--cycles", "6",
          "--warmup", "2", "--interval", "0.01", "--root", str(TRADING_ROOT),
-         "--policy", str(policies)],
+         "--policy", str(policies), "--no-placement"],
         cwd=PROJECT, capture_output=True, text=True, timeout=120, check=False,
         env={"PATH": "/usr/bin:/bin"})
     assert (done.returncode, done.stderr) == (0, "")

@@ -37,13 +37,16 @@ metrics: /var/lib/node_exporter/hostguard.prom
 deep_seccomp: [SEC-001]
 labels: {role: gateway}
 root: /
+cpu_budget_seconds: 2.5
+rss_budget_mib: 256
 """)
     assert load_config(path) == Config(
         path=path, policies=(tmp_path / "p",), interval=30.0, jitter=2.5,
         output_dir=Path("/var/lib/hostguard/reports"), reports=("json", "sarif"), keep=5,
         history=tmp_path / "state/history.db",
         metrics=Path("/var/lib/node_exporter/hostguard.prom"), deep_seccomp=("SEC-001",),
-        labels={"role": "gateway"}, root=Path("/"))
+        labels={"role": "gateway"}, root=Path("/"), cpu_budget_seconds=2.5,
+        rss_budget_mib=256.0)
 
 
 def test_errors_are_located(tmp_path: Path) -> None:
@@ -55,6 +58,8 @@ intervall: 30
 reports: [pdf]
 keep: 0
 labels: {role: 3}
+cpu_budget_seconds: 0
+rss_budget_mib: lots
 """)
     assert [str(d) for d in load_config(path)] == [  # type: ignore[union-attr]
         f"{path}:4:1: error: unknown key 'intervall' (did you mean 'interval'?) [unknown-key]",
@@ -62,6 +67,9 @@ labels: {role: 3}
         "[schema]",
         f"{path}:6:7: error: keep: 0 is less than the minimum of 1 [schema]",
         f"{path}:7:16: error: labels.role must be a string, not integer 3 [schema]",
+        f"{path}:8:21: error: cpu_budget_seconds: 0 is less than or equal to "
+        "the minimum of 0 [schema]",
+        f"{path}:9:17: error: rss_budget_mib must be a number, not string 'lots' [schema]",
     ]
 
 

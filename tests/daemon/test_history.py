@@ -1,5 +1,6 @@
-"""The SQLite history: recording, the hash chain under tampering, retention, ``at``, ``diff``,
-crash safety, foreign files, and ``hostguard history`` through real subprocesses."""
+"""The SQLite history: recording, copied columns checked by ``verify``, retention, ``at``,
+``diff``, crash safety, foreign files, and ``hostguard history`` through real subprocesses
+(the hash chain under tampering: ``test_chain.py``)."""
 
 from __future__ import annotations
 
@@ -15,15 +16,12 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from agent import audit
+from agent.daemon.chain import GENESIS
 from agent.daemon.history import (
-    GENESIS,
     Change,
     CorruptHistory,
     History,
@@ -32,80 +30,12 @@ from agent.daemon.history import (
     canonical_json,
     parse_time,
 )
-from agent.policy.resolve import resolve
 from agent.report import json as json_report
 from agent.report.score import evidence_digest
 from agent.report.writer import FORMATS
 from agent.result import AuditRun
-from tests.authoring import TRADING_ROOT, policy, sysctl, write
+from tests.daemon.histories import STARTED, problems, tamper
 from tests.support import PROJECT, run_cli
-
-TODAY = dt.date(2026, 6, 1)
-PASS_KPTR = sysctl("KRN-001", "kernel.kptr_restrict", "ge", 1)  # the fixture host has 2
-FAIL_KPTR = sysctl("KRN-001", "kernel.kptr_restrict", "ge", 3)
-PASS_KPTR_2 = sysctl("KRN-001", "kernel.kptr_restrict", "ge", 2)
-PASS_SWAP = sysctl("LAT-001", "vm.swappiness", "eq", 1)  # the fixture host has 1
-FAIL_SWAP = sysctl("LAT-001", "vm.swappiness", "eq", 10)
-ERROR_SYSRQ = sysctl("KRN-009", "kernel.sysrq", "eq", 0)  # not on the fixture host
-PLAN = [
-    ("2026-11-24T10:00:00Z", [PASS_KPTR, PASS_SWAP]),
-    ("2026-11-24T11:00:00Z", [PASS_KPTR, FAIL_SWAP]),
-    ("2026-11-24T12:00:00Z", [FAIL_KPTR, FAIL_SWAP, ERROR_SYSRQ]),
-    ("2026-11-24T13:00:00Z", [PASS_KPTR_2, PASS_SWAP]),
-    ("2026-11-24T14:00:00Z", [PASS_KPTR_2, PASS_SWAP]),
-]
-STARTED = {i + 1: started for i, (started, _) in enumerate(PLAN)}
-
-
-def make_run(folder: Path, checks: Sequence[dict[str, Any]], started: str) -> AuditRun:
-    path = write(folder / f"policy-{started[:13]}.yaml", policy("history-test", checks))
-    policy_set = resolve([path], TODAY)
-    assert policy_set.diagnostics == []
-    return dataclasses.replace(audit.run(policy_set, TRADING_ROOT, today=TODAY), started=started)
-
-
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> list[AuditRun]:
-    folder = tmp_path_factory.mktemp("policies")
-    return [make_run(folder, checks, started) for started, checks in PLAN]
-
-
-@pytest.fixture
-def db(tmp_path: Path, runs: list[AuditRun]) -> Iterator[Path]:
-    """A history holding the five runs of PLAN (ids 1..5)."""
-    path = tmp_path / "state" / "history.db"
-    with History(path) as history:
-        assert [history.record(r) for r in runs] == [1, 2, 3, 4, 5]
-    yield path
-
-
-def problems(path: Path) -> list[str]:
-    with History(path, create=False) as history:
-        return [str(p) for p in history.verify()]
-
-
-def tamper(path: Path, *statements: str | tuple[str, tuple[Any, ...]]) -> None:
-    """Edit the database behind hostguard's back, as an intruder with sqlite3 would."""
-    con = sqlite3.connect(path)
-    try:
-        for statement in statements:
-            if isinstance(statement, tuple):
-                con.execute(*statement)
-            else:
-                con.execute(statement)
-        con.commit()
-    finally:
-        con.close()
-
-
-def stored(path: Path, run_id: int) -> dict[str, Any]:
-    con = sqlite3.connect(path)
-    try:
-        row = con.execute("SELECT canonical_json FROM runs WHERE id = ?", (run_id,)).fetchone()
-    finally:
-        con.close()
-    data: dict[str, Any] = json.loads(row[0])
-    return data
 
 
 # -- recording and reading -----------------------------------------------------------------------
@@ -209,123 +139,7 @@ def test_diff(db: Path) -> None:
             history.diff(1, 9)
 
 
-# -- tampering -----------------------------------------------------------------------------------
-def _edit_json(db: Path, run_id: int, change: Callable[[dict[str, Any]], None]) -> bytes:
-    data = stored(db, run_id)
-    change(data)
-    blob = canonical_json(data)
-    tamper(db, ("UPDATE runs SET canonical_json = ? WHERE id = ?", (blob, run_id)))
-    return blob
-
-
-def _hide_failure(data: dict[str, Any]) -> None:
-    data["results"][0]["status"] = "pass"
-
-
-def test_edited_json_is_named(db: Path) -> None:
-    _edit_json(db, 3, _hide_failure)
-    assert problems(db) == [
-        "run 3 (started 2026-11-24T12:00:00Z): edited: its stored JSON does not match its "
-        "recorded SHA-256",
-        "run 3 (started 2026-11-24T12:00:00Z): edited: the checks index disagrees with the "
-        "stored JSON (check KRN-001)",
-    ]
-
-
-def test_edited_json_with_index_and_counts_still_shows(db: Path) -> None:
-    def rewrite(data: dict[str, Any]) -> None:
-        data["results"][0]["status"] = "pass"
-        data["summary"]["fail"] = 1
-        data["summary"]["pass"] = 1
-
-    _edit_json(db, 3, rewrite)
-    tamper(db, "UPDATE checks SET status = 'pass' WHERE run_id = 3 AND check_id = 'KRN-001'",
-           "UPDATE runs SET counts = '{\"error\":1,\"fail\":1,\"not_applicable\":0,\"pass\":1,"
-           "\"waived\":0}' WHERE id = 3")
-    assert problems(db) == ["run 3 (started 2026-11-24T12:00:00Z): edited: its stored JSON does "
-                            "not match its recorded SHA-256"]
-
-
-def test_json_rewritten_with_its_hashes_breaks_the_next_link(db: Path) -> None:
-    blob = _edit_json(db, 3, _hide_failure)
-    content = hashlib.sha256(blob).hexdigest()
-    con = sqlite3.connect(db)
-    prev = con.execute("SELECT prev_hash FROM runs WHERE id = 3").fetchone()[0]
-    con.close()
-    forged = hashlib.sha256(bytes.fromhex(prev) + bytes.fromhex(content)).hexdigest()
-    tamper(db, ("UPDATE runs SET json_sha256 = ?, run_hash = ? WHERE id = 3", (content, forged)),
-           "UPDATE checks SET status = 'pass' WHERE run_id = 3 AND check_id = 'KRN-001'")
-    assert problems(db) == [
-        "run 4 (started 2026-11-24T13:00:00Z): its previous hash matches no run: run 3 was "
-        "rewritten with its hashes, or a run before it deleted and the rest renumbered",
-    ]
-
-
-def test_deleted_middle_run_is_named(db: Path) -> None:
-    tamper(db, "DELETE FROM runs WHERE id = 3", "DELETE FROM checks WHERE run_id = 3")
-    assert problems(db) == ["run 3: deleted: run 3 missing after run 2, before run 4 (started "
-                            "2026-11-24T13:00:00Z)"]
-
-
-def test_deleted_run_with_its_index_left_behind(db: Path) -> None:
-    tamper(db, "DELETE FROM runs WHERE id = 2")
-    assert problems(db) == ["run 2: deleted: run 2 missing after run 1, before run 3 (started "
-                            "2026-11-24T12:00:00Z)"]
-
-
-def test_deleted_first_and_last_runs_are_named(db: Path) -> None:
-    tamper(db, "DELETE FROM runs WHERE id IN (1, 5)", "DELETE FROM checks WHERE run_id IN (1, 5)")
-    assert problems(db) == [
-        "run 1: deleted: run 1 missing at the start of the history, before run 2 (started "
-        "2026-11-24T11:00:00Z)",
-        "run 5: deleted: run 5 missing at the end (the chain head records run 5)",
-    ]
-
-
-def test_deleted_and_renumbered_runs_break_the_chain(db: Path) -> None:
-    tamper(db, "DELETE FROM runs WHERE id = 3", "DELETE FROM checks WHERE run_id = 3",
-           "UPDATE runs SET id = id - 1 WHERE id > 3",
-           "UPDATE checks SET run_id = run_id - 1 WHERE run_id > 3",
-           "UPDATE chain_meta SET value = '4' WHERE key = 'head_id'")
-    assert problems(db) == [
-        "run 3 (started 2026-11-24T13:00:00Z): its previous hash matches no run: run 2 was "
-        "rewritten with its hashes, or a run before it deleted and the rest renumbered"]
-
-
-def test_swapped_runs_are_named(db: Path) -> None:
-    tamper(db, "UPDATE runs SET id = 99 WHERE id = 2", "UPDATE runs SET id = 2 WHERE id = 3",
-           "UPDATE runs SET id = 3 WHERE id = 99",
-           "UPDATE checks SET run_id = 99 WHERE run_id = 2",
-           "UPDATE checks SET run_id = 2 WHERE run_id = 3",
-           "UPDATE checks SET run_id = 3 WHERE run_id = 99")
-    assert problems(db) == [
-        "run 2 (started 2026-11-24T12:00:00Z): reordered: the hash chain puts it after run 3, "
-        "its id after run 1",
-        "run 3 (started 2026-11-24T11:00:00Z): reordered: the hash chain puts it after run 1, "
-        "its id after run 2",
-    ]
-
-
-def test_edited_hashes_are_named(db: Path) -> None:
-    tamper(db, "UPDATE runs SET run_hash = '" + "ab" * 32 + "' WHERE id = 2",
-           "UPDATE runs SET json_sha256 = '" + "cd" * 32 + "' WHERE id = 4")
-    assert problems(db) == [
-        "run 2 (started 2026-11-24T11:00:00Z): edited: its run hash does not match its content "
-        "and previous hash",
-        "run 4 (started 2026-11-24T13:00:00Z): edited: its recorded JSON digest was changed",
-    ]
-
-
-def test_edited_prev_hash_is_named(db: Path) -> None:
-    tamper(db, "UPDATE runs SET prev_hash = '" + "ef" * 32 + "' WHERE id = 4")
-    assert problems(db) == [
-        "run 4 (started 2026-11-24T13:00:00Z): edited: its run hash does not match its content "
-        "and previous hash",
-        "run 4 (started 2026-11-24T13:00:00Z): its previous hash matches no run: run 3 was "
-        "rewritten with its hashes, or a run before it deleted and the rest renumbered",
-    ]
-
-
+# -- copied columns ------------------------------------------------------------------------------
 def test_edited_start_time_is_named(db: Path) -> None:
     # Moving a run in time would change what `at` answers.
     tamper(db, "UPDATE runs SET started = '2026-11-24T10:30:00Z', "
@@ -333,24 +147,6 @@ def test_edited_start_time_is_named(db: Path) -> None:
     assert problems(db) == ["run 3 (started 2026-11-24T10:30:00Z): edited: column started, "
                             "started_us disagrees with the stored JSON"]
 
-
-def test_rewritten_tail_and_inserted_run_are_named(db: Path, runs: list[AuditRun]) -> None:
-    # An intruder appends a run of their own through hostguard's code: the chain head moves
-    # with it, so it verifies -- but pretending it is older than it is fails.
-    with History(db) as history:
-        assert history.record(runs[0]) == 6
-    tamper(db, "DELETE FROM runs WHERE id = 6", "DELETE FROM checks WHERE run_id = 6",
-           "UPDATE chain_meta SET value = '5' WHERE key = 'head_id'")
-    assert problems(db) == [
-        "run 5 (started 2026-11-24T14:00:00Z): its hash differs from the recorded chain head: "
-        "the run was rewritten with its hashes"]
-
-
-def test_chain_meta_anchor_edited(db: Path) -> None:
-    tamper(db, "UPDATE chain_meta SET value = '" + "12" * 32 + "' WHERE key = 'anchor_hash'")
-    assert problems(db) == [
-        "run 1 (started 2026-11-24T10:00:00Z): its previous hash does not match the history's "
-        "anchor: earlier runs deleted and the rest renumbered, or the anchor edited"]
 
 
 # -- retention -----------------------------------------------------------------------------------

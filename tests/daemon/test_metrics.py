@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from agent.daemon import metrics
 from agent.daemon.metrics import escape_label, render, write_textfile
+from agent.daemon.resources import Usage, Watch
 from agent.policy.resolve import resolve
 from agent.result import AuditRun, Status
 from tests.authoring import TRADING_ROOT, check, policy, sysctl, write
@@ -178,3 +179,35 @@ def test_written_atomically_with_mode_0644(run: AuditRun, tmp_path: Path,
         write_textfile(later, target)
     assert target.read_text() == EXPECTED  # the collector still reads the previous file whole
     assert sorted(p.name for p in target.parent.iterdir()) == ["hostguard.prom"]
+
+
+def test_the_daemon_adds_its_resource_watch(run: AuditRun) -> None:
+    watch = Watch()
+    assert render(run, watch) == EXPECTED + """\
+# HELP hostguard_cycles_over_budget_total Cycles over their CPU or memory budget.
+# TYPE hostguard_cycles_over_budget_total counter
+hostguard_cycles_over_budget_total 0
+# HELP hostguard_cycles_skipped_total Cycles skipped because the one before went over budget.
+# TYPE hostguard_cycles_skipped_total counter
+hostguard_cycles_skipped_total 0
+"""
+    watch.last = Usage(cpu_seconds=0.1234567, rss_bytes=48 * 1024 * 1024)
+    watch.over_budget, watch.skipped = 3, 2
+    text = render(run, watch)
+    assert text.startswith(EXPECTED)
+    assert text[len(EXPECTED):].splitlines()[:6] == [
+        "# HELP hostguard_cycle_cpu_seconds CPU time of the last cycle, user and system, with "
+        "the child processes it reaped.",
+        "# TYPE hostguard_cycle_cpu_seconds gauge",
+        "hostguard_cycle_cpu_seconds 0.123457",
+        "# HELP hostguard_cycle_rss_bytes Resident memory of the daemon at the end of the last "
+        "cycle.",
+        "# TYPE hostguard_cycle_rss_bytes gauge",
+        "hostguard_cycle_rss_bytes 50331648"]
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    assert {name: (f.type, [s.value for s in f.samples]) for name, f in families.items()
+            if "cycle" in name} == {
+        "hostguard_cycle_cpu_seconds": ("gauge", [0.123457]),
+        "hostguard_cycle_rss_bytes": ("gauge", [50331648.0]),
+        "hostguard_cycles_over_budget": ("counter", [3.0]),
+        "hostguard_cycles_skipped": ("counter", [2.0])}

@@ -19,6 +19,7 @@ from tests.core.test_digest import builtin_sha256
 from tests.support import PROJECT, run_cli
 
 HEAVY = ("jinja2", "pyseccomp", "prometheus_client", "jsonschema", "fastjsonschema", "ctypes",
+         "psutil",
          "agent.seccomp", "agent.daemon", "agent.report.html", "agent.enforce", "agent.cli.seccomp",
          "agent.cli.report", "agent.cli.daemon", "agent.cli.history")
 

@@ -56,3 +56,14 @@ def test_audit_bench_runs_on_a_small_synthetic_host() -> None:
     assert "(10 listening)" in lines[0]
     assert "hostguard audit" in lines[4] and "(exit 1;" in lines[4]  # the bench policy fails
     assert lines[5].startswith("ratio audit / ss")
+
+
+def test_report_json_bench_runs() -> None:
+    done = subprocess.run([sys.executable, str(PROJECT / "benchmarks" / "report_json_bench.py"),
+                           "--size", "20", "--runs", "1"], cwd=PROJECT, capture_output=True,
+                          text=True, timeout=300, check=False)
+    assert (done.returncode, done.stderr) == (0, "")
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("Python ") and lines[0].endswith(" KB indented")
+    assert lines[1].startswith("json.dumps(indent=2) ") and " 1.00x " in lines[1]
+    assert lines[2].startswith("json.dumps, no indent ")

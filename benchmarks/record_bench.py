@@ -85,10 +85,18 @@ def define_with(decorate: Callable[[type], type]) -> Callable[[list[Shape]], lis
     return define
 
 
+def optional(name: str) -> Any:
+    """The module ``name``, or None where it is not installed (it is no dependency: an import
+    statement would make mypy look for it)."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
 def define_structs(shapes: list[Shape]) -> list[type]:
     """Every shape as a frozen ``msgspec.Struct``."""
-    import msgspec  # noqa: PLC0415 - optional, not a dependency
-
+    msgspec = optional("msgspec")
     made = []
     for shape in shapes:
         body = namespace(shape)
@@ -147,9 +155,7 @@ def main() -> int:
         "dataclass(frozen=True)": define_with(dataclasses.dataclass(frozen=True)),
         "@record": define_with(record_module.record),
     }
-    try:
-        import msgspec  # noqa: F401, PLC0415 - optional, not a dependency
-    except ImportError:
+    if optional("msgspec") is None:
         print("msgspec is not importable here: its line is left out")
     else:
         kinds["msgspec.Struct, frozen"] = define_structs

@@ -67,3 +67,14 @@ def test_report_json_bench_runs() -> None:
     assert lines[0].startswith("Python ") and lines[0].endswith(" KB indented")
     assert lines[1].startswith("json.dumps(indent=2) ") and " 1.00x " in lines[1]
     assert lines[2].startswith("json.dumps, no indent ")
+
+
+def test_record_bench_runs() -> None:
+    done = subprocess.run([sys.executable, str(PROJECT / "benchmarks" / "record_bench.py"),
+                           "--runs", "1", "--instances", "10"], cwd=PROJECT, capture_output=True,
+                          text=True, timeout=300, check=False)
+    assert (done.returncode, done.stderr) == (0, "")
+    lines = [line for line in done.stdout.splitlines() if not line.startswith("msgspec is not")]
+    assert lines[0].startswith("Python ") and " @record classes in agent/" in lines[0]
+    assert lines[2].startswith("dataclass(frozen=True) ") and lines[2].count("(1.00x)") == 4
+    assert lines[3].startswith("@record ")

@@ -78,3 +78,15 @@ def test_record_bench_runs() -> None:
     assert lines[0].startswith("Python ") and " @record classes in agent/" in lines[0]
     assert lines[2].startswith("dataclass(frozen=True) ") and lines[2].count("(1.00x)") == 4
     assert lines[3].startswith("@record ")
+
+
+def test_validate_bench_runs() -> None:
+    done = subprocess.run([sys.executable, str(PROJECT / "benchmarks" / "validate_bench.py"),
+                           "--runs", "1", "--reports", "2"], cwd=PROJECT, capture_output=True,
+                          text=True, timeout=300, check=False)
+    assert (done.returncode, done.stderr) == (0, "")  # each fast path accepted the valid inputs
+    lines = [line for line in done.stdout.splitlines() if not line.startswith("fastjsonschema is")]
+    assert lines[1].endswith("fresh interpreter (import + build + validate):")
+    assert lines[2].startswith("  jsonschema ") and lines[2].endswith("(1.00x)")
+    assert lines[3].startswith("  quickcheck ")
+    assert any(line.startswith("2 reports of ") for line in lines)

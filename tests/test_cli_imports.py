@@ -18,7 +18,7 @@ from tests.authoring import TRADING_ROOT, check, policy, sysctl, write
 from tests.support import PROJECT, run_cli
 from tests.test_digest import builtin_sha256
 
-HEAVY = ("jinja2", "pyseccomp", "prometheus_client", "jsonschema", "fastjsonschema", "ctypes",
+HEAVY = ("jinja2", "pyseccomp", "prometheus_client", "jsonschema", "ctypes",
          "agent.seccomp", "agent.daemon", "agent.report.html", "agent.enforce", "agent.cli_seccomp",
          "agent.cli_report", "agent.cli_daemon", "agent.cli_history")
 

@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 HOSTNAME := $(shell hostname 2>/dev/null || echo host)
 
-.PHONY: audit test lint lint-policies schema bench clean
+.PHONY: audit test test-plain-records lint lint-policies schema bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ audit: $(STAMP)
 ## test: ruff, mypy, the schema freshness check, policy lint, then the whole test suite
 test: lint lint-policies
 	$(PY) -m pytest
+
+## test-plain-records: the test suite again, every @record built as a plain frozen dataclass
+## (agent/core/record.py's switch; CI runs it after `make test`)
+test-plain-records: $(STAMP)
+	HOSTGUARD_PLAIN_RECORDS=1 $(PY) -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check agent tests benchmarks

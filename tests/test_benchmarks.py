@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -56,3 +57,39 @@ def test_audit_bench_runs_on_a_small_synthetic_host() -> None:
     assert "(10 listening)" in lines[0]
     assert "hostguard audit" in lines[4] and "(exit 1;" in lines[4]  # the bench policy fails
     assert lines[5].startswith("ratio audit / ss")
+
+
+def test_report_json_bench_runs() -> None:
+    done = subprocess.run([sys.executable, str(PROJECT / "benchmarks" / "report_json_bench.py"),
+                           "--size", "20", "--runs", "1"], cwd=PROJECT, capture_output=True,
+                          text=True, timeout=300, check=False)
+    assert (done.returncode, done.stderr) == (0, "")
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("Python ") and lines[0].endswith(" KB indented")
+    assert lines[1].startswith("json.dumps(indent=2) ") and " 1.00x " in lines[1]
+    assert lines[2].startswith("json.dumps, no indent ")
+
+
+def test_record_bench_runs() -> None:
+    # It weighs records against dataclasses: records built as records, whatever the suite's mode.
+    env = {k: v for k, v in os.environ.items() if k != "HOSTGUARD_PLAIN_RECORDS"}
+    done = subprocess.run([sys.executable, str(PROJECT / "benchmarks" / "record_bench.py"),
+                           "--runs", "1", "--instances", "10"], cwd=PROJECT, capture_output=True,
+                          text=True, timeout=300, check=False, env=env)
+    assert (done.returncode, done.stderr) == (0, "")
+    lines = [line for line in done.stdout.splitlines() if not line.startswith("msgspec is not")]
+    assert lines[0].startswith("Python ") and " @record classes in agent/" in lines[0]
+    assert lines[2].startswith("dataclass(frozen=True) ") and lines[2].count("(1.00x)") == 4
+    assert lines[3].startswith("@record ")
+
+
+def test_validate_bench_runs() -> None:
+    done = subprocess.run([sys.executable, str(PROJECT / "benchmarks" / "validate_bench.py"),
+                           "--runs", "1", "--reports", "2"], cwd=PROJECT, capture_output=True,
+                          text=True, timeout=300, check=False)
+    assert (done.returncode, done.stderr) == (0, "")  # each fast path accepted the valid inputs
+    lines = [line for line in done.stdout.splitlines() if not line.startswith("fastjsonschema is")]
+    assert lines[1].endswith("fresh interpreter (import + build + validate):")
+    assert lines[2].startswith("  jsonschema ") and lines[2].endswith("(1.00x)")
+    assert lines[3].startswith("  quickcheck ")
+    assert any(line.startswith("2 reports of ") for line in lines)

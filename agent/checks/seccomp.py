@@ -9,7 +9,7 @@ Passes::
         mode: filter
         no_new_privs: true
         all_threads: true
-        deep: true                         # read the loaded BPF (stops the process < 1 ms)
+        deep: true                         # read the loaded BPF (stops each thread briefly)
         profile: seccomp/trading-gateway.yaml
         must_deny: [ptrace, "@mount", kexec_load]
       # fixgw was started by `hostguard exec --profile seccomp/trading-gateway.yaml`

@@ -1,9 +1,21 @@
 """``@record``: a frozen dataclass that is quicker to define.
 
-A one-shot audit defines some fifty frozen dataclasses before it reads anything, and
-``dataclass(frozen=True)`` compiles six methods for each from generated source: about 0.45 ms a
-class, a tenth of the audit's whole start. Here ``dataclasses`` collects the fields and generates
-nothing; each class gets one compiled ``__init__`` (storing each argument with
+Which value type to use where (the rule, with the reasons, is in ``docs/values.md``):
+
+* ``@record``: an immutable value of the model (policy, snapshot, results, seccomp profiles),
+  compared and hashed by its fields. The default for a new value type.
+* ``@dataclass(frozen=True, ...)``: an immutable value that needs what a record refuses
+  (``order=True``, ``slots=True``, ``__post_init__``, ``InitVar``, keyword-only or
+  ``init=False`` fields).
+* ``@dataclass`` (mutable): state built up step by step and then read (loaders, builders).
+* ``NamedTuple``: rows made in bulk on a hot path or meant to be unpacked, and values a module
+  must define before ``dataclasses`` is imported (the fd-walk helpers).
+* A plain class: an object with behaviour and hidden state (caches, walkers, handles).
+
+Why it exists: a one-shot audit defines dozens of frozen dataclasses before it reads anything,
+and ``dataclass(frozen=True)`` compiles six methods for each from generated source
+(``benchmarks/record_bench.py`` weighs the two). Here ``dataclasses`` collects the fields and
+generates nothing; each class gets one compiled ``__init__`` (storing each argument with
 ``object.__setattr__``, as a frozen dataclass's does), and every class shares one frozen
 ``__setattr__``/``__delattr__`` and one ``__eq__``, ``__hash__`` and ``__repr__`` that read the
 fields through getters built once per class.
@@ -19,6 +31,11 @@ fields, its own ``__setattr__``/``__delattr__``, a stdlib dataclass as a base) i
 subclasses are records or plain classes (a stdlib dataclass would take it for a mutable one),
 and pytest shows two records' reprs, not a diff of their fields. The ``__init__`` is compiled
 apart from the module: ``typing.get_type_hints`` resolves the class's annotations, not its.
+
+The switch: with ``HOSTGUARD_PLAIN_RECORDS=1`` in the environment when this module is first
+imported, ``@record`` is ``@dataclass(frozen=True)`` itself (nothing refused, nothing of the
+above). CI runs the whole suite once that way (``make test-plain-records``), so the package never
+depends on what only a record does, and a suspected record bug can be ruled out by one run.
 """
 
 from __future__ import annotations
@@ -26,13 +43,19 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import operator
+import os
 import reprlib
 from collections.abc import Callable
 from typing import Any, TypeVar, dataclass_transform
 
 T = TypeVar("T")
 
+PLAIN = os.environ.get("HOSTGUARD_PLAIN_RECORDS", "") not in ("", "0")
+"""Whether every record is built as a plain ``@dataclass(frozen=True)`` (read once, at import)."""
+
 _Getter = Callable[[Any], tuple[Any, ...]]
+
+
 class _Factory:
     """An argument left to its field's default factory (shown as dataclasses shows it)."""
 
@@ -154,6 +177,8 @@ def _refuse(cls: type, own: dict[str, Any], fields: tuple[dataclasses.Field[Any]
 @dataclass_transform(frozen_default=True, field_specifiers=(dataclasses.field,))
 def record(cls: type[T]) -> type[T]:
     """``@dataclass(frozen=True)``, quicker to define (see the module)."""
+    if PLAIN:
+        return dataclasses.dataclass(frozen=True)(cls)
     own = dict(cls.__dict__)  # what the class body wrote, before anything is set
     if not own.get("__doc__"):
         cls.__doc__ = "(worded below)"  # dataclasses would word it from object's signature

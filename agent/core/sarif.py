@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -9,7 +10,6 @@ from typing import Any
 from urllib.parse import quote
 
 from agent import __version__
-from agent.core import jsontext
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 VERSION = "2.1.0"
@@ -40,4 +40,4 @@ def driver(rules: Sequence[dict[str, Any]], information_uri: str = INFO_URI) -> 
 def log(runs: Sequence[dict[str, Any]]) -> str:
     """The SARIF log as indented JSON with a trailing newline (non-ASCII escaped)."""
     body = {"$schema": SCHEMA_URI, "version": VERSION, "runs": list(runs)}
-    return jsontext.dumps(body) + "\n"
+    return json.dumps(body, indent=2, ensure_ascii=True) + "\n"

@@ -1,8 +1,8 @@
 """The socket inodes among the open files of many processes, walked in parallel.
 
 Mapping sockets to processes means one ``readlink`` per open descriptor of every process (``ss
--p`` does the same): on a busy host most of an audit's host read (29,600 links, about 50 ms, by
-``benchmarks/audit_bench.py``). The time is the kernel's, and threads made it slower (78 ms with
+-p`` does the same): on a busy host most of an audit's host read (``benchmarks/audit_bench.py``
+shows it). The time is the kernel's, and threads made it slower (with
 two: every readlink gives up and takes back the GIL), so the extra walkers are helper processes
 (:mod:`agent.host.fdwalk_helper`), one per further CPU the caller may run on (at most
 :data:`MAX_HELPERS`).
@@ -37,8 +37,8 @@ MAX_HELPERS = 3
 """Helpers beyond the caller: the kernel's per-process locks and the caller's own share keep
 more from paying off."""
 MIN_PER_HELPER = 256
-"""Processes per helper below which a helper costs more than it saves (it starts in about
-6 ms of one CPU)."""
+"""Processes per helper below which a helper costs more than it saves (its own start costs
+CPU time)."""
 HELPER_TIMEOUT = 10.0
 """Seconds the caller waits for all helpers once it has finished its own share; then they are
 killed and their processes walked again by the caller."""

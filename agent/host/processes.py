@@ -452,7 +452,7 @@ class _Reader:
         status = (wanted.union(*(d.fields for d in details))) & frozenset(_STATUS_FIELDS)
         self.posture = not status <= _UID_FIELDS
         """Whether status is read for more than the uids: for the owners of sockets alone,
-        its Uid line is all that is parsed (a third of the time, on hundreds of owners)."""
+        its Uid line is all that is parsed (quicker, on hundreds of owners)."""
         self.details = tuple((d.select, more) for d in details
                              if (more := frozenset(SOURCES[f] for f in d.fields) - sources))
         """(selector, the sources its fields need beyond what every process is read with)."""

@@ -5,8 +5,8 @@ The kernel hands out a thread's filters only to a ptracer holding the thread in 
 the thread for a moment: ``PTRACE_SEIZE`` (does not stop it), ``PTRACE_INTERRUPT``, a
 ``waitid(tid, WNOHANG | WNOWAIT | __WALL)`` poll against a monotonic deadline, one
 ``PTRACE_SECCOMP_GET_FILTER`` per filter, ``PTRACE_DETACH``. The stop, from the interrupt to
-the detach returning, is measured in nanoseconds (:attr:`FilterDump.stop_ns`; about 10-20 us
-on a 2-core VM, Docker's default filter included, but see :attr:`StackRead.held_ns` for why the
+the detach returning, is measured in nanoseconds (:attr:`FilterDump.stop_ns`, as
+``benchmarks/seccomp_bench.py`` prints it; see :attr:`StackRead.held_ns` for why an
 odd figure is a scheduler tick).
 
 Order: :attr:`FilterDump.filters` lists the newest filter first (the one the kernel runs
@@ -19,7 +19,7 @@ check.
 
     cache = DumpCache(Path("/var/lib/hostguard/seccomp-filters.json"))  # agent.host.dump_cache
     try:
-        dump = dump_filters(tid, cache=cache)     # FilterDump; stops the thread < 1 ms at most once
+        dump = dump_filters(tid, cache=cache)     # FilterDump; a brief stop, at most once
     except DumpError as exc:
         print(exc.reason)                         # -> the check's verdict is ``error``
     cache.retain(alive)                           # now and then: forget threads that exited
@@ -94,7 +94,7 @@ CAP_SYS_ADMIN = 21
 GRACE = 0.5
 """Seconds the caller waits for the tracer thread beyond ``timeout`` (reading, detaching)."""
 SPIN_NS = 1_000_000
-"""Poll ``waitid`` back to back this long after the interrupt (a stop takes ~10-50 us)."""
+"""Poll ``waitid`` back to back this long after the interrupt (far longer than a stop takes)."""
 GROUP_STOP_SIGNALS = frozenset({signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU})
 
 # The calls made while the tracee may be stopped go through PyDLL: they never block (WNOHANG,

@@ -33,12 +33,10 @@ itself may still succeed.
 
 from __future__ import annotations
 
-# _socket is the socket type itself: the socket module adds enums of its constants, 2 ms of
-# a one-shot audit's start, and nothing used here.
-import _socket
 import errno
 import ipaddress
 import os
+import socket
 import struct
 import sys
 from collections.abc import Iterable, Iterator, Mapping
@@ -71,8 +69,8 @@ _DIAG_MSG = struct.Struct("=BBBB2s2s16s16sI8sIIIII")
 """inet_diag_msg: family state timer retrans sport dport src dst if cookie expires rq wq uid ino."""
 _RTA = struct.Struct("=HH")
 
-PROTOCOLS = {"tcp": _socket.IPPROTO_TCP, "udp": _socket.IPPROTO_UDP}
-_FAMILIES: dict[int, str] = {int(_socket.AF_INET): "ipv4", int(_socket.AF_INET6): "ipv6"}
+PROTOCOLS = {"tcp": socket.IPPROTO_TCP, "udp": socket.IPPROTO_UDP}
+_FAMILIES: dict[int, str] = {int(socket.AF_INET): "ipv4", int(socket.AF_INET6): "ipv6"}
 _PROC_FILES = (("tcp", "ipv4", "tcp"), ("tcp", "ipv6", "tcp6"),
                ("udp", "ipv4", "udp"), ("udp", "ipv6", "udp6"))
 
@@ -275,12 +273,12 @@ def _read_procfs(net_dir: Path) -> list[_Row]:
 # --- sock_diag -----------------------------------------------------------------------------
 
 
-def _netlink_socket() -> _socket.socket:
-    return _socket.socket(_socket.AF_NETLINK, _socket.SOCK_RAW | _socket.SOCK_CLOEXEC,
+def _netlink_socket() -> socket.socket:
+    return socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
                          NETLINK_SOCK_DIAG)
 
 
-def _dump(sock: _socket.socket, family: int, proto: str, seq: int) -> list[_Row]:
+def _dump(sock: socket.socket, family: int, proto: str, seq: int) -> list[_Row]:
     states = 1 << (TCP_LISTEN if proto == "tcp" else TCP_CLOSE)
     body = _REQ_V2.pack(family, PROTOCOLS[proto], 0, 0, states, bytes(48))
     sock.send(_NLMSGHDR.pack(_NLMSGHDR.size + len(body), SOCK_DIAG_BY_FAMILY,
@@ -318,19 +316,19 @@ def _diag_row(buf: bytearray, start: int, end: int, proto: str) -> _Row:
         if rta_type == INET_DIAG_SKV6ONLY and rta_len > _RTA.size:
             v6only = buf[at + _RTA.size] != 0
         at += (rta_len + 3) & ~3
-    raw = bytes(src[:4]) if family == _socket.AF_INET else bytes(src)
+    raw = bytes(src[:4]) if family == socket.AF_INET else bytes(src)
     # A kernel that does not report SKV6ONLY leaves v6only None: unknown, never guessed.
     return _Row(proto, _FAMILIES[family], address_text(raw),
-                int.from_bytes(sport, "big"), v6only if family == _socket.AF_INET6 else None,
+                int.from_bytes(sport, "big"), v6only if family == socket.AF_INET6 else None,
                 inode, uid, ifindex)
 
 
-def _read_diag(sock: _socket.socket) -> list[_Row]:
+def _read_diag(sock: socket.socket) -> list[_Row]:
     rows: list[_Row] = []
     try:
         for seq, (family, proto) in enumerate(
-                ((_socket.AF_INET, "tcp"), (_socket.AF_INET6, "tcp"),
-                 (_socket.AF_INET, "udp"), (_socket.AF_INET6, "udp")), start=1):
+                ((socket.AF_INET, "tcp"), (socket.AF_INET6, "tcp"),
+                 (socket.AF_INET, "udp"), (socket.AF_INET6, "udp")), start=1):
             try:
                 rows.extend(_dump(sock, family, proto, seq))
             except OSError as exc:
@@ -350,7 +348,7 @@ def _setns(fd: int) -> None:
         raise OSError(code, os.strerror(code))
 
 
-def _socket_in(ns_fd: int) -> _socket.socket:
+def _socket_in(ns_fd: int) -> socket.socket:
     """A sock_diag socket created inside the namespace ``ns_fd`` by a throwaway thread.
 
     ``setns(CLONE_NEWNET)`` changes only the calling thread; the thread ends right after
@@ -358,7 +356,7 @@ def _socket_in(ns_fd: int) -> _socket.socket:
     """
     import threading  # noqa: PLC0415 - only another namespace needs a thread
 
-    made: list[_socket.socket] = []
+    made: list[socket.socket] = []
     failed: list[OSError] = []
 
     def enter() -> None:

@@ -4,14 +4,23 @@
 ``Draft202012Validator`` (no format checker: ``format`` is an annotation) judges it; on any
 doubt (an invalid value, a keyword or value type it does not handle, a ``$ref`` outside the
 document) it answers False, and the caller asks jsonschema, which also words the errors.
-So a valid policy is accepted without importing jsonschema (a third of the start-up time of
-``hostguard audit``), and what is accepted or refused, with which message, is exactly what
-jsonschema says. ``tests/policy/test_quickcheck.py`` holds the two to the same verdicts.
+So a valid policy is accepted without importing jsonschema (whose import is most of what a
+one-shot ``hostguard audit`` would spend validating), a fleet of result files is checked without
+jsonschema's per-keyword machinery, and what is accepted or refused, with which message, is
+exactly what jsonschema says. It is the package's one fast path (``benchmarks/validate_bench.py``
+weighs it against jsonschema); ``tests/policy/test_quickcheck.py`` holds the two to the same
+verdicts on the real schemas.
+
+Hand-written rather than a compiled validator (fastjsonschema) because such a validator is built
+from the schema in each process, which costs a one-shot command more than jsonschema itself, and
+knows draft-07 only, while the schemas are 2020-12.
 
 Keywords handled, with 2020-12 semantics: ``type``, ``enum``, ``const``, ``properties``,
 ``additionalProperties``, ``required``, ``minProperties``, ``propertyNames``, ``items``,
 ``minItems``, ``uniqueItems``, ``minLength``, ``pattern``, ``minimum``, ``maximum``,
-``anyOf``, ``allOf``, ``if``/``then``, local ``$ref``; annotations are ignored.
+``anyOf``, ``allOf``, ``oneOf``, ``if``/``then``/``else``, local ``$ref``; annotations are
+ignored. Inside, False means certainly invalid: anything less certain raises ``_Unsure``, which is
+what lets ``oneOf`` and ``else`` be judged.
 """
 
 from __future__ import annotations
@@ -77,14 +86,16 @@ def _valid(schema: Mapping[str, Any] | bool, x: Any, root: Mapping[str, Any]) ->
         return True
     if schema is False:
         return False
-    if not isinstance(schema, Mapping) or ("$id" in schema and schema is not root):
+    # type() first: isinstance against an ABC costs more than the rest of a small schema.
+    if (type(schema) is not dict and not isinstance(schema, Mapping)) or (
+            "$id" in schema and schema is not root):
         raise _Unsure  # a nested $id would move the base of $ref
     for key, value in schema.items():
         if key in _ANNOTATIONS:
             continue
         check = _KEYWORDS.get(key)
         if check is None:
-            if key == "then" and "if" in schema:
+            if key in ("then", "else") and "if" in schema:
                 continue  # judged with "if"
             raise _Unsure
         if not check(value, x, schema, root):
@@ -93,8 +104,9 @@ def _valid(schema: Mapping[str, Any] | bool, x: Any, root: Mapping[str, Any]) ->
 
 
 def _type(value: Any, x: Any, schema: Mapping[str, Any], root: Mapping[str, Any]) -> bool:
-    names = value if isinstance(value, list) else [value]
-    return any(_is_type(x, name) for name in names)
+    if type(value) is str:
+        return _is_type(x, value)
+    return any(_is_type(x, name) for name in value)
 
 
 def _enum(value: Any, x: Any, schema: Mapping[str, Any], root: Mapping[str, Any]) -> bool:
@@ -182,12 +194,12 @@ def _all_of(value: Any, x: Any, schema: Mapping[str, Any], root: Mapping[str, An
     return all(_valid(sub, x, root) for sub in value)
 
 
+def _one_of(value: Any, x: Any, schema: Mapping[str, Any], root: Mapping[str, Any]) -> bool:
+    return sum(_valid(sub, x, root) for sub in value) == 1  # each verdict certain, or unsure
+
+
 def _if(value: Any, x: Any, schema: Mapping[str, Any], root: Mapping[str, Any]) -> bool:
-    if "else" in schema:
-        raise _Unsure
-    if _valid(value, x, root):
-        return _valid(schema.get("then", True), x, root)
-    return True
+    return _valid(schema.get("then" if _valid(value, x, root) else "else", True), x, root)
 
 
 def _ref(value: Any, x: Any, schema: Mapping[str, Any], root: Mapping[str, Any]) -> bool:
@@ -220,6 +232,7 @@ _KEYWORDS: dict[str, Callable[[Any, Any, Mapping[str, Any], Mapping[str, Any]], 
     "maximum": _maximum,
     "anyOf": _any_of,
     "allOf": _all_of,
+    "oneOf": _one_of,
     "if": _if,
     "$ref": _ref,
 }

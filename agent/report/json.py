@@ -8,10 +8,10 @@ sorted or in severity order.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from typing import Any
 
-from agent.core import jsontext
 from agent.core.location import Location
 from agent.policy.model import HostSelector, Severity
 from agent.result import AuditRun, Result
@@ -81,4 +81,4 @@ def as_dict(run: AuditRun) -> dict[str, Any]:
 def render(run: AuditRun) -> str:
     """Indented JSON with a trailing newline."""
     # ensure_ascii: control and bidi characters in host data arrive escaped, never raw.
-    return jsontext.dumps(as_dict(run)) + "\n"
+    return json.dumps(as_dict(run), indent=2, ensure_ascii=True) + "\n"

@@ -29,19 +29,6 @@ def test_a_failed_write_keeps_the_old_file(tmp_path: Path) -> None:
     assert os.listdir(tmp_path) == ["report.json"]
 
 
-def test_an_existing_temporary_name_is_never_reused(tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    target = tmp_path / "report.json"
-    squatter = tmp_path / f".report.json.{'aa' * 6}.tmp"
-    squatter.symlink_to(tmp_path / "elsewhere")  # a planted link is neither followed nor reused
-    draws = iter([b"\xaa" * 6, b"\xbb" * 6])
-    monkeypatch.setattr(os, "urandom", lambda n: next(draws))
-    write_atomic(target, b"new")
-    assert target.read_bytes() == b"new"
-    assert not (tmp_path / "elsewhere").exists()
-    assert sorted(os.listdir(tmp_path)) == sorted([squatter.name, "report.json"])
-
-
 def test_a_long_name_still_gets_a_temporary(tmp_path: Path) -> None:
     target = tmp_path / ("r" * 250)
     write_atomic(target, b"long")

@@ -1,10 +1,18 @@
-"""``@record`` behaves as ``@dataclass(frozen=True)``: each case makes one class both ways."""
+"""``@record`` behaves as ``@dataclass(frozen=True)``: each case makes one class both ways.
+
+These test the record builder itself, so they build records as records even when the suite runs
+with ``HOSTGUARD_PLAIN_RECORDS`` set (the last tests are of that switch).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import inspect
+import os
 import pickle
+import subprocess
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,7 +20,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from agent.core import record as record_module
 from agent.core.record import record
+
+
+@pytest.fixture(autouse=True)
+def built_as_records(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The record builder, whatever the environment chose at import."""
+    monkeypatch.setattr(record_module, "PLAIN", False)
+    yield
 
 
 def twins(body: dict[str, Any], annotations: dict[str, str]) -> tuple[type, type]:
@@ -263,3 +279,39 @@ def test_an_own_init_is_kept() -> None:
 
     fast, slow = twins({"__init__": own_init}, {"a": "int"})
     assert repr(fast(2)) == repr(slow(2)) == "Twin(a=4)"
+
+
+SWITCH_PROBE = """
+import dataclasses, sys
+from agent.core.record import PLAIN, record
+
+@record
+class Point:
+    a: int
+
+def post_init(self):
+    pass
+
+Refused = type("Refused", (), {"__annotations__": {"a": "int"}, "__post_init__": post_init})
+try:
+    record(Refused)
+    refused = False
+except TypeError:
+    refused = True
+print(PLAIN, Point.__dataclass_params__.frozen, refused, Point(1) == Point(1), hash(Point(1)) ==
+      hash(Point(1)))
+"""
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (None, "False False True True True"),  # records: nothing generated, what they lack refused
+    ("0", "False False True True True"),
+    ("1", "True True False True True"),  # a stdlib frozen dataclass, which refuses nothing
+])
+def test_the_plain_records_switch(value: str | None, expected: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "HOSTGUARD_PLAIN_RECORDS"}
+    if value is not None:
+        env["HOSTGUARD_PLAIN_RECORDS"] = value
+    done = subprocess.run([sys.executable, "-c", SWITCH_PROBE], capture_output=True, text=True,
+                          env=env, timeout=60, check=True)
+    assert done.stdout.split() == expected.split()

@@ -1,8 +1,10 @@
-"""quickcheck.accepts says yes only where jsonschema says valid: the policy schema's verdicts and
-messages stay exactly jsonschema's, and valid policies load without importing jsonschema."""
+"""quickcheck.accepts says yes only where jsonschema says valid, on the real schemas (policy,
+each kind's spec, result): their verdicts and messages stay exactly jsonschema's, and valid
+policies and reports load without importing jsonschema."""
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import subprocess
 import sys
@@ -11,17 +13,29 @@ from typing import Any
 
 import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from agent.checks import KINDS
 from agent.core.yamlload import Document, load_file
 from agent.policy.quickcheck import accepts
 from agent.policy.schema import shipped
-from tests.lint.test_fuzz import POLICY, mutated_policies
+from agent.report.load import schema as result_schema
+from tests.lint.test_fuzz import ANY, POLICY, WRONG, _paths, mutated_policies
+from tests.report.conftest import NAMES, fixture_data
 from tests.support import PROJECT
 
 SCHEMA = shipped()
 VALIDATOR = Draft202012Validator(SCHEMA)
+RESULT_SCHEMA = result_schema()
+RESULT_VALIDATOR = Draft202012Validator(RESULT_SCHEMA)
+SHIPPED = [doc.data for path in sorted((PROJECT / "policies").glob("*.yaml"))
+           if isinstance(doc := load_file(path, path.name), Document)]
+SPECS = [(check["kind"], check["spec"]) for data in SHIPPED for check in data.get("checks", [])]
+"""Every check spec of the shipped policies, with its kind."""
+REPORT_WORDS: st.SearchStrategy[Any] = st.sampled_from(
+    ["pass", "fail", "error", "waived", "not_applicable", "critical", "info",
+     "hostguard/result/v1", "", -1, 0, 1.5, None, [], {}])
 
 
 def valid(schema: Any, instance: Any) -> bool:
@@ -49,6 +63,89 @@ def test_golden_lint_inputs_never_accepted_against_jsonschema(path: Path) -> Non
 def test_never_accepts_what_jsonschema_refuses(doc: Any) -> None:
     if accepts(SCHEMA, doc):
         assert not list(VALIDATOR.iter_errors(doc)), doc
+
+
+@st.composite
+def mutated(draw: st.DrawFn, documents: list[Any], values: st.SearchStrategy[Any]) -> Any:
+    """One of ``documents``, copied, then a few random edits: a value replaced (by a wrong one
+    or another value of the same document), a key deleted, a key added."""
+    doc = copy.deepcopy(draw(st.sampled_from(documents)))
+    for _ in range(draw(st.integers(1, 4))):
+        paths = _paths(doc)
+        path = draw(st.sampled_from(paths))
+        if not path:
+            continue
+        parent: Any = doc
+        for part in path[:-1]:
+            parent = parent[part]
+        action = draw(st.sampled_from(["replace", "borrow", "delete", "add-key"]))
+        if action == "replace":
+            parent[path[-1]] = draw(values)
+        elif action == "borrow":  # a value valid somewhere else, often the wrong shape here
+            source: Any = doc
+            for part in draw(st.sampled_from(paths)):
+                source = source[part]
+            parent[path[-1]] = copy.deepcopy(source)
+        elif action == "delete":
+            del parent[path[-1]]
+        elif isinstance(parent[path[-1]], dict):
+            parent[path[-1]][draw(st.sampled_from(["id", "x", "status", "spec"]))] = draw(values)
+    return doc
+
+
+def test_shipped_result_fixtures_are_accepted_as_jsonschema_accepts_them() -> None:
+    for name in NAMES:
+        assert accepts(RESULT_SCHEMA, fixture_data(name)) is True
+        assert RESULT_VALIDATOR.is_valid(fixture_data(name))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_status_with_and_without_a_waiver_judged_as_jsonschema_judges_it(name: str) -> None:
+    # The result schema's if/then/else (a waiver object exactly when waived) and its oneOfs.
+    data = fixture_data(name)
+    waiver_objects = [r["waiver"] for r in data["results"] if r["waiver"]]
+    assert waiver_objects, name
+    waivers = [waiver_objects[0], None, {}]
+    for status in ("pass", "fail", "error", "waived", "not_applicable", "bogus"):
+        for waiver in waivers:
+            for waived_status in ("fail", "error", "pass", None):
+                doc = copy.deepcopy(data)
+                entry = doc["results"][0]
+                entry["status"], entry["waiver"] = status, copy.deepcopy(waiver)
+                if entry["waiver"]:
+                    entry["waiver"]["status"] = waived_status
+                expected = RESULT_VALIDATOR.is_valid(doc)
+                assert accepts(RESULT_SCHEMA, doc) == expected, (status, waiver, waived_status)
+
+
+@given(doc=mutated([fixture_data(name) for name in NAMES], WRONG | REPORT_WORDS))
+def test_never_accepts_a_report_jsonschema_refuses(doc: Any) -> None:
+    if accepts(RESULT_SCHEMA, doc):
+        assert RESULT_VALIDATOR.is_valid(doc), doc
+
+
+@given(doc=mutated(SHIPPED, WRONG))
+def test_never_accepts_a_shipped_policy_edited_so_jsonschema_refuses_it(doc: Any) -> None:
+    if accepts(SCHEMA, doc):
+        assert VALIDATOR.is_valid(doc), doc
+
+
+@given(pair=st.sampled_from(SPECS), data=st.data())
+def test_never_accepts_a_spec_jsonschema_refuses(pair: tuple[str, Any],
+                                                 data: st.DataObject) -> None:
+    kind, spec = pair
+    doc = data.draw(mutated([spec], WRONG))
+    schema = dict(KINDS[kind].spec_schema)
+    if accepts(schema, doc):
+        assert valid(schema, doc), (kind, doc)
+
+
+@given(doc=ANY, which=st.sampled_from(["policy", "result", *sorted(KINDS)]))
+def test_never_accepts_arbitrary_data_jsonschema_refuses(doc: Any, which: str) -> None:
+    schemas = {"policy": SCHEMA, "result": RESULT_SCHEMA}
+    schema = schemas[which] if which in schemas else dict(KINDS[which].spec_schema)
+    if accepts(schema, doc):
+        assert valid(schema, doc), (which, doc)
 
 
 @given(doc=POLICY)
@@ -119,8 +216,16 @@ ANY_OF_INT = {"anyOf": [{"type": "integer"}, {"type": "string", "pattern": "^[0-
     ({"$ref": "other.json"}, 1, False),  # not a local reference: left to jsonschema
     ({"format": "date", "type": "string"}, "2026-02-30", True),  # format asserts nothing
     ({"not": {"type": "string"}}, 1, False),  # a keyword it does not know: left to jsonschema
-    ({"oneOf": [{"type": "string"}]}, "a", False),
-    ({"if": {"type": "string"}, "else": {"minLength": 1}}, 1, False),
+    ({"oneOf": [{"type": "string"}, {"type": "null"}]}, "a", True),
+    ({"oneOf": [{"type": "string"}, {"minLength": 1}]}, "a", False),  # both: not one of
+    ({"oneOf": [{"type": "string"}, {"type": "integer"}]}, 1.0, False),  # unsure: left to it
+    ({"oneOf": [{"type": "string"}]}, 1, False),
+    ({"if": {"type": "string"}, "then": {"minLength": 2}, "else": {"minimum": 1}}, "ab", True),
+    ({"if": {"type": "string"}, "then": {"minLength": 2}, "else": {"minimum": 1}}, "a", False),
+    ({"if": {"type": "string"}, "then": {"minLength": 2}, "else": {"minimum": 1}}, 1, True),
+    ({"if": {"type": "string"}, "then": {"minLength": 2}, "else": {"minimum": 1}}, 0, False),
+    ({"if": {"type": "integer"}, "else": {"minLength": 1}}, 1.0, False),  # unsure if: left
+    ({"else": {"minLength": 1}}, 1, False),  # else without if: left to jsonschema
     (True, "anything", True),
     (False, "anything", False),
 ])

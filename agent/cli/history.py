@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from agent.cli.output import write_output
 from agent.daemon.config import DEFAULT_PATH, load_config
 from agent.daemon.history import (
     Change,
@@ -242,17 +243,9 @@ def _show(args: argparse.Namespace) -> int:
 
             body_ = FORMATS[args.format][1](run)
         data = body_ if isinstance(body_, bytes) else body_.encode("utf-8", "backslashreplace")
-        if args.output is None:
-            sys.stdout.flush()
-            sys.stdout.buffer.write(data)
-            sys.stdout.flush()
-            return 0
-        from agent.core.atomic import write_atomic  # noqa: PLC0415 - with --output only
-
-        try:
-            write_atomic(args.output, data, mode=0o640)
-        except OSError as exc:
-            raise HistoryError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+        error = write_output(data, args.output, 0o640)
+        if error is not None:
+            raise HistoryError(error)
         return 0
     return _with_history(args, body)
 

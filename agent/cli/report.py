@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from agent.core.atomic import write_atomic
+from agent.cli.output import write_output
 from agent.report import text as text_report
 from agent.report.load import ResultLoadError, load_run
 from agent.result import AuditRun
@@ -120,14 +120,9 @@ def _render(args: argparse.Namespace) -> int:
 
         body = FORMATS[args.format][1](run)
     data = body if isinstance(body, bytes) else body.encode("utf-8", "backslashreplace")
-    if args.output is None:
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
-        return 0
-    try:
-        write_atomic(args.output, data, mode=0o640)
-    except OSError as exc:
-        print(f"hostguard: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+    error = write_output(data, args.output, 0o640)
+    if error is not None:
+        print(f"hostguard: {error}", file=sys.stderr)
         return EXIT_USAGE
     return 0
 
@@ -163,10 +158,9 @@ def _merge(args: argparse.Namespace) -> int:
     if failed:  # every unusable file named, nothing written
         return EXIT_USAGE
     page = fleet.render(runs)
-    try:
-        write_atomic(args.output, page.encode("utf-8", "backslashreplace"), mode=0o640)
-    except OSError as exc:
-        print(f"hostguard: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+    error = write_output(page.encode("utf-8", "backslashreplace"), args.output, 0o640)
+    if error is not None:
+        print(f"hostguard: {error}", file=sys.stderr)
         return EXIT_USAGE
     print(f"fleet page of {len(runs)} result(s) written to {args.output}")
     return 0

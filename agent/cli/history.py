@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from agent.cli.output import write_output
+from agent.cli.output import say_invalid, write_output
 from agent.daemon.config import DEFAULT_PATH, load_config
 from agent.daemon.history import (
     Change,
@@ -130,9 +130,7 @@ def _open(args: argparse.Namespace) -> History | CorruptHistory | None:
             return None
         config = load_config(config_path)
         if isinstance(config, list):
-            for diagnostic in config:
-                print(diagnostic, file=sys.stderr)
-            print(f"hostguard: {config_path}: invalid configuration", file=sys.stderr)
+            say_invalid(config, f"{config_path}: invalid configuration")
             return None
         if config.history is None:
             print(f"hostguard: {config_path}: sets no history database (key `history`)",

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.cli import seccomp_live
-from agent.cli.output import write_output
+from agent.cli.output import say_invalid, write_output
 from agent.enforce import exec as enforce
 from agent.seccomp import compile as seccomp_compile
 from agent.seccomp import oci, syscalls, systemd
@@ -116,9 +116,7 @@ def _load_profile(path: Path) -> Profile | None:
     """The loaded profile, or None after printing why it cannot be used."""
     loaded = load_profile(path)
     if isinstance(loaded, list):
-        for diag in loaded:
-            print(diag, file=sys.stderr)
-        print(f"hostguard: invalid profile {path}", file=sys.stderr)
+        say_invalid(loaded, f"invalid profile {path}")
         return None
     return loaded
 

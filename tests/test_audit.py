@@ -16,7 +16,7 @@ import pytest
 
 from agent import __version__, audit
 from agent.checks import KINDS
-from agent.checks.sysctl import SysctlSpec
+from agent.checks.valuekind import ValueSpec
 from agent.host import procfs
 from agent.host import snapshot as snapshot_module
 from agent.host.snapshot import Snapshot, SnapshotRequest
@@ -299,7 +299,7 @@ def test_a_kind_that_raises_errors_that_check_only(
     kind = KINDS["sysctl"]
     real = kind.evaluate
 
-    def flaky(spec: SysctlSpec, snap: Snapshot) -> Outcome:
+    def flaky(spec: ValueSpec, snap: Snapshot) -> Outcome:
         if spec.key == "vm.swappiness":
             raise ZeroDivisionError("division by zero")
         return real(spec, snap)

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from agent.cli.output import say_invalid, write_output
+from agent.cli.render import RUN_FORMATS, rendered
 from agent.daemon.config import DEFAULT_PATH, load_config
 from agent.daemon.history import (
     Change,
@@ -28,7 +30,6 @@ from agent.daemon.history import parse_time as _parse_time
 from agent.result import Status
 
 EXIT_USAGE = 2
-SHOW_FORMATS = ("html", "json", "junit", "sarif", "text")
 
 
 def _clean(text: str) -> str:
@@ -96,7 +97,7 @@ def add_parsers(sub: Any) -> None:
                          help="runs started at or after this ISO 8601 time")
     show = add("show", "re-render a stored run as any report format", _show)
     show.add_argument("run", type=_run_id, metavar="RUN", help="run id or 'latest'")
-    show.add_argument("--format", choices=SHOW_FORMATS, default="text")
+    show.add_argument("--format", choices=RUN_FORMATS, default="text")
     show.add_argument("-o", "--output", type=Path, metavar="FILE",
                       help="write here (atomically, mode 0640) instead of stdout")
     show.add_argument("--verbose", "-v", action="store_true",
@@ -129,9 +130,7 @@ def _open(args: argparse.Namespace) -> History | CorruptHistory | None:
             return None
         config = load_config(config_path)
         if isinstance(config, list):
-            for diagnostic in config:
-                print(diagnostic, file=sys.stderr)
-            print(f"hostguard: {config_path}: invalid configuration", file=sys.stderr)
+            say_invalid(config, f"{config_path}: invalid configuration")
             return None
         if config.history is None:
             print(f"hostguard: {config_path}: sets no history database (key `history`)",
@@ -224,35 +223,12 @@ def _show(args: argparse.Namespace) -> int:
         return EXIT_USAGE
 
     def body(history: History) -> int:
-        run = history.load_run(_resolve(history, args.run))
-        body_: str | bytes
-        if args.format == "text":
-            from agent.report import text  # noqa: PLC0415 - renderers load on demand
-
-            body_ = text.render(run, args.verbose)
-        elif args.format == "html":
-            from agent.cli.report import html_renderer  # noqa: PLC0415 - html only
-
-            html = html_renderer()
-            if isinstance(html, str):
-                raise HistoryError(html)
-            body_ = html(run)
-        else:
-            from agent.report.writer import FORMATS  # noqa: PLC0415 - renderers load on demand
-
-            body_ = FORMATS[args.format][1](run)
-        data = body_ if isinstance(body_, bytes) else body_.encode("utf-8", "backslashreplace")
-        if args.output is None:
-            sys.stdout.flush()
-            sys.stdout.buffer.write(data)
-            sys.stdout.flush()
-            return 0
-        from agent.core.atomic import write_atomic  # noqa: PLC0415 - with --output only
-
-        try:
-            write_atomic(args.output, data, mode=0o640)
-        except OSError as exc:
-            raise HistoryError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+        data = rendered(history.load_run(_resolve(history, args.run)), args.format, args.verbose)
+        if isinstance(data, str):
+            raise HistoryError(data)
+        error = write_output(data, args.output, 0o640)
+        if error is not None:
+            raise HistoryError(error)
         return 0
     return _with_history(args, body)
 

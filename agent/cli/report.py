@@ -10,15 +10,13 @@ Each command registers its parser through a function appended to ``_COMMANDS``; 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from agent.core.atomic import write_atomic
-from agent.report import text as text_report
+from agent.cli.output import write_output
+from agent.cli.render import RUN_FORMATS, rendered
 from agent.report.load import ResultLoadError, load_run
 from agent.result import AuditRun
 
@@ -29,8 +27,6 @@ _COMMANDS: list[Any] = []
 
 _REPORT_COMMANDS: list[Any] = []
 """``_add_<name>(rsub)``: one per ``hostguard report`` subcommand."""
-
-RENDER_FORMATS = ("html", "json", "junit", "sarif", "text")
 
 
 def add_parsers(sub: Any) -> None:
@@ -56,18 +52,6 @@ def read_result(path: str) -> AuditRun | str:
         return f"{path}: {exc}"
 
 
-def html_renderer() -> Callable[..., str] | str:
-    """``agent.report.html.render``, imported only when asked for (or why it is missing)."""
-    try:
-        module = importlib.import_module("agent.report.html")
-    except ModuleNotFoundError as exc:
-        if exc.name != "agent.report.html":
-            raise
-        return "html reports are not available in this build (agent/report/html.py is missing)"
-    render: Callable[..., str] = module.render
-    return render
-
-
 def _add_report(sub: Any) -> None:
     report = sub.add_parser("report", help="render and merge audit reports off the host",
                             description="Work with hostguard/result/v1 JSON results: every "
@@ -82,7 +66,7 @@ def _add_render(rsub: Any) -> None:
                              "or json", description="Render a hostguard/result/v1 JSON file "
                              "(- for stdin). Exit 0 rendered, 2 unusable input or arguments.")
     render.add_argument("result", metavar="RESULT.json")
-    render.add_argument("--format", choices=RENDER_FORMATS, required=True)
+    render.add_argument("--format", choices=RUN_FORMATS, required=True)
     render.add_argument("-o", "--output", type=Path, metavar="FILE",
                         help="write here (atomically, mode 0640) instead of stdout")
     render.add_argument("--baseline", metavar="PREVIOUS.json",
@@ -100,34 +84,17 @@ def _render(args: argparse.Namespace) -> int:
     if isinstance(run, str):
         print(f"hostguard: {run}", file=sys.stderr)
         return EXIT_USAGE
-    body: str | bytes
-    if args.format == "html":
-        html = html_renderer()
-        if isinstance(html, str):
-            print(f"hostguard: {html}", file=sys.stderr)
-            return EXIT_USAGE
-        baseline = None
-        if args.baseline is not None:
-            baseline = read_result(args.baseline)
-            if isinstance(baseline, str):
-                print(f"hostguard: {baseline}", file=sys.stderr)
-                return EXIT_USAGE
-        body = html(run, baseline) if baseline is not None else html(run)
-    elif args.format == "text":
-        body = text_report.render(run, args.verbose)
-    else:
-        from agent.report.writer import FORMATS  # noqa: PLC0415 - keeps `report --help` light
-
-        body = FORMATS[args.format][1](run)
-    data = body if isinstance(body, bytes) else body.encode("utf-8", "backslashreplace")
-    if args.output is None:
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
-        return 0
-    try:
-        write_atomic(args.output, data, mode=0o640)
-    except OSError as exc:
-        print(f"hostguard: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+    baseline = None if args.baseline is None else read_result(args.baseline)
+    if isinstance(baseline, str):
+        print(f"hostguard: {baseline}", file=sys.stderr)
+        return EXIT_USAGE
+    data = rendered(run, args.format, args.verbose, baseline)
+    if isinstance(data, str):
+        print(f"hostguard: {data}", file=sys.stderr)
+        return EXIT_USAGE
+    error = write_output(data, args.output, 0o640)
+    if error is not None:
+        print(f"hostguard: {error}", file=sys.stderr)
         return EXIT_USAGE
     return 0
 
@@ -163,10 +130,9 @@ def _merge(args: argparse.Namespace) -> int:
     if failed:  # every unusable file named, nothing written
         return EXIT_USAGE
     page = fleet.render(runs)
-    try:
-        write_atomic(args.output, page.encode("utf-8", "backslashreplace"), mode=0o640)
-    except OSError as exc:
-        print(f"hostguard: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+    error = write_output(page.encode("utf-8", "backslashreplace"), args.output, 0o640)
+    if error is not None:
+        print(f"hostguard: {error}", file=sys.stderr)
         return EXIT_USAGE
     print(f"fleet page of {len(runs)} result(s) written to {args.output}")
     return 0

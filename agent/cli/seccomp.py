@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.cli import seccomp_live
-from agent.core.atomic import write_atomic
+from agent.cli.output import say_invalid, write_output
 from agent.enforce import exec as enforce
 from agent.seccomp import compile as seccomp_compile
 from agent.seccomp import oci, syscalls, systemd
@@ -85,20 +85,17 @@ def _import(args: argparse.Namespace) -> int:
     text = to_yaml(profile, header)
     for note in notes:
         print(f"hostguard: note: {note}", file=sys.stderr)
-    return _emit(text, args.output)
+    return _emit(text.encode(), args.output)
 
 
-def _emit(text: str, output: Path | None) -> int:
-    """``text`` to stdout, or atomically to ``output``."""
-    if output is None:
-        sys.stdout.write(text)
-        return 0
-    try:
-        write_atomic(output, text.encode(), mode=0o644)
-    except OSError as exc:
-        print(f"hostguard: cannot write {output}: {exc.strerror}", file=sys.stderr)
+def _emit(data: bytes, output: Path | None, then: str = "") -> int:
+    """``data`` to stdout, or atomically to ``output`` (saying so, and ``then`` after it)."""
+    error = write_output(data, output, 0o644)
+    if error is not None:
+        print(f"hostguard: {error}", file=sys.stderr)
         return 2
-    print(f"wrote {output}")
+    if output is not None:
+        print(f"wrote {output}{then}")
     return 0
 
 
@@ -119,9 +116,7 @@ def _load_profile(path: Path) -> Profile | None:
     """The loaded profile, or None after printing why it cannot be used."""
     loaded = load_profile(path)
     if isinstance(loaded, list):
-        for diag in loaded:
-            print(diag, file=sys.stderr)
-        print(f"hostguard: invalid profile {path}", file=sys.stderr)
+        say_invalid(loaded, f"invalid profile {path}")
         return None
     return loaded
 
@@ -137,8 +132,7 @@ def _export(args: argparse.Namespace) -> int:
         return 2
     for caveat in oci.oci_caveats(profile):
         print(f"hostguard: caveat: {caveat}", file=sys.stderr)
-    text = json.dumps(data, indent=2) + "\n"
-    return _emit(text, args.output)
+    return _emit((json.dumps(data, indent=2) + "\n").encode(), args.output)
 
 
 _UNIT = re.compile(r"[A-Za-z0-9:_.\\@-]{1,240}\.service")
@@ -173,17 +167,11 @@ def _systemd(args: argparse.Namespace) -> int:
     for item in result.unexpressed:
         print(f"hostguard: cannot express: {item}", file=sys.stderr)
     text = result.dropin(args.unit, str(args.profile))
-    if args.output is None:
-        sys.stdout.write(text)
-        return 0
-    target = args.output / f"{args.unit}.d" / "hostguard-seccomp.conf"
-    try:
-        write_atomic(target, text.encode(), mode=0o644)
-    except OSError as exc:
-        print(f"hostguard: cannot write {target}: {exc.strerror}", file=sys.stderr)
-        return 2
-    print(f"wrote {target} (run: systemctl daemon-reload && systemctl restart {args.unit})")
-    return 0
+    target: Path | None = None
+    if args.output is not None:
+        target = args.output / f"{args.unit}.d" / "hostguard-seccomp.conf"
+    return _emit(text.encode(), target,
+                 f" (run: systemctl daemon-reload && systemctl restart {args.unit})")
 
 
 _SUBCOMMANDS += [_add_import, _add_export, _add_systemd]
@@ -282,21 +270,11 @@ def _compile(args: argparse.Namespace) -> int:
         if left:
             print(f"hostguard: note: not syscalls on {arch}, left out there: {', '.join(left)}",
                   file=sys.stderr)
-    if args.output is None:
-        if args.format == "bpf" and sys.stdout.isatty():
-            print("hostguard: refusing to write binary BPF to a terminal (use -o FILE)",
-                  file=sys.stderr)
-            return 2
-        sys.stdout.flush()
-        sys.stdout.buffer.write(data)
-        return 0
-    try:
-        write_atomic(args.output, data, mode=0o644)
-    except OSError as exc:
-        print(f"hostguard: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
+    if args.output is None and args.format == "bpf" and sys.stdout.isatty():
+        print("hostguard: refusing to write binary BPF to a terminal (use -o FILE)",
+              file=sys.stderr)
         return 2
-    print(f"wrote {args.output}")
-    return 0
+    return _emit(data, args.output)
 
 
 _SUBCOMMANDS += [_add_compile]

@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from agent.cli.output import say_invalid
+
 EXIT_ERROR = 2
 
 
@@ -106,9 +108,8 @@ def _verify(args: argparse.Namespace) -> int:
 
     loaded = load_profile(args.profile)
     if isinstance(loaded, list):
-        for diag in loaded:
-            print(diag, file=sys.stderr)
-        return _fail(f"invalid profile {args.profile}")
+        say_invalid(loaded, f"invalid profile {args.profile}")
+        return EXIT_ERROR
     try:
         compiled = build_filter(loaded, args.mode)
     except CompileError as exc:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent.core.diagnostic import Diagnostic, Level
 from agent.core.location import Location
+from agent.core.schemafile import API_VERSION
 from agent.core.yamlload import Document, Path_
 
 if TYPE_CHECKING:
@@ -56,6 +57,17 @@ def json_type(value: Any) -> str:
         bool: "boolean", int: "integer", float: "number", str: "string", list: "array",
         dict: "object", type(None): "null",
     }.get(type(value), type(value).__name__)
+
+
+def wrong_document(doc: Document, data: dict[str, Any], kind: str, noun: str) -> Diagnostic | None:
+    """Why the mapping ``data`` (``doc``'s) is not a hostguard document of ``kind`` (``noun``
+    in words), at its ``apiVersion`` or else its ``kind``; None when it is one."""
+    api, found = data.get("apiVersion"), data.get("kind")
+    if api == API_VERSION and found == kind:
+        return None
+    where = doc.at(("apiVersion",) if api != API_VERSION else ("kind",))
+    return _error(where, f"not a {noun}: apiVersion {short(api)}, kind {short(found)} (expected "
+                  f"{API_VERSION!r}, {kind!r})", "unknown-document")
 
 
 def schema_diagnostics(

@@ -1,7 +1,10 @@
-"""Published JSON Schema files generated from code: one ``--write``/``--check`` command for each.
+"""JSON Schemas of hostguard's documents: their common top, and one ``--write``/``--check``
+command for each published file.
 
-The schemas (``agent/policy/schema.json``, ``agent/seccomp/profile.schema.json``) are generated
-from the declarations in code; the shipped file must equal the generated text, which
+Policies, seccomp profiles and the daemon's configuration are YAML documents with
+``apiVersion: hostguard/v1`` and a ``kind``; :func:`document` writes that part of each schema.
+The published schemas (``agent/policy/schema.json``, ``agent/seccomp/profile.schema.json``) are
+generated from the declarations in code; the shipped file must equal the generated text, which
 ``--check`` (run by ``make lint``) and the tests verify.
 """
 
@@ -9,7 +12,41 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+API_VERSION = "hostguard/v1"
+"""The ``apiVersion`` of every hostguard document."""
+
+METADATA: dict[str, Any] = {
+    "type": "object",
+    "required": ["name"],
+    "additionalProperties": False,
+    "properties": {
+        "name": {"type": "string", "pattern": r"^[a-z0-9][a-z0-9._-]{0,63}$"},
+        "description": {"type": "string"},
+        "version": {"type": "string"},
+    },
+}
+"""Schema of ``metadata`` (policies and seccomp profiles): a name, a description, a version."""
+
+
+def document(schema_id: str, title: str, description: str, *, kind: str,
+             required: Sequence[str], properties: Mapping[str, Any]) -> dict[str, Any]:
+    """The schema (draft 2020-12) of a document of ``kind``: ``apiVersion``, ``kind`` and
+    ``required`` must be there, no key but those and ``properties`` may. A caller adds its
+    ``$defs`` (and conditions) after these keys."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": schema_id,
+        "title": title,
+        "description": description,
+        "type": "object",
+        "required": ["apiVersion", "kind", *required],
+        "additionalProperties": False,
+        "properties": {"apiVersion": {"const": API_VERSION}, "kind": {"const": kind},
+                       **properties},
+    }
 
 
 def main(argv: list[str] | None, package: str, filename: str, render: Callable[[], str]) -> int:

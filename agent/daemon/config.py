@@ -37,10 +37,10 @@ from jsonschema import Draft202012Validator
 from agent.core.diagnostic import Diagnostic, Level
 from agent.core.record import record
 from agent.core.schema_errors import schema_diagnostics
+from agent.core.schemafile import API_VERSION, document
 from agent.core.yamlload import Document, LoadError, load_file
 from agent.daemon.metrics import parse_address
 
-API_VERSION = "hostguard/v1"
 KIND = "AgentConfig"
 DEFAULT_PATH = Path("/etc/hostguard/hostguard.yaml")
 REPORT_FORMATS = ("html", "json", "junit", "sarif")
@@ -48,17 +48,10 @@ REPORT_FORMATS = ("html", "json", "junit", "sarif")
 
 _PATH = {"type": "string", "minLength": 1}
 
-SCHEMA: dict[str, Any] = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "$id": "https://hostguard.invalid/schema/agent-config-v1.json",
-    "title": "hostguard agent configuration",
-    "description": "Configuration of `hostguard daemon` (docs/daemon.md).",
-    "type": "object",
-    "required": ["apiVersion", "kind", "policies"],
-    "additionalProperties": False,
-    "properties": {
-        "apiVersion": {"const": API_VERSION},
-        "kind": {"const": KIND},
+SCHEMA: dict[str, Any] = document(
+    "https://hostguard.invalid/schema/agent-config-v1.json", "hostguard agent configuration",
+    "Configuration of `hostguard daemon` (docs/daemon.md).", kind=KIND, required=["policies"],
+    properties={
         "policies": {"type": "array", "minItems": 1, "items": _PATH,
                      "description": "Policy files and folders (folders searched recursively)."},
         "interval": {"type": "number", "exclusiveMinimum": 0,
@@ -87,8 +80,7 @@ SCHEMA: dict[str, Any] = {
         "rss_budget_mib": {"type": "number", "exclusiveMinimum": 0,
                            "description": "Resident memory (MiB) the daemon may hold at the "
                            "end of a cycle; over it, the next cycle is skipped."},
-    },
-}
+    })
 """JSON Schema of the configuration file."""
 
 

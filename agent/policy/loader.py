@@ -15,7 +15,7 @@ from agent.checks import KINDS
 from agent.checks.base import SpecError
 from agent.core.diagnostic import Diagnostic, Level
 from agent.core.location import Location
-from agent.core.schema_errors import json_type, schema_diagnostics, short
+from agent.core.schema_errors import json_type, schema_diagnostics, short, wrong_document
 from agent.core.yamlload import Document, Path_
 from agent.policy import schema
 from agent.policy.globs import hostname_glob_problem
@@ -72,12 +72,9 @@ def parse_policy(doc: Document, today: dt.date) -> tuple[Policy | None, list[Dia
     if not isinstance(data, dict):
         return None, [_error(doc.at(()), f"a policy is a mapping, not {json_type(data)}",
                              "unknown-document")]
-    api, kind = data.get("apiVersion"), data.get("kind")
-    if api != schema.API_VERSION or kind != "Policy":
-        where = doc.at(("apiVersion",) if api != schema.API_VERSION else ("kind",))
-        return None, [_error(where, f"not a hostguard policy: apiVersion {short(api)}, kind "
-                             f"{short(kind)} (expected {schema.API_VERSION!r}, 'Policy')",
-                             "unknown-document")]
+    wrong = wrong_document(doc, data, "Policy", "hostguard policy")
+    if wrong is not None:
+        return None, [wrong]
     diagnostics = validate(doc, data, schema.shipped(), _validator)
     if diagnostics:
         return None, diagnostics

@@ -30,10 +30,10 @@ from agent.checks.base import SpecError
 from agent.core.diagnostic import Diagnostic, Level
 from agent.core.location import Location, display_path
 from agent.core.schema_errors import short, suggest
+from agent.core.schemafile import API_VERSION
 from agent.core.yamlload import Document, LoadError, load_file
 from agent.policy.loader import _spec_validator, parse_policy, validate
 from agent.policy.model import Check, Policy, Severity, Waiver
-from agent.policy.schema import API_VERSION
 
 _ID_CUTOFF = 0.8
 """Ids are short: only a near-miss (KRN-01 for KRN-001) is worth a "did you mean"."""

@@ -15,7 +15,6 @@ from typing import Any
 from agent.checks import KINDS
 from agent.core import schemafile
 
-API_VERSION = "hostguard/v1"
 SCHEMA_ID = "https://hostguard.invalid/schema/policy-v1.json"
 _ID = r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$"
 _TEXT = {"type": "string", "minLength": 1}
@@ -41,45 +40,30 @@ def build() -> dict[str, Any]:
         for name in sorted(KINDS)
     ]
     override_fields = {k: v for k, v in check_fields.items() if k != "kind"}
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": SCHEMA_ID,
-        "title": "hostguard policy",
-        "description": "A hostguard policy file (docs/policy.md).",
-        "type": "object",
-        "required": ["apiVersion", "kind", "metadata"],
-        "additionalProperties": False,
-        "properties": {
-            "apiVersion": {"const": API_VERSION},
-            "kind": {"const": "Policy"},
-            "metadata": {
-                "type": "object",
-                "required": ["name"],
-                "additionalProperties": False,
-                "properties": {
-                    "name": {"type": "string", "pattern": r"^[a-z0-9][a-z0-9._-]{0,63}$"},
-                    "description": {"type": "string"},
-                    "version": {"type": "string"},
-                },
-            },
-            "extends": {
-                "type": "array",
-                "items": _TEXT,
-                "description": "Policy files this one builds on, relative to this file.",
-            },
-            "hosts": {
-                "type": "object",
-                "additionalProperties": False,
-                "description": "When this policy applies; every criterion given must match.",
-                "properties": {
-                    "hostnames": {"type": "array", "items": _TEXT, "minItems": 1},
-                    "labels": {"type": "object", "additionalProperties": {"type": "string"}},
-                },
-            },
-            "checks": {"type": "array", "items": {"$ref": "#/$defs/check"}},
-            "overrides": {"type": "array", "items": {"$ref": "#/$defs/override"}},
-            "waivers": {"type": "array", "items": {"$ref": "#/$defs/waiver"}},
+    properties: dict[str, Any] = {
+        "metadata": schemafile.METADATA,
+        "extends": {
+            "type": "array",
+            "items": _TEXT,
+            "description": "Policy files this one builds on, relative to this file.",
         },
+        "hosts": {
+            "type": "object",
+            "additionalProperties": False,
+            "description": "When this policy applies; every criterion given must match.",
+            "properties": {
+                "hostnames": {"type": "array", "items": _TEXT, "minItems": 1},
+                "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+            },
+        },
+        "checks": {"type": "array", "items": {"$ref": "#/$defs/check"}},
+        "overrides": {"type": "array", "items": {"$ref": "#/$defs/override"}},
+        "waivers": {"type": "array", "items": {"$ref": "#/$defs/waiver"}},
+    }
+    return {
+        **schemafile.document(SCHEMA_ID, "hostguard policy",
+                              "A hostguard policy file (docs/policy.md).", kind="Policy",
+                              required=["metadata"], properties=properties),
         "$defs": {
             "severity": {"enum": ["critical", "high", "medium", "low", "info"]},
             "check": {

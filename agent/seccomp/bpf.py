@@ -15,9 +15,10 @@ Listing a program is :mod:`agent.seccomp.bpf_disasm`'s job; the effective table 
 it decides per syscall number and argument) is :mod:`agent.seccomp.bpf_table`'s.
 
 Kernel semantics kept here: division by ``X == 0`` makes the filter return 0 (kill_thread);
-shifts by ``X`` use ``X & 31``; an errno above 4095 reaches the caller as 4095 (``MAX_ERRNO``);
-an unknown action is handled as kill_process. The 64-bit fields are read as two 32-bit words,
-the low word at the lower offset (a little-endian host such as x86_64)::
+shifts by ``X`` use ``X & 31``; an errno above 4095 reaches the caller as 4095
+(:data:`~agent.seccomp.model.MAX_ERRNO`); an unknown action is handled as kill_process. The
+64-bit fields are read as two 32-bit words, the low word at the lower offset (a little-endian
+host such as x86_64)::
 
     insns = decode(program)                             # BadProgram if the kernel would refuse
     emulate(insns, SeccompData(nr=39, arch=AUDIT_ARCH_X86_64))      # 0x7fff0000
@@ -44,8 +45,6 @@ MEMWORDS = 16
 """``BPF_MEMWORDS``: scratch memory cells ``M[0]``..``M[15]``."""
 SECCOMP_DATA_SIZE = 64
 """``sizeof(struct seccomp_data)``: what ``ld len`` loads."""
-MAX_ERRNO = 4095
-"""The largest errno a filter's ``errno`` action passes on (larger data is capped to it)."""
 
 AUDIT_ARCH_X86_64 = 0xC000003E
 AUDIT_ARCH_I386 = 0x40000003

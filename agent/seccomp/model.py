@@ -67,6 +67,16 @@ class ArgCondition:
     mask: int | None = None
     """Mask for ``masked_eq``."""
 
+    def __str__(self) -> str:
+        return arg_text(self.index, self.op, self.value, self.mask)
+
+
+def arg_text(index: int, op: str, value: int, mask: int | None = None) -> str:
+    """An argument condition as messages write it: ``arg0 eq 2``, ``arg1 & 0x3 == 0x1``."""
+    if op == "masked_eq":
+        return f"arg{index} & {mask or 0:#x} == {value:#x}"
+    return f"arg{index} {op} {value}"
+
 
 @record
 class Rule:

@@ -33,7 +33,15 @@ from dataclasses import dataclass
 from agent.core.location import Location
 from agent.core.record import record
 from agent.seccomp import bpf, syscalls
-from agent.seccomp.model import ARG_OPS, Action, ActionKind, ArgCondition, Profile, Rule
+from agent.seccomp.model import (
+    ARG_OPS,
+    Action,
+    ActionKind,
+    ArgCondition,
+    Profile,
+    Rule,
+    arg_text,
+)
 
 U64 = (1 << 64) - 1
 MODES = ("enforce", "log")
@@ -61,8 +69,8 @@ class Cond:
 
     def __str__(self) -> str:
         if self.op == "masked_eq":
-            return f"arg{self.index} & 0x{self.a:x} == 0x{self.b:x}"
-        return f"arg{self.index} {self.op} {self.a}"
+            return arg_text(self.index, self.op, self.b, self.a)
+        return arg_text(self.index, self.op, self.a)
 
 
 Conj = tuple[Cond, ...]

@@ -56,7 +56,7 @@ from agent.core import schemafile
 from agent.core.diagnostic import Diagnostic, Level
 from agent.core.location import Location, display_path
 from agent.core.record import record
-from agent.core.schema_errors import dotted, schema_diagnostics, short, suggest
+from agent.core.schema_errors import dotted, schema_diagnostics, short, suggest, wrong_document
 from agent.core.yamlload import Document, LoadError, Path_, load_file
 from agent.seccomp import syscalls
 from agent.seccomp.model import (
@@ -71,7 +71,6 @@ from agent.seccomp.model import (
     profile_name,
 )
 
-API_VERSION = "hostguard/v1"
 KIND = "SeccompProfile"
 SCHEMA_ID = "https://hostguard.invalid/schema/seccomp-profile-v1.json"
 DENY_DEFAULT = Action(ActionKind.ERRNO, 1)
@@ -94,40 +93,25 @@ def build_schema() -> dict[str, Any]:
                  "description": "Argument conditions; all must hold."},
         "acknowledged": {**_TEXT, "description": "Why a dangerous syscall is allowed on purpose."},
     }
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": SCHEMA_ID,
-        "title": "hostguard seccomp profile",
-        "description": "A hostguard seccomp profile (docs/seccomp.md).",
-        "type": "object",
-        "required": ["apiVersion", "kind", "metadata"],
-        "additionalProperties": False,
-        "properties": {
-            "apiVersion": {"const": API_VERSION},
-            "kind": {"const": KIND},
-            "metadata": {
-                "type": "object",
-                "required": ["name"],
-                "additionalProperties": False,
-                "properties": {
-                    "name": {"type": "string", "pattern": r"^[a-z0-9][a-z0-9._-]{0,63}$"},
-                    "description": {"type": "string"},
-                    "version": {"type": "string"},
-                },
-            },
-            "extends": {"type": "array", "items": _TEXT,
-                        "description": "Base profiles, relative to this file."},
-            "default_action": {"$ref": "#/$defs/action"},
-            "rules": {"type": "array", "items": {"$ref": "#/$defs/rule"}},
-            "deny": {"type": "array", "items": {"$ref": "#/$defs/rule"}},
-            "architectures": {
-                "type": "array", "minItems": 1, "uniqueItems": True,
-                "items": {"enum": list(syscalls.ARCHES)},
-                "description": "libseccomp architecture names; default [native].",
-            },
-            "no_new_privs": {"type": "boolean"},
-            "mode": {"enum": ["enforce", "log"]},
+    properties: dict[str, Any] = {
+        "metadata": schemafile.METADATA,
+        "extends": {"type": "array", "items": _TEXT,
+                    "description": "Base profiles, relative to this file."},
+        "default_action": {"$ref": "#/$defs/action"},
+        "rules": {"type": "array", "items": {"$ref": "#/$defs/rule"}},
+        "deny": {"type": "array", "items": {"$ref": "#/$defs/rule"}},
+        "architectures": {
+            "type": "array", "minItems": 1, "uniqueItems": True,
+            "items": {"enum": list(syscalls.ARCHES)},
+            "description": "libseccomp architecture names; default [native].",
         },
+        "no_new_privs": {"type": "boolean"},
+        "mode": {"enum": ["enforce", "log"]},
+    }
+    return {
+        **schemafile.document(SCHEMA_ID, "hostguard seccomp profile",
+                              "A hostguard seccomp profile (docs/seccomp.md).", kind=KIND,
+                              required=["metadata"], properties=properties),
         # A file that extends nothing must say what happens to unlisted syscalls.
         "if": {"not": {"required": ["extends"]}},
         "then": {"required": ["default_action"]},
@@ -266,12 +250,9 @@ def parse_file(doc: Document) -> tuple[_File | None, list[Diagnostic]]:
     data = doc.data
     if not isinstance(data, dict):
         return None, [_error(doc.at(()), "a seccomp profile is a mapping", "unknown-document")]
-    api, kind = data.get("apiVersion"), data.get("kind")
-    if api != API_VERSION or kind != KIND:
-        where = doc.at(("apiVersion",) if api != API_VERSION else ("kind",))
-        return None, [_error(where, f"not a seccomp profile: apiVersion {short(api)}, kind "
-                             f"{short(kind)} (expected {API_VERSION!r}, {KIND!r})",
-                             "unknown-document")]
+    wrong = wrong_document(doc, data, KIND, "seccomp profile")
+    if wrong is not None:
+        return None, [wrong]
     found = schema_diagnostics(doc, data, _validator())
     if found:
         return None, found
@@ -474,7 +455,7 @@ def to_yaml(profile: Profile, header: Sequence[str] = ()) -> str:
     ``header`` lines are written as comments at the top (import notes, provenance).
     """
     doc: dict[str, Any] = {
-        "apiVersion": API_VERSION,
+        "apiVersion": schemafile.API_VERSION,
         "kind": KIND,
         "metadata": {"name": profile_name(profile.name)},
         "default_action": _yaml_action(profile.default_action),

@@ -26,7 +26,6 @@ from agent.seccomp.model import (
     PRECEDENCE,
     Action,
     ActionKind,
-    ArgCondition,
     FormatError,
     Profile,
     Rule,
@@ -151,7 +150,7 @@ def _decide(profile: Profile, notes: list[str], widen: bool) -> dict[str, Action
         choices = [*(r.action for r in rules), after]
         chosen = _widest(choices) if widen else _narrowest(choices)
         decided[name] = chosen
-        conds = "; ".join(" and ".join(_cond_text(c) for c in r.args) for r in rules)
+        conds = "; ".join(" and ".join(map(str, r.args)) for r in rules)
         notes.append(f"{name}: argument conditions ({conds}) cannot be expressed; "
                      f"{name} gets {chosen} in every case"
                      + (" (widened: the profile is stricter)" if widen else ""))
@@ -218,12 +217,6 @@ def _systemd_action(action: Action, what: str, notes: list[str]) -> Action:
         notes.append(f"{what}: trap (SIGSYS to a handler) becomes kill")
         return Action(ActionKind.KILL_PROCESS)
     return action
-
-
-def _cond_text(cond: ArgCondition) -> str:
-    if cond.op == "masked_eq":
-        return f"arg{cond.index} & {cond.mask or 0:#x} == {cond.value:#x}"
-    return f"arg{cond.index} {cond.op} {cond.value}"
 
 
 # --- systemd in ---------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from agent.core.record import record
 from agent.seccomp import bpf, bpf_diff, bpf_table, effective, syscalls
 from agent.seccomp.compile import CompiledFilter
+from agent.seccomp.model import MAX_ERRNO
 
 _ORDER = ("arch_open", "allowed_extra", "denied_extra", "action_differs", "undecided")
 SEVERITY = {"arch_open": "critical", "allowed_extra": "critical", "denied_extra": "warning",
@@ -110,7 +111,7 @@ def _action_key(ret: int) -> tuple[str, int]:
     found = bpf.verdict(ret)
     if found.action not in _DATA_MATTERS:
         return found.action, 0
-    return found.action, min(found.data, 4095) if found.action == "errno" else found.data
+    return found.action, min(found.data, MAX_ERRNO) if found.action == "errno" else found.data
 
 
 def _kind(loaded: int, declared: int) -> str | None:

@@ -9,7 +9,8 @@ import pytest
 from agent.checks import KINDS, get
 from agent.checks.base import SpecError, SpecProblem
 from agent.checks.compare import Condition
-from agent.checks.sysctl import SysctlKind, SysctlSpec
+from agent.checks.sysctl import SysctlKind
+from agent.checks.valuekind import ValueSpec
 from agent.host.facts import ReadError
 from agent.host.snapshot import SnapshotRequest, Values
 from agent.result import Status
@@ -45,11 +46,11 @@ def test_unknown_kind_fails_loudly() -> None:
 
 
 def test_parse() -> None:
-    assert KIND.parse({"key": "kernel.kptr_restrict", "op": "ge", "value": 1}) == SysctlSpec(
+    assert KIND.parse({"key": "kernel.kptr_restrict", "op": "ge", "value": 1}) == ValueSpec(
         "kernel.kptr_restrict", Condition("ge", 1), "error"
     )
     assert KIND.parse({"key": "kernel.sysrq", "value": 0, "missing": "not_applicable"}) == (
-        SysctlSpec("kernel.sysrq", Condition("eq", 0), "not_applicable")
+        ValueSpec("kernel.sysrq", Condition("eq", 0), "not_applicable")
     )
 
 

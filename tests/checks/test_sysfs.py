@@ -9,7 +9,8 @@ import pytest
 from agent.checks import KINDS
 from agent.checks.base import SpecError, SpecProblem
 from agent.checks.compare import Condition
-from agent.checks.sysfs import SysfsKind, SysfsSpec, selected
+from agent.checks.sysfs import SysfsKind, selected
+from agent.checks.valuekind import ValueSpec
 from agent.host.facts import ReadError
 from agent.host.snapshot import SnapshotRequest, Values
 from agent.result import Status
@@ -22,7 +23,7 @@ GOVERNOR = "devices/system/cpu/cpu*/cpufreq/scaling_governor"
 
 def verdict(raw: dict[str, Any], values: Values) -> tuple[Status, str]:
     spec = KIND.parse(raw)
-    outcome = KIND.evaluate(spec, snapshot(sysfs={spec.path: values}))
+    outcome = KIND.evaluate(spec, snapshot(sysfs={spec.key: values}))
     return outcome.status, outcome.message
 
 
@@ -32,7 +33,7 @@ def test_registered_under_its_name() -> None:
 
 def test_parse_and_request() -> None:
     spec = KIND.parse({"path": THP, "op": "in", "value": ["never", "madvise"]})
-    assert spec == SysfsSpec(THP, Condition("in", ("never", "madvise")), "error")
+    assert spec == ValueSpec(THP, Condition("in", ("never", "madvise")), "error")
     assert KIND.request(spec) == SnapshotRequest(sysfs=frozenset({THP}))
     glob = KIND.parse({"path": GOVERNOR, "value": "performance", "missing": "not_applicable"})
     assert KIND.request(glob) == SnapshotRequest(sysfs=frozenset({GOVERNOR}))

@@ -8,7 +8,14 @@ from jsonschema import Draft202012Validator
 
 from agent.core.diagnostic import Diagnostic, Level
 from agent.core.location import Location
-from agent.core.schema_errors import dotted, json_type, schema_diagnostics, short, suggest
+from agent.core.schema_errors import (
+    dotted,
+    json_type,
+    schema_diagnostics,
+    short,
+    suggest,
+    wrong_document,
+)
 from agent.core.yamlload import Document, load_bytes
 
 SCHEMA: dict[str, Any] = {
@@ -60,3 +67,22 @@ def test_helpers() -> None:
     assert suggest("zzz", ["sysctl"]) == ""
     assert json_type(None) == "null"
     assert json_type(True) == "boolean"
+
+
+def test_a_document_of_another_kind_is_named_at_what_differs() -> None:
+    def wrong(text: str) -> Diagnostic | None:
+        doc = load_bytes(text.encode(), "d.yaml")
+        assert isinstance(doc, Document), doc
+        return wrong_document(doc, doc.data, "Thing", "hostguard thing")
+
+    def at(text: str) -> Location:
+        found = wrong(text)
+        assert found is not None, text
+        return found.location
+
+    assert wrong("apiVersion: hostguard/v1\nkind: Thing\n") is None
+    assert wrong("apiVersion: hostguard/v2\nkind: Other\n") == Diagnostic(
+        Location("d.yaml", 1, 13), Level.ERROR, "not a hostguard thing: apiVersion "
+        "'hostguard/v2', kind 'Other' (expected 'hostguard/v1', 'Thing')", "unknown-document")
+    assert at("apiVersion: hostguard/v1\nkind: Other\n") == Location("d.yaml", 2, 7)
+    assert at("kind: Thing\n") == Location("d.yaml", 1, 1)  # no apiVersion at all

@@ -6,7 +6,6 @@ back. The child reports its own ``/proc`` status lines through a pipe.
 
 from __future__ import annotations
 
-import ast
 import errno
 import os
 import threading
@@ -16,7 +15,6 @@ from agent.enforce.load import load_filter
 from agent.seccomp.compile import CompiledFilter, build_filter
 from agent.seccomp.model import ALLOW, EPERM, Profile, Rule
 from tests.seccomp.kernel import in_child
-from tests.support import PROJECT
 
 KEYS = ("NoNewPrivs", "Seccomp", "Seccomp_filters")
 
@@ -82,12 +80,3 @@ def test_a_program_the_kernel_refuses_is_an_oserror_and_loads_nothing() -> None:
     assert os.WIFEXITED(state) and os.WEXITSTATUS(state) == 0, state
     assert written.decode() == f"{errno.EINVAL} NoNewPrivs=1 Seccomp=0 Seccomp_filters=0"
 
-
-def test_seccomp_never_imports_enforce() -> None:
-    # enforce sits above seccomp: compiling a profile never brings the means to load it.
-    seccomp = PROJECT / "agent" / "seccomp"
-    for path in sorted(seccomp.glob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
-                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
-            assert not [n for n in names if n.startswith("agent.enforce")], path.name

@@ -6,7 +6,7 @@ import pyseccomp
 import pytest
 
 from agent.seccomp import plan
-from agent.seccomp.model import ALLOW, EPERM, KILL_PROCESS, Action, ActionKind
+from agent.seccomp.model import ALLOW, EPERM, KILL_PROCESS, Action, ActionKind, ArgCondition
 from agent.seccomp.plan import CompileError, Cond, Emitted
 from tests.seccomp.rules import arg, prof, rule
 
@@ -26,6 +26,16 @@ def test_plan_splits_an_allow_around_an_earlier_deny() -> None:
         Emitted("kill", EPERM, (Cond(1, "ge", 9),)),
         Emitted("kill", ALLOW, (Cond(1, "lt", 9),)),
     )
+
+
+@pytest.mark.parametrize(("written", "text"), [
+    (ArgCondition(0, "eq", 2), "arg0 eq 2"),
+    (ArgCondition(5, "ge", 9), "arg5 ge 9"),
+    (ArgCondition(1, "masked_eq", 1, mask=3), "arg1 & 0x3 == 0x1"),
+])
+def test_a_condition_reads_the_same_written_and_planned(written: ArgCondition, text: str) -> None:
+    # systemd's notes show the profile's conditions, effective tables the planned ones.
+    assert str(written) == str(plan.to_cond(written)) == text
 
 
 def test_simplify_merges_conditions_on_one_argument() -> None:

@@ -5,7 +5,7 @@ Run from the project root::
     python benchmarks/validate_bench.py [--runs 9] [--reports 200]
 
 Two real inputs, each validated three ways: ``jsonschema`` (``Draft202012Validator``, what
-words every error), ``agent.policy.quickcheck.accepts`` (the fast path the package uses: it
+words every error), ``agent.core.quickcheck.accepts`` (the fast path the package uses: it
 only ever says "certainly valid", otherwise jsonschema decides), and fastjsonschema when it is
 importable (code generated from the schema read as draft-07; not a dependency, the line is there
 to weigh it).
@@ -38,7 +38,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 if str(PROJECT) not in sys.path:
     sys.path.insert(0, str(PROJECT))
 
-from agent.policy.quickcheck import accepts  # noqa: E402 - after the path set-up above
+from agent.core.quickcheck import accepts  # noqa: E402 - after the path set-up above
 from agent.report.load import schema as result_schema  # noqa: E402
 
 POLICY_SETUP = """
@@ -59,7 +59,7 @@ check = Draft202012Validator(schema)
 ok = all(not any(check.iter_errors(d)) for d in docs)
 """,
     "quickcheck": """
-from agent.policy.quickcheck import accepts
+from agent.core.quickcheck import accepts
 ok = all(accepts(schema, d) for d in docs)
 """,
     "fastjsonschema": """

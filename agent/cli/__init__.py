@@ -37,44 +37,10 @@ ONE_SHOT = frozenset({"lint", "audit"})
 """Commands run with the cycle collector paused (:func:`_one_run`)."""
 
 
-class _Formatter(argparse.HelpFormatter):
-    """argparse's own, told the terminal's width: argparse makes one for each argument it
-    adds, and left to size itself each imports shutil (for its terminal size alone)."""
-
-    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
-                 width: int | None = None) -> None:
-        super().__init__(prog, indent_increment, max_help_position,
-                         _columns() - 2 if width is None else width)
-
-
-def _columns() -> int:
-    """The terminal's width as ``shutil.get_terminal_size`` tells it (COLUMNS, then stdout's
-    terminal, then 80)."""
-    try:
-        columns = int(os.environ["COLUMNS"])
-    except (KeyError, ValueError):
-        columns = 0
-    if columns <= 0:
-        stdout = sys.__stdout__
-        try:
-            columns = os.get_terminal_size(stdout.fileno()).columns if stdout else 0
-        except (AttributeError, ValueError, OSError):  # not a terminal, or a closed one
-            columns = 0
-    return columns or 80
-
-
-class _Parser(argparse.ArgumentParser):
-    """Every parser and subparser, with :class:`_Formatter`."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", _Formatter)
-        super().__init__(*args, **kwargs)
-
-
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The whole command line; with ``command`` (a key of :data:`COMMANDS`) only the commands
     of its module (the others' modules are then not imported)."""
-    parser = _Parser(
+    parser = argparse.ArgumentParser(
         prog="hostguard",
         description="Host-hardening audit and policy enforcement for Linux trading hosts.",
     )

@@ -15,12 +15,12 @@ from agent.checks import KINDS
 from agent.checks.base import SpecError
 from agent.core.diagnostic import Diagnostic, Level
 from agent.core.location import Location
+from agent.core.quickcheck import accepts
 from agent.core.schema_errors import json_type, schema_diagnostics, short, wrong_document
 from agent.core.yamlload import Document, Path_
 from agent.policy import schema
 from agent.policy.globs import hostname_glob_problem
 from agent.policy.model import Check, HostSelector, Override, Policy, Severity, Waiver
-from agent.policy.quickcheck import accepts
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
@@ -55,7 +55,7 @@ def _spec_validator(kind: str) -> Draft202012Validator:
 def validate(doc: Document, data: Any, schema_: Mapping[str, Any],
              validator: Callable[[], Draft202012Validator], prefix: Path_ = ()) -> list[Diagnostic]:
     """:func:`schema_diagnostics` of ``data`` against ``schema_``: none at once when
-    :func:`~agent.policy.quickcheck.accepts` it, else those of ``validator()`` (a validator of
+    :func:`~agent.core.quickcheck.accepts` it, else those of ``validator()`` (a validator of
     the same schema), located and in words."""
     if accepts(schema_, data):
         return []

@@ -18,9 +18,9 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from agent.core.location import Location
+from agent.core.quickcheck import accepts
 from agent.host.facts import HostFacts
 from agent.policy.model import Check, HostSelector, Severity, Waiver
-from agent.policy.quickcheck import accepts
 from agent.report.json import SCHEMA
 from agent.result import AuditRun, Evidence, PolicyFile, Result, Status
 

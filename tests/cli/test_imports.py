@@ -82,19 +82,6 @@ def test_an_audit_of_ports_loads_the_socket_reader(tmp_path: Path) -> None:
     assert "agent.host.sockets" in loaded
 
 
-@pytest.mark.parametrize("columns", ["50", "120", "0", "junk"])  # the last: fallbacks
-def test_help_is_as_wide_as_argparse_makes_it(columns: str,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("COLUMNS", columns)
-    parser = cli.build_parser()
-    commands = next(action for action in parser._actions
-                    if isinstance(action, argparse._SubParsersAction)).choices
-    for each in (parser, commands["audit"], commands["seccomp"]):
-        ours = each.format_help()
-        each.formatter_class = argparse.HelpFormatter  # sizes itself through shutil
-        assert ours == each.format_help()
-
-
 def test_lint_loads_a_documents_linter_only_for_documents_of_that_kind(tmp_path: Path) -> None:
     path = write(tmp_path / "p.yaml", policy("ok", [
         sysctl("KRN-001", "kernel.kptr_restrict", "ge", 1)]))

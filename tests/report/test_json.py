@@ -173,7 +173,7 @@ def test_schema_is_shipped_as_package_data() -> None:
 
 def test_fast_and_precise_validators_agree_on_fixtures_and_mutations() -> None:
     # tests/policy/test_quickcheck.py holds the fast path to jsonschema on generated documents.
-    from agent.policy.quickcheck import accepts  # noqa: PLC0415
+    from agent.core.quickcheck import accepts  # noqa: PLC0415
     from agent.report.load import schema, validator  # noqa: PLC0415
 
     for name in NAMES:

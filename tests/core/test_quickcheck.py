@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from agent.checks import KINDS
+from agent.core.quickcheck import accepts
 from agent.core.yamlload import Document, load_file
-from agent.policy.quickcheck import accepts
 from agent.policy.schema import shipped
 from agent.report.load import schema as result_schema
 from tests.lint.test_fuzz import ANY, POLICY, WRONG, _paths, mutated_policies

@@ -23,8 +23,9 @@ Fails::
         max_throttled: 0                         # host: cpu.stat nr_throttled 17
 
 Targets: a systemd unit (glob, searched as a cgroup directory of that name anywhere in the
-tree), a cgroup path (glob per component) or processes (regexes over name, exe and cmdline; their
-cgroups come from ``/proc/PID/cgroup``). Each expectation is read from the hierarchy where its
+tree), a cgroup path (glob per component) or processes (name and exe globs, a cmdline regex,
+matched as :mod:`agent.checks.selectors` does for every kind; their cgroups come from
+``/proc/PID/cgroup``). Each expectation is read from the hierarchy where its
 controller is active: the cgroup2 file, or on v1 its v1 counterpart (``memory.max`` from
 ``memory.limit_in_bytes``, ``cpu.max`` from ``cpu.cfs_quota_us``/``cpu.cfs_period_us``,
 ``cpu.weight`` from ``cpu.shares`` converted as systemd converts ``CPUWeight=``); the evidence
@@ -43,6 +44,7 @@ from typing import Any, ClassVar
 
 from agent.checks.base import CheckKind, SpecError, SpecProblem
 from agent.checks.compare import MISSING_SCHEMA
+from agent.checks.selectors import ProcessSelector, parse_selectors, select
 from agent.checks.units import is_unit, unit_glob
 from agent.host.cgroups import CgroupNode, Hierarchy, flat_keyed
 from agent.host.cpus import format_cpus
@@ -219,8 +221,8 @@ class CgroupSpec:
 
     unit: str | None
     cgroup: str | None
-    process: tuple[tuple[str, str | re.Pattern[str]], ...]
-    """(field, glob or regex) pairs: name and exe globs, a cmdline regex; all must match."""
+    process: ProcessSelector | None
+    """Name and exe globs, a cmdline regex; all must match."""
     limits: tuple[Expectation, ...]
     max_throttled: int | None
     max_oom_kills: int | None
@@ -233,9 +235,11 @@ class CgroupSpec:
             return f"unit {self.unit}"
         if self.cgroup is not None:
             return f"cgroup {self.cgroup}"
+        chosen = self.process or ProcessSelector()
         return "process " + ", ".join(
-            f"{k} ~ /{p.pattern}/" if isinstance(p, re.Pattern) else f"{k} = {p}"
-            for k, p in self.process)
+            [f"{k} = {p}" for k, p in (("name", chosen.name), ("exe", chosen.exe))
+             if p is not None]
+            + ([f"cmdline ~ /{chosen.cmdline.pattern}/"] if chosen.cmdline is not None else []))
 
 
 def _entry_schema(setting: str) -> dict[str, Any]:
@@ -328,19 +332,8 @@ class CgroupKind(CheckKind[CgroupSpec]):
             if problem := bracket_problem(cgroup):
                 problems.append(SpecProblem(("cgroup",), f"invalid cgroup glob: {problem}",
                                             "invalid-glob"))
-        process: list[tuple[str, str | re.Pattern[str]]] = []
-        for key, pattern in dict(raw.get("process") or {}).items():
-            if key != "cmdline":
-                if problem := bracket_problem(str(pattern)):
-                    problems.append(SpecProblem(("process", key), f"invalid glob {pattern!r}: "
-                                                f"{problem}", "invalid-glob"))
-                process.append((str(key), str(pattern)))
-                continue
-            try:
-                process.append((str(key), re.compile(str(pattern))))
-            except re.error as exc:
-                problems.append(SpecProblem(("process", key), f"invalid regex {pattern!r}: {exc}",
-                                            "invalid-regex"))
+        process = (parse_selectors(raw["process"], problems, ("process",))
+                   if raw.get("process") else None)
         limits = [self._expectation(setting, entry, problems)
                   for setting, entry in dict(raw.get("limits") or {}).items()]
         iso_raw = raw.get("isolation")
@@ -359,7 +352,7 @@ class CgroupKind(CheckKind[CgroupSpec]):
         if problems:
             raise SpecError(problems)
         return CgroupSpec(
-            unit=unit, cgroup=cgroup, process=tuple(process),
+            unit=unit, cgroup=cgroup, process=process,
             limits=tuple(e for e in limits if e is not None),
             max_throttled=raw.get("max_throttled"), max_oom_kills=raw.get("max_oom_kills"),
             isolation=isolation, missing=str(raw.get("missing", "error")),
@@ -421,7 +414,7 @@ class CgroupKind(CheckKind[CgroupSpec]):
 
     def request(self, spec: CgroupSpec) -> SnapshotRequest:
         # Of each process: its cgroups; its CPU affinity for isolation; what selects it.
-        fields = {"cgroups"} | {key for key, _ in spec.process}
+        fields = {"cgroups"} | (spec.process.process_fields() if spec.process else set())
         if spec.isolation is not None:
             fields.add("cpus_allowed")
         return SnapshotRequest(cgroups=True, process_fields=frozenset(fields),
@@ -499,7 +492,8 @@ class _Evaluation:
                 self.spec.missing, Status.ERROR)
             why = f"no cgroup matches {self.spec.selector}"
             if self.errors:
-                why += " (some cgroups could not be listed: " + "; ".join(self.errors) + ")"
+                why += " (not every cgroup or process could be read: " + "; ".join(
+                    self.errors) + ")"
                 status = Status.ERROR if status is not Status.FAIL else status
             return self._done(status, why, "no match")
         for target in targets:
@@ -537,8 +531,8 @@ class _Evaluation:
 
     def _targets(self) -> list[Target]:
         spec = self.spec
-        if spec.process:
-            return self._process_targets()
+        if spec.process is not None:
+            return self._process_targets(spec.process)
         found: dict[str, Hierarchy] = {}
         for hierarchy in self._search_order():
             for path in hierarchy.nodes:
@@ -554,16 +548,12 @@ class _Evaluation:
         return [Target(f"cgroup {path}", path, self._subtree_pids(h, path), False)
                 for path, h in sorted(found.items())]
 
-    def _process_targets(self) -> list[Target]:
+    def _process_targets(self, selector: ProcessSelector) -> list[Target]:
         groups: dict[tuple[Any, ...], list[Process]] = {}
-        for process in self.table.processes.values():
-            if process.kernel_thread:
-                continue
-            verdict = _selects(process, self.spec.process)
-            if isinstance(verdict, str):
-                self.errors.append(f"pid {process.pid} might match: {verdict}")
-            elif verdict:
-                groups.setdefault(process.cgroups, []).append(process)
+        matched, unsure = select(selector, self.table.processes.values())
+        self.errors.extend(f"pid {process.pid} might match: {why}" for process, why in unsure)
+        for process in matched:
+            groups.setdefault(process.cgroups, []).append(process)
         targets = []
         for processes in groups.values():
             shown = _shown_cgroup(processes[0])
@@ -965,30 +955,6 @@ def _shown_cgroup(process: Process) -> str:
     return next((m.path for m in memberships if "name=systemd" in m.controllers),
                 next((m.path for m in memberships if m.hierarchy == 0),
                      memberships[0].path if memberships else "?"))
-
-
-def _selects(process: Process, selector: tuple[tuple[str, str | re.Pattern[str]], ...]
-             ) -> bool | str:
-    """Whether ``process`` matches every selector field; a reason when a field is unreadable."""
-    unknown = []
-    for key, pattern in selector:
-        if key == "cmdline":
-            assert isinstance(pattern, re.Pattern)
-            if "cmdline" in process.unreadable:
-                unknown.append(f"cmdline: {process.unreadable['cmdline']}")
-            elif not pattern.search(" ".join(process.cmdline)):
-                return False
-        else:
-            assert isinstance(pattern, str)
-            value = process.name if key == "name" else process.exe
-            if value is None:
-                if key in process.unreadable:
-                    unknown.append(f"{key}: {process.unreadable[key]}")
-                    continue
-                return False
-            if not fnmatch.fnmatchcase(value, pattern):
-                return False
-    return "; ".join(unknown) if unknown else True
 
 
 def _related(a: str, b: str) -> bool:

@@ -67,7 +67,7 @@ def test_registered() -> None:
     assert isolation.process_fields == {"cgroups", "cpus_allowed"}
     by_process = KIND.request(KIND.parse({"process": {"name": "x", "cmdline": "y"},
                                           "max_throttled": 0}))
-    assert by_process.process_fields == {"cgroups", "name", "cmdline"}
+    assert by_process.process_fields == {"cgroups", "cmdline"}  # name: with every process
 
 
 def test_sizes_quotas_and_weights() -> None:
@@ -104,10 +104,10 @@ def test_spec_problems() -> None:
         (("limits", "cpu.weight"), "op 'ge' needs a value", "spec")]
     assert problems({"process": {"cmdline": "(", "name": "fix[gw"},
                      "isolation": {"exclusive": False}}) == [
+        (("process", "name"), "invalid name glob 'fix[gw': '[' at position 4 is never closed",
+         "invalid-glob"),
         (("process", "cmdline"),
          "invalid regex '(': missing ), unterminated subpattern at position 0", "invalid-regex"),
-        (("process", "name"), "invalid glob 'fix[gw': '[' at position 4 is never closed",
-         "invalid-glob"),
         (("isolation",), "isolation asks for nothing: set cpus_isolated, nohz_full or "
                          "exclusive to true", "spec")]
     assert problems({"unit": "a", "cgroup": "/a", "limits": {"cpu.weight": {"op": "set"}}}) == [

@@ -88,13 +88,19 @@ class Thread:
     mitigated``, ``vulnerable`` ...); None when absent (older kernels) or unreadable."""
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@dataclass(slots=True, eq=False, repr=False)
 class Process:
     """One process; ``None`` fields could not be read (see :attr:`unreadable`).
 
     Built by :func:`read_processes` with the fields asked for only (always ``pid``, the ``stat``
     fields and ``unreadable``); any other field raises :class:`FieldNotRead`. Built by hand,
     every field is given.
+
+    Mutable, not frozen: the reader fills each process in place, source by source, and its fd
+    table and details after the whole table is read (the ``meanwhile`` callback and the
+    details' selectors see it part-filled). Once :func:`read_processes` has returned it,
+    nothing changes it; building it complete at each step instead would cost one copy of
+    every process per step.
     """
 
     pid: int
@@ -174,7 +180,6 @@ class Process:
 
 
 _SLOTS = tuple(f.name for f in dataclasses.fields(Process))
-_set = object.__setattr__  # the reader fills a Process before anyone sees it
 
 _STAT_FIELDS = ("name", "ppid", "kernel_thread", "start_time", "sched_policy", "rt_priority",
                 "nice")
@@ -468,10 +473,10 @@ class _Reader:
     def read(self, base: str, pid: int, fds: bool = True) -> Process:
         """Every field of process ``pid`` (``base`` is ``/proc/PID``); without ``fds``, all
         but the fd table and the details: :meth:`finish` adds them."""
-        proc = object.__new__(Process)
+        proc = object.__new__(Process)  # no __init__: a field not read stays unset
         unreadable: dict[str, str] = {}
-        _set(proc, "pid", pid)
-        _set(proc, "unreadable", unreadable)
+        proc.pid = pid
+        proc.unreadable = unreadable
         for step in self.steps:
             step(proc, base, unreadable)
         if fds:
@@ -497,7 +502,7 @@ class _Reader:
             for step in self._steps(more) if more else ():
                 step(proc, base, unreadable)
         for name in self.empty:
-            _set(proc, name, frozenset() if name == "socket_inodes" else ())
+            setattr(proc, name, frozenset() if name == "socket_inodes" else ())
 
     def _stat(self, proc: Process, base: str, unreadable: dict[str, str]) -> None:
         # stat first: it exists for every live process, so a missing one means it is gone.
@@ -515,24 +520,24 @@ class _Reader:
         else:
             name, rest = _split_stat(text)
             try:  # the usual case in one go: fields 4, 9, 19, 22, 40 and 41 (proc(5))
-                _set(proc, "name", name)
-                _set(proc, "ppid", int(rest[1]))
-                _set(proc, "kernel_thread", bool(int(rest[6]) & PF_KTHREAD))
-                _set(proc, "start_time", int(rest[19]))
-                _set(proc, "sched_policy", int(rest[38]))
-                _set(proc, "rt_priority", int(rest[37]))
-                _set(proc, "nice", int(rest[16]))
+                proc.name = name
+                proc.ppid = int(rest[1])
+                proc.kernel_thread = bool(int(rest[6]) & PF_KTHREAD)
+                proc.start_time = int(rest[19])
+                proc.sched_policy = int(rest[38])
+                proc.rt_priority = int(rest[37])
+                proc.nice = int(rest[16])
                 return
             except (IndexError, ValueError):
                 pass
         flags = _field(rest, 9)
-        _set(proc, "name", name)
-        _set(proc, "ppid", _field(rest, 4) or 0)
-        _set(proc, "kernel_thread", flags is not None and bool(flags & PF_KTHREAD))
-        _set(proc, "start_time", _field(rest, 22) or 0)
-        _set(proc, "sched_policy", _field(rest, 41))
-        _set(proc, "rt_priority", _field(rest, 40))
-        _set(proc, "nice", _field(rest, 19))
+        proc.name = name
+        proc.ppid = _field(rest, 4) or 0
+        proc.kernel_thread = flags is not None and bool(flags & PF_KTHREAD)
+        proc.start_time = _field(rest, 22) or 0
+        proc.sched_policy = _field(rest, 41)
+        proc.rt_priority = _field(rest, 40)
+        proc.nice = _field(rest, 19)
 
     def _status(self, proc: Process, base: str, unreadable: dict[str, str]) -> None:
         try:
@@ -544,21 +549,21 @@ class _Reader:
         get = lines.get
         uids = get("Uid", "").split()
         uid = int(uids[1]) if len(uids) > 1 and uids[1].isdigit() else None
-        _set(proc, "uid", uid)
-        _set(proc, "ruid", int(uids[0]) if uids and uids[0].isdigit() else None)
-        _set(proc, "user", self.users.get(uid) if uid is not None else None)
+        proc.uid = uid
+        proc.ruid = int(uids[0]) if uids and uids[0].isdigit() else None
+        proc.user = self.users.get(uid) if uid is not None else None
         if not self.posture:
             return
         nnp = _int(get("NoNewPrivs"))
-        _set(proc, "cap_eff", _int(get("CapEff"), 16))
-        _set(proc, "cap_prm", _int(get("CapPrm"), 16))
-        _set(proc, "cap_bnd", _int(get("CapBnd"), 16))
-        _set(proc, "cap_amb", _int(get("CapAmb"), 16))
-        _set(proc, "no_new_privs", None if nnp is None else bool(nnp))
-        _set(proc, "seccomp", _int(get("Seccomp")))
-        _set(proc, "seccomp_filters", _int(get("Seccomp_filters")))
-        _set(proc, "cpus_allowed", _cpus(get("Cpus_allowed_list")))
-        _set(proc, "speculation_store_bypass", get("Speculation_Store_Bypass"))
+        proc.cap_eff = _int(get("CapEff"), 16)
+        proc.cap_prm = _int(get("CapPrm"), 16)
+        proc.cap_bnd = _int(get("CapBnd"), 16)
+        proc.cap_amb = _int(get("CapAmb"), 16)
+        proc.no_new_privs = None if nnp is None else bool(nnp)
+        proc.seccomp = _int(get("Seccomp"))
+        proc.seccomp_filters = _int(get("Seccomp_filters"))
+        proc.cpus_allowed = _cpus(get("Cpus_allowed_list"))
+        proc.speculation_store_bypass = get("Speculation_Store_Bypass")
 
     def _cmdline(self, proc: Process, base: str, unreadable: dict[str, str]) -> None:
         try:
@@ -566,7 +571,7 @@ class _Reader:
         except OSError as exc:
             cmdline = ()
             unreadable["cmdline"] = _why(exc)
-        _set(proc, "cmdline", cmdline)
+        proc.cmdline = cmdline
 
     def _exe(self, proc: Process, base: str, unreadable: dict[str, str]) -> None:
         exe: str | None = None
@@ -575,7 +580,7 @@ class _Reader:
         except OSError as exc:
             if not proc.kernel_thread and exc.errno != errno.ENOENT:
                 unreadable["exe"] = _why(exc)
-        _set(proc, "exe", exe)
+        proc.exe = exe
 
     def _cgroup(self, proc: Process, base: str, unreadable: dict[str, str]) -> None:
         try:
@@ -583,16 +588,16 @@ class _Reader:
         except OSError as exc:
             cgroups = ()
             unreadable["cgroup"] = _why(exc)
-        _set(proc, "cgroups", cgroups)
+        proc.cgroups = cgroups
 
     def _netns(self, proc: Process, base: str, unreadable: dict[str, str]) -> None:
-        _set(proc, "netns", _netns(base))
+        proc.netns = _netns(base)
 
     def _fd(self, proc: Process, base: str, unreadable: dict[str, str]) -> None:
         _fd_table(proc, socket_inodes(base), unreadable)
 
     def _task(self, proc: Process, base: str, unreadable: dict[str, str]) -> None:
-        _set(proc, "threads", _threads(base, unreadable))
+        proc.threads = _threads(base, unreadable)
 
 
 _READERS = {"stat": "_stat", "status": "_status", "cmdline": "_cmdline", "exe": "_exe",
@@ -631,7 +636,7 @@ def _unreadable(proc: Process) -> dict[str, str]:
 
 
 def _fd_table(proc: Process, table: FdTable, unreadable: MutableMapping[str, str]) -> None:
-    _set(proc, "socket_inodes", table.inodes)
+    proc.socket_inodes = table.inodes
     if table.error is not None:
         unreadable["fd"] = table.error
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from agent import __version__
 
 if TYPE_CHECKING:
-    from agent.host.fdwalk import Walk
+    from agent.host.fdwalk import FdWalk
     from agent.lint.diagnostic import Diagnostic
     from agent.policy.resolve import PolicySet
     from agent.policy.yamlload import Document
@@ -311,7 +311,7 @@ def _audit(args: argparse.Namespace) -> int:
             prefetched.cancel()
 
 
-def _audit_with(args: argparse.Namespace, prefetched: Walk | None) -> int:
+def _audit_with(args: argparse.Namespace, prefetched: FdWalk | None) -> int:
     from agent import audit  # noqa: PLC0415
     from agent.report import json as json_report  # noqa: PLC0415
     from agent.report import text as text_report  # noqa: PLC0415
@@ -335,7 +335,7 @@ def _audit_with(args: argparse.Namespace, prefetched: Walk | None) -> int:
             print(f"hostguard: note: {args.seccomp_cache} not used: {cache.ignored}",
                   file=sys.stderr)
     result = audit.run(loaded, args.root, dict(args.label), today, dump_cache=cache,
-                       prefetched=prefetched)
+                       fd_walk=prefetched)
     if cache is not None:
         try:
             cache.save()

@@ -236,5 +236,5 @@ def main(argv: Sequence[str]) -> int:
 
 if __name__ == "__main__":
     # Nothing is left buffered (the results went out with os.write), and the caller waits for
-    # this exit: the interpreter's teardown (1-2 ms of freeing the walk) is skipped.
+    # this exit: the interpreter's teardown (freeing the walk) is skipped.
     os._exit(main(sys.argv))

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from agent.host import fdwalk
-from agent.host.fdwalk import FdTable, socket_inodes
+from agent.host.fdwalk import FdTable, FdWalk, socket_inodes
 from agent.record import record
 
 PF_KTHREAD = 0x00200000
@@ -270,9 +270,7 @@ def read_processes(
     fields: Iterable[str] | None = None,
     details: Iterable[Detail] = (),
     *,
-    helpers: int | None = None,
-    prefetched: fdwalk.Walk | None = None,
-    meanwhile: Callable[[ProcessTable], object] | None = None,
+    fd_walk: FdWalk | None = None,
 ) -> ProcessTable:
     """Read every process under ``root/proc``.
 
@@ -280,13 +278,8 @@ def read_processes(
     inodes with ``sockets`` and the threads with ``threads``; each :class:`Detail` adds its
     fields for the processes it selects. Without ``fields``, the fields not read (socket
     inodes, threads) are empty, as they always were; with ``fields``, they are absent.
-    ``helpers``: helper processes started to walk the fd tables meanwhile (by default
-    :func:`agent.host.fdwalk.helpers_for`; 0 walks them in this process). ``prefetched``: a
-    walk of ``root/proc`` started earlier, used (or cancelled when the fd tables are not
-    wanted) instead of a new one. ``meanwhile`` is called with the table read so far, before
-    the fd tables and the details are in (while the helpers end their walk): work that needs
-    the processes' namespaces, not their open files. Its processes are still being filled in
-    (and some may be left out of the final table as gone): it must not keep them.
+    ``fd_walk`` says how the fd tables are walked (by default: shared with as many helper
+    processes as pay off) and what to do meanwhile, see :class:`agent.host.fdwalk.FdWalk`.
     """
     wanted = set(DEFAULT_FIELDS if fields is None else fields) | ALWAYS
     unknown = wanted - FIELDS
@@ -302,6 +295,7 @@ def read_processes(
             raise ValueError(f"unknown process field(s): "
                              f"{', '.join(sorted(detail.fields - FIELDS))}")
     reader = _Reader(root, frozenset(wanted), extra, defaults=fields is None)
+    plan = fd_walk if fd_walk is not None else FdWalk()
     proc = root / "proc"
     found: dict[int, Process] = {}
     try:
@@ -309,34 +303,31 @@ def read_processes(
     except OSError:
         names = []
     pids = [int(name) for name in names if name.isascii() and name.isdigit()]
-    if prefetched is not None and (not reader.walks_fds or prefetched.proc != str(proc)):
-        prefetched.cancel()
-        prefetched = None
-    if prefetched is not None:  # listed while its helpers run: they are not the host's
-        pids = [pid for pid in pids if pid not in prefetched.own]
     # The fd tables (most of the time on a busy host) are walked by helper processes meanwhile.
-    fd_walk = prefetched
-    if fd_walk is None and reader.walks_fds:
-        fd_walk = fdwalk.walk(str(proc), pids, helpers)
-        if not fd_walk.helpers:
-            fd_walk = None  # nobody to share with: each table read right after its process
+    shared: fdwalk.Walk | None = None
+    if reader.walks_fds:
+        pids, shared = plan.share(str(proc), pids)
+    else:
+        plan.cancel()  # a walk started early that nobody needs
     read = reader.read
     own_netns = _netns(f"{proc}/self")
     try:
         for pid in pids:
             try:
-                found[pid] = read(f"{proc}/{pid}", pid, fds=fd_walk is None)
+                found[pid] = read(f"{proc}/{pid}", pid, fds=shared is None)
             except Vanished:
                 continue
-        if meanwhile is not None:  # the fd tables and details are yet to come, when walked
-            read_so_far = frozenset(wanted) - ({"socket_inodes"} if fd_walk else set())
-            meanwhile(ProcessTable(dict(sorted(found.items())), own_netns, reader.users,
-                                   read_so_far))
-        if fd_walk is not None:
-            _join(found, fd_walk, reader, str(proc))
+        if plan.work:  # the fd tables and details are yet to come, when walked
+            read_so_far = frozenset(wanted) - ({"socket_inodes"} if shared else set())
+            partial = ProcessTable(dict(sorted(found.items())), own_netns, reader.users,
+                                   read_so_far)
+            for work in plan.work:
+                work(partial)
+        if shared is not None:
+            _join(found, shared, reader, str(proc))
     except BaseException:
-        if fd_walk is not None:
-            fd_walk.cancel()  # no helper outlives a failed read
+        if shared is not None:
+            shared.cancel()  # no helper outlives a failed read
         raise
     return ProcessTable(dict(sorted(found.items())), own_netns, reader.users, frozenset(wanted))
 

@@ -97,10 +97,10 @@ class Process:
     every field is given.
 
     Mutable, not frozen: the reader fills each process in place, source by source, and its fd
-    table and details after the whole table is read (the ``meanwhile`` callback and the
-    details' selectors see it part-filled). Once :func:`read_processes` has returned it,
-    nothing changes it; building it complete at each step instead would cost one copy of
-    every process per step.
+    table and details after the whole table is read (work given to
+    :meth:`agent.host.fdwalk.FdWalk.meanwhile` and the details' selectors see it part-filled).
+    Once :func:`read_processes` has returned it, nothing in hostguard changes it; building it
+    complete at each step instead would copy every process once per step.
     """
 
     pid: int

@@ -26,8 +26,8 @@ spaces), ``user`` (name or uid of the effective uid). Kernel threads never match
 ``kernel_threads: true``. A process whose selector fields cannot be read (permission) might
 match, so it makes the check ``error`` unless a definite failure decides it. A field an
 expectation needs that cannot be read is ``error`` naming the pid (and tid) and the field, never
-``pass``. When no process matches, ``required`` /
-``count`` fail, ``forbidden`` passes and every other expectation is ``not_applicable``.
+``pass``. When no process matches, ``required`` / ``count`` fail, ``forbidden`` passes and every
+other expectation is ``not_applicable``.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from agent.result import AuditRun, Evidence, Outcome, PolicyFile, Result, Status
 
 if TYPE_CHECKING:
     from agent.host.dump_cache import DumpCache
-    from agent.host.fdwalk import Walk
+    from agent.host.fdwalk import FdWalk
 
 
 def policy_files(policy_set: PolicySet) -> tuple[PolicyFile, ...]:
@@ -75,17 +75,15 @@ def run(
     *,
     deep_allowed: Callable[[Check], bool] | None = None,
     dump_cache: DumpCache | None = None,
-    prefetched: Walk | None = None,
-    helpers: int | None = None,
+    fd_walk: FdWalk | None = None,
 ) -> AuditRun:
     """Read the host once and evaluate every check (see :func:`request_for` for
-    ``deep_allowed``; ``dump_cache`` keeps seccomp filter dumps across runs; ``prefetched``
-    and ``helpers``: see :func:`agent.host.snapshot.take`)."""
+    ``deep_allowed``; ``dump_cache`` keeps seccomp filter dumps across runs; ``fd_walk``: how
+    the fd tables are walked, see :class:`agent.host.fdwalk.FdWalk`)."""
     labels = dict(labels or {})
     started = dt.datetime.now(dt.UTC)
     clock = time.monotonic()
-    snapshot = take(root, request_for(policy_set.checks, deep_allowed), dump_cache, prefetched,
-                    helpers)
+    snapshot = take(root, request_for(policy_set.checks, deep_allowed), dump_cache, fd_walk)
     day = today or started.date()
     waivers = waivers_for(policy_set, snapshot.facts.hostname, labels)
     results = tuple(evaluate(check, snapshot, waivers, labels, day) for check in policy_set.checks)

@@ -324,9 +324,9 @@ def test_the_host_is_read_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     real_take = snapshot_module.take
 
     def counting_take(root: Path, request: SnapshotRequest, cache: Any = None,
-                      prefetched: Any = None, helpers: Any = None) -> Snapshot:
+                      fd_walk: Any = None) -> Snapshot:
         takes.append(request)
-        return real_take(root, request, cache, prefetched, helpers)
+        return real_take(root, request, cache, fd_walk)
 
     # audit.py imported the name, so both the module attribute and audit's binding are wrapped.
     monkeypatch.setattr(snapshot_module, "take", counting_take)

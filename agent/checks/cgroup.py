@@ -23,29 +23,50 @@ Fails::
         max_throttled: 0                         # host: cpu.stat nr_throttled 17
 
 Targets: a systemd unit (glob, searched as a cgroup directory of that name anywhere in the
-tree), a cgroup path (glob per component) or processes (regexes over name, exe and cmdline; their
-cgroups come from ``/proc/PID/cgroup``). Each expectation is read from the hierarchy where its
+tree), a cgroup path (glob per component) or processes (name and exe globs, a cmdline regex,
+matched as :mod:`agent.checks.selectors` does for every kind; their cgroups come from
+``/proc/PID/cgroup``). Each expectation is read from the hierarchy where its
 controller is active: the cgroup2 file, or on v1 its v1 counterpart (``memory.max`` from
 ``memory.limit_in_bytes``, ``cpu.max`` from ``cpu.cfs_quota_us``/``cpu.cfs_period_us``,
-``cpu.weight`` from ``cpu.shares`` converted as systemd converts ``CPUWeight=``); the evidence
-names the file that was read. A selector that matches nothing is ``error`` unless ``missing``
+``cpu.weight`` from ``cpu.shares`` converted as systemd converts ``CPUWeight=``), by
+:func:`agent.host.cgroups.read_setting`: this kind only judges the values; the evidence names the
+file that was read. A selector that matches nothing is ``error`` unless ``missing``
 says otherwise. See docs/policy.md, section `cgroup`.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import posixpath
-import re
 from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any, ClassVar
 
 from agent.checks.base import CheckKind, SpecError, SpecProblem
 from agent.checks.compare import MISSING_SCHEMA
+from agent.checks.selectors import ProcessSelector, parse_selectors, select
 from agent.checks.units import is_unit, unit_glob
 from agent.core.record import record
-from agent.host.cgroups import CgroupNode, Hierarchy, flat_keyed
+from agent.host.cgroups import (
+    BYTES,
+    COUNT,
+    COUNTERS,
+    CPULIST,
+    IO,
+    PARTITION,
+    QUOTA,
+    SETTINGS,
+    WEIGHT,
+    CgroupNode,
+    Hierarchy,
+    cpu_weight_to_shares,
+    own_cpuset,
+    parse_io,
+    parse_quota,
+    parse_size,
+    read_counter,
+    read_setting,
+    setting_hierarchy,
+)
 from agent.host.cpus import format_cpus
 from agent.host.facts import ReadError
 from agent.host.isolation import host_isolation
@@ -56,128 +77,16 @@ from agent.result import Evidence, Outcome, Status
 
 # --- settings ---------------------------------------------------------------------------------
 
-_BYTES, _COUNT, _QUOTA, _WEIGHT, _CPULIST, _PARTITION, _IO = (
-    "bytes", "count", "quota", "weight", "cpulist", "partition", "io")
-
-SETTINGS: dict[str, tuple[str, str]] = {
-    "memory.max": (_BYTES, "memory"),
-    "memory.high": (_BYTES, "memory"),
-    "memory.swap.max": (_BYTES, "memory"),
-    "pids.max": (_COUNT, "pids"),
-    "cpu.max": (_QUOTA, "cpu"),
-    "cpu.weight": (_WEIGHT, "cpu"),
-    "cpuset.cpus": (_CPULIST, "cpuset"),
-    "cpuset.mems": (_CPULIST, "cpuset"),
-    "cpuset.cpus.partition": (_PARTITION, "cpuset"),
-    "io.max": (_IO, "io"),
-}
-"""Setting -> (value type, controller)."""
-
 _OPS: dict[str, tuple[str, ...]] = {
-    _BYTES: ("set", "eq", "le", "ge"),
-    _COUNT: ("set", "eq", "le", "ge"),
-    _QUOTA: ("set", "eq", "le", "ge"),
-    _WEIGHT: ("eq", "le", "ge"),
-    _CPULIST: ("set", "eq", "subset_of"),
-    _PARTITION: ("eq",),
-    _IO: ("set", "eq"),
+    BYTES: ("set", "eq", "le", "ge"),
+    COUNT: ("set", "eq", "le", "ge"),
+    QUOTA: ("set", "eq", "le", "ge"),
+    WEIGHT: ("eq", "le", "ge"),
+    CPULIST: ("set", "eq", "subset_of"),
+    PARTITION: ("eq",),
+    IO: ("set", "eq"),
 }
-
-_NO_V1 = {
-    "memory.high": "cgroup v1 has no memory.high (memory.soft_limit_in_bytes is a reclaim hint, "
-                   "not a throttling limit)",
-    "cpuset.cpus.partition": "cgroup v1 has no cpuset partitions (cpuset.cpu_exclusive does not "
-                             "take CPUs out of the scheduler's load balancing)",
-    "io.max": "cgroup v1 blkio.throttle.* files have no single io.max equivalent",
-}
-"""Settings a v1 host cannot show: expecting them there is ``error`` with this reason."""
-
-V1_UNLIMITED = (1 << 63) - (1 << 20)
-"""v1 memory limits at or above this are "unlimited": the kernel shows PAGE_COUNTER_MAX pages in
-bytes (9223372036854771712 with 4 KiB pages, slightly less with 16/64 KiB pages)."""
-
-_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40, "P": 1 << 50,
-          "E": 1 << 60}
-_SIZE = re.compile(r"([0-9]+)([KMGTPE]?)")
-_DEFAULT_PERIOD = 100000
-
-
-def cpu_weight_to_shares(weight: int) -> int:
-    """systemd's ``cgroup_cpu_weight_to_shares()``: weight 100 is shares 1024."""
-    return min(max(weight * 1024 // 100, 2), 262144)
-
-
-def cpu_shares_to_weight(shares: int) -> int:
-    """systemd's ``cgroup_cpu_shares_to_weight()``: shares 1024 is weight 100."""
-    return min(max(shares * 100 // 1024, 1), 10000)
-
-
-def parse_size(text: str) -> int | None:
-    """``512M`` -> 536870912 (1024-based, as systemd's ``MemoryMax=``); ``max`` -> None."""
-    if text == "max":
-        return None
-    match = _SIZE.fullmatch(text.strip())
-    if not match:
-        raise ValueError(f"{text!r} is not a size (digits with an optional K, M, G, T, P or E)")
-    return int(match.group(1)) * _UNITS[match.group(2)]
-
-
-def show_size(value: int | None) -> str:
-    """``536870912`` -> ``536870912 (512M)``."""
-    if value is None:
-        return "max"
-    for suffix in "EPTGMK":
-        if value >= _UNITS[suffix] and value % _UNITS[suffix] == 0:
-            return f"{value} ({value // _UNITS[suffix]}{suffix})"
-    return str(value)
-
-
-def parse_quota(text: str) -> tuple[int | None, int]:
-    """``max 100000`` / ``50000 100000`` / ``50000`` / ``150%`` -> (quota µs or None, period)."""
-    parts = text.split()
-    if len(parts) == 1 and parts[0].endswith("%"):
-        percent = parts[0][:-1]
-        if not percent.isdigit():
-            raise ValueError(f"{text!r} is not a percentage")
-        return int(percent) * _DEFAULT_PERIOD // 100, _DEFAULT_PERIOD
-    if not 1 <= len(parts) <= 2 or not (parts[0] == "max" or parts[0].isdigit()):
-        raise ValueError(f"{text!r} is not 'max', 'QUOTA PERIOD' or 'N%'")
-    period = _DEFAULT_PERIOD
-    if len(parts) == 2:
-        if not parts[1].isdigit() or int(parts[1]) == 0:
-            raise ValueError(f"{text!r}: the period must be a positive number of microseconds")
-        period = int(parts[1])
-    return (None if parts[0] == "max" else int(parts[0])), period
-
-
-def show_quota(value: tuple[int | None, int]) -> str:
-    quota, period = value
-    if quota is None:
-        return f"max {period}"
-    return f"{quota} {period} ({quota * 100 / period:g}% of one CPU)"
-
-
-def parse_io(text: str) -> dict[str, dict[str, str]]:
-    """``8:16 rbps=2097152 wbps=max`` lines -> device -> limits (``max`` entries dropped)."""
-    out: dict[str, dict[str, str]] = {}
-    if text.strip() == "max":
-        return out
-    for line in text.splitlines():
-        parts = line.split()
-        if not parts:
-            continue
-        if not re.fullmatch(r"[0-9]+:[0-9]+", parts[0]):
-            raise ValueError(f"{line!r} does not start with a MAJOR:MINOR device")
-        limits: dict[str, str] = {}
-        for item in parts[1:]:
-            key, sep, value = item.partition("=")
-            if not sep:
-                raise ValueError(f"{item!r} is not KEY=VALUE")
-            if value != "max":
-                limits[key] = value
-        if limits:
-            out[parts[0]] = limits
-    return out
+"""Value type -> the ops an expectation on it may use."""
 
 
 # --- spec -------------------------------------------------------------------------------------
@@ -219,8 +128,8 @@ class CgroupSpec:
 
     unit: str | None
     cgroup: str | None
-    process: tuple[tuple[str, str | re.Pattern[str]], ...]
-    """(field, glob or regex) pairs: name and exe globs, a cmdline regex; all must match."""
+    process: ProcessSelector | None
+    """Name and exe globs, a cmdline regex; all must match."""
     limits: tuple[Expectation, ...]
     max_throttled: int | None
     max_oom_kills: int | None
@@ -233,9 +142,11 @@ class CgroupSpec:
             return f"unit {self.unit}"
         if self.cgroup is not None:
             return f"cgroup {self.cgroup}"
+        chosen = self.process or ProcessSelector()
         return "process " + ", ".join(
-            f"{k} ~ /{p.pattern}/" if isinstance(p, re.Pattern) else f"{k} = {p}"
-            for k, p in self.process)
+            [f"{k} = {p}" for k, p in (("name", chosen.name), ("exe", chosen.exe))
+             if p is not None]
+            + ([f"cmdline ~ /{chosen.cmdline.pattern}/"] if chosen.cmdline is not None else []))
 
 
 def _entry_schema(setting: str) -> dict[str, Any]:
@@ -328,19 +239,8 @@ class CgroupKind(CheckKind[CgroupSpec]):
             if problem := bracket_problem(cgroup):
                 problems.append(SpecProblem(("cgroup",), f"invalid cgroup glob: {problem}",
                                             "invalid-glob"))
-        process: list[tuple[str, str | re.Pattern[str]]] = []
-        for key, pattern in dict(raw.get("process") or {}).items():
-            if key != "cmdline":
-                if problem := bracket_problem(str(pattern)):
-                    problems.append(SpecProblem(("process", key), f"invalid glob {pattern!r}: "
-                                                f"{problem}", "invalid-glob"))
-                process.append((str(key), str(pattern)))
-                continue
-            try:
-                process.append((str(key), re.compile(str(pattern))))
-            except re.error as exc:
-                problems.append(SpecProblem(("process", key), f"invalid regex {pattern!r}: {exc}",
-                                            "invalid-regex"))
+        process = (parse_selectors(raw["process"], problems, ("process",))
+                   if raw.get("process") else None)
         limits = [self._expectation(setting, entry, problems)
                   for setting, entry in dict(raw.get("limits") or {}).items()]
         iso_raw = raw.get("isolation")
@@ -359,7 +259,7 @@ class CgroupKind(CheckKind[CgroupSpec]):
         if problems:
             raise SpecError(problems)
         return CgroupSpec(
-            unit=unit, cgroup=cgroup, process=tuple(process),
+            unit=unit, cgroup=cgroup, process=process,
             limits=tuple(e for e in limits if e is not None),
             max_throttled=raw.get("max_throttled"), max_oom_kills=raw.get("max_oom_kills"),
             isolation=isolation, missing=str(raw.get("missing", "error")),
@@ -387,25 +287,25 @@ class CgroupKind(CheckKind[CgroupSpec]):
         text = str(value).strip()
         try:
             parsed: Any
-            if kind == _BYTES:
+            if kind == BYTES:
                 parsed = parse_size(text)
-            elif kind == _COUNT:
+            elif kind == COUNT:
                 if text != "max" and not text.isdigit():
                     raise ValueError(f"{text!r} is not a number or 'max'")
                 parsed = None if text == "max" else int(text)
-            elif kind == _QUOTA:
+            elif kind == QUOTA:
                 parsed = parse_quota(text)
                 if op != "eq" and parsed[0] is None:
                     raise ValueError(f"op '{op}' with 'max' always holds or never: use eq")
-            elif kind == _WEIGHT:
+            elif kind == WEIGHT:
                 if not text.isdigit() or not 1 <= int(text) <= 10000:
                     raise ValueError(f"{text!r} is not a weight between 1 and 10000")
                 parsed = int(text)
-            elif kind == _CPULIST:
+            elif kind == CPULIST:
                 parsed = parse_cpu_list(text)
                 if not parsed:
                     raise ValueError("empty list")
-            elif kind == _PARTITION:
+            elif kind == PARTITION:
                 if text not in ("member", "root", "isolated"):
                     raise ValueError(f"{text!r} is not member, root or isolated")
                 parsed = text
@@ -414,14 +314,14 @@ class CgroupKind(CheckKind[CgroupSpec]):
         except ValueError as exc:
             problems.append(SpecProblem((*at, "value"), f"{setting}: {exc}"))
             return None
-        if kind in (_BYTES, _COUNT) and op in ("le", "ge") and parsed is None:
+        if kind in (BYTES, COUNT) and op in ("le", "ge") and parsed is None:
             problems.append(SpecProblem((*at, "value"), f"op '{op}' needs a number, not max"))
             return None
         return Expectation(setting, op, parsed, text)
 
     def request(self, spec: CgroupSpec) -> SnapshotRequest:
         # Of each process: its cgroups; its CPU affinity for isolation; what selects it.
-        fields = {"cgroups"} | {key for key, _ in spec.process}
+        fields = {"cgroups"} | (spec.process.process_fields() if spec.process else set())
         if spec.isolation is not None:
             fields.add("cpus_allowed")
         return SnapshotRequest(cgroups=True, process_fields=frozenset(fields),
@@ -445,18 +345,6 @@ class Target:
     """Member processes: the cgroup subtree's processes, or the selected processes."""
     by_membership: bool
     """Resolve each hierarchy through the members' ``/proc/PID/cgroup`` (process selection)."""
-
-
-@record
-class Reading:
-    """A setting as read from the host."""
-
-    value: Any
-    shown: str
-    files: tuple[str, ...]
-    """Host paths the value came from."""
-    version: int
-    note: str = ""
 
 
 class _Evaluation:
@@ -499,7 +387,8 @@ class _Evaluation:
                 self.spec.missing, Status.ERROR)
             why = f"no cgroup matches {self.spec.selector}"
             if self.errors:
-                why += " (some cgroups could not be listed: " + "; ".join(self.errors) + ")"
+                why += " (not every cgroup or process could be read: " + "; ".join(
+                    self.errors) + ")"
                 status = Status.ERROR if status is not Status.FAIL else status
             return self._done(status, why, "no match")
         for target in targets:
@@ -537,8 +426,8 @@ class _Evaluation:
 
     def _targets(self) -> list[Target]:
         spec = self.spec
-        if spec.process:
-            return self._process_targets()
+        if spec.process is not None:
+            return self._process_targets(spec.process)
         found: dict[str, Hierarchy] = {}
         for hierarchy in self._search_order():
             for path in hierarchy.nodes:
@@ -554,16 +443,12 @@ class _Evaluation:
         return [Target(f"cgroup {path}", path, self._subtree_pids(h, path), False)
                 for path, h in sorted(found.items())]
 
-    def _process_targets(self) -> list[Target]:
+    def _process_targets(self, selector: ProcessSelector) -> list[Target]:
         groups: dict[tuple[Any, ...], list[Process]] = {}
-        for process in self.table.processes.values():
-            if process.kernel_thread:
-                continue
-            verdict = _selects(process, self.spec.process)
-            if isinstance(verdict, str):
-                self.errors.append(f"pid {process.pid} might match: {verdict}")
-            elif verdict:
-                groups.setdefault(process.cgroups, []).append(process)
+        matched, unsure = select(selector, self.table.processes.values())
+        self.errors.extend(f"pid {process.pid} might match: {why}" for process, why in unsure)
+        for process in matched:
+            groups.setdefault(process.cgroups, []).append(process)
         targets = []
         for processes in groups.values():
             shown = _shown_cgroup(processes[0])
@@ -598,17 +483,11 @@ class _Evaluation:
 
     def _limit(self, target: Target, expectation: Expectation) -> None:
         setting = expectation.setting
-        controller = SETTINGS[setting][1]
         row: dict[str, Any] = {"target": target.label, "setting": setting,
                                "expected": expectation.describe()}
-        hierarchy = self.tree.for_controller(controller)
-        if hierarchy is None and controller == "io":
-            hierarchy = self.tree.for_controller("blkio")
-        if hierarchy is None:
-            self._error(row, f"the {controller} controller is not mounted on this host")
-            return
-        if hierarchy.version == 1 and setting in _NO_V1:
-            self._error(row, f"{setting}: {_NO_V1[setting]}")
+        hierarchy = setting_hierarchy(self.tree, setting)
+        if isinstance(hierarchy, str):
+            self._error(row, hierarchy)
             return
         nodes = self._nodes(target, hierarchy)
         if isinstance(nodes, str):
@@ -616,8 +495,7 @@ class _Evaluation:
             return
         for node in nodes:
             node_row = {**row, "cgroup": node.path}
-            reading = (self._read_v2(hierarchy, node, setting) if hierarchy.version == 2
-                       else self._read_v1(hierarchy, node, setting))
+            reading = read_setting(hierarchy, node, setting)
             if isinstance(reading, str):
                 self._error(node_row, reading)
                 continue
@@ -636,150 +514,12 @@ class _Evaluation:
         self.rows.append({**row, "verdict": "error", "reason": reason})
         self.errors.append(f"{row.get('cgroup', row['target'])}: {reason}")
 
-    def _read_v2(self, h: Hierarchy, node: CgroupNode, setting: str) -> Reading | str:
-        kind, controller = SETTINGS[setting]
-        if kind == _CPULIST:
-            return self._v2_cpulist(h, node, setting)
-        raw = node.files.get(setting)
-        if isinstance(raw, ReadError):
-            return raw.reason
-        path = h.host_path(node.path, setting)
-        if raw is None:
-            enabled = node.files.get("cgroup.controllers")
-            if kind in (_BYTES, _COUNT, _QUOTA, _IO) and (
-                    node.path == h.mount_root
-                    or (isinstance(enabled, str) and controller not in enabled.split())):
-                why = ("the root cgroup has no limit" if node.path == h.mount_root else
-                       f"the {controller} controller is not enabled for this cgroup")
-                value: Any = {_BYTES: None, _COUNT: None, _QUOTA: (None, _DEFAULT_PERIOD),
-                              _IO: {}}[kind]
-                return Reading(value, "max", (h.host_path(node.path),), 2, why)
-            return f"{path} does not exist"
-        try:
-            if kind in (_BYTES, _COUNT):
-                value = parse_size(raw.strip()) if kind == _BYTES else (
-                    None if raw.strip() == "max" else int(raw.strip()))
-                return Reading(value, show_size(value) if kind == _BYTES else raw.strip(),
-                               (path,), 2)
-            if kind == _QUOTA:
-                quota = parse_quota(raw)
-                return Reading(quota, show_quota(quota), (path,), 2)
-            if kind == _WEIGHT:
-                return Reading(int(raw.strip()), raw.strip(), (path,), 2)
-            if kind == _PARTITION:
-                words = raw.split()
-                state = words[0] if words else ""
-                return Reading(state + (" invalid" if "invalid" in words[1:2] else ""),
-                               raw.strip(), (path,), 2)
-            return Reading(parse_io(raw), raw.strip() or "max", (path,), 2)
-        except ValueError as exc:
-            return f"{path}: unexpected content {raw!r} ({exc})"
-
-    def _v2_cpulist(self, h: Hierarchy, node: CgroupNode, setting: str) -> Reading | str:
-        # Judged on the effective list (what the kernel enforces); a cgroup without the cpuset
-        # controller uses its nearest ancestor's.
-        effective = setting + ".effective"
-        current: CgroupNode | None = node
-        while current is not None:
-            raw = current.files.get(effective)
-            if isinstance(raw, ReadError):
-                return raw.reason
-            if raw is not None:
-                path = h.host_path(current.path, effective)
-                try:
-                    cpus = parse_cpu_list(raw)
-                except ValueError as exc:
-                    return f"{path}: unexpected content {raw!r} ({exc})"
-                configured = current.files.get(setting)
-                note = (f"configured {setting} = {configured or '(empty: inherited)'}"
-                        if isinstance(configured, str) else "")
-                if current is not node:
-                    note = f"inherited from {current.path}"
-                return Reading(cpus, format_cpus(cpus), (path,), 2, note)
-            if current.path == h.mount_root:
-                break
-            current = h.nodes.get(posixpath.dirname(current.path))
-        return f"no {effective} in {h.host_path(node.path)} or its ancestors"
-
-    def _read_v1(self, h: Hierarchy, node: CgroupNode, setting: str) -> Reading | str:
-        def get(name: str) -> tuple[str, str] | str:
-            raw = node.files.get(name)
-            path = h.host_path(node.path, name)
-            if isinstance(raw, ReadError):
-                return raw.reason
-            if raw is None:
-                return f"{path} does not exist"
-            return raw.strip(), path
-
-        def number(name: str) -> tuple[int, str] | str:
-            got = get(name)
-            if isinstance(got, str):
-                return got
-            text, path = got
-            if not text.lstrip("-").isdigit():
-                return f"{path}: unexpected content {text!r}"
-            return int(text), path
-
-        if setting in ("memory.max", "memory.swap.max"):
-            limit = number("memory.limit_in_bytes")
-            if isinstance(limit, str):
-                return limit
-            memory = None if limit[0] >= V1_UNLIMITED else limit[0]
-            if setting == "memory.max":
-                return Reading(memory, show_size(memory), (limit[1],), 1)
-            both = number("memory.memsw.limit_in_bytes")
-            if isinstance(both, str):
-                return both + " (kernel without swap accounting: boot with swapaccount=1)"
-            if both[0] >= V1_UNLIMITED:
-                return Reading(None, "max", (limit[1], both[1]), 1,
-                               "memory+swap is unlimited")
-            swap = both[0] - (memory if memory is not None else 0)
-            note = "memory.memsw.limit_in_bytes - memory.limit_in_bytes"
-            return Reading(swap, show_size(swap), (limit[1], both[1]), 1, note)
-        if setting == "pids.max":
-            got = get("pids.max")
-            if isinstance(got, str):
-                return got
-            if got[0] != "max" and not got[0].isdigit():
-                return f"{got[1]}: unexpected content {got[0]!r}"
-            return Reading(None if got[0] == "max" else int(got[0]), got[0], (got[1],), 1)
-        if setting == "cpu.max":
-            quota, period = number("cpu.cfs_quota_us"), number("cpu.cfs_period_us")
-            if isinstance(quota, str):
-                return quota
-            if isinstance(period, str):
-                return period
-            value = (None if quota[0] < 0 else quota[0], period[0])
-            return Reading(value, show_quota(value), (quota[1], period[1]), 1,
-                           "cfs_quota_us -1 is max")
-        if setting == "cpu.weight":
-            shares = number("cpu.shares")
-            if isinstance(shares, str):
-                return shares
-            # Compared in shares: the value systemd writes for CPUWeight=N.
-            return Reading(("shares", shares[0]), f"cpu.shares {shares[0]} (cpu.weight "
-                           f"{cpu_shares_to_weight(shares[0])})", (shares[1],), 1,
-                           "compared as cpu.shares = CPUWeight * 1024 / 100 (systemd)")
-        # cpuset.cpus / cpuset.mems: judged on the effective list, as on v2.
-        effective = {"cpuset.cpus": "cpuset.effective_cpus",
-                     "cpuset.mems": "cpuset.effective_mems"}[setting]
-        got = get(effective)
-        if isinstance(got, str):
-            got = get(setting)
-            if isinstance(got, str):
-                return got
-        try:
-            cpus = parse_cpu_list(got[0])
-        except ValueError:
-            return f"{got[1]}: unexpected content {got[0]!r}"
-        return Reading(cpus, format_cpus(cpus), (got[1],), 1)
-
     # --- throttling and OOM kills -------------------------------------------------------------
 
     def _counters(self, target: Target) -> None:
         for what, limit in (("throttled", self.spec.max_throttled),
                             ("oom_kill", self.spec.max_oom_kills)):
-            controller = "cpu" if what == "throttled" else "memory"
+            controller = COUNTERS[what]
             row: dict[str, Any] = {"target": target.label, "setting": what}
             hierarchy = self.tree.for_controller(controller)
             if hierarchy is None:
@@ -793,7 +533,7 @@ class _Evaluation:
                 continue
             for node in nodes:
                 node_row = {**row, "cgroup": node.path}
-                got = self._counter(hierarchy, node, what)
+                got = read_counter(hierarchy, node, what)
                 if isinstance(got, str):
                     if limit is not None:
                         self._error(node_row, got)
@@ -806,32 +546,6 @@ class _Evaluation:
                     if count > limit:
                         self.failures.append(f"{node.path}: {what} {count} > {limit} ({path})")
                 self.rows.append(node_row)
-
-    @staticmethod
-    def _counter(h: Hierarchy, node: CgroupNode, what: str) -> tuple[int, str, str] | str:
-        keys: tuple[str, ...]
-        if what == "throttled":
-            name = "cpu.stat"
-            keys = ("nr_throttled", "throttled_usec" if h.version == 2 else "throttled_time")
-        else:
-            name = "memory.events" if h.version == 2 else "memory.oom_control"
-            keys = ("oom_kill",)
-        raw = node.files.get(name)
-        path = h.host_path(node.path, name)
-        if isinstance(raw, ReadError):
-            return raw.reason
-        if raw is None:
-            return f"{path} does not exist"
-        values = flat_keyed(raw)
-        if keys[0] not in values:
-            extra = ""
-            if h.version == 1 and what == "oom_kill":
-                failcnt = node.files.get("memory.failcnt")
-                extra = (f" (kernel before 4.13; memory.failcnt = {failcnt})"
-                         if isinstance(failcnt, str) else " (kernel before 4.13)")
-            return f"{path} has no {keys[0]}{extra}"
-        shown = " ".join(f"{k} {values[k]}" for k in keys if k in values)
-        return values[keys[0]], shown, path
 
     # --- isolation ----------------------------------------------------------------------------
 
@@ -886,8 +600,7 @@ class _Evaluation:
         if isinstance(nodes, str):
             return nodes
         for node in nodes:
-            reading = (self._read_v2(hierarchy, node, "cpuset.cpus") if hierarchy.version == 2
-                       else self._read_v1(hierarchy, node, "cpuset.cpus"))
+            reading = read_setting(hierarchy, node, "cpuset.cpus")
             if isinstance(reading, str):
                 return reading
             allowed |= reading.value
@@ -937,23 +650,18 @@ class _Evaluation:
             if node.path == hierarchy.mount_root or any(
                     _related(node.path, p) for p in own):
                 continue
-            configured = node.files.get("cpuset.cpus")
-            if not isinstance(configured, str) or not configured.strip():
+            found = own_cpuset(hierarchy, node)
+            if found is None:
                 continue  # inherits its parent's CPUs: its processes are checked above
-            # What the kernel grants (a sibling of an isolated partition cannot get its CPUs).
-            effective = node.files.get("cpuset.cpus.effective" if hierarchy.version == 2
-                                       else "cpuset.effective_cpus")
-            try:
-                granted = parse_cpu_list(effective if isinstance(effective, str)
-                                         else configured)
-            except ValueError:
-                self.errors.append(f"{hierarchy.host_path(node.path)}: unreadable cpuset")
+            if isinstance(found, str):
+                self.errors.append(found)
                 continue
+            configured, granted = found
             overlap = granted & cpus
             if overlap:
                 self.rows.append({"setting": "intruder", "cgroup": node.path,
                                   "file": hierarchy.host_path(node.path, "cpuset.cpus"),
-                                  "cpus": configured.strip(), "overlap": format_cpus(overlap),
+                                  "cpus": configured, "overlap": format_cpus(overlap),
                                   "verdict": "fail"})
                 self.failures.append(f"cgroup {node.path} is configured for CPUs "
                                      f"{format_cpus(overlap)} ({hierarchy.label})")
@@ -965,30 +673,6 @@ def _shown_cgroup(process: Process) -> str:
     return next((m.path for m in memberships if "name=systemd" in m.controllers),
                 next((m.path for m in memberships if m.hierarchy == 0),
                      memberships[0].path if memberships else "?"))
-
-
-def _selects(process: Process, selector: tuple[tuple[str, str | re.Pattern[str]], ...]
-             ) -> bool | str:
-    """Whether ``process`` matches every selector field; a reason when a field is unreadable."""
-    unknown = []
-    for key, pattern in selector:
-        if key == "cmdline":
-            assert isinstance(pattern, re.Pattern)
-            if "cmdline" in process.unreadable:
-                unknown.append(f"cmdline: {process.unreadable['cmdline']}")
-            elif not pattern.search(" ".join(process.cmdline)):
-                return False
-        else:
-            assert isinstance(pattern, str)
-            value = process.name if key == "name" else process.exe
-            if value is None:
-                if key in process.unreadable:
-                    unknown.append(f"{key}: {process.unreadable[key]}")
-                    continue
-                return False
-            if not fnmatch.fnmatchcase(value, pattern):
-                return False
-    return "; ".join(unknown) if unknown else True
 
 
 def _related(a: str, b: str) -> bool:
@@ -1009,10 +693,10 @@ def _judge(expectation: Expectation, actual: Any) -> bool:
     """Whether ``actual`` (parsed as the setting's type) satisfies ``expectation``."""
     kind = SETTINGS[expectation.setting][0]
     op, want = expectation.op, expectation.value
-    if kind == _WEIGHT and isinstance(actual, tuple):  # v1 cpu.shares
+    if kind == WEIGHT and isinstance(actual, tuple):  # v1 cpu.shares
         shares, want = actual[1], cpu_weight_to_shares(want)
         return bool({"eq": shares == want, "le": shares <= want, "ge": shares >= want}[op])
-    if kind in (_BYTES, _COUNT):
+    if kind in (BYTES, COUNT):
         if op == "set":
             return actual is not None
         if op == "eq":
@@ -1020,7 +704,7 @@ def _judge(expectation: Expectation, actual: Any) -> bool:
         if actual is None:  # unlimited
             return op == "ge"
         return bool(actual <= want if op == "le" else actual >= want)
-    if kind == _QUOTA:
+    if kind == QUOTA:
         quota, period = actual
         if op == "set":
             return quota is not None
@@ -1035,13 +719,13 @@ def _judge(expectation: Expectation, actual: Any) -> bool:
             return op == "ge"
         share, wanted = Fraction(quota, period), Fraction(wanted_quota, wanted_period)
         return share <= wanted if op == "le" else share >= wanted
-    if kind == _WEIGHT:
+    if kind == WEIGHT:
         return bool({"eq": actual == want, "le": actual <= want, "ge": actual >= want}[op])
-    if kind == _CPULIST:
+    if kind == CPULIST:
         if op == "set":
             return bool(actual)
         return bool(actual == want if op == "eq" else actual <= want)
-    if kind == _IO:
+    if kind == IO:
         return bool(actual) if op == "set" else bool(actual == want)
     return bool(actual == want)  # partition
 

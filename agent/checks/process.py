@@ -20,24 +20,33 @@ Fails::
       spec: {name: telnetd, forbidden: true}
       # pid 812 telnetd is running: the evidence names pid, user and command line
 
-Selectors (all given must match): ``name`` (glob on comm), ``exe`` (glob on the executable's
-path), ``cmdline`` (regex searched in the arguments joined by spaces), ``user`` (name or uid of
-the effective uid). Kernel threads never match unless ``kernel_threads: true``. A process whose
-selector fields cannot be read (permission) might match, so it makes the check ``error`` unless
-a definite failure decides it. A field an expectation needs that cannot be read is ``error``
-naming the pid (and tid) and the field, never ``pass``. When no process matches, ``required`` /
-``count`` fail, ``forbidden`` passes and every other expectation is ``not_applicable``.
+Selectors (all given must match, :mod:`agent.checks.selectors`): ``name`` (glob on comm),
+``exe`` (glob on the executable's path), ``cmdline`` (regex searched in the arguments joined by
+spaces), ``user`` (name or uid of the effective uid). Kernel threads never match unless
+``kernel_threads: true``. A process whose selector fields cannot be read (permission) might
+match, so it makes the check ``error`` unless a definite failure decides it. A field an
+expectation needs that cannot be read is ``error`` naming the pid (and tid) and the field, never
+``pass``. When no process matches, ``required`` / ``count`` fail, ``forbidden`` passes and every
+other expectation is ``not_applicable``.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from agent.checks.base import CheckKind, SpecError, SpecPath, SpecProblem
+from agent.checks.selectors import (
+    ProcessSelector,
+    host_text,
+    parse_selectors,
+    select,
+    who,
+    who_row,
+    why_unreadable,
+)
 from agent.core.record import record
 from agent.core.schema_errors import suggest
 from agent.host.cpus import format_cpus
@@ -45,12 +54,10 @@ from agent.host.processes import (
     SCHED_POLICIES,
     Detail,
     Process,
-    ProcessTable,
     Thread,
     parse_cpu_list,
 )
 from agent.host.snapshot import Snapshot, SnapshotRequest
-from agent.policy.globs import bracket_problem
 from agent.result import Evidence, Outcome, Status
 
 CAPABILITIES: tuple[str, ...] = (
@@ -113,8 +120,6 @@ _SECCOMP_NAMES = {v: k for k, v in SECCOMP_MODES.items()}
 _POLICY_NAMES = tuple(SCHED_POLICIES.values())
 _POLICY_NUMBERS = {v: k for k, v in SCHED_POLICIES.items()}
 _CPU_LIST = re.compile(r"[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*")
-_COMM_MAX = 15
-"""comm is truncated to TASK_COMM_LEN - 1 bytes."""
 
 _CAP_LIST = {"type": "array", "items": {"type": "string", "minLength": 1}, "uniqueItems": True}
 _CAP_RULE = {
@@ -146,16 +151,8 @@ class CapRule:
 class ProcessSpec:
     """Parsed ``process`` spec."""
 
-    name: str | None = None
-    """Glob on comm."""
-    exe: str | None = None
-    """Glob on the executable path."""
-    cmdline: re.Pattern[str] | None = None
-    """Searched in the arguments joined by single spaces."""
-    user: str | int | None = None
-    """Effective user: a name, or a uid."""
-    kernel_threads: bool = False
-    """Whether kernel threads may match."""
+    selector: ProcessSelector = ProcessSelector()
+    """Which processes are judged."""
     count: tuple[int, int | None] | None = None
     """(min, max) number of matching processes; ``required: true`` is (1, None)."""
     forbidden: bool = False
@@ -280,7 +277,7 @@ class ProcessKind(CheckKind[ProcessSpec]):
 
     def parse(self, raw: Mapping[str, Any]) -> ProcessSpec:
         problems: list[SpecProblem] = []
-        selectors = parse_selectors(raw, problems)
+        selector = parse_selectors(raw, problems)
         count = _count(raw, problems)
         forbidden = bool(raw.get("forbidden", False))
         caps = _caps(raw.get("capabilities", {}), problems)
@@ -294,9 +291,7 @@ class ProcessKind(CheckKind[ProcessSpec]):
                                         f"'filter' (mode {mode!r} has no filters)"))
         threads = bool(raw.get("threads", False))
         spec = ProcessSpec(
-            **selectors,
-            kernel_threads=bool(raw.get("kernel_threads", False)),
-            count=count, forbidden=forbidden,
+            selector=selector, count=count, forbidden=forbidden,
             not_root=bool(raw.get("not_root", False)),
             no_new_privs=bool(raw.get("no_new_privs", False)),
             caps=caps, cpus=cpus, cpus_text=cpus_text,
@@ -322,8 +317,9 @@ class ProcessKind(CheckKind[ProcessSpec]):
         return spec
 
     def request(self, spec: ProcessSpec) -> SnapshotRequest:
-        return SnapshotRequest(process_fields=selection_fields(spec), process_details=frozenset(
-            {Detail(Selects(spec), judged_fields(spec))}))
+        return SnapshotRequest(process_fields=spec.selector.process_fields(),
+                               process_details=frozenset(
+                                   {Detail(spec.selector, judged_fields(spec))}))
 
     def evaluate(self, spec: ProcessSpec, snapshot: Snapshot) -> Outcome:
         expected = describe(spec)
@@ -331,7 +327,7 @@ class ProcessKind(CheckKind[ProcessSpec]):
         if table is None:
             return Outcome(Status.ERROR, "the process table was not read",
                            Evidence(expected, "not read"))
-        matched, unsure = select(spec, table)
+        matched, unsure = select(spec.selector, table.processes.values())
         tally = _Tally([], [], [])
         rows, fails, errors = tally.rows, tally.fails, tally.errors
         for proc, reason in unsure:
@@ -371,66 +367,6 @@ class ProcessKind(CheckKind[ProcessSpec]):
 
 
 # --- parsing ----------------------------------------------------------------------------------
-
-
-def parse_selectors(raw: Mapping[str, Any], problems: list[SpecProblem]) -> dict[str, Any]:
-    """``name``, ``exe``, ``cmdline`` and ``user`` of a spec as :class:`ProcessSpec` fields
-    (the ``seccomp`` kind selects processes the same way)."""
-    name = _glob(raw, "name", problems)
-    exe = _glob(raw, "exe", problems)
-    if name is not None:
-        shortest = _min_length(name)
-        if shortest > _COMM_MAX:
-            problems.append(SpecProblem(("name",), f"name {name!r} can never match: the "
-                                        f"kernel truncates comm to {_COMM_MAX} bytes; select "
-                                        "by exe or cmdline instead"))
-    if exe is not None and not exe.startswith(("/", "*", "?", "[")):
-        problems.append(SpecProblem(("exe",), f"exe {exe!r} can never match: executables "
-                                    f"are absolute paths (did you mean '*/{exe}'?)"))
-    pattern: re.Pattern[str] | None = None
-    if "cmdline" in raw:
-        try:
-            pattern = re.compile(str(raw["cmdline"]))
-        except re.error as exc:
-            problems.append(SpecProblem(("cmdline",), f"invalid regex {raw['cmdline']!r}: "
-                                        f"{exc}", "invalid-regex"))
-    user = raw.get("user")
-    if isinstance(user, str) and user.isascii() and user.isdigit():
-        user = int(user)
-    if isinstance(user, str) and not user.strip():
-        problems.append(SpecProblem(("user",), "empty user name"))
-    return {"name": name, "exe": exe, "cmdline": pattern,
-            "user": user if isinstance(user, str | int) else None}
-
-
-def _glob(raw: Mapping[str, Any], key: str, problems: list[SpecProblem]) -> str | None:
-    if key not in raw:
-        return None
-    pattern = str(raw[key])
-    problem = bracket_problem(pattern)
-    if problem:
-        problems.append(SpecProblem((key,), f"invalid {key} glob {pattern!r}: {problem}",
-                                    "invalid-glob"))
-    return pattern
-
-
-def _min_length(pattern: str) -> int:
-    """Fewest bytes a comm matching the glob ``pattern`` can have."""
-    total, i = 0, 0
-    while i < len(pattern):
-        char = pattern[i]
-        if char == "*":
-            i += 1
-            continue
-        if char == "[":
-            end = pattern.find("]", i + 2)
-            if end > 0:
-                total += 1
-                i = end + 1
-                continue
-        total += 1 if char == "?" else len(char.encode("utf-8", "surrogateescape"))
-        i += 1
-    return total
 
 
 def _count(raw: Mapping[str, Any], problems: list[SpecProblem]) -> tuple[int, int | None] | None:
@@ -522,20 +458,7 @@ def _sched(raw: Mapping[str, Any], problems: list[SpecProblem]) -> tuple[
     return policy, priority
 
 
-# --- selection --------------------------------------------------------------------------------
-
-
-def selection_fields(spec: ProcessSpec) -> frozenset[str]:
-    """Process fields read for every process: what the selectors look at (name and whether it
-    is a kernel thread come with every process)."""
-    fields: set[str] = set()
-    if spec.exe is not None:
-        fields.add("exe")
-    if spec.cmdline is not None:
-        fields.add("cmdline")
-    if spec.user is not None:
-        fields |= {"uid", "user"}
-    return frozenset(fields)
+# --- what is read -----------------------------------------------------------------------------
 
 
 def judged_fields(spec: ProcessSpec) -> frozenset[str]:
@@ -552,66 +475,6 @@ def judged_fields(spec: ProcessSpec) -> frozenset[str]:
     if spec.needs_threads:
         fields.add("threads")
     return frozenset(fields)
-
-
-@record
-class Selects:
-    """Whether a process is one the check judges: True, False or why it cannot be told (the
-    process table reads :func:`judged_fields` for every process this does not rule out)."""
-
-    spec: ProcessSpec
-
-    def __call__(self, proc: Process) -> bool | str:
-        if proc.kernel_thread and not self.spec.kernel_threads:
-            return False
-        return selects(self.spec, proc)
-
-
-def select(spec: ProcessSpec, table: ProcessTable) -> tuple[list[Process],
-                                                            list[tuple[Process, str]]]:
-    """Processes that match, and processes that might (with why it cannot be told)."""
-    matched: list[Process] = []
-    unsure: list[tuple[Process, str]] = []
-    selects = Selects(spec)
-    for proc in table.processes.values():
-        verdict = selects(proc)
-        if verdict is True:
-            matched.append(proc)
-        elif isinstance(verdict, str):
-            unsure.append((proc, verdict))
-    return matched, unsure
-
-
-def selects(spec: ProcessSpec, proc: Process) -> bool | str:
-    """True, False, or why the process cannot be told apart."""
-    unknown: list[str] = []
-    if spec.name is not None:
-        if "stat" in proc.unreadable and "status" in proc.unreadable:
-            unknown.append(f"name: {proc.unreadable['stat']}")
-        elif not fnmatch.fnmatchcase(proc.name, spec.name):
-            return False
-    if spec.exe is not None:
-        if proc.exe is not None:
-            if not fnmatch.fnmatchcase(proc.exe, spec.exe):
-                return False
-        elif "exe" in proc.unreadable:
-            unknown.append(f"exe: {proc.unreadable['exe']}")
-        else:
-            return False  # no executable: a kernel thread or a zombie
-    if spec.cmdline is not None:
-        if "cmdline" in proc.unreadable:
-            unknown.append(f"cmdline: {proc.unreadable['cmdline']}")
-        elif not spec.cmdline.search(" ".join(proc.cmdline)):
-            return False
-    if spec.user is not None:
-        if proc.uid is None:
-            unknown.append(f"user: {_why(proc, 'status')}")
-        elif isinstance(spec.user, int):
-            if proc.uid != spec.user:
-                return False
-        elif proc.user != spec.user:
-            return False
-    return "; ".join(unknown) if unknown else True
 
 
 # --- evaluation -------------------------------------------------------------------------------
@@ -679,7 +542,7 @@ class _Posture:
                    tid: int | None = None) -> None:
         proc = self.proc
         why = (proc.unreadable["threads"] if tid is not None and "threads" in proc.unreadable
-               else _why(proc, source))
+               else why_unreadable(proc, source))
         entry = {**who_row(proc), "expectation": expectation, "expected": expected,
                  "actual": None, "verdict": "error",
                  "finding": f"{self.at(tid)}: {field} not readable ({why})"}
@@ -791,34 +654,10 @@ def _units(proc: Process, per_thread: bool, get: Any, whole: Any) -> list[tuple[
     return units
 
 
-def _why(proc: Process, source: str) -> str:
-    if source == "threads":
-        return proc.unreadable.get("threads", "no threads were read")
-    return (f"{source}: {proc.unreadable[source]}" if source in proc.unreadable
-            else f"not reported in /proc/{proc.pid}/{source}")
-
-
-def host_text(value: str) -> str:
-    """Host text made encodable: bytes that were not UTF-8 read as ``\\xff``."""
-    return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-
-def who(proc: Process) -> str:
-    """``pid 812 ('fixgw')``: the process in messages, its name quoted as data."""
-    return f"pid {proc.pid} ({host_text(proc.name)!r})"
-
-
 def _user(proc: Process) -> str:
     if proc.uid is None:
         return "?"
     return host_text(proc.user) if proc.user else str(proc.uid)
-
-
-def who_row(proc: Process) -> dict[str, Any]:
-    """The process in an evidence row (host text made encodable)."""
-    return {"pid": proc.pid, "name": host_text(proc.name),
-            "user": host_text(proc.user or "") or None, "uid": proc.uid,
-            "cmdline": host_text(" ".join(proc.cmdline))}
 
 
 def _more(items: list[Any]) -> str:
@@ -843,15 +682,15 @@ def _describe_caps(rule: CapRule) -> str:
 
 def describe(spec: ProcessSpec) -> str:
     """The expectation in words: ``processes named 'fixgw': running, not root, ...``."""
-    who = []
-    if spec.name is not None:
-        who.append(f"named {spec.name!r}")
-    if spec.exe is not None:
-        who.append(f"exe {spec.exe!r}")
-    if spec.cmdline is not None:
-        who.append(f"cmdline ~ {spec.cmdline.pattern!r}")
-    if spec.user is not None:
-        who.append(f"user {spec.user!r}")
+    chosen, who = spec.selector, []
+    if chosen.name is not None:
+        who.append(f"named {chosen.name!r}")
+    if chosen.exe is not None:
+        who.append(f"exe {chosen.exe!r}")
+    if chosen.cmdline is not None:
+        who.append(f"cmdline ~ {chosen.cmdline.pattern!r}")
+    if chosen.user is not None:
+        who.append(f"user {chosen.user!r}")
     what = []
     if spec.forbidden:
         what.append("none running")

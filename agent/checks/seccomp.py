@@ -45,9 +45,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from agent.checks.base import CheckKind, SpecError, SpecProblem
 from agent.checks.process import SECCOMP_MODES as MODES
-from agent.checks.process import ProcessSpec, parse_selectors, selects
-from agent.checks.process import who as _who
-from agent.checks.process import who_row as _who_row
+from agent.checks.selectors import ProcessSelector, parse_selectors, select, selects
+from agent.checks.selectors import who as _who
+from agent.checks.selectors import who_row as _who_row
 from agent.checks.units import in_unit, unit_glob
 from agent.core.record import record
 from agent.host.facts import ReadError
@@ -67,7 +67,7 @@ _MAX_ROWS = 200
 class Selector:
     """Which processes a seccomp check looks at (hashable: it travels in snapshot requests)."""
 
-    process: ProcessSpec | None = None
+    process: ProcessSelector | None = None
     """name / exe / cmdline / user, matched as the ``process`` kind does."""
     unit: str | None = None
     """systemd unit glob, matched on the components of the process's cgroup paths."""
@@ -221,9 +221,8 @@ class SeccompKind(CheckKind[SeccompSpec]):
 
 def _selector(raw: Mapping[str, Any], problems: list[SpecProblem]) -> Selector:
     unit = unit_glob(raw, problems)
-    fields = parse_selectors(raw, problems)
-    process = ProcessSpec(**fields) if any(v is not None for v in fields.values()) else None
-    return Selector(process, unit)
+    process = parse_selectors(raw, problems)
+    return Selector(process if process.given else None, unit)
 
 
 def _declared(raw: Any, origin: Path | None, problems: list[SpecProblem]) -> Declared | None:
@@ -274,15 +273,10 @@ def _evaluate(spec: SeccompSpec, snapshot: Snapshot) -> Outcome:
     table = snapshot.processes
     if table is None:
         return Outcome(Status.ERROR, "the process table was not read", Evidence(expected, ""))
-    rows: list[dict[str, Any]] = []
-    matched: list[Process] = []
-    for proc in table.processes.values():
-        verdict = spec.selector(proc)
-        if verdict is True:
-            matched.append(proc)
-        elif isinstance(verdict, str):
-            rows.append({**_who_row(proc), "verdict": "error",
-                         "finding": f"{_who(proc)} might be selected: {verdict}"})
+    matched, unsure = select(spec.selector, table.processes.values())
+    rows: list[dict[str, Any]] = [{**_who_row(proc), "verdict": "error",
+                                   "finding": f"{_who(proc)} might be selected: {verdict}"}
+                                  for proc, verdict in unsure]
     if not matched:
         if rows:
             return _outcome(expected, rows, 0)

@@ -13,7 +13,7 @@ from agent.core.atomic import write_atomic
 from agent.report import writer as report_writer
 
 if TYPE_CHECKING:
-    from agent.host.fdwalk import Walk
+    from agent.host.fdwalk import FdWalk
     from agent.policy.resolve import PolicySet
 
 EXIT_USAGE = 2
@@ -114,7 +114,7 @@ def _audit(args: argparse.Namespace) -> int:
             prefetched.cancel()
 
 
-def _audit_with(args: argparse.Namespace, prefetched: Walk | None) -> int:
+def _audit_with(args: argparse.Namespace, prefetched: FdWalk | None) -> int:
     from agent import audit  # noqa: PLC0415 - after the walk has started
     from agent.report import json as json_report  # noqa: PLC0415 - after the walk has started
     from agent.report import text as text_report  # noqa: PLC0415 - after the walk has started
@@ -138,7 +138,7 @@ def _audit_with(args: argparse.Namespace, prefetched: Walk | None) -> int:
             print(f"hostguard: note: {args.seccomp_cache} not used: {cache.ignored}",
                   file=sys.stderr)
     result = audit.run(loaded, args.root, dict(args.label), today, dump_cache=cache,
-                       prefetched=prefetched)
+                       fd_walk=prefetched)
     if cache is not None:
         try:
             cache.save()

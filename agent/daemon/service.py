@@ -34,6 +34,7 @@ from agent.daemon.log import log
 from agent.daemon.notify import notify, status_text, watchdog_interval
 from agent.daemon.placement import place_self
 from agent.host.dump_cache import DumpCache
+from agent.host.fdwalk import FdWalk
 from agent.policy.resolve import PolicySet
 from agent.report import score as scoring
 from agent.report.writer import write_reports
@@ -250,11 +251,11 @@ class Service:
     def _audit(self, config: Config) -> AuditRun:
         assert self.loaded is not None
         allowed = frozenset(config.deep_seccomp)
-        # helpers=0: a background audit at idle priority spends as little CPU as it can; a
+        # Serial: a background audit at idle priority spends as little CPU as it can; a
         # shared fd walk saves wall time (what `hostguard audit` is waited for) but costs more.
         return audit.run(self.loaded.policy_set, config.root, config.labels,
                          deep_allowed=lambda check: check.id in allowed,
-                         dump_cache=self.dump_cache, helpers=0)
+                         dump_cache=self.dump_cache, fd_walk=FdWalk.serial())
 
     def cycle(self) -> bool:
         """One audit and its outputs; True when everything was written."""

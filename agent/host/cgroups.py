@@ -7,9 +7,15 @@ controllers named in its super options (``cpu,cpuacct``, ``memory``, ``name=syst
 points are taken under ``root``, so a fixture tree stands in for ``/``.
 
 Each hierarchy's whole tree is walked (hosts have hundreds of cgroups, not millions) and, in every
-cgroup, the files of :data:`V2_FILES` / :data:`V1_FILES` that exist are read as raw text. Parsing
-is left to the checks, which also know which v1 file stands for which v2 setting; every value can
-be traced back to the host file it came from through :meth:`Hierarchy.host_path`.
+cgroup, the files of :data:`V2_FILES` / :data:`V1_FILES` that exist are read as raw text; every
+value can be traced back to the host file it came from through :meth:`Hierarchy.host_path`.
+
+The values are interpreted here too, so that checks only judge them: :func:`read_setting` gives a
+cgroup2 setting (:data:`SETTINGS`) of a cgroup as a value, from its cgroup2 file or from the v1
+files that stand for it (``memory.max`` from ``memory.limit_in_bytes``, ``cpu.max`` from
+``cpu.cfs_quota_us``/``cpu.cfs_period_us``, ``cpu.weight`` from ``cpu.shares``), with the
+unit conversions and ``max`` handling each needs; :func:`read_counter` the throttling and OOM
+counters; :func:`own_cpuset` the CPUs a cgroup configures for itself.
 
 Nothing here raises for what is found on the host: an unreadable file is a :class:`ReadError`
 in :attr:`CgroupNode.files`, an unreadable directory is listed in :attr:`Hierarchy.errors`, and
@@ -21,12 +27,15 @@ from __future__ import annotations
 import errno
 import os
 import posixpath
+import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from agent.core.record import record
+from agent.host.cpus import format_cpus
 from agent.host.facts import ReadError
-from agent.host.processes import CgroupMembership
+from agent.host.processes import CgroupMembership, parse_cpu_list
 
 V2_FILES = frozenset({
     "cgroup.controllers", "cgroup.procs",
@@ -281,3 +290,344 @@ def flat_keyed(text: str) -> dict[str, int]:
         if len(parts) == 2 and parts[1].lstrip("-").isdigit():
             out[parts[0]] = int(parts[1])
     return out
+
+
+# --- values: each setting read from its cgroup2 file or its v1 counterpart --------------------
+
+BYTES, COUNT, QUOTA, WEIGHT, CPULIST, PARTITION, IO = (
+    "bytes", "count", "quota", "weight", "cpulist", "partition", "io")
+
+SETTINGS: dict[str, tuple[str, str]] = {
+    "memory.max": (BYTES, "memory"),
+    "memory.high": (BYTES, "memory"),
+    "memory.swap.max": (BYTES, "memory"),
+    "pids.max": (COUNT, "pids"),
+    "cpu.max": (QUOTA, "cpu"),
+    "cpu.weight": (WEIGHT, "cpu"),
+    "cpuset.cpus": (CPULIST, "cpuset"),
+    "cpuset.mems": (CPULIST, "cpuset"),
+    "cpuset.cpus.partition": (PARTITION, "cpuset"),
+    "io.max": (IO, "io"),
+}
+"""cgroup2 setting -> (value type, controller)."""
+
+NO_V1 = {
+    "memory.high": "cgroup v1 has no memory.high (memory.soft_limit_in_bytes is a reclaim hint, "
+                   "not a throttling limit)",
+    "cpuset.cpus.partition": "cgroup v1 has no cpuset partitions (cpuset.cpu_exclusive does not "
+                             "take CPUs out of the scheduler's load balancing)",
+    "io.max": "cgroup v1 blkio.throttle.* files have no single io.max equivalent",
+}
+"""Settings a v1 host cannot show: expecting them there is ``error`` with this reason."""
+
+V1_UNLIMITED = (1 << 63) - (1 << 20)
+"""v1 memory limits at or above this are "unlimited": the kernel shows PAGE_COUNTER_MAX pages in
+bytes (9223372036854771712 with 4 KiB pages, slightly less with 16/64 KiB pages)."""
+
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40, "P": 1 << 50,
+          "E": 1 << 60}
+_SIZE = re.compile(r"([0-9]+)([KMGTPE]?)")
+DEFAULT_PERIOD = 100000
+
+
+def cpu_weight_to_shares(weight: int) -> int:
+    """systemd's ``cgroup_cpu_weight_to_shares()``: weight 100 is shares 1024."""
+    return min(max(weight * 1024 // 100, 2), 262144)
+
+
+def cpu_shares_to_weight(shares: int) -> int:
+    """systemd's ``cgroup_cpu_shares_to_weight()``: shares 1024 is weight 100."""
+    return min(max(shares * 100 // 1024, 1), 10000)
+
+
+def parse_size(text: str) -> int | None:
+    """``512M`` -> 536870912 (1024-based, as systemd's ``MemoryMax=``); ``max`` -> None."""
+    if text == "max":
+        return None
+    match = _SIZE.fullmatch(text.strip())
+    if not match:
+        raise ValueError(f"{text!r} is not a size (digits with an optional K, M, G, T, P or E)")
+    return int(match.group(1)) * _UNITS[match.group(2)]
+
+
+def show_size(value: int | None) -> str:
+    """``536870912`` -> ``536870912 (512M)``."""
+    if value is None:
+        return "max"
+    for suffix in "EPTGMK":
+        if value >= _UNITS[suffix] and value % _UNITS[suffix] == 0:
+            return f"{value} ({value // _UNITS[suffix]}{suffix})"
+    return str(value)
+
+
+def parse_quota(text: str) -> tuple[int | None, int]:
+    """``max 100000`` / ``50000 100000`` / ``50000`` / ``150%`` -> (quota µs or None, period)."""
+    parts = text.split()
+    if len(parts) == 1 and parts[0].endswith("%"):
+        percent = parts[0][:-1]
+        if not percent.isdigit():
+            raise ValueError(f"{text!r} is not a percentage")
+        return int(percent) * DEFAULT_PERIOD // 100, DEFAULT_PERIOD
+    if not 1 <= len(parts) <= 2 or not (parts[0] == "max" or parts[0].isdigit()):
+        raise ValueError(f"{text!r} is not 'max', 'QUOTA PERIOD' or 'N%'")
+    period = DEFAULT_PERIOD
+    if len(parts) == 2:
+        if not parts[1].isdigit() or int(parts[1]) == 0:
+            raise ValueError(f"{text!r}: the period must be a positive number of microseconds")
+        period = int(parts[1])
+    return (None if parts[0] == "max" else int(parts[0])), period
+
+
+def show_quota(value: tuple[int | None, int]) -> str:
+    quota, period = value
+    if quota is None:
+        return f"max {period}"
+    return f"{quota} {period} ({quota * 100 / period:g}% of one CPU)"
+
+
+def parse_io(text: str) -> dict[str, dict[str, str]]:
+    """``8:16 rbps=2097152 wbps=max`` lines -> device -> limits (``max`` entries dropped)."""
+    out: dict[str, dict[str, str]] = {}
+    if text.strip() == "max":
+        return out
+    for line in text.splitlines():
+        parts = line.split()
+        if not parts:
+            continue
+        if not re.fullmatch(r"[0-9]+:[0-9]+", parts[0]):
+            raise ValueError(f"{line!r} does not start with a MAJOR:MINOR device")
+        limits: dict[str, str] = {}
+        for item in parts[1:]:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise ValueError(f"{item!r} is not KEY=VALUE")
+            if value != "max":
+                limits[key] = value
+        if limits:
+            out[parts[0]] = limits
+    return out
+
+COUNTERS = {"throttled": "cpu", "oom_kill": "memory"}
+"""Event counters -> the controller whose hierarchy has them."""
+
+
+@record
+class Reading:
+    """A setting as read from the host."""
+
+    value: Any
+    """By value type: bytes and count an int, None for ``max``; quota (quota µs or None,
+    period µs); weight an int, on v1 (``"shares"``, cpu.shares); cpulist a frozenset of
+    numbers; partition the state (``"isolated invalid"`` when the kernel refused it); io
+    device -> limits."""
+    shown: str
+    """The value as the evidence shows it."""
+    files: tuple[str, ...]
+    """Host paths the value came from."""
+    version: int
+    note: str = ""
+
+
+def setting_hierarchy(tree: CgroupTree, setting: str) -> Hierarchy | str:
+    """The hierarchy ``setting`` is read from (its controller's), or why there is none."""
+    controller = SETTINGS[setting][1]
+    hierarchy = tree.for_controller(controller)
+    if hierarchy is None and controller == "io":
+        hierarchy = tree.for_controller("blkio")
+    if hierarchy is None:
+        return f"the {controller} controller is not mounted on this host"
+    if hierarchy.version == 1 and setting in NO_V1:
+        return f"{setting}: {NO_V1[setting]}"
+    return hierarchy
+
+
+def read_setting(h: Hierarchy, node: CgroupNode, setting: str) -> Reading | str:
+    """``setting`` of ``node`` as its value type (see :data:`SETTINGS`), or why it cannot be
+    read: from the cgroup2 file, or on v1 from the files that stand for it."""
+    return _read_v2(h, node, setting) if h.version == 2 else _read_v1(h, node, setting)
+
+
+def _read_v2(h: Hierarchy, node: CgroupNode, setting: str) -> Reading | str:
+    kind, controller = SETTINGS[setting]
+    if kind == CPULIST:
+        return _v2_cpulist(h, node, setting)
+    raw = node.files.get(setting)
+    if isinstance(raw, ReadError):
+        return raw.reason
+    path = h.host_path(node.path, setting)
+    if raw is None:
+        enabled = node.files.get("cgroup.controllers")
+        if kind in (BYTES, COUNT, QUOTA, IO) and (
+                node.path == h.mount_root
+                or (isinstance(enabled, str) and controller not in enabled.split())):
+            why = ("the root cgroup has no limit" if node.path == h.mount_root else
+                   f"the {controller} controller is not enabled for this cgroup")
+            value: Any = {BYTES: None, COUNT: None, QUOTA: (None, DEFAULT_PERIOD),
+                          IO: {}}[kind]
+            return Reading(value, "max", (h.host_path(node.path),), 2, why)
+        return f"{path} does not exist"
+    try:
+        if kind in (BYTES, COUNT):
+            value = parse_size(raw.strip()) if kind == BYTES else (
+                None if raw.strip() == "max" else int(raw.strip()))
+            return Reading(value, show_size(value) if kind == BYTES else raw.strip(),
+                           (path,), 2)
+        if kind == QUOTA:
+            quota = parse_quota(raw)
+            return Reading(quota, show_quota(quota), (path,), 2)
+        if kind == WEIGHT:
+            return Reading(int(raw.strip()), raw.strip(), (path,), 2)
+        if kind == PARTITION:
+            words = raw.split()
+            state = words[0] if words else ""
+            return Reading(state + (" invalid" if "invalid" in words[1:2] else ""),
+                           raw.strip(), (path,), 2)
+        return Reading(parse_io(raw), raw.strip() or "max", (path,), 2)
+    except ValueError as exc:
+        return f"{path}: unexpected content {raw!r} ({exc})"
+
+
+def _v2_cpulist(h: Hierarchy, node: CgroupNode, setting: str) -> Reading | str:
+    # Judged on the effective list (what the kernel enforces); a cgroup without the cpuset
+    # controller uses its nearest ancestor's.
+    effective = setting + ".effective"
+    current: CgroupNode | None = node
+    while current is not None:
+        raw = current.files.get(effective)
+        if isinstance(raw, ReadError):
+            return raw.reason
+        if raw is not None:
+            path = h.host_path(current.path, effective)
+            try:
+                cpus = parse_cpu_list(raw)
+            except ValueError as exc:
+                return f"{path}: unexpected content {raw!r} ({exc})"
+            configured = current.files.get(setting)
+            note = (f"configured {setting} = {configured or '(empty: inherited)'}"
+                    if isinstance(configured, str) else "")
+            if current is not node:
+                note = f"inherited from {current.path}"
+            return Reading(cpus, format_cpus(cpus), (path,), 2, note)
+        if current.path == h.mount_root:
+            break
+        current = h.nodes.get(posixpath.dirname(current.path))
+    return f"no {effective} in {h.host_path(node.path)} or its ancestors"
+
+
+def _read_v1(h: Hierarchy, node: CgroupNode, setting: str) -> Reading | str:
+    def get(name: str) -> tuple[str, str] | str:
+        raw = node.files.get(name)
+        path = h.host_path(node.path, name)
+        if isinstance(raw, ReadError):
+            return raw.reason
+        if raw is None:
+            return f"{path} does not exist"
+        return raw.strip(), path
+
+    def number(name: str) -> tuple[int, str] | str:
+        got = get(name)
+        if isinstance(got, str):
+            return got
+        text, path = got
+        if not text.lstrip("-").isdigit():
+            return f"{path}: unexpected content {text!r}"
+        return int(text), path
+
+    if setting in ("memory.max", "memory.swap.max"):
+        limit = number("memory.limit_in_bytes")
+        if isinstance(limit, str):
+            return limit
+        memory = None if limit[0] >= V1_UNLIMITED else limit[0]
+        if setting == "memory.max":
+            return Reading(memory, show_size(memory), (limit[1],), 1)
+        both = number("memory.memsw.limit_in_bytes")
+        if isinstance(both, str):
+            return both + " (kernel without swap accounting: boot with swapaccount=1)"
+        if both[0] >= V1_UNLIMITED:
+            return Reading(None, "max", (limit[1], both[1]), 1,
+                           "memory+swap is unlimited")
+        swap = both[0] - (memory if memory is not None else 0)
+        note = "memory.memsw.limit_in_bytes - memory.limit_in_bytes"
+        return Reading(swap, show_size(swap), (limit[1], both[1]), 1, note)
+    if setting == "pids.max":
+        got = get("pids.max")
+        if isinstance(got, str):
+            return got
+        if got[0] != "max" and not got[0].isdigit():
+            return f"{got[1]}: unexpected content {got[0]!r}"
+        return Reading(None if got[0] == "max" else int(got[0]), got[0], (got[1],), 1)
+    if setting == "cpu.max":
+        quota, period = number("cpu.cfs_quota_us"), number("cpu.cfs_period_us")
+        if isinstance(quota, str):
+            return quota
+        if isinstance(period, str):
+            return period
+        value = (None if quota[0] < 0 else quota[0], period[0])
+        return Reading(value, show_quota(value), (quota[1], period[1]), 1,
+                       "cfs_quota_us -1 is max")
+    if setting == "cpu.weight":
+        shares = number("cpu.shares")
+        if isinstance(shares, str):
+            return shares
+        # Compared in shares: the value systemd writes for CPUWeight=N.
+        return Reading(("shares", shares[0]), f"cpu.shares {shares[0]} (cpu.weight "
+                       f"{cpu_shares_to_weight(shares[0])})", (shares[1],), 1,
+                       "compared as cpu.shares = CPUWeight * 1024 / 100 (systemd)")
+    # cpuset.cpus / cpuset.mems: judged on the effective list, as on v2.
+    effective = {"cpuset.cpus": "cpuset.effective_cpus",
+                 "cpuset.mems": "cpuset.effective_mems"}[setting]
+    got = get(effective)
+    if isinstance(got, str):
+        got = get(setting)
+        if isinstance(got, str):
+            return got
+    try:
+        cpus = parse_cpu_list(got[0])
+    except ValueError:
+        return f"{got[1]}: unexpected content {got[0]!r}"
+    return Reading(cpus, format_cpus(cpus), (got[1],), 1)
+
+
+def read_counter(h: Hierarchy, node: CgroupNode, what: str) -> tuple[int, str, str] | str:
+    """Counter ``what`` (``throttled`` or ``oom_kill``) of ``node``: (count, the counter's
+    lines as shown, the host file), or why it cannot be read."""
+    keys: tuple[str, ...]
+    if what == "throttled":
+        name = "cpu.stat"
+        keys = ("nr_throttled", "throttled_usec" if h.version == 2 else "throttled_time")
+    else:
+        name = "memory.events" if h.version == 2 else "memory.oom_control"
+        keys = ("oom_kill",)
+    raw = node.files.get(name)
+    path = h.host_path(node.path, name)
+    if isinstance(raw, ReadError):
+        return raw.reason
+    if raw is None:
+        return f"{path} does not exist"
+    values = flat_keyed(raw)
+    if keys[0] not in values:
+        extra = ""
+        if h.version == 1 and what == "oom_kill":
+            failcnt = node.files.get("memory.failcnt")
+            extra = (f" (kernel before 4.13; memory.failcnt = {failcnt})"
+                     if isinstance(failcnt, str) else " (kernel before 4.13)")
+        return f"{path} has no {keys[0]}{extra}"
+    shown = " ".join(f"{k} {values[k]}" for k in keys if k in values)
+    return values[keys[0]], shown, path
+
+
+def own_cpuset(h: Hierarchy, node: CgroupNode) -> tuple[str, frozenset[int]] | str | None:
+    """The CPUs ``node`` configures for itself: (its ``cpuset.cpus`` as written, the CPUs the
+    kernel grants it); None when it configures none (it inherits its parent's); why, when the
+    lists cannot be read."""
+    configured = node.files.get("cpuset.cpus")
+    if not isinstance(configured, str) or not configured.strip():
+        return None
+    # What the kernel grants (a sibling of an isolated partition cannot get its CPUs).
+    effective = node.files.get("cpuset.cpus.effective" if h.version == 2
+                               else "cpuset.effective_cpus")
+    try:
+        granted = parse_cpu_list(effective if isinstance(effective, str) else configured)
+    except ValueError:
+        return f"{h.host_path(node.path)}: unreadable cpuset"
+    return configured.strip(), granted

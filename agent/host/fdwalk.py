@@ -2,8 +2,8 @@
 
 Mapping sockets to processes means one ``readlink`` per open descriptor of every process (``ss
 -p`` does the same): on a busy host most of an audit's host read (``benchmarks/audit_bench.py``
-shows it). The time is the kernel's, and threads made it slower (with
-two: every readlink gives up and takes back the GIL), so the extra walkers are helper processes
+shows how much). The time is the kernel's, and threads made it slower (every readlink gives up
+and takes back the GIL), so the extra walkers are helper processes
 (:mod:`agent.host.fdwalk_helper`), one per further CPU the caller may run on (at most
 :data:`MAX_HELPERS`).
 
@@ -16,6 +16,9 @@ start time, through one descriptor of its folder (see :mod:`agent.host.fdwalk_he
 caller can tell whether the fd table is that of the process it read. Whatever no helper reported
 in full (spawn refused, a helper killed, crashed or slower than :data:`HELPER_TIMEOUT`) the
 caller walks itself: the result is always the serial walk's, only the time differs.
+
+Callers above the process table never see a :class:`Walk`: they make an :class:`FdWalk` (how
+many helpers, a walk started early, work to do meanwhile) and hand it down as one argument.
 """
 
 from __future__ import annotations
@@ -28,17 +31,20 @@ import signal
 import sys
 import time
 from array import array
-from collections.abc import Sequence
-from typing import NamedTuple
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, NamedTuple
 
 from agent.host import fdwalk_helper as helper
+
+if TYPE_CHECKING:
+    from agent.host.processes import ProcessTable
 
 MAX_HELPERS = 3
 """Helpers beyond the caller: the kernel's per-process locks and the caller's own share keep
 more from paying off."""
 MIN_PER_HELPER = 256
-"""Processes per helper below which a helper costs more than it saves (its own start costs
-CPU time)."""
+"""Processes per helper below which a helper costs more than it saves (starting one takes
+a Python interpreter's start-up on another CPU)."""
 HELPER_TIMEOUT = 10.0
 """Seconds the caller waits for all helpers once it has finished its own share; then they are
 killed and their processes walked again by the caller."""
@@ -300,6 +306,71 @@ def _stop(child: _Helper, reaped: bool) -> None:
                     _wait(child.pid, time.monotonic() + 1.0)  # one stuck in the kernel is left
     finally:
         os.close(child.out)
+
+
+class FdWalk:
+    """How one read of the process table walks the fd tables: made by the caller (the CLI, the
+    daemon) and handed down as one argument, ``audit.run`` -> ``snapshot.take`` ->
+    ``read_processes``, which uses it once.
+
+    It says how many helpers to share the walk with, may carry a :class:`Walk` started before
+    the read (:mod:`agent.host.prefetch`), and holds the work to do :meth:`meanwhile`. Whatever it
+    says, the process table read is the same: only the time differs.
+    """
+
+    def __init__(self, helpers: int | None = None, early: Walk | None = None) -> None:
+        """``helpers``: how many to start (None: :func:`helpers_for` the processes listed; 0:
+        every table read in this process, right after its process). ``early``: a walk of
+        every process started before the read, taken over by it (or cancelled when the read
+        walks no fd table, or another ``proc``)."""
+        self.helpers = helpers
+        self._early = early
+        self._meanwhile: list[Callable[[ProcessTable], object]] = []
+
+    @classmethod
+    def serial(cls) -> FdWalk:
+        """No helper: the daemon's background audit spends as little CPU as it can."""
+        return cls(helpers=0)
+
+    @property
+    def early(self) -> Walk | None:
+        """The walk started before the read, until the read takes it over."""
+        return self._early
+
+    def meanwhile(self, work: Callable[[ProcessTable], object]) -> None:
+        """Have ``work`` called with the table read so far, before the fd tables and the
+        details are in (while the helpers end their walk): work that needs the processes'
+        namespaces, not their open files. Its processes are still being filled in (and some
+        may be left out of the final table as gone): it must not keep them."""
+        self._meanwhile.append(work)
+
+    @property
+    def work(self) -> tuple[Callable[[ProcessTable], object], ...]:
+        """What to call :meth:`meanwhile`, in the order given."""
+        return tuple(self._meanwhile)
+
+    def share(self, proc: str, pids: list[int]) -> tuple[list[int], Walk | None]:
+        """Start walking (or take over the early walk of) the fd tables of ``pids`` under
+        ``proc``: (the pids that are the host's: an early walk's helpers, alive when ``proc``
+        was listed, are hostguard's own; the walk to join, or None: read each table right
+        after its process)."""
+        early, self._early = self._early, None
+        if early is not None and early.proc != proc:
+            early.cancel()
+            early = None
+        if early is not None:
+            own = early.own
+            return [pid for pid in pids if pid not in own], early
+        if self.helpers == 0:
+            return pids, None
+        shared = walk(proc, pids, self.helpers)
+        return pids, (shared if shared.helpers else None)  # nobody to share with: serial
+
+    def cancel(self) -> None:
+        """Stop the early walk if the read has not taken it over (a no-op otherwise)."""
+        early, self._early = self._early, None
+        if early is not None:
+            early.cancel()
 
 
 def walk(proc: str, pids: Sequence[int] | None, helpers: int | None = None) -> Walk:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from agent.host.fdwalk import Walk
+    from agent.host.fdwalk import FdWalk
 
 PORTS_KIND = re.compile(rb"""\bkind["']?\s*:\s*["']?ports\b""")
 """``kind: ports`` in block or flow style, quoted or not (JSON too)."""
@@ -75,7 +75,7 @@ def _files(paths: Iterable[str]) -> Iterable[str]:
             yield from (os.path.join(folder, n) for n in sorted(names) if n.endswith(SUFFIXES))
 
 
-def start(root: Path, paths: Iterable[str]) -> Walk | None:
+def start(root: Path, paths: Iterable[str]) -> FdWalk | None:
     """A walk of ``root/proc``'s fd tables when the policies seem to want listeners and a
     helper would pay off; None otherwise."""
     if not names_ports(paths):
@@ -90,4 +90,4 @@ def start(root: Path, paths: Iterable[str]) -> Walk | None:
     if not walk.helpers:  # nothing started: the process table walks in its own time
         walk.cancel()
         return None
-    return walk
+    return fdwalk.FdWalk(early=walk)

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from agent.core.record import record
 from agent.host import fdwalk
-from agent.host.fdwalk import FdTable, socket_inodes
+from agent.host.fdwalk import FdTable, FdWalk, socket_inodes
 
 PF_KTHREAD = 0x00200000
 """``flags`` bit of kernel threads (include/linux/sched.h)."""
@@ -88,13 +88,19 @@ class Thread:
     mitigated``, ``vulnerable`` ...); None when absent (older kernels) or unreadable."""
 
 
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
+@dataclass(slots=True, eq=False, repr=False)
 class Process:
     """One process; ``None`` fields could not be read (see :attr:`unreadable`).
 
     Built by :func:`read_processes` with the fields asked for only (always ``pid``, the ``stat``
     fields and ``unreadable``); any other field raises :class:`FieldNotRead`. Built by hand,
     every field is given.
+
+    Mutable, not frozen: the reader fills each process in place, source by source, and its fd
+    table and details after the whole table is read (work given to
+    :meth:`agent.host.fdwalk.FdWalk.meanwhile` and the details' selectors see it part-filled).
+    Once :func:`read_processes` has returned it, nothing in hostguard changes it; building it
+    complete at each step instead would copy every process once per step.
     """
 
     pid: int
@@ -174,7 +180,6 @@ class Process:
 
 
 _SLOTS = tuple(f.name for f in dataclasses.fields(Process))
-_set = object.__setattr__  # the reader fills a Process before anyone sees it
 
 _STAT_FIELDS = ("name", "ppid", "kernel_thread", "start_time", "sched_policy", "rt_priority",
                 "nice")
@@ -265,9 +270,7 @@ def read_processes(
     fields: Iterable[str] | None = None,
     details: Iterable[Detail] = (),
     *,
-    helpers: int | None = None,
-    prefetched: fdwalk.Walk | None = None,
-    meanwhile: Callable[[ProcessTable], object] | None = None,
+    fd_walk: FdWalk | None = None,
 ) -> ProcessTable:
     """Read every process under ``root/proc``.
 
@@ -275,13 +278,8 @@ def read_processes(
     inodes with ``sockets`` and the threads with ``threads``; each :class:`Detail` adds its
     fields for the processes it selects. Without ``fields``, the fields not read (socket
     inodes, threads) are empty, as they always were; with ``fields``, they are absent.
-    ``helpers``: helper processes started to walk the fd tables meanwhile (by default
-    :func:`agent.host.fdwalk.helpers_for`; 0 walks them in this process). ``prefetched``: a
-    walk of ``root/proc`` started earlier, used (or cancelled when the fd tables are not
-    wanted) instead of a new one. ``meanwhile`` is called with the table read so far, before
-    the fd tables and the details are in (while the helpers end their walk): work that needs
-    the processes' namespaces, not their open files. Its processes are still being filled in
-    (and some may be left out of the final table as gone): it must not keep them.
+    ``fd_walk`` says how the fd tables are walked (by default: shared with as many helper
+    processes as pay off) and what to do meanwhile, see :class:`agent.host.fdwalk.FdWalk`.
     """
     wanted = set(DEFAULT_FIELDS if fields is None else fields) | ALWAYS
     unknown = wanted - FIELDS
@@ -297,6 +295,7 @@ def read_processes(
             raise ValueError(f"unknown process field(s): "
                              f"{', '.join(sorted(detail.fields - FIELDS))}")
     reader = _Reader(root, frozenset(wanted), extra, defaults=fields is None)
+    plan = fd_walk if fd_walk is not None else FdWalk()
     proc = root / "proc"
     found: dict[int, Process] = {}
     try:
@@ -304,34 +303,31 @@ def read_processes(
     except OSError:
         names = []
     pids = [int(name) for name in names if name.isascii() and name.isdigit()]
-    if prefetched is not None and (not reader.walks_fds or prefetched.proc != str(proc)):
-        prefetched.cancel()
-        prefetched = None
-    if prefetched is not None:  # listed while its helpers run: they are not the host's
-        pids = [pid for pid in pids if pid not in prefetched.own]
     # The fd tables (most of the time on a busy host) are walked by helper processes meanwhile.
-    fd_walk = prefetched
-    if fd_walk is None and reader.walks_fds:
-        fd_walk = fdwalk.walk(str(proc), pids, helpers)
-        if not fd_walk.helpers:
-            fd_walk = None  # nobody to share with: each table read right after its process
+    shared: fdwalk.Walk | None = None
+    if reader.walks_fds:
+        pids, shared = plan.share(str(proc), pids)
+    else:
+        plan.cancel()  # a walk started early that nobody needs
     read = reader.read
     own_netns = _netns(f"{proc}/self")
     try:
         for pid in pids:
             try:
-                found[pid] = read(f"{proc}/{pid}", pid, fds=fd_walk is None)
+                found[pid] = read(f"{proc}/{pid}", pid, fds=shared is None)
             except Vanished:
                 continue
-        if meanwhile is not None:  # the fd tables and details are yet to come, when walked
-            read_so_far = frozenset(wanted) - ({"socket_inodes"} if fd_walk else set())
-            meanwhile(ProcessTable(dict(sorted(found.items())), own_netns, reader.users,
-                                   read_so_far))
-        if fd_walk is not None:
-            _join(found, fd_walk, reader, str(proc))
+        if plan.work:  # the fd tables and details are yet to come, when walked
+            read_so_far = frozenset(wanted) - ({"socket_inodes"} if shared else set())
+            partial = ProcessTable(dict(sorted(found.items())), own_netns, reader.users,
+                                   read_so_far)
+            for work in plan.work:
+                work(partial)
+        if shared is not None:
+            _join(found, shared, reader, str(proc))
     except BaseException:
-        if fd_walk is not None:
-            fd_walk.cancel()  # no helper outlives a failed read
+        if shared is not None:
+            shared.cancel()  # no helper outlives a failed read
         raise
     return ProcessTable(dict(sorted(found.items())), own_netns, reader.users, frozenset(wanted))
 
@@ -468,10 +464,10 @@ class _Reader:
     def read(self, base: str, pid: int, fds: bool = True) -> Process:
         """Every field of process ``pid`` (``base`` is ``/proc/PID``); without ``fds``, all
         but the fd table and the details: :meth:`finish` adds them."""
-        proc = object.__new__(Process)
+        proc = object.__new__(Process)  # no __init__: a field not read stays unset
         unreadable: dict[str, str] = {}
-        _set(proc, "pid", pid)
-        _set(proc, "unreadable", unreadable)
+        proc.pid = pid
+        proc.unreadable = unreadable
         for step in self.steps:
             step(proc, base, unreadable)
         if fds:
@@ -497,7 +493,7 @@ class _Reader:
             for step in self._steps(more) if more else ():
                 step(proc, base, unreadable)
         for name in self.empty:
-            _set(proc, name, frozenset() if name == "socket_inodes" else ())
+            setattr(proc, name, frozenset() if name == "socket_inodes" else ())
 
     def _stat(self, proc: Process, base: str, unreadable: dict[str, str]) -> None:
         # stat first: it exists for every live process, so a missing one means it is gone.
@@ -515,24 +511,24 @@ class _Reader:
         else:
             name, rest = _split_stat(text)
             try:  # the usual case in one go: fields 4, 9, 19, 22, 40 and 41 (proc(5))
-                _set(proc, "name", name)
-                _set(proc, "ppid", int(rest[1]))
-                _set(proc, "kernel_thread", bool(int(rest[6]) & PF_KTHREAD))
-                _set(proc, "start_time", int(rest[19]))
-                _set(proc, "sched_policy", int(rest[38]))
-                _set(proc, "rt_priority", int(rest[37]))
-                _set(proc, "nice", int(rest[16]))
+                proc.name = name
+                proc.ppid = int(rest[1])
+                proc.kernel_thread = bool(int(rest[6]) & PF_KTHREAD)
+                proc.start_time = int(rest[19])
+                proc.sched_policy = int(rest[38])
+                proc.rt_priority = int(rest[37])
+                proc.nice = int(rest[16])
                 return
             except (IndexError, ValueError):
                 pass
         flags = _field(rest, 9)
-        _set(proc, "name", name)
-        _set(proc, "ppid", _field(rest, 4) or 0)
-        _set(proc, "kernel_thread", flags is not None and bool(flags & PF_KTHREAD))
-        _set(proc, "start_time", _field(rest, 22) or 0)
-        _set(proc, "sched_policy", _field(rest, 41))
-        _set(proc, "rt_priority", _field(rest, 40))
-        _set(proc, "nice", _field(rest, 19))
+        proc.name = name
+        proc.ppid = _field(rest, 4) or 0
+        proc.kernel_thread = flags is not None and bool(flags & PF_KTHREAD)
+        proc.start_time = _field(rest, 22) or 0
+        proc.sched_policy = _field(rest, 41)
+        proc.rt_priority = _field(rest, 40)
+        proc.nice = _field(rest, 19)
 
     def _status(self, proc: Process, base: str, unreadable: dict[str, str]) -> None:
         try:
@@ -544,21 +540,21 @@ class _Reader:
         get = lines.get
         uids = get("Uid", "").split()
         uid = int(uids[1]) if len(uids) > 1 and uids[1].isdigit() else None
-        _set(proc, "uid", uid)
-        _set(proc, "ruid", int(uids[0]) if uids and uids[0].isdigit() else None)
-        _set(proc, "user", self.users.get(uid) if uid is not None else None)
+        proc.uid = uid
+        proc.ruid = int(uids[0]) if uids and uids[0].isdigit() else None
+        proc.user = self.users.get(uid) if uid is not None else None
         if not self.posture:
             return
         nnp = _int(get("NoNewPrivs"))
-        _set(proc, "cap_eff", _int(get("CapEff"), 16))
-        _set(proc, "cap_prm", _int(get("CapPrm"), 16))
-        _set(proc, "cap_bnd", _int(get("CapBnd"), 16))
-        _set(proc, "cap_amb", _int(get("CapAmb"), 16))
-        _set(proc, "no_new_privs", None if nnp is None else bool(nnp))
-        _set(proc, "seccomp", _int(get("Seccomp")))
-        _set(proc, "seccomp_filters", _int(get("Seccomp_filters")))
-        _set(proc, "cpus_allowed", _cpus(get("Cpus_allowed_list")))
-        _set(proc, "speculation_store_bypass", get("Speculation_Store_Bypass"))
+        proc.cap_eff = _int(get("CapEff"), 16)
+        proc.cap_prm = _int(get("CapPrm"), 16)
+        proc.cap_bnd = _int(get("CapBnd"), 16)
+        proc.cap_amb = _int(get("CapAmb"), 16)
+        proc.no_new_privs = None if nnp is None else bool(nnp)
+        proc.seccomp = _int(get("Seccomp"))
+        proc.seccomp_filters = _int(get("Seccomp_filters"))
+        proc.cpus_allowed = _cpus(get("Cpus_allowed_list"))
+        proc.speculation_store_bypass = get("Speculation_Store_Bypass")
 
     def _cmdline(self, proc: Process, base: str, unreadable: dict[str, str]) -> None:
         try:
@@ -566,7 +562,7 @@ class _Reader:
         except OSError as exc:
             cmdline = ()
             unreadable["cmdline"] = _why(exc)
-        _set(proc, "cmdline", cmdline)
+        proc.cmdline = cmdline
 
     def _exe(self, proc: Process, base: str, unreadable: dict[str, str]) -> None:
         exe: str | None = None
@@ -575,7 +571,7 @@ class _Reader:
         except OSError as exc:
             if not proc.kernel_thread and exc.errno != errno.ENOENT:
                 unreadable["exe"] = _why(exc)
-        _set(proc, "exe", exe)
+        proc.exe = exe
 
     def _cgroup(self, proc: Process, base: str, unreadable: dict[str, str]) -> None:
         try:
@@ -583,16 +579,16 @@ class _Reader:
         except OSError as exc:
             cgroups = ()
             unreadable["cgroup"] = _why(exc)
-        _set(proc, "cgroups", cgroups)
+        proc.cgroups = cgroups
 
     def _netns(self, proc: Process, base: str, unreadable: dict[str, str]) -> None:
-        _set(proc, "netns", _netns(base))
+        proc.netns = _netns(base)
 
     def _fd(self, proc: Process, base: str, unreadable: dict[str, str]) -> None:
         _fd_table(proc, socket_inodes(base), unreadable)
 
     def _task(self, proc: Process, base: str, unreadable: dict[str, str]) -> None:
-        _set(proc, "threads", _threads(base, unreadable))
+        proc.threads = _threads(base, unreadable)
 
 
 _READERS = {"stat": "_stat", "status": "_status", "cmdline": "_cmdline", "exe": "_exe",
@@ -631,7 +627,7 @@ def _unreadable(proc: Process) -> dict[str, str]:
 
 
 def _fd_table(proc: Process, table: FdTable, unreadable: MutableMapping[str, str]) -> None:
-    _set(proc, "socket_inodes", table.inodes)
+    proc.socket_inodes = table.inodes
     if table.error is not None:
         unreadable["fd"] = table.error
 

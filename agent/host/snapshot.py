@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING
 from agent.core.record import record
 from agent.host import procfs
 from agent.host.facts import HostFacts, ReadError
+from agent.host.fdwalk import FdWalk
 from agent.host.processes import DEFAULT_FIELDS, Detail, ProcessTable, read_processes
 
 if TYPE_CHECKING:
     from agent.host.cgroups import CgroupTree
     from agent.host.cmdline import KernelCmdline
     from agent.host.dump_cache import DumpCache
-    from agent.host.fdwalk import Walk
     from agent.host.processes import Process
     from agent.host.seccomp_dump import FilterDump
     from agent.host.sockets import ListenerTable, Sockets
@@ -133,25 +133,25 @@ class Snapshot:
 
 
 def take(root: Path, request: SnapshotRequest, dump_cache: DumpCache | None = None,
-         prefetched: Walk | None = None, helpers: int | None = None) -> Snapshot:
+         fd_walk: FdWalk | None = None) -> Snapshot:
     """Read what ``request`` names from the host under ``root`` (``dump_cache``: filter dumps
-    already taken, so that an unchanged process is never stopped twice; ``prefetched``: a walk
-    of the fd tables started early, see :mod:`agent.host.prefetch`, used or cancelled;
-    ``helpers``: processes to share the fd walk with, see :func:`read_processes`)."""
+    already taken, so that an unchanged process is never stopped twice; ``fd_walk``: how the
+    process table walks the fd tables, see :class:`agent.host.fdwalk.FdWalk`, by default with
+    as many helpers as pay off)."""
+    walk = fd_walk if fd_walk is not None else FdWalk()
     sockets: list[Sockets | ReadError] = []
-    meanwhile = None
     if request.listeners:
         from agent.host import sockets as socket_tables  # noqa: PLC0415 - ports checks only
 
-        def meanwhile(partial: ProcessTable) -> None:
+        def read_sockets(partial: ProcessTable) -> None:
             # The socket tables are read while the fd walk ends on other CPUs.
             sockets.append(socket_tables.read_socket_table(root, partial))
 
+        walk.meanwhile(read_sockets)
     try:
-        table = _process_table(root, request, prefetched, helpers, meanwhile)
+        table = _process_table(root, request, walk)
     finally:
-        if prefetched is not None:
-            prefetched.cancel()  # a no-op once the process table has finished it
+        walk.cancel()  # a walk started early and not taken over (no process table read)
     listeners: ListenerTable | ReadError | None = None
     if request.listeners:
         early = sockets[0] if sockets else None  # none: the process table was not read
@@ -183,9 +183,7 @@ def take(root: Path, request: SnapshotRequest, dump_cache: DumpCache | None = No
     )
 
 
-def _process_table(root: Path, request: SnapshotRequest, prefetched: Walk | None,
-                   helpers: int | None,
-                   meanwhile: Callable[[ProcessTable], object] | None) -> ProcessTable | None:
+def _process_table(root: Path, request: SnapshotRequest, fd_walk: FdWalk) -> ProcessTable | None:
     plan = request.process_plan()
     if plan is None:
         return None
@@ -194,4 +192,4 @@ def _process_table(root: Path, request: SnapshotRequest, prefetched: Walk | None
     # for empty; otherwise exactly the fields asked for (looking at any other raises).
     return read_processes(root, sockets="socket_inodes" in fields, threads="threads" in fields,
                           fields=None if request.processes else fields, details=details,
-                          helpers=helpers, prefetched=prefetched, meanwhile=meanwhile)
+                          fd_walk=fd_walk)

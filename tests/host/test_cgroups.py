@@ -12,7 +12,25 @@ from pathlib import Path
 
 import pytest
 
-from agent.host.cgroups import CgroupTree, Hierarchy, flat_keyed, read_cgroups
+from agent.host.cgroups import (
+    V1_UNLIMITED,
+    CgroupNode,
+    CgroupTree,
+    Hierarchy,
+    Reading,
+    cpu_shares_to_weight,
+    cpu_weight_to_shares,
+    flat_keyed,
+    own_cpuset,
+    parse_io,
+    parse_quota,
+    parse_size,
+    read_cgroups,
+    read_counter,
+    read_setting,
+    setting_hierarchy,
+    show_size,
+)
 from agent.host.facts import ReadError
 from agent.host.processes import CgroupMembership, read_processes
 from tests.support import FIXTURES, need, need_root
@@ -178,6 +196,167 @@ def test_unreadable_file_and_missing_mount_point(tmp_path: Path) -> None:
     value = pids_h.nodes["/"].files["pids.max"]
     assert isinstance(value, ReadError)
     assert value.reason == f"Too many levels of symbolic links: {pids}/pids.max"
+
+
+# --- values -----------------------------------------------------------------------------------
+
+
+def test_sizes_quotas_and_weights() -> None:
+    assert parse_size("512M") == 536870912
+    assert parse_size("2G") == 2147483648
+    assert parse_size("4096") == 4096
+    assert parse_size("max") is None
+    with pytest.raises(ValueError):
+        parse_size("2GB")
+    assert show_size(8589934592) == "8589934592 (8G)"
+    assert show_size(1000) == "1000"
+    assert parse_quota("max 100000") == (None, 100000)
+    assert parse_quota("50000 200000") == (50000, 200000)
+    assert parse_quota("150%") == (150000, 100000)
+    with pytest.raises(ValueError):
+        parse_quota("50000 0")
+    assert parse_io("8:0 rbps=max wbps=10485760\n8:16 rbps=max") == {"8:0": {"wbps": "10485760"}}
+    with pytest.raises(ValueError):
+        parse_io("sda wbps=1")
+    # systemd: CPUWeight=100 <-> CPUShares=1024, clamped to the v1/v2 ranges.
+    assert [cpu_weight_to_shares(w) for w in (1, 50, 100, 10000)] == [10, 512, 1024, 102400]
+    assert [cpu_shares_to_weight(s) for s in (2, 512, 1024, 262144)] == [1, 50, 100, 10000]
+
+
+def reading(h: Hierarchy, node: CgroupNode, setting: str) -> Reading:
+    found = read_setting(h, node, setting)
+    assert isinstance(found, Reading), found
+    return found
+
+
+def _v2_hierarchy() -> Hierarchy:
+    unified = tree_of(V2).unified
+    assert unified is not None
+    return unified
+
+
+def test_v2_settings_read_from_their_files() -> None:
+    h = _v2_hierarchy()
+    gateway = h.nodes["/system.slice/gateway.service"]
+    at = "/sys/fs/cgroup/system.slice/gateway.service/"
+    assert read_setting(h, gateway, "memory.max") == Reading(
+        2147483648, "2147483648 (2G)", (at + "memory.max",), 2)
+    assert read_setting(h, gateway, "cpu.max") == Reading(
+        (50000, 100000), "50000 100000 (50% of one CPU)", (at + "cpu.max",), 2)
+    assert read_setting(h, gateway, "io.max") == Reading(
+        {"8:0": {"wbps": "10485760"}}, "8:0 rbps=max wbps=10485760 riops=max wiops=max",
+        (at + "io.max",), 2)
+    assert read_setting(h, gateway, "cpuset.cpus") == Reading(
+        frozenset({0, 1}), "0-1", (at + "cpuset.cpus.effective",), 2,
+        "configured cpuset.cpus = 0-1")
+    assert reading(h, h.nodes["/trading.slice"], "cpuset.cpus.partition").value == \
+        "isolated"
+    assert reading(h, h.nodes["/trading.slice/fixgw.service"], "memory.high").value is None
+
+
+def test_v2_missing_files_that_mean_max_and_those_that_do_not() -> None:
+    h = _v2_hierarchy()
+    cron = h.nodes["/system.slice/cron.service"]  # only pids enabled
+    assert read_setting(h, cron, "memory.max") == Reading(
+        None, "max", ("/sys/fs/cgroup/system.slice/cron.service",), 2,
+        "the memory controller is not enabled for this cgroup")
+    assert reading(h, cron, "cpu.max").value == (None, 100000)
+    assert reading(h, h.nodes["/"], "pids.max").note == "the root cgroup has no limit"
+    # Weights have no "max": a missing file is missing.
+    assert read_setting(h, cron, "cpu.weight") == \
+        "/sys/fs/cgroup/system.slice/cron.service/cpu.weight does not exist"
+    # A cgroup without the cpuset controller runs on its nearest ancestor's CPUs.
+    assert read_setting(h, cron, "cpuset.cpus") == Reading(
+        frozenset({0, 1, 6, 7}), "0-1,6-7", ("/sys/fs/cgroup/system.slice/cpuset.cpus.effective",),
+        2, "inherited from /system.slice")
+
+
+def _v1(files: dict[str, str | ReadError], controllers: str = "memory") -> tuple[Hierarchy,
+                                                                                  CgroupNode]:
+    node = CgroupNode("/app", files)
+    hierarchy = Hierarchy(1, frozenset(controllers.split(",")), f"/sys/fs/cgroup/{controllers}",
+                          "/", {"/": CgroupNode("/", {}), "/app": node})
+    return hierarchy, node
+
+
+def test_v1_memory_limits_and_swap() -> None:
+    h, node = _v1({"memory.limit_in_bytes": "8589934592",
+                   "memory.memsw.limit_in_bytes": "9663676416"})
+    at = "/sys/fs/cgroup/memory/app/"
+    assert read_setting(h, node, "memory.max") == Reading(
+        8589934592, "8589934592 (8G)", (at + "memory.limit_in_bytes",), 1)
+    assert read_setting(h, node, "memory.swap.max") == Reading(
+        1 << 30, "1073741824 (1G)",
+        (at + "memory.limit_in_bytes", at + "memory.memsw.limit_in_bytes"), 1,
+        "memory.memsw.limit_in_bytes - memory.limit_in_bytes")
+    huge = str(V1_UNLIMITED + 4096)  # PAGE_COUNTER_MAX pages: unlimited
+    h, node = _v1({"memory.limit_in_bytes": huge, "memory.memsw.limit_in_bytes": huge})
+    assert reading(h, node, "memory.max").value is None
+    assert reading(h, node, "memory.swap.max").note == "memory+swap is unlimited"
+    h, node = _v1({"memory.limit_in_bytes": "4096"})
+    assert read_setting(h, node, "memory.swap.max") == (
+        "/sys/fs/cgroup/memory/app/memory.memsw.limit_in_bytes does not exist (kernel without "
+        "swap accounting: boot with swapaccount=1)")
+    h, node = _v1({"memory.limit_in_bytes": "lots"})
+    assert read_setting(h, node, "memory.max") == (
+        "/sys/fs/cgroup/memory/app/memory.limit_in_bytes: unexpected content 'lots'")
+    h, node = _v1({"memory.limit_in_bytes": ReadError("Permission denied")})
+    assert read_setting(h, node, "memory.max") == "Permission denied"
+
+
+def test_v1_cpu_quota_weight_and_cpuset() -> None:
+    h, node = _v1({"cpu.cfs_quota_us": "-1", "cpu.cfs_period_us": "100000",
+                   "cpu.shares": "2048"}, "cpu,cpuacct")
+    assert read_setting(h, node, "cpu.max") == Reading(
+        (None, 100000), "max 100000", ("/sys/fs/cgroup/cpu,cpuacct/app/cpu.cfs_quota_us",
+                                       "/sys/fs/cgroup/cpu,cpuacct/app/cpu.cfs_period_us"),
+        1, "cfs_quota_us -1 is max")
+    weight = read_setting(h, node, "cpu.weight")
+    assert isinstance(weight, Reading)
+    assert (weight.value, weight.shown) == (("shares", 2048), "cpu.shares 2048 (cpu.weight 200)")
+    h, node = _v1({"cpuset.cpus": "2-3"}, "cpuset")  # before Linux 3.17: no effective list
+    assert read_setting(h, node, "cpuset.cpus") == Reading(
+        frozenset({2, 3}), "2-3", ("/sys/fs/cgroup/cpuset/app/cpuset.cpus",), 1)
+    h, node = _v1({"pids.max": "max"}, "pids")
+    assert read_setting(h, node, "pids.max") == Reading(
+        None, "max", ("/sys/fs/cgroup/pids/app/pids.max",), 1)
+
+
+def test_the_hierarchy_each_setting_is_read_from() -> None:
+    v2, v1 = tree_of(V2), tree_of(V1)
+    assert setting_hierarchy(v2, "io.max") is v2.unified
+    memory = setting_hierarchy(v1, "memory.max")
+    assert isinstance(memory, Hierarchy) and memory.label == "cgroup v1 (memory)"
+    assert setting_hierarchy(v1, "io.max") == (
+        "io.max: cgroup v1 blkio.throttle.* files have no single io.max equivalent")
+    assert setting_hierarchy(CgroupTree((), "/proc/self/mountinfo"), "pids.max") == (
+        "the pids controller is not mounted on this host")
+
+
+def test_counters() -> None:
+    h = _v2_hierarchy()
+    gateway = h.nodes["/system.slice/gateway.service"]
+    assert read_counter(h, gateway, "throttled") == (
+        17, "nr_throttled 17 throttled_usec 912345",
+        "/sys/fs/cgroup/system.slice/gateway.service/cpu.stat")
+    assert read_counter(h, gateway, "oom_kill")[:2] == (1, "oom_kill 1")
+    assert read_counter(h, h.nodes["/"], "oom_kill") == \
+        "/sys/fs/cgroup/memory.events does not exist"
+    old, node = _v1({"memory.oom_control": "oom_kill_disable 0\nunder_oom 0",
+                     "memory.failcnt": "3"})
+    assert read_counter(old, node, "oom_kill") == (
+        "/sys/fs/cgroup/memory/app/memory.oom_control has no oom_kill (kernel before 4.13; "
+        "memory.failcnt = 3)")
+
+
+def test_own_cpuset() -> None:
+    h = _v2_hierarchy()
+    assert own_cpuset(h, h.nodes["/trading.slice"]) == ("2-5", frozenset({2, 3, 4, 5}))
+    assert own_cpuset(h, h.nodes["/system.slice/cron.service"]) is None  # inherits
+    v1, node = _v1({"cpuset.cpus": "1-2", "cpuset.effective_cpus": "2"}, "cpuset")
+    assert own_cpuset(v1, node) == ("1-2", frozenset({2}))  # what the kernel grants
+    v1, node = _v1({"cpuset.cpus": "x"}, "cpuset")
+    assert own_cpuset(v1, node) == "/sys/fs/cgroup/cpuset/app: unreadable cpuset"
 
 
 # --- the live host: real cgroups --------------------------------------------------------------

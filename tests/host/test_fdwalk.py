@@ -16,15 +16,15 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from agent.host import fdwalk, fdwalk_helper
-from agent.host.fdwalk import FdTable, Walk, read_one, socket_inodes
-from agent.host.processes import read_processes
+from agent.host.fdwalk import FdTable, FdWalk, Walk, read_one, socket_inodes
+from agent.host.processes import ProcessTable, read_processes
 from agent.host.sockets import OWNER_DETAIL, PROCESS_FIELDS
 from tests.support import need_root, need_tool
 
@@ -336,7 +336,7 @@ def test_the_helpers_are_not_in_the_process_table(holders: dict[int, int],
     walk = fdwalk.walk("/proc", None, 2)
     mine = walk.own
     assert len(mine) == 2
-    table = read_processes(Path("/"), fields={"socket_inodes"}, prefetched=walk)
+    table = read_processes(Path("/"), fields={"socket_inodes"}, fd_walk=FdWalk(early=walk))
     assert not mine & set(table.processes)
     assert {pid: table.processes[pid].socket_inodes for pid in holders} == {
         pid: frozenset({inode}) for pid, inode in holders.items()}
@@ -532,7 +532,7 @@ def test_a_prefetched_walk_tells_a_reused_pid(tmp_path: Path) -> None:
         from pathlib import Path
         sys.path.insert(0, {str(PROJECT)!r})
         from agent.host import fdwalk
-        from agent.host.processes import read_processes
+        from agent.host.processes import ProcessTable, read_processes
 
         def holder():
             mine, theirs = socket.socketpair()
@@ -550,7 +550,8 @@ def test_a_prefetched_walk_tells_a_reused_pid(tmp_path: Path) -> None:
         Path("/proc/sys/kernel/ns_last_pid").write_text(str(first.pid - 1))
         second, second_inode = holder()
         assert second.pid == first.pid, (second.pid, first.pid)
-        table = read_processes(Path("/"), fields={{"socket_inodes"}}, prefetched=walk)
+        table = read_processes(Path("/"), fields={{"socket_inodes"}},
+                               fd_walk=fdwalk.FdWalk(early=walk))
         print(table.processes[second.pid].socket_inodes == {{second_inode}},
               table.processes[second.pid].socket_inodes == {{first_inode}})
         second.kill()
@@ -564,7 +565,7 @@ def test_a_prefetched_walk_tells_a_reused_pid(tmp_path: Path) -> None:
 def test_a_prefetched_walk_of_another_proc_is_not_used(holders: dict[int, int],
                                                       tmp_path: Path) -> None:
     walk = Walk(str(tmp_path / "proc"), sorted(holders), 1)
-    table = read_processes(Path("/"), fields={"socket_inodes"}, prefetched=walk)
+    table = read_processes(Path("/"), fields={"socket_inodes"}, fd_walk=FdWalk(early=walk))
     assert walk.helpers == [] and walk.tokens == -1  # cancelled
     for pid, inode in holders.items():
         assert table.processes[pid].socket_inodes == {inode}
@@ -585,9 +586,11 @@ def test_tables_merged_before_the_join_get_their_owners_details(
     walk = fdwalk.walk("/proc", None, 2)
     for child in walk.helpers:
         os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)  # every chunk walked
-    early = read_processes(Path("/"), fields=fields, details=[OWNER_DETAIL], prefetched=walk)
+    early = read_processes(Path("/"), fields=fields, details=[OWNER_DETAIL],
+                           fd_walk=FdWalk(early=walk))
     assert set(holders) <= set(given)  # each holder merged from what ready() gave
-    alone = read_processes(Path("/"), fields=fields, details=[OWNER_DETAIL], helpers=0)
+    alone = read_processes(Path("/"), fields=fields, details=[OWNER_DETAIL],
+                           fd_walk=FdWalk.serial())
     for pid in holders:
         assert early.processes[pid] == alone.processes[pid]
         assert early.processes[pid].exe == alone.processes[pid].exe == SLEEP_EXE
@@ -605,16 +608,71 @@ def test_an_interrupted_merge_leaves_nothing_behind(
     monkeypatch.setattr(Walk, "ready", interrupted)
     with pytest.raises(KeyboardInterrupt):
         read_processes(Path("/"), fields=PROCESS_FIELDS, details=[OWNER_DETAIL],
-                       prefetched=walk)
+                       fd_walk=FdWalk(early=walk))
     assert walk.helpers == [] and walk.tokens == -1
     assert children_of_mine(holders) == [] and open_fds() == before
 
 
 def test_the_process_table_with_helpers_equals_the_serial_one(holders: dict[int, int]) -> None:
     fields = {"socket_inodes", "netns", "exe", "uid"}
-    parallel = read_processes(Path("/"), fields=fields, helpers=2).processes
-    alone = read_processes(Path("/"), fields=fields, helpers=0).processes
+    parallel = read_processes(Path("/"), fields=fields, fd_walk=FdWalk(helpers=2)).processes
+    alone = read_processes(Path("/"), fields=fields, fd_walk=FdWalk.serial()).processes
     assert [parallel[pid] for pid in holders] == [alone[pid] for pid in holders]
     assert {parallel[pid].socket_inodes for pid in holders} == {
         frozenset({inode}) for inode in holders.values()}
     assert all(isinstance(pid, int) for pid in parallel)
+
+
+# --- the walk object callers hand down ---------------------------------------------------------
+
+
+def test_a_serial_walk_starts_no_helper(holders: dict[int, int],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fdwalk, "helpers_for", lambda count: 3)  # would pay off, by default
+    pids = sorted(holders)
+    assert FdWalk.serial().share("/proc", pids) == (pids, None)
+    given, shared = FdWalk().share("/proc", pids)
+    assert given == pids and shared is not None and len(shared.helpers) == 3
+    shared.cancel()
+
+
+def test_an_early_walk_is_taken_over_once_and_its_helpers_left_out(
+        holders: dict[int, int]) -> None:
+    early = fdwalk.walk("/proc", None, 1)
+    plan = FdWalk(early=early)
+    assert plan.early is early
+    (helper,) = early.own
+    given, shared = plan.share("/proc", [*sorted(holders), helper])
+    assert shared is early and given == sorted(holders)  # its own helper is not the host's
+    assert plan.early is None
+    plan.cancel()  # taken over: not the plan's to stop any more
+    assert early.helpers != []
+    assert early.finish().keys() >= holders.keys()
+
+
+def test_an_early_walk_nobody_takes_is_cancelled(holders: dict[int, int]) -> None:
+    early = fdwalk.walk("/proc", sorted(holders), 1)
+    plan = FdWalk(early=early)
+    plan.cancel()
+    assert early.helpers == [] and early.tokens == -1 and plan.early is None
+    unused = fdwalk.walk("/proc", sorted(holders), 1)
+    table = read_processes(Path("/"), fields={"netns"}, fd_walk=FdWalk(early=unused))
+    assert unused.helpers == [] and unused.tokens == -1  # no fd table read: cancelled
+    assert set(holders) <= set(table.processes)
+
+
+def test_work_meanwhile_sees_the_table_before_its_fd_tables(holders: dict[int, int]) -> None:
+    seen: list[tuple[str, frozenset[str], bool]] = []
+
+    def note(name: str) -> Callable[[ProcessTable], None]:
+        def work(table: ProcessTable) -> None:
+            seen.append((name, table.fields, table.processes[min(holders)].has("socket_inodes")))
+        return work
+
+    plan = FdWalk(helpers=1)
+    plan.meanwhile(note("first"))
+    plan.meanwhile(note("second"))
+    table = read_processes(Path("/"), fields={"socket_inodes", "netns"}, fd_walk=plan)
+    partial = frozenset({"netns"}) | table.fields - {"socket_inodes"}
+    assert seen == [("first", partial, False), ("second", partial, False)]
+    assert table.processes[min(holders)].socket_inodes == {holders[min(holders)]}

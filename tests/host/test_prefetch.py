@@ -82,11 +82,12 @@ def test_a_walk_started_and_not_wanted_is_cancelled(tmp_path: Path,
     monkeypatch.setattr(fdwalk, "helpers_for", lambda count: 1)
     path = write(tmp_path / "p.yaml", policy("p", [PROCESS]))
     (tmp_path / "extra.yaml").write_text("# kind: ports, one day\n", encoding="utf-8")
-    walk = prefetch.start(Path("/"), [str(tmp_path)])  # the comment is enough for the guess
+    fd_walk = prefetch.start(Path("/"), [str(tmp_path)])  # the comment is enough for the guess
+    walk = fd_walk.early if fd_walk is not None else None
     assert walk is not None and walk.proc == "/proc"
     helpers = [child.pid for child in walk.helpers]
     loaded = load_for_audit([str(path)], dt.date(2026, 11, 24)).policy_set
-    run = audit.run(loaded, Path("/"), prefetched=walk)
+    run = audit.run(loaded, Path("/"), fd_walk=fd_walk)
     assert [r.status.value for r in run.results] in (["pass"], ["fail"])
     assert walk.helpers == [] and walk.tokens == -1
     for pid in helpers:
@@ -103,12 +104,12 @@ def test_the_cli_hands_its_walk_to_the_audit(tmp_path: Path,
     started: list[fdwalk.Walk] = []
     real_start = prefetch.start
 
-    def start(root: Path, paths: list[str]) -> fdwalk.Walk | None:
+    def start(root: Path, paths: list[str]) -> fdwalk.FdWalk | None:
         monkeypatch.setattr(fdwalk, "helpers_for", lambda count: 1)
-        walk = real_start(root, paths)
-        assert walk is not None
-        started.append(walk)
-        return walk
+        fd_walk = real_start(root, paths)
+        assert fd_walk is not None and fd_walk.early is not None
+        started.append(fd_walk.early)
+        return fd_walk
 
     def audit_json(out: Path) -> str:
         code = cli.main(["audit", "--policy", str(path), "--root", str(root),
@@ -158,11 +159,12 @@ def test_a_live_audit_with_the_walk_prefetched_says_the_same(tmp_path: Path) -> 
             return [{{k: v for k, v in r.items() if k != "duration_ms"}}
                     for r in report.as_dict(run)["results"]]
         before = results(audit.run(loaded, Path("/")))
-        walk = prefetch.start(Path("/"), [policy])
+        fd_walk = prefetch.start(Path("/"), [policy])
+        walk = fd_walk.early
         assert walk is not None and walk.helpers
         for child in walk.helpers:
             os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)
-        after = results(audit.run(loaded, Path("/"), prefetched=walk))
+        after = results(audit.run(loaded, Path("/"), fd_walk=fd_walk))
         print(json.dumps([before == after, before[0]["status"],
                           len(before[0]["evidence"]["items"])]))
         for child in children:

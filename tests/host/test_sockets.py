@@ -19,6 +19,7 @@ import pytest
 
 from agent.host import sockets
 from agent.host.facts import ReadError
+from agent.host.fdwalk import FdWalk
 from agent.host.processes import ProcessTable, read_processes
 from agent.host.snapshot import SnapshotRequest, take
 from agent.host.sockets import (
@@ -320,7 +321,7 @@ def test_snapshot_reads_the_socket_tables_before_the_fd_tables_are_in(
         return real(root, table)
 
     monkeypatch.setattr(sockets, "read_socket_table", spy)
-    snap = take(tree, SnapshotRequest(listeners=True), helpers=helpers)
+    snap = take(tree, SnapshotRequest(listeners=True), fd_walk=FdWalk(helpers))
     # With a helper walking, the tables are read while it ends; alone, after the pass.
     assert seen == [(not helpers,) * 5]
     assert snap.listeners == read_listeners(tree, read_processes(tree, sockets=True))

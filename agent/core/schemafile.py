@@ -11,8 +11,10 @@ generated from the declarations in code; the shipped file must equal the generat
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 API_VERSION = "hostguard/v1"
@@ -47,6 +49,14 @@ def document(schema_id: str, title: str, description: str, *, kind: str,
         "properties": {"apiVersion": {"const": API_VERSION}, "kind": {"const": kind},
                        **properties},
     }
+
+
+def shipped(module_file: str, filename: str) -> dict[str, Any]:
+    """The JSON schema ``filename`` shipped beside the module whose ``__file__`` is
+    ``module_file``. Read as a plain file, not through importlib.resources, which an audit
+    would otherwise import (with zipfile and its compressors) for this alone."""
+    data: dict[str, Any] = json.loads(Path(module_file).with_name(filename).read_text("utf-8"))
+    return data
 
 
 def main(argv: list[str] | None, package: str, filename: str, render: Callable[[], str]) -> int:

@@ -514,15 +514,21 @@ def _v2_cpulist(h: Hierarchy, node: CgroupNode, setting: str) -> Reading | str:
     return f"no {effective} in {h.host_path(node.path)} or its ancestors"
 
 
+def _file(h: Hierarchy, node: CgroupNode, name: str) -> tuple[str, str] | str:
+    """The text of ``node``'s file ``name`` and its host path, or why it cannot be read."""
+    raw = node.files.get(name)
+    path = h.host_path(node.path, name)
+    if isinstance(raw, ReadError):
+        return raw.reason
+    if raw is None:
+        return f"{path} does not exist"
+    return raw, path
+
+
 def _read_v1(h: Hierarchy, node: CgroupNode, setting: str) -> Reading | str:
     def get(name: str) -> tuple[str, str] | str:
-        raw = node.files.get(name)
-        path = h.host_path(node.path, name)
-        if isinstance(raw, ReadError):
-            return raw.reason
-        if raw is None:
-            return f"{path} does not exist"
-        return raw.strip(), path
+        got = _file(h, node, name)
+        return got if isinstance(got, str) else (got[0].strip(), got[1])
 
     def number(name: str) -> tuple[int, str] | str:
         got = get(name)
@@ -598,12 +604,10 @@ def read_counter(h: Hierarchy, node: CgroupNode, what: str) -> tuple[int, str, s
     else:
         name = "memory.events" if h.version == 2 else "memory.oom_control"
         keys = ("oom_kill",)
-    raw = node.files.get(name)
-    path = h.host_path(node.path, name)
-    if isinstance(raw, ReadError):
-        return raw.reason
-    if raw is None:
-        return f"{path} does not exist"
+    got = _file(h, node, name)
+    if isinstance(got, str):
+        return got
+    raw, path = got
     values = flat_keyed(raw)
     if keys[0] not in values:
         extra = ""

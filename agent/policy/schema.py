@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import sys
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from agent.checks import KINDS
@@ -106,11 +105,7 @@ def render() -> str:
 @cache
 def shipped() -> dict[str, Any]:
     """The schema file shipped in the package (what editors and the linter read)."""
-    # Beside this module (not importlib.resources, which loads zipfile, bz2 and lzma: a tenth
-    # of the imports of `hostguard audit`).
-    text = Path(__file__).with_name("schema.json").read_text(encoding="utf-8")
-    data: dict[str, Any] = json.loads(text)
-    return data
+    return schemafile.shipped(__file__, "schema.json")
 
 
 def main(argv: list[str] | None = None) -> int:

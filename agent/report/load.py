@@ -10,13 +10,12 @@ same mapping as ``raw_spec``), not the kind's parsed object.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import fields
 from functools import cache
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
+from agent.core import schemafile
 from agent.core.location import Location
 from agent.core.quickcheck import accepts
 from agent.host.facts import HostFacts
@@ -36,9 +35,7 @@ class ResultLoadError(ValueError):
 @cache
 def schema() -> dict[str, Any]:
     """The shipped ``result.schema.json``."""
-    text = resources.files("agent.report").joinpath("result.schema.json").read_text("utf-8")
-    loaded: dict[str, Any] = json.loads(text)
-    return loaded
+    return schemafile.shipped(__file__, "result.schema.json")
 
 
 @cache

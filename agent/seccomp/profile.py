@@ -45,7 +45,6 @@ import textwrap
 from collections.abc import Sequence
 from dataclasses import field
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -158,9 +157,7 @@ def render() -> str:
 @cache
 def shipped() -> dict[str, Any]:
     """The schema file shipped in the package."""
-    text = resources.files("agent.seccomp").joinpath("profile.schema.json").read_text("utf-8")
-    data: dict[str, Any] = json.loads(text)
-    return data
+    return schemafile.shipped(__file__, "profile.schema.json")
 
 
 @cache

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.cli.args import date
+from agent.core import shipped
 from agent.core.atomic import write_atomic
 from agent.report import writer as report_writer
 
@@ -52,8 +53,9 @@ def add_parsers(sub: Any) -> None:
                          description="Read the host once, evaluate every check. Exit 0 "
                          "compliant, 1 a check failed, 2 invalid policy or usage, 3 nothing "
                          "failed but some checks could not be evaluated.")
-    aud.add_argument("--policy", action="extend", nargs="+", required=True, metavar="PATH",
-                     help="policy files or folders")
+    aud.add_argument("--policy", action="extend", nargs="+", metavar="PATH",
+                     help="policy files or folders (default: /etc/hostguard/policies when it "
+                     "exists, else the policies shipped with hostguard)")
     aud.add_argument("--root", type=Path, default=Path("/"), help="host root (default /)")
     aud.add_argument("--format", choices=["text", "json"], default="text")
     aud.add_argument("--output", type=Path, help="write the report here (atomically); a "
@@ -102,9 +104,29 @@ def _load(paths: list[str], today: dt.date) -> PolicySet | int:
     return found.policy_set
 
 
+def _default_policies() -> list[str] | int:
+    """The policies of an audit that names none (said on stderr), or the exit status."""
+    try:
+        found = shipped.default_policies()
+    except shipped.NotShipped as exc:
+        print(f"hostguard: no --policy given and {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if found == shipped.SYSTEM_POLICIES:
+        print(f"hostguard: no --policy given: auditing with {found}", file=sys.stderr)
+    else:
+        print(f"hostguard: no --policy given and no {shipped.SYSTEM_POLICIES}: auditing with "
+              f"the policies shipped with hostguard ({found})", file=sys.stderr)
+    return [str(found)]
+
+
 def _audit(args: argparse.Namespace) -> int:
     from agent.host import prefetch  # noqa: PLC0415 - the parser is built for --help too
 
+    if args.policy is None:
+        found = _default_policies()
+        if isinstance(found, int):
+            return found
+        args.policy = found
     # Before the imports and the policy load: the helpers walk on other CPUs meanwhile.
     prefetched = prefetch.start(args.root, args.policy)
     try:

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from agent.core import layout
 from agent.core.atomic import write_atomic
 from agent.core.diagnostic import Diagnostic
 
@@ -32,3 +33,42 @@ def say_invalid(diagnostics: Iterable[Diagnostic], verdict: str) -> None:
     for diagnostic in diagnostics:
         print(diagnostic, file=sys.stderr)
     print(f"hostguard: {verdict}", file=sys.stderr)
+
+
+def lay_out(steps: list[layout.Step], dry_run: bool) -> int:
+    """Write the steps (unless ``dry_run``), saying what each does; the exit status: 0 done, 1 a
+    file kept, 2 something in the way (nothing written) or a write failed (the steps told
+    before it were written)."""
+    blocked = [s for s in steps if s.state is layout.State.BLOCKED]
+    for step in blocked:
+        # What is in the way of a folder is in the way of all it would hold: told once.
+        if not any(step.target.is_relative_to(b.target) for b in blocked if b is not step):
+            print(f"hostguard: cannot write {step.target}: {step.difference}", file=sys.stderr)
+    if blocked:
+        print("hostguard: nothing written", file=sys.stderr)
+        return 2
+    kept = False
+    for step in steps:
+        if step.state is layout.State.KEEP:
+            kept = True
+            print(f"{'would keep' if dry_run else 'kept'} {step.target}: differs from what "
+                  "hostguard writes (--force replaces it)")
+            print(step.difference)
+            continue
+        if step.state is layout.State.UNCHANGED:
+            print(f"unchanged {step.target}")
+            continue
+        if not dry_run:
+            try:
+                layout.apply([step])
+            except OSError as exc:
+                print(f"hostguard: cannot write {exc.filename or step.target}: "
+                      f"{exc.strerror or exc}", file=sys.stderr)
+                return 2
+        verb = "created" if step.state is layout.State.CREATE else "replaced"
+        what = "folder" if step.entry.content is None else "file"
+        print(f"{'would ' + verb[:-1] if dry_run else verb} {step.target} "
+              f"({what}, mode {step.entry.mode:04o})")
+        if step.state is layout.State.REPLACE:
+            print(step.difference)
+    return 1 if kept else 0

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from agent import __version__
+from agent.core import shipped
 from tests.authoring import TRADING_ROOT, check, policy, sysctl, write
 from tests.support import run_cli
 
@@ -150,10 +151,21 @@ def test_missing_policy_path(tmp_path: Path) -> None:
     assert done.stderr == f"hostguard: {missing}: No such file or directory\n"
 
 
-def test_policy_option_is_required() -> None:
-    done = run_cli("audit", "--root", str(TRADING_ROOT))
-    assert done.returncode == 2
-    assert "the following arguments are required: --policy" in done.stderr
+def test_without_policy_the_system_or_the_shipped_policies_are_audited(tmp_path: Path) -> None:
+    # From a folder with no policies/ in it: the policies come from /etc/hostguard/policies
+    # (none on a test machine, normally) or from hostguard itself, and stderr says which.
+    done = audit("--root", str(TRADING_ROOT), "--format", "json", cwd=tmp_path)
+    assert done.returncode in (0, 1, 3), done.stderr
+    system = shipped.SYSTEM_POLICIES
+    used = system if system.is_dir() else shipped.policies()
+    first = done.stderr.splitlines()[0]
+    if used == system:
+        assert first == f"hostguard: no --policy given: auditing with {system}"
+    else:
+        assert first == (f"hostguard: no --policy given and no {system}: auditing with the "
+                         f"policies shipped with hostguard ({used})")
+    files = {f["path"] for f in json.loads(done.stdout)["policy"]["files"]}
+    assert str(used / "trading-baseline.yaml") in files
 
 
 @pytest.mark.parametrize("kind", ["file", "missing"])

@@ -123,3 +123,13 @@ def test_policies_list_show_copy(installed: Installed) -> None:
     linted = installed.run("lint", str(out))
     assert linted.returncode == 0, linted.stdout
 
+
+def test_install_service_names_the_installed_hostguard(installed: Installed) -> None:
+    root = installed.elsewhere / "root"
+    root.mkdir()
+    done = installed.run("install-service", "--root", str(root))
+    assert done.returncode == 0, done.stdout + done.stderr
+    unit = (root / "etc/systemd/system/hostguard.service").read_text()
+    assert f"\nExecStart={installed.hostguard} daemon --config /etc/hostguard/hostguard.yaml\n" \
+        in unit
+    assert (root / "etc/hostguard/policies/seccomp/trading-gateway.yaml").is_file()

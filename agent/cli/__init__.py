@@ -31,6 +31,7 @@ COMMANDS: LazyRegistry[Callable[[Any], None]] = LazyRegistry({
     "daemon": "agent.cli.daemon:add_parsers",
     "history": "agent.cli.history:add_parsers",
     "policies": "agent.cli.policies:add_parsers",
+    "install-service": "agent.cli.install:add_parsers",
 })
 """Top-level command -> the function that registers it (and the other commands of its module)
 on the top-level subparsers; the help lists them in this order."""

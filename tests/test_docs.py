@@ -50,3 +50,37 @@ def test_readme_quick_start_is_two_commands_and_ci_runs_the_test_one() -> None:
     commands = [line.split("#")[0].strip() for line in quick.splitlines() if line.strip()]
     assert commands == ["make audit", "make test"]
     assert "make test" in (PROJECT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+INSTALL_BLOCK = re.compile(r"^<!-- install:begin -->\n```sh\n(.*?)```\n<!-- install:end -->$",
+                           re.M | re.S)
+
+
+def test_readme_install_block_is_install_service_then_systemctl() -> None:
+    # The contract with tests/systemd/: exactly one block between the markers, run as it is.
+    readme = (PROJECT / "README.md").read_text(encoding="utf-8")
+    assert readme.count("<!-- install:begin -->") == 1
+    assert readme.count("<!-- install:end -->") == 1
+    blocks = INSTALL_BLOCK.findall(readme)
+    assert blocks == ["hostguard install-service\n"
+                      "systemctl daemon-reload && systemctl enable --now hostguard\n"]
+    service = readme.split("## Running as a service", 1)[1].split("\n## ", 1)[0]
+    assert "<!-- install:begin -->" in service
+
+
+def test_the_documented_layout_is_what_install_service_lays_out() -> None:
+    from agent.daemon.install import entries  # noqa: PLC0415 - this test only
+
+    doc = (PROJECT / "docs" / "daemon.md").read_text(encoding="utf-8")
+    install = doc.split("## Install", 1)[1].split("\n## ", 1)[0]
+    assert "hostguard install-service" in install
+    rows = dict(re.findall(r"^\| `(/[^`]+?)/?` \| (0\d{3}) \|", install, re.M))
+    laid_out = {str(e.path): f"{e.mode:04o}"
+                for e in entries(["/opt/hostguard/bin/hostguard"], deep_seccomp=True)
+                if e.content is None or not str(e.path).startswith("/etc/hostguard/policies/")}
+    assert rows == laid_out
+    # One mode for /etc/hostguard wherever it is told (issue 14: README said 0755 by omission).
+    for text in (doc, (PROJECT / "README.md").read_text(encoding="utf-8")):
+        assert "install -d" not in text
+        assert "cp policies/" not in text
+        assert set(re.findall(r"`/etc/hostguard/?`[ |(]+(0\d{3})", text)) == {"0750"}

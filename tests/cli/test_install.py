@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.daemon.install import hidden, installed_command, quote, with_exec_start
+from agent.daemon.install import entries, hidden, installed_command, quote, with_exec_start
 from tests.support import PROJECT, need
 
 UNIT = "etc/systemd/system/hostguard.service"
@@ -199,3 +200,22 @@ def test_protect_home_hides_a_hostguard_under_root_or_home() -> None:
     assert hidden(["/opt/venv/bin/python", "-m", "agent"], Path("/home/me/src/agent"), unit) == [
         Path("/home/me/src/agent")]
     assert hidden(["/root/venv/bin/hostguard"], Path("/x"), "ProtectHome=no\n") == []
+
+
+def test_every_installed_path_the_shipped_texts_name_is_laid_out() -> None:
+    # SEC-101/102's remediation named /etc/hostguard/seccomp/, where nothing is installed.
+    laid_out = {str(e.path) for e in entries(["/opt/hostguard/bin/hostguard"], True)}
+    texts = [*(PROJECT / "policies").rglob("*.yaml"), PROJECT / "packaging/hostguard.yaml",
+             PROJECT / "README.md", *(PROJECT / "docs").glob("*.md")]
+    for path in texts:
+        for named in re.findall(r"/etc/hostguard(?:/[\w.-]+)*", path.read_text()):
+            assert named in laid_out, f"{path.relative_to(PROJECT)} names {named}"
+
+
+def test_the_laid_out_policies_lint_clean_with_their_profiles(tmp_path: Path) -> None:
+    assert install(tmp_path).returncode == 0
+    policies = tmp_path / "etc/hostguard/policies"
+    done = subprocess.run([str(script()), "lint", "--strict", str(policies)], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert (done.returncode, done.stdout.splitlines()[-1]) == (
+        0, f"{len(POLICIES)} file(s) checked: 0 error(s), 0 warning(s)"), done.stdout

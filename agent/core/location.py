@@ -23,7 +23,16 @@ class Location:
 
 
 def display_path(path: Path) -> str:
-    """Path as shown in diagnostics: relative to the working folder when inside it."""
+    """Path as shown in diagnostics: relative to the working folder when inside it, unless
+    that folder is ``/``.
+
+    A service runs in ``/``, where every path is inside the working folder: relative to it,
+    ``/etc/hostguard/policies/x.yaml`` would read ``etc/hostguard/policies/x.yaml`` in the
+    journal, the status line and the reports, as if relative to wherever the reader is.
+    """
     absolute = os.path.abspath(path)
-    relative = os.path.relpath(absolute)
+    cwd = os.getcwd()
+    if cwd == os.path.sep:
+        return absolute
+    relative = os.path.relpath(absolute, cwd)
     return absolute if relative.startswith("..") else relative

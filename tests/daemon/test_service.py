@@ -333,6 +333,23 @@ def test_once_writes_the_report_and_returns_the_audit_status(tmp_path: Path) -> 
     assert failing.returncode == 1
 
 
+def test_a_daemon_in_the_root_folder_names_policies_by_absolute_path(tmp_path: Path) -> None:
+    # A service runs in /: paths relative to it read as relative to wherever the reader is
+    # ("tmp/.../policies/base.yaml"), in reports, history and the journal alike.
+    config = write_config(tmp_path, output_dir="out")
+    ok = run_cli("daemon", "--config", str(config), "--once", "--no-placement", cwd=Path("/"))
+    assert ok.returncode == 0, ok.stderr
+    [report] = (tmp_path / "out").iterdir()
+    result = json.loads(report.read_text())
+    base = str(tmp_path / "policies" / "base.yaml")
+    assert [f["path"] for f in result["policy"]["files"]] == [base]
+    assert [r["location"]["path"] for r in result["results"]] == [base]
+    write(tmp_path / "policies" / "base.yaml", {**policy("base", [KPTR_PASS]), "extra": 1})
+    bad = run_cli("daemon", "--config", str(config), "--once", "--no-placement", cwd=Path("/"))
+    assert bad.returncode == 2
+    assert f" error={json.dumps(base + ':')[:-1]}" in bad.stderr, bad.stderr
+
+
 @pytest.fixture
 def tiny_disk(tmp_path: Path) -> Iterator[Path]:
     need_root()

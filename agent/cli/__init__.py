@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NoReturn, TextIO
 
 from agent import __version__
+from agent.core.native import MissingLibrary
 from agent.core.registry import LazyRegistry
 
 COMMANDS: LazyRegistry[Callable[[Any], None]] = LazyRegistry({
@@ -102,7 +103,11 @@ def main(argv: Sequence[str] | None = None, *, ending: bool = False) -> int:
     # command, --help, --version) gets the whole command line.
     command = words[0] if words and words[0] in COMMANDS else None
     with _one_run(ending) if command in ONE_SHOT else contextlib.nullcontext():
-        return _run(build_parser(command).parse_args(words))
+        try:
+            return _run(build_parser(command).parse_args(words))
+        except MissingLibrary as exc:  # libseccomp: reached by a command, or by its parser
+            print(f"hostguard: {exc}", file=sys.stderr)
+            return 2
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -37,9 +37,8 @@ from collections.abc import Iterable
 from enum import StrEnum
 from functools import cache
 
-import pyseccomp
-
 from agent.core.record import record
+from agent.seccomp.binding import pyseccomp
 
 
 class UnknownSyscall(ValueError):

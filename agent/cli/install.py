@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from agent.cli.output import lay_out
+from agent.core import layout
 
 EXIT_USAGE = 2
 
@@ -34,8 +38,6 @@ def add_parsers(sub: Any) -> None:
 
 def _install(args: argparse.Namespace) -> int:
     import agent  # noqa: PLC0415 - where the package is, for the ProtectHome= check
-    from agent.cli.output import lay_out  # noqa: PLC0415 - the parser is built for --help too
-    from agent.core import layout  # noqa: PLC0415 - the parser is built for --help too
     from agent.daemon import install  # noqa: PLC0415 - the parser is built for --help too
 
     root: Path = args.root.absolute()
@@ -71,9 +73,7 @@ def _install(args: argparse.Namespace) -> int:
     return code
 
 
-def _next_steps(root: Path, steps: list[Any], dry_run: bool) -> None:
-    from agent.core import layout  # noqa: PLC0415 - the parser is built for --help too
-
+def _next_steps(root: Path, steps: Sequence[layout.Step], dry_run: bool) -> None:
     then = "then" if dry_run else "now"
     if root != Path("/"):
         print(f"{then}, to enable it in that tree: systemctl --root={root} enable hostguard")

@@ -29,7 +29,7 @@ def test_unit_settings() -> None:
     assert unit["ExecStart"] == ["/usr/bin/hostguard daemon --config /etc/hostguard/hostguard.yaml"]
     assert unit["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
     assert unit["Restart"] == ["on-failure"]
-    assert unit["CapabilityBoundingSet"] == ["CAP_DAC_READ_SEARCH CAP_SYS_PTRACE"]
+    assert unit["CapabilityBoundingSet"] == ["CAP_DAC_READ_SEARCH CAP_SYS_PTRACE CAP_SYS_ADMIN"]
     assert unit["SystemCallFilter"] == ["@system-service", "~@privileged"]
     for key, value in [("ProtectSystem", "strict"), ("ProtectHome", "yes"),
                        ("PrivateTmp", "yes"), ("NoNewPrivileges", "yes"),

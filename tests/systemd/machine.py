@@ -9,6 +9,11 @@ ones). Commands run inside through ``nsenter -a`` on PID 1, found as nspawn's ch
 
 On a host with hybrid cgroups (this VM), nspawn does not hand the v1 ``pids`` hierarchy to the
 container: ``pids.max`` reads are ``error`` there, with or without the unit's sandbox.
+
+The container shares the host's network namespace, as a host's services do: some sysctls exist
+only there (``net.core.bpf_jit_*`` is absent from any other namespace), so a private network
+would hide what the audit must read. The services the tests start listen on ports 7001 (what the
+shipped gateway policy expects), 8081 and 8082 of the host.
 """
 
 from __future__ import annotations
@@ -164,9 +169,6 @@ def booted(name: str, staging: Path, log: Path) -> Iterator[Machine]:
     reaped on the way out, whatever happened."""
     argv = ["systemd-nspawn", "--register=no", "--keep-unit", "-D", "/", "--volatile=yes",
             "-M", name, "-b", "--console=pipe", f"--bind={staging}:{INSIDE}",
-            # Its own network namespace (only lo): the listeners the tests start cannot clash
-            # with the host's, and the audit sees exactly those.
-            "--private-network",
             # systemd-firstboot wants a terminal, which --console=pipe does not give.
             "--", "systemd.mask=systemd-firstboot.service"]
     env = {**os.environ, "SYSTEMD_SECCOMP": "0"}

@@ -97,7 +97,7 @@ def test_deep_seccomp_drop_in_resets_every_seccomp_backed_setting(tmp_path: Path
                       "RestrictNamespaces=", "MemoryDenyWriteExecute=", "LockPersonality=",
                       "RestrictRealtime=", "RestrictSUIDSGID=", "ProtectKernelModules=",
                       "ProtectKernelLogs=", "ProtectClock=", "ProtectHostname=",
-                      "PrivateDevices="}
+                      "PrivateDevices=", "ProtectKernelTunables="}
     assert seccomp_backed - {"SystemCallFilter="} <= failing
     assert not any(line.startswith("✓ SystemCallFilter=") for line in security.stdout.splitlines())
     match = re.search(r"Overall exposure level for hostguard\.service: (\d+\.\d)", security.stdout)

@@ -3,6 +3,7 @@ container per test module (``installed``)."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 from collections.abc import Iterator
@@ -41,6 +42,7 @@ def staging(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
+@contextlib.contextmanager
 def install_in_container(tag: str, staging: Path, log: Path,
                          **overrides: Any) -> Iterator[Installed]:
     """Boot, start the services to audit, run the install block, then rewrite the installed

@@ -32,7 +32,8 @@ EXCEPTIONS = {
 @pytest.fixture(scope="module")
 def hg(staging: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
     log = tmp_path_factory.mktemp("svc") / "nspawn.log"
-    yield from install_in_container("svc", staging, log, interval=2, jitter=0)
+    with install_in_container("svc", staging, log, interval=2, jitter=0) as installed:
+        yield installed
 
 
 def test_install_block_enables_and_starts_the_service(hg: Installed) -> None:

@@ -51,12 +51,17 @@ def install(machine: Machine) -> str:
     return machine.run("sh", "-ec", f"cd {SRC}\n{block}", timeout=120).stdout
 
 
+def add_user(machine: Machine, name: str) -> None:
+    """A system user with its own group (/etc has no login.defs to ask for one)."""
+    machine.run("useradd", "--system", "--user-group", "--no-create-home",
+                "--shell", "/usr/sbin/nologin", name)
+
+
 def start_workloads(machine: Machine) -> None:
     """Services to audit: a listener as nobody, one as www-data, and the FIX gateway (unit
     fixgw, comm fixgw, user fixgw, port 7001) under its own seccomp filter, loaded by
     ``hostguard exec`` with the shipped gateway profile, as the shipped policies expect."""
-    machine.run("useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-                "fixgw")
+    add_user(machine, "fixgw")
     # comm is the name execve() was given: a link named fixgw to the interpreter.
     machine.sh("mkdir -p /srv/fixgw && ln -s /usr/bin/python3 /srv/fixgw/fixgw")
     python = "/usr/bin/python3"

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.systemd import agent
 from tests.systemd.agent import CONFIG, UNIT, show, wait_for
@@ -212,6 +213,27 @@ def test_live_exposure_is_at_most_2_5(hg: Installed) -> None:
     assert match is not None, out
     print(f"\nlive exposure {match[1]}")
     assert float(match[1]) <= 2.5, out
+
+
+def test_metrics_are_readable_by_a_collector_running_as_its_own_user(hg: Installed) -> None:
+    """node_exporter's textfile collector lists its folder and reads every *.prom in it, as
+    its own unprivileged user (issue 14, defect 4)."""
+    m = hg.machine
+    agent.add_user(m, "node-exp")
+    metrics = Path(hg.config["metrics"])
+    listing = m.run("ls", str(metrics.parent), user="node-exp", check=False)
+    assert listing.returncode == 0, listing
+    assert metrics.name in listing.stdout.split()
+    read = m.run("cat", str(metrics), user="node-exp", check=False)
+    assert read.returncode == 0, read
+    families = {f.name: f for f in text_string_to_metric_families(read.stdout)}
+    checks = {s.labels["status"]: s.value for s in families["hostguard_checks"].samples}
+    assert sum(checks.values()) == len(agent.latest_run(m)["results"])
+    # The evidence stays private: reports and history are not the collector's to read.
+    assert m.run("cat", str(hg.config["history"]), user="node-exp",
+                 check=False).returncode != 0
+    assert m.run("ls", str(hg.config["output_dir"]), user="node-exp",
+                 check=False).returncode != 0
 
 
 def test_history_verifies_after_several_cycles(hg: Installed) -> None:

@@ -127,6 +127,14 @@ def latest_run(machine: Machine) -> dict[str, Any]:
     return doc
 
 
+def next_run(machine: Machine, after: str) -> dict[str, Any]:
+    """The daemon's first run started after ``after`` (a run's ``started``)."""
+    def probe() -> dict[str, Any] | None:
+        run = latest_run(machine)
+        return run if run["started"] != after else None
+    return wait_for(probe, what="the daemon's next audit")
+
+
 def unsandboxed_audit(machine: Machine, config: dict[str, Any]) -> dict[str, Any]:
     """``hostguard audit`` with the configuration's policies and labels, as a plain transient
     service (root, every capability, no filter): the same host seen without the sandbox."""
@@ -143,9 +151,34 @@ def unsandboxed_audit(machine: Machine, config: dict[str, Any]) -> dict[str, Any
     return doc
 
 
+def compare(machine: Machine, config: dict[str, Any], allowed: frozenset[str] = frozenset(),
+            attempts: int = 3) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The daemon's latest run, an unsandboxed audit, and the checks whose status differs
+    beyond ``allowed``: retried on a later run when some differ, since the two audits read
+    the host at different moments (a process that is a zombie during one of them has no
+    readable network namespace, which makes ``namespaces: all`` port checks ``error``).
+    A difference the sandbox causes is there every time."""
+    for attempt in range(attempts):
+        daemon = latest_run(machine)
+        plain = unsandboxed_audit(machine, config)
+        differ = differences(daemon, plain)
+        if differ.keys() <= allowed or attempt == attempts - 1:
+            return daemon, plain, differ
+        next_run(machine, daemon["started"])
+    raise AssertionError("unreachable")
+
+
 def statuses(doc: dict[str, Any]) -> dict[str, str]:
     """Check id -> status of a result document."""
     return {r["id"]: r["status"] for r in doc["results"]}
+
+
+def differences(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
+    """Checks whose status differs between two result documents, with both evidences."""
+    a, b = statuses(ours), statuses(theirs)
+    return {cid: {"statuses": (a[cid], b.get(cid)), "evidence": evidence(ours, cid),
+                  "other": evidence(theirs, cid) if cid in b else None}
+            for cid in a if a[cid] != b.get(cid)}
 
 
 def evidence(doc: dict[str, Any], check: str) -> dict[str, Any]:

@@ -72,11 +72,9 @@ def test_start_reaches_running_and_status_names_checks_then_counts(hg: Installed
 
 def test_verdicts_under_the_unit_equal_an_unsandboxed_audit(hg: Installed) -> None:
     m = hg.machine
-    daemon = agent.latest_run(m)
-    plain = agent.unsandboxed_audit(m, hg.config)
+    daemon, plain, differ = agent.compare(m, hg.config, frozenset(EXCEPTIONS))
     ours, theirs = agent.statuses(daemon), agent.statuses(plain)
     assert ours.keys() == theirs.keys()
-    differ = {cid: (ours[cid], theirs[cid]) for cid in ours if ours[cid] != theirs[cid]}
     assert differ.keys() <= EXCEPTIONS.keys(), {c: differ[c] for c in differ.keys()
                                                  - EXCEPTIONS.keys()}
     assert ours["SEC-102"] == "error"
@@ -90,7 +88,7 @@ def test_verdicts_under_the_unit_equal_an_unsandboxed_audit(hg: Installed) -> No
 def test_bpf_jit_harden_is_read_under_the_unit(hg: Installed) -> None:
     """The kernel lets only CAP_SYS_ADMIN read net.core.bpf_jit_* (issue 14, defect 2)."""
     m = hg.machine
-    daemon, plain = agent.latest_run(m), agent.unsandboxed_audit(m, hg.config)
+    daemon, plain, _ = agent.compare(m, hg.config, frozenset(EXCEPTIONS))
     assert "not permitted" not in str(agent.evidence(daemon, "KRN-007"))
     assert agent.evidence(daemon, "KRN-007") == agent.evidence(plain, "KRN-007")
 
@@ -126,9 +124,7 @@ def test_reload_refuses_a_broken_policy_and_takes_a_fixed_one(hg: Installed) -> 
         state = show(m, "ActiveState", "SubState", "MainPID")
         assert (state["ActiveState"], state["SubState"]) == ("active", "running")
         assert state["MainPID"] == before["MainPID"]
-        mark = agent.latest_run(m)["started"]
-        run = wait_for(lambda: (r := agent.latest_run(m))["started"] != mark and r,
-                       what="an audit after the refused reload")
+        run = agent.next_run(m, agent.latest_run(m)["started"])
         assert len(run["results"]) == int(loaded["checks"])
         assert "SITE-001" not in agent.statuses(run)
         status = m.run("systemctl", "status", UNIT, "--no-pager", check=False).stdout
@@ -138,9 +134,7 @@ def test_reload_refuses_a_broken_policy_and_takes_a_fixed_one(hg: Installed) -> 
         m.write(extra, BROKEN.replace("severty", "severity"))
         m.run("systemctl", "reload", UNIT)
         agent.wait_status(m, f"reloaded {int(loaded['checks']) + 1} checks from 7 policy files")
-        mark = agent.latest_run(m)["started"]
-        run = wait_for(lambda: (r := agent.latest_run(m))["started"] != mark and r,
-                       what="an audit after the good reload")
+        run = agent.next_run(m, agent.latest_run(m)["started"])
         assert "SITE-001" in agent.statuses(run)
         assert show(m, "MainPID")["MainPID"] == before["MainPID"]
     finally:

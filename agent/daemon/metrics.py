@@ -34,7 +34,8 @@ control characters, and bytes that were not valid UTF-8 on the host, are written
 
 The file is mode 0644: node_exporter runs as its own unprivileged user and publishes these
 values over HTTP anyway, so they are not secrets kept from local users (the history database and
-reports, which hold evidence, stay 0640).
+reports, which hold evidence, stay 0640). Folders the daemon creates for it are 0755 whatever the
+umask, as the collector lists its folder; folders that exist are left as they are.
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ if TYPE_CHECKING:  # psutil is imported where the daemon runs, not where configu
     from agent.daemon.resources import Watch
 
 FILE_MODE = 0o644
+FOLDER_MODE = 0o755
+"""Mode of the folders made for the metrics file (the textfile collector lists its folder)."""
 STATUS_VALUE = {Status.PASS: 0, Status.FAIL: 1, Status.ERROR: 2, Status.WAIVED: 3,
                 Status.NOT_APPLICABLE: 4}
 """``hostguard_check_status`` value of each status."""
@@ -155,8 +158,25 @@ def render(run: AuditRun, watch: Watch | None = None) -> str:
 
 def write_textfile(run: AuditRun, path: Path, mode: int = FILE_MODE,
                    watch: Watch | None = None) -> None:
-    """Write ``render(run, watch)`` to ``path`` atomically."""
-    write_atomic(Path(path), render(run, watch).encode("utf-8"), mode=mode)
+    """Write ``render(run, watch)`` to ``path`` atomically, making its folders as needed."""
+    path = Path(path)
+    make_folders(path.parent)
+    write_atomic(path, render(run, watch).encode("utf-8"), mode=mode)
+
+
+def make_folders(folder: Path, mode: int = FOLDER_MODE) -> None:
+    """Create ``folder`` and its missing parents with ``mode``, whatever the umask (the unit's
+    is 0027); existing folders keep the mode their administrator gave them."""
+    missing: list[Path] = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    for path in reversed(missing):
+        try:
+            path.mkdir(mode=0o700)
+        except FileExistsError:  # made meanwhile by someone else: theirs
+            continue
+        path.chmod(mode)
 
 
 class Endpoint:

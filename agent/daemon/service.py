@@ -173,7 +173,11 @@ class Service:
         self.beat = clock()
         self.cycles = 0
         self.previous: dict[str, tuple[str, str]] = {}
-        self.last_summary = "no audit yet"
+        self.last_summary: str | None = None
+        """The last audit's summary line (None before the first)."""
+        self.loaded_text = ""
+        """``loaded N checks from M policy files`` (``reloaded`` after a reload): kept in
+        every ``STATUS=``, so that ``systemctl status`` always says what is in force."""
         self.reload_error: str | None = None
         self.random = random.SystemRandom()
         self.endpoint: metrics.Endpoint | None = None
@@ -202,7 +206,8 @@ class Service:
         return dt.datetime.now(dt.UTC).date()
 
     def status(self) -> str:
-        text = self.last_summary
+        parts = [self.loaded_text] + ([] if self.last_summary is None else [self.last_summary])
+        text = "; ".join(parts)
         if self.reload_error is not None:
             text = f"reload failed, previous configuration in force: {self.reload_error}; {text}"
         return status_text(text)
@@ -382,7 +387,7 @@ class Service:
         else:
             self.loaded, self.reload_error = loaded, None
             log("reload-done", checks=len(loaded.policy_set.checks), files=loaded.files)
-            self.last_summary = f"reloaded {self._loaded_line(loaded)}; {self.last_summary}"
+            self.loaded_text = f"reloaded {self._loaded_line(loaded)}"
         notify("STATUS=" + self.status())
         notify("READY=1")
 
@@ -394,7 +399,8 @@ class Service:
         signal.signal(signal.SIGINT, self._on_stop)
         signal.signal(signal.SIGHUP, self._on_reload)
         notify("READY=1")
-        notify("STATUS=" + status_text(f"loaded {self._loaded_line(self.loaded)}"))
+        self.loaded_text = f"loaded {self._loaded_line(self.loaded)}"
+        notify("STATUS=" + self.status())
         period = watchdog_interval()
         dog = None
         if period is not None:

@@ -25,7 +25,7 @@ LAYOUT = {
     "etc/hostguard/policies/seccomp": 0o750,
     **{f"etc/hostguard/policies/{name}": 0o640 for name in POLICIES},
     UNIT: 0o644,
-    "var/lib/hostguard": 0o750,
+    "var/lib/hostguard": 0o751,
 }
 """Every path the install lays out, with its mode (the unit's StateDirectoryMode= for the
 state folder)."""

@@ -26,7 +26,8 @@ KPTR_FAIL = sysctl("KRN-001", "kernel.kptr_restrict", "ge", 3)
 SWAPPINESS = sysctl("LAT-002", "vm.swappiness", "le", 10)
 """Passes on the fixture host (swappiness is 1)."""
 STATUS_LINE = re.compile(
-    r"STATUS=last audit \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ: (?P<counts>.*)")
+    r"STATUS=(?:re)?loaded \d+ checks? from \d+ policy files?; "
+    r"last audit \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ: (?P<counts>.*)")
 
 
 def write_config(folder: Path, **extra: Any) -> Path:

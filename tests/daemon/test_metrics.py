@@ -162,6 +162,22 @@ def test_duplicate_check_ids_make_one_series(run: AuditRun) -> None:
     assert text.count('hostguard_check_status{id="KRN-001"') == 1
 
 
+def test_folders_made_for_it_can_be_listed_by_the_collector(run: AuditRun,
+                                                           tmp_path: Path) -> None:
+    """Under the unit's umask, folders the daemon made were 0750: node_exporter, running as its
+    own user, could not list them (issue 14, defect 4)."""
+    tmp_path.chmod(0o700)  # the administrator's: left alone
+    target = tmp_path / "state" / "metrics" / "hostguard.prom"
+    old = os.umask(0o027)
+    try:
+        write_textfile(run, target)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "state").stat().st_mode) == 0o755
+    assert stat.S_IMODE(target.parent.stat().st_mode) == 0o755
+    assert stat.S_IMODE(tmp_path.stat().st_mode) == 0o700
+
+
 def test_written_atomically_with_mode_0644(run: AuditRun, tmp_path: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     target = tmp_path / "textfile" / "hostguard.prom"

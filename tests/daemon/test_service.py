@@ -48,7 +48,7 @@ def listener(tmp_path: Path) -> Iterator[Listener]:
 
 
 def statuses(listener: Listener) -> list[str]:
-    return [m for m in listener.texts() if m.startswith("STATUS=last audit")]
+    return [m for m in listener.texts() if m.startswith("STATUS=") and "; last audit " in m]
 
 
 def test_notify_sequence_watchdog_and_stop(tmp_path: Path, listener: Listener) -> None:
@@ -200,13 +200,15 @@ def test_reload_with_invalid_policy_or_deleted_folder_keeps_the_old(
         daemon.kill()
     assert code == 0
     located = f"{base}:21:7: error: unknown key 'severty' [unknown-key]"
+    kept = "loaded 1 check from 1 policy file"
     assert failed == f"STATUS=reload failed, previous configuration in force: {located}; " \
-        f"last audit {failed.split('last audit ')[1]}"
+        f"{kept}; last audit {failed.split('last audit ')[1]}"
     assert after_bad.startswith(f"STATUS=reload failed, previous configuration in force: "
-                                f"{located}; last audit ")
+                                f"{located}; {kept}; last audit ")
     assert after_bad.endswith(ONE_PASS)
     assert gone.startswith(f"STATUS=reload failed, previous configuration in force: policy "
-                           f"path {base.parent}: No such file or directory; last audit ")
+                           f"path {base.parent}: No such file or directory; {kept}; "
+                           "last audit ")
     errors = [e["error"] for e in daemon.events("reload-invalid")]
     assert errors == [located, f"policy path {base.parent}: No such file or directory"]
     assert all(m.endswith(ONE_PASS) for m in statuses(listener)[-1:])

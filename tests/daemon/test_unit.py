@@ -29,7 +29,7 @@ def test_unit_settings() -> None:
     assert unit["ExecStart"] == ["/usr/bin/hostguard daemon --config /etc/hostguard/hostguard.yaml"]
     assert unit["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
     assert unit["Restart"] == ["on-failure"]
-    assert unit["CapabilityBoundingSet"] == ["CAP_DAC_READ_SEARCH CAP_SYS_PTRACE"]
+    assert unit["CapabilityBoundingSet"] == ["CAP_DAC_READ_SEARCH CAP_SYS_PTRACE CAP_SYS_ADMIN"]
     assert unit["SystemCallFilter"] == ["@system-service", "~@privileged"]
     for key, value in [("ProtectSystem", "strict"), ("ProtectHome", "yes"),
                        ("PrivateTmp", "yes"), ("NoNewPrivileges", "yes"),
@@ -97,7 +97,7 @@ def test_deep_seccomp_drop_in_resets_every_seccomp_backed_setting(tmp_path: Path
                       "RestrictNamespaces=", "MemoryDenyWriteExecute=", "LockPersonality=",
                       "RestrictRealtime=", "RestrictSUIDSGID=", "ProtectKernelModules=",
                       "ProtectKernelLogs=", "ProtectClock=", "ProtectHostname=",
-                      "PrivateDevices="}
+                      "PrivateDevices=", "ProtectKernelTunables="}
     assert seccomp_backed - {"SystemCallFilter="} <= failing
     assert not any(line.startswith("✓ SystemCallFilter=") for line in security.stdout.splitlines())
     match = re.search(r"Overall exposure level for hostguard\.service: (\d+\.\d)", security.stdout)

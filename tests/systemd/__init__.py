@@ -1,0 +1,1 @@
+"""Tests under a real systemd: an nspawn container per module (root, systemd-nspawn)."""

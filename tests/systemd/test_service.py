@@ -118,8 +118,8 @@ def test_reload_refuses_a_broken_policy_and_takes_a_fixed_one(hg: Installed) -> 
         m.write(extra, BROKEN)
         m.run("systemctl", "reload", UNIT)
         failed = agent.wait_status(m, "reload failed, previous configuration in force: ")
-        # Located (the lint's path:line:col) and named: the missing key and the misspelt one.
-        assert re.search(r"site-extra\.yaml:\d+:\d+: error: ", failed), failed
+        # Located (the lint's path:line:col), by the absolute path although the service runs in /.
+        assert re.search(rf"{re.escape(extra)}:\d+:\d+: error: ", failed), failed
         # Still running, the same process, the old policies: the next audit has the old checks.
         state = show(m, "ActiveState", "SubState", "MainPID")
         assert (state["ActiveState"], state["SubState"]) == ("active", "running")
@@ -129,7 +129,7 @@ def test_reload_refuses_a_broken_policy_and_takes_a_fixed_one(hg: Installed) -> 
         assert "SITE-001" not in agent.statuses(run)
         status = m.run("systemctl", "status", UNIT, "--no-pager", check=False).stdout
         assert "reload failed, previous configuration in force" in status
-        assert "site-extra.yaml:" in status
+        assert f"{extra}:" in status
         # Fixed: the reload takes it.
         m.write(extra, BROKEN.replace("severty", "severity"))
         m.run("systemctl", "reload", UNIT)

@@ -142,17 +142,44 @@ def _add_systemd(commands: Any) -> None:
     cmd = commands.add_parser(
         "systemd", help="write a systemd drop-in that applies a profile to a service",
         description="Translate a profile into SystemCallFilter=, SystemCallErrorNumber=, "
+        "RestrictAddressFamilies= (socket() address family rules), SystemCallLog=, "
         "SystemCallArchitectures=native and NoNewPrivileges=yes. With --output, writes "
-        "DIR/UNIT.d/hostguard-seccomp.conf atomically, else prints it. What systemd cannot "
-        "express (argument conditions ...) is listed on stderr. Exit 0 done, 2 invalid input.")
+        "DIR/UNIT.d/hostguard-seccomp.conf atomically, else prints it. Exit 0 done; 2 invalid "
+        "input, or a profile systemd cannot express exactly (each loss named on stderr, "
+        "nothing written) unless --lossy.")
     cmd.add_argument("profile", type=Path, metavar="PROFILE")
     cmd.add_argument("--unit", required=True, metavar="NAME.service")
     cmd.add_argument("--output", type=Path, metavar="DIR",
                      help="unit folder, e.g. /etc/systemd/system")
+    _add_lossy(cmd)
     cmd.add_argument("--widen", action="store_true",
-                     help="a syscall with argument conditions gets its most permissive outcome "
-                     "(default: the most restrictive, e.g. no clone at all)")
+                     help="with --lossy: a syscall with argument conditions gets its most "
+                     "permissive outcome (default: the most restrictive, e.g. no clone at all)")
     cmd.set_defaults(handler=_systemd)
+
+
+def _add_lossy(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--lossy", action="store_true",
+                     help="write the systemd settings even where they decide otherwise than "
+                     "the profile (each loss is printed on stderr)")
+
+
+def _systemd_lines(profile: Profile, lossy: bool, widen: bool = False
+                   ) -> systemd.SystemdFilter | None:
+    """The translation, or None (after naming each loss) when it is not exact and not
+    ``lossy``: a drop-in that decides otherwise than the profile is written only on request."""
+    result = systemd.to_systemd(profile, widen=widen)
+    for note in result.notes:
+        print(f"hostguard: note: {note}", file=sys.stderr)
+    if result.losses and not lossy:
+        for loss in result.losses:
+            print(f"hostguard: cannot express: {loss}", file=sys.stderr)
+        print(f"hostguard: nothing written: {len(result.losses)} loss(es); --lossy writes the "
+              "systemd settings anyway", file=sys.stderr)
+        return None
+    for loss in result.losses:
+        print(f"hostguard: loss: {loss}", file=sys.stderr)
+    return result
 
 
 def _systemd(args: argparse.Namespace) -> int:
@@ -163,9 +190,9 @@ def _systemd(args: argparse.Namespace) -> int:
     profile = _load_profile(args.profile)
     if profile is None:
         return 2
-    result = systemd.to_systemd(profile, widen=args.widen)
-    for item in result.unexpressed:
-        print(f"hostguard: cannot express: {item}", file=sys.stderr)
+    result = _systemd_lines(profile, args.lossy, args.widen)
+    if result is None:
+        return 2
     text = result.dropin(args.unit, str(args.profile))
     target: Path | None = None
     if args.output is not None:
@@ -229,14 +256,15 @@ def _add_compile(commands: Any) -> None:
     cmd = commands.add_parser(
         "compile", help="compile a profile to BPF, PFC, OCI JSON or systemd directives",
         description="bpf: the raw seccomp program (struct sock_filter array, as loaded); pfc: "
-        "libseccomp's readable listing; oci: Docker/OCI JSON; systemd: SystemCallFilter= lines "
-        "(what systemd cannot express is listed on stderr). Exit 0 done, 2 invalid profile or "
-        "one that cannot be compiled exactly.")
+        "libseccomp's readable listing; oci: Docker/OCI JSON; systemd: the [Service] lines of "
+        "'hostguard seccomp systemd'. Exit 0 done, 2 invalid profile or one that cannot be "
+        "compiled exactly (systemd: unless --lossy; each loss is named on stderr).")
     cmd.add_argument("profile", type=Path, metavar="PROFILE")
     cmd.add_argument("--format", choices=["bpf", "pfc", "oci", "systemd"], default="pfc")
     cmd.add_argument("--mode", choices=list(MODES),
                      help="override the profile's mode")
     cmd.add_argument("--arch", help="oci only: what 'native' stands for (default: this host's)")
+    _add_lossy(cmd)
     cmd.add_argument("-o", "--output", type=Path, metavar="FILE",
                      help="write here (atomically) instead of stdout")
     cmd.set_defaults(handler=_compile)
@@ -257,9 +285,9 @@ def _compile(args: argparse.Namespace) -> int:
             arch = args.arch or syscalls.native_arch()
             data = (json.dumps(oci.to_oci(profile, arch), indent=2) + "\n").encode()
         else:
-            result = systemd.to_systemd(profile)
-            for item in result.unexpressed:
-                print(f"hostguard: cannot express: {item}", file=sys.stderr)
+            result = _systemd_lines(profile, args.lossy)
+            if result is None:
+                return 2
             data = "".join(f"{line}\n" for line in result.lines).encode()
     except (CompileError, FormatError) as exc:
         print(f"hostguard: {exc}", file=sys.stderr)

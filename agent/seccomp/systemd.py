@@ -6,10 +6,22 @@
 decides allow-list (and adds ``@default``) or ``~`` deny-list; later assignments add to or remove
 from the set (``~name`` on an allow-list removes it, ``~name:errno`` gives it that errno, a plain
 name on a deny-list un-denies it); an empty assignment resets; ``:errno`` (a number 0-4095, a name
-such as ``EPERM``, or ``kill``) is only taken on ``~`` entries. What systemd cannot express
-(argument conditions, trap, kill_thread, per-architecture filters) is reported in
-:attr:`SystemdFilter.unexpressed`, never dropped silently; the translation errs on the narrower
-side unless asked to widen argument conditions.
+such as ``EPERM``, or ``kill``) is only taken on ``~`` entries.
+
+``socket()`` rules on the address family alone (``args: [{index: 0, op: eq, value: 2}]``)
+become ``RestrictAddressFamilies=``, which systemd 252 implements as a filter of its own, stacked
+before ``SystemCallFilter=``'s (``seccomp_restrict_address_families``): on x86-64 and the other
+ABIs without ``socketcall``, ``socket()`` with a family outside the list (compared as a 64-bit
+value, as the profile's conditions are) fails with ``EAFNOSUPPORT``; ``socketpair()`` and the
+i386 ABI are not filtered. So it is exact when the profile's own answer for the other families
+is ``errno(EAFNOSUPPORT)``, and a loss (the errno differs) otherwise. Nothing else of systemd
+expresses a profile rule exactly: ``RestrictNamespaces=``, ``LockPersonality=``,
+``MemoryDenyWriteExecute=`` and ``RestrictRealtime=`` each deny more than an argument condition
+would (other syscalls, other arguments, another errno), so they are never written.
+
+What the lines do differently from the profile (other argument conditions, trap, kill_thread,
+other architectures, another errno) is in :attr:`SystemdFilter.losses`, never dropped silently;
+the translation errs on the narrower side unless asked to widen argument conditions.
 """
 
 from __future__ import annotations
@@ -26,6 +38,7 @@ from agent.seccomp.model import (
     PRECEDENCE,
     Action,
     ActionKind,
+    ArgCondition,
     FormatError,
     Profile,
     Rule,
@@ -50,14 +63,17 @@ class SystemdFilter:
 
     lines: tuple[str, ...]
     """``Key=value`` lines, in order (several ``SystemCallFilter=`` lines combine)."""
-    unexpressed: tuple[str, ...]
-    """What the profile does that these lines do not, and which way they differ."""
+    losses: tuple[str, ...]
+    """Where these lines make the kernel decide otherwise than the profile, and which way."""
+    notes: tuple[str, ...] = ()
+    """How the lines say what they say, where it is not obvious (no difference in effect)."""
 
     def dropin(self, unit: str, source: str | None = None) -> str:
         """The text of a drop-in file (``UNIT.d/hostguard-seccomp.conf``)."""
         head = [f"# hostguard seccomp filter for {unit}"
                 + (f", from {source}" if source else "") + ". Generated: do not edit."]
-        head += [f"# not expressed: {item}" for item in self.unexpressed]
+        head += [f"# loss: {item}" for item in self.losses]
+        head += [f"# note: {item}" for item in self.notes]
         return "\n".join([*head, "[Service]", *self.lines]) + "\n"
 
 
@@ -107,13 +123,22 @@ def to_systemd(profile: Profile, *, widen: bool = False) -> SystemdFilter:
     Allow-list profiles become an allow-list (plus ``~name:errno`` entries for denies with their
     own errno, and ``~name`` for members of systemd's implicit ``@default`` the profile does not
     allow); ``default_action: allow`` becomes a ``~`` deny-list; ``mode: log`` becomes
-    ``SystemCallLog=`` only (log, never deny). Argument conditions cannot be written: such a
-    syscall gets the most restrictive action its rules could lead to (with ``widen``: the most
-    permissive, e.g. ``clone`` allowed with any flags), and :attr:`SystemdFilter.unexpressed`
-    says so either way.
+    ``SystemCallLog=`` only (log, never deny). ``socket()`` rules on the address family become
+    ``RestrictAddressFamilies=`` (:func:`_socket_families`). Other argument conditions cannot be
+    written: such a syscall gets the most restrictive action its rules could lead to (with
+    ``widen``: the most permissive, e.g. ``clone`` allowed with any flags), and
+    :attr:`SystemdFilter.losses` says so either way.
     """
+    losses: list[str] = []
     notes: list[str] = []
-    decided = _decide(profile, notes, widen)
+    families = _socket_families(profile)
+    fixed: dict[str, Action] = {}
+    family_lines: list[str] = []
+    if families is not None:
+        fixed["socket"] = families.socket
+        family_lines = [families.line] if families.line else []
+        losses += families.losses
+    decided = _decide(profile, losses, widen, fixed)
     if profile.mode == "log":
         notes.append("mode log: no SystemCallFilter=; SystemCallLog= logs what would be denied")
         if profile.default_action.kind is ActionKind.ALLOW:
@@ -122,26 +147,99 @@ def to_systemd(profile: Profile, *, widen: bool = False) -> SystemdFilter:
         else:
             allowed = [n for n, a in decided.items() if a.kind is ActionKind.ALLOW]
             lines = _wrap("SystemCallLog=~", allowed) or ["SystemCallLog=~"]
-        return SystemdFilter(tuple(lines + _common(profile, notes)), tuple(notes))
-    default = _systemd_action(profile.default_action, "default action", notes)
-    decided = {n: _systemd_action(a, n, notes) for n, a in decided.items()}
-    if _permissive(default):
-        lines = _deny_list(default, decided)
     else:
-        lines = _allow_list(default, decided, notes)
-    return SystemdFilter(tuple(lines + _common(profile, notes)), tuple(notes))
+        default = _systemd_action(profile.default_action, "default action", losses)
+        decided = {n: _systemd_action(a, n, losses) for n, a in decided.items()}
+        if _permissive(default):
+            lines = _deny_list(default, decided)
+        else:
+            lines = _allow_list(default, decided, notes)
+    lines += family_lines + _common(profile, losses, notes)
+    return SystemdFilter(tuple(lines), tuple(losses), tuple(notes))
 
 
-def _decide(profile: Profile, notes: list[str], widen: bool) -> dict[str, Action]:
+EAFNOSUPPORT = Action(ActionKind.ERRNO, errno_mod.EAFNOSUPPORT)
+"""What ``RestrictAddressFamilies=`` makes a ``socket()`` of a family it refuses return."""
+
+ADDRESS_FAMILIES = {
+    1: "AF_UNIX", 2: "AF_INET", 3: "AF_AX25", 4: "AF_IPX", 5: "AF_APPLETALK", 6: "AF_NETROM",
+    7: "AF_BRIDGE", 8: "AF_ATMPVC", 9: "AF_X25", 10: "AF_INET6", 11: "AF_ROSE", 12: "AF_DECnet",
+    13: "AF_NETBEUI", 14: "AF_SECURITY", 15: "AF_KEY", 16: "AF_NETLINK", 17: "AF_PACKET",
+    18: "AF_ASH", 19: "AF_ECONET", 20: "AF_ATMSVC", 21: "AF_RDS", 22: "AF_SNA", 23: "AF_IRDA",
+    24: "AF_PPPOX", 25: "AF_WANPIPE", 26: "AF_LLC", 27: "AF_IB", 28: "AF_MPLS", 29: "AF_CAN",
+    30: "AF_TIPC", 31: "AF_BLUETOOTH", 32: "AF_IUCV", 33: "AF_RXRPC", 34: "AF_ISDN",
+    35: "AF_PHONET", 36: "AF_IEEE802154", 37: "AF_CAIF", 38: "AF_ALG", 39: "AF_NFC",
+    40: "AF_VSOCK", 41: "AF_KCM", 42: "AF_QIPCRTR", 43: "AF_SMC", 44: "AF_XDP", 45: "AF_MCTP",
+}
+"""Address families by number (``linux/socket.h``), spelled as systemd 252 reads them; systemd
+ignores numbers from ``AF_MAX`` (46) up, so a profile naming one is not translated this way."""
+_FAMILY_NUMBERS = {name: number for number, name in ADDRESS_FAMILIES.items()}
+
+
+@record
+class _Families:
+    """``socket()``'s rules as ``RestrictAddressFamilies=``."""
+
+    line: str | None
+    """The ``RestrictAddressFamilies=`` line (None: the families make no difference)."""
+    socket: Action
+    """What ``SystemCallFilter=`` is to give ``socket()`` itself."""
+    losses: tuple[str, ...]
+    """Families whose answer is ``EAFNOSUPPORT`` under systemd and another in the profile."""
+
+
+def _socket_families(profile: Profile) -> _Families | None:
+    """``socket()``'s rules when each is an address family check (``arg0 eq N``) and the
+    families either all allow (the rest denied) or all deny (the rest permitted), as
+    ``RestrictAddressFamilies=`` can say; None otherwise (:func:`_decide` notes the loss)."""
+    if profile.mode == "log":  # the profile logs where RestrictAddressFamilies= would deny
+        return None
+    per_family: dict[int, Action] = {}
+    rest = profile.default_action
+    for rule in (*profile.deny, *profile.rules):  # the compiler's order: first match wins
+        if "socket" not in rule.syscalls:
+            continue
+        if not rule.args:
+            rest = rule.action
+            break
+        if len(rule.args) != 1 or (rule.args[0].index, rule.args[0].op) != (0, "eq"):
+            return None
+        per_family.setdefault(rule.args[0].value, rule.action)
+    if not per_family:
+        return None
+    differ = {f: a for f, a in sorted(per_family.items()) if a != rest}
+    if not differ:
+        return _Families(None, rest, ())
+    if any(f not in ADDRESS_FAMILIES for f in differ):
+        return None
+    names = " ".join(ADDRESS_FAMILIES[f] for f in differ)
+    losses: tuple[str, ...]
+    if not _permissive(rest) and all(a == ALLOW for a in differ.values()):
+        losses = () if rest == EAFNOSUPPORT else (
+            f"socket(): address families other than {names} fail with EAFNOSUPPORT "
+            f"(RestrictAddressFamilies=), the profile gives {rest}",)
+        return _Families(f"RestrictAddressFamilies={names}", ALLOW, losses)
+    if _permissive(rest) and not any(_permissive(a) for a in differ.values()):
+        losses = tuple(f"socket(): {ADDRESS_FAMILIES[f]} fails with EAFNOSUPPORT "
+                       f"(RestrictAddressFamilies=~), the profile gives {a}"
+                       for f, a in differ.items() if a != EAFNOSUPPORT)
+        return _Families(f"RestrictAddressFamilies=~{names}", rest, losses)
+    return None
+
+
+def _decide(profile: Profile, losses: list[str], widen: bool,
+            fixed: dict[str, Action]) -> dict[str, Action]:
     """One action per syscall name (known on this architecture), as the compiler orders rules:
-    deny entries first, then rules, first match wins."""
+    deny entries first, then rules, first match wins; ``fixed`` ones as given."""
     decided: dict[str, Action] = {}
     conditional: dict[str, list[Rule]] = {}
     for rule in (*profile.deny, *profile.rules):
         for name in rule.syscalls:
             if name in decided:
                 continue
-            if rule.args:
+            if name in fixed:
+                decided[name] = fixed[name]
+            elif rule.args:
                 conditional.setdefault(name, []).append(rule)
             else:
                 decided[name] = rule.action
@@ -151,9 +249,9 @@ def _decide(profile: Profile, notes: list[str], widen: bool) -> dict[str, Action
         chosen = _widest(choices) if widen else _narrowest(choices)
         decided[name] = chosen
         conds = "; ".join(" and ".join(map(str, r.args)) for r in rules)
-        notes.append(f"{name}: argument conditions ({conds}) cannot be expressed; "
-                     f"{name} gets {chosen} in every case"
-                     + (" (widened: the profile is stricter)" if widen else ""))
+        losses.append(f"{name}: argument conditions ({conds}) cannot be expressed; "
+                      f"{name} gets {chosen} in every case"
+                      + (" (widened: the profile is stricter)" if widen else ""))
     return {n: a for n, a in decided.items()
             if syscalls.lookup(n).status is syscalls.Status.KNOWN}
 
@@ -194,27 +292,28 @@ def _allow_list(default: Action, decided: dict[str, Action], notes: list[str]) -
     return lines
 
 
-def _common(profile: Profile, notes: list[str]) -> list[str]:
+def _common(profile: Profile, losses: list[str], notes: list[str]) -> list[str]:
     lines = ["SystemCallArchitectures=native"]
     native = syscalls.native_arch()
     others = [a for a in profile.architectures if a not in ("native", native)]
     if others:
-        notes.append(f"architectures {', '.join(others)} are blocked by "
+        losses.append(f"architectures {', '.join(others)} are blocked by "
                      "SystemCallArchitectures=native (the profile filters them)")
     if profile.no_new_privs:
         lines.append("NoNewPrivileges=yes")
     else:
         notes.append("no_new_privs: false is not written (systemd implies NoNewPrivileges=yes "
-                     "for a filtered service that lacks CAP_SYS_ADMIN)")
+                     "only for a filtered service that lacks CAP_SYS_ADMIN, which could not load "
+                     "the filter without it)")
     return lines
 
 
-def _systemd_action(action: Action, what: str, notes: list[str]) -> Action:
+def _systemd_action(action: Action, what: str, losses: list[str]) -> Action:
     if action.kind is ActionKind.KILL_THREAD:
-        notes.append(f"{what}: kill_thread becomes kill (systemd kills the whole process)")
+        losses.append(f"{what}: kill_thread becomes kill (systemd kills the whole process)")
         return Action(ActionKind.KILL_PROCESS)
     if action.kind is ActionKind.TRAP:
-        notes.append(f"{what}: trap (SIGSYS to a handler) becomes kill")
+        losses.append(f"{what}: trap (SIGSYS to a handler) becomes kill")
         return Action(ActionKind.KILL_PROCESS)
     return action
 
@@ -237,9 +336,42 @@ def parse_systemd(lines: Iterable[str], name: str = "systemd",
 
     Accepts ``Key=value`` lines, section headers, comments and blank lines; keys other than
     ``SystemCallFilter``, ``SystemCallErrorNumber``, ``SystemCallArchitectures``,
-    ``NoNewPrivileges`` and ``SystemCallLog`` are noted and ignored. Raises :class:`FormatError`
+    ``NoNewPrivileges``, ``SystemCallLog`` and ``RestrictAddressFamilies`` (systemd's filter of
+    its own: :func:`address_family_filter`) are noted and ignored. Raises :class:`FormatError`
     for a line that is not ``Key=value``, an unknown ``@group`` or a bad errno.
     """
+    parser = _parse(lines, source)
+    return parser.profile(name), parser.notes
+
+
+def address_family_filter(lines: Iterable[str], source: str = "<systemd>") -> Profile | None:
+    """The filter systemd 252 builds for the lines' ``RestrictAddressFamilies=``
+    (``seccomp_restrict_address_families``), None when they restrict nothing.
+
+    systemd loads it beside ``SystemCallFilter=``'s, and the kernel takes the more restrictive
+    answer of the two. An allow-list refuses ``socket()`` with ``EAFNOSUPPORT`` below the first
+    family, above the last and for each number in between it does not list; a deny-list refuses
+    the families it lists. Only the native ABI is described (systemd skips i386 altogether).
+    """
+    parser = _parse(lines, source)
+    if parser.families is None or (not parser.families_allow and not parser.families):
+        return None
+    refused: list[tuple[ArgCondition, ...]] = []
+    if not parser.families_allow:
+        refused = [(ArgCondition(0, "eq", f),) for f in sorted(parser.families)]
+    elif not parser.families:
+        refused = [()]
+    else:
+        first, last = min(parser.families), max(parser.families)
+        refused = [(ArgCondition(0, "lt", first),), (ArgCondition(0, "gt", last),)]
+        refused += [(ArgCondition(0, "eq", f),) for f in range(1, last)
+                    if f not in parser.families and f >= first]
+    return Profile(name="restrict-address-families", default_action=ALLOW,
+                   deny=tuple(Rule(("socket",), EAFNOSUPPORT, args, ("socket",))
+                              for args in refused))
+
+
+def _parse(lines: Iterable[str], source: str) -> _SystemdParser:
     parser = _SystemdParser()
     for number, raw in enumerate(lines, 1):
         line = raw.strip()
@@ -250,7 +382,7 @@ def parse_systemd(lines: Iterable[str], name: str = "systemd",
         if not sep:
             raise FormatError(where, f"not a Key=value line: {line!r}")
         parser.setting(key.strip(), value.strip(), where)
-    return parser.profile(name), parser.notes
+    return parser
 
 
 class _SystemdParser:
@@ -267,6 +399,9 @@ class _SystemdParser:
         self.nnp = False
         self.log: dict[str, None] | None = None
         self.log_invert = False
+        self.families: set[int] | None = None
+        """RestrictAddressFamilies='s set (None: never assigned, or reset)."""
+        self.families_allow = False
 
     def setting(self, key: str, value: str, where: Location) -> None:
         if key == "SystemCallFilter":
@@ -279,6 +414,8 @@ class _SystemdParser:
             self.nnp = value.lower() in ("1", "yes", "true", "on")
         elif key == "SystemCallLog":
             self.syscall_log(value, where)
+        elif key == "RestrictAddressFamilies":
+            self.address_families(value, where)
         else:
             self.notes.append(f"{where}: {key}= is not a syscall filter setting, ignored")
 
@@ -320,6 +457,29 @@ class _SystemdParser:
                     self.log[member] = None
                 else:
                     self.log.pop(member, None)
+
+    def address_families(self, value: str, where: Location) -> None:
+        """As systemd's ``config_parse_address_families``: empty resets, ``none`` is an empty
+        allow-list, the first assignment decides allow or ``~`` deny, later ones add or take
+        out."""
+        if not value:
+            self.families, self.families_allow = None, False
+            return
+        if value == "none":
+            self.families, self.families_allow = set(), True
+            return
+        invert = value.startswith("~")
+        if self.families is None:
+            self.families, self.families_allow = set(), not invert
+        for word in value.removeprefix("~").split():
+            number = _FAMILY_NUMBERS.get(word)
+            if number is None:
+                self.notes.append(f"{where}: unknown address family {word!r}, ignored (as "
+                                  "systemd does)")
+            elif (not invert) == self.families_allow:
+                self.families.add(number)
+            else:
+                self.families.discard(number)
 
     def members(self, entry: str, where: Location) -> list[str]:
         """Names of ``entry`` known on the native architecture (a group expanded)."""

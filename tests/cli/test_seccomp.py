@@ -50,10 +50,16 @@ def test_oci_and_systemd_output() -> None:
     assert oci.returncode == 0
     data = json.loads(oci.stdout)
     assert (data["defaultAction"], data["defaultErrnoRet"]) == ("SCMP_ACT_ERRNO", 1)
-    systemd = run_cli("seccomp", "compile", str(GATEWAY), "--format", "systemd")
+    loss = ("socket(): address families other than AF_UNIX AF_INET AF_INET6 AF_NETLINK fail "
+            "with EAFNOSUPPORT (RestrictAddressFamilies=), the profile gives errno(1)")
+    refused = run_cli("seccomp", "compile", str(GATEWAY), "--format", "systemd")
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert f"hostguard: cannot express: {loss}\n" in refused.stderr
+    systemd = run_cli("seccomp", "compile", str(GATEWAY), "--format", "systemd", "--lossy")
     assert systemd.returncode == 0
     assert systemd.stdout.startswith("SystemCallFilter=")
-    assert "cannot express: socket: argument conditions" in systemd.stderr
+    assert "\nRestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK\n" in systemd.stdout
+    assert systemd.stderr == f"hostguard: loss: {loss}\n"
 
 
 def test_hand_written_names_absent_here_are_noted(tmp_path: Path) -> None:

@@ -46,37 +46,41 @@ def sample() -> Profile:
               Rule(("read",), EPERM, (ArgCondition(0, "gt", 100),))))
 
 
+SOCKET_LOSS = ("socket(): address families other than AF_INET fail with EAFNOSUPPORT "
+               "(RestrictAddressFamilies=), the profile gives errno(1)")
+
+
 def test_to_systemd_lines_and_what_cannot_be_expressed() -> None:
     x86_64_only()
     result = systemd.to_systemd(sample())
     implicit = [n for n in syscalls.expand(["@default"])
                 if n not in ("getpid", "getuid")
                 and syscalls.lookup(n).status is syscalls.Status.KNOWN]
-    assert result.lines[0] == "SystemCallFilter=write getpid getuid"
-    removed = " ".join(result.lines[1:-5]).replace("SystemCallFilter=~", "").split()
+    assert result.lines[0] == "SystemCallFilter=write getpid socket getuid"
+    removed = " ".join(result.lines[1:-6]).replace("SystemCallFilter=~", "").split()
     assert removed == implicit
-    assert result.lines[-5:] == (
+    assert result.lines[-6:] == (
         "SystemCallFilter=~mount:EACCES umount2:EACCES reboot:kill",
         "SystemCallErrorNumber=EPERM",
         "SystemCallLog=getuid",
+        "RestrictAddressFamilies=AF_INET",
         "SystemCallArchitectures=native",
         "NoNewPrivileges=yes",
     )
-    assert result.unexpressed[:3] == (
+    assert result.losses == (
+        SOCKET_LOSS,
         "read: argument conditions (arg0 gt 100) cannot be expressed; read gets errno(1) in "
-        "every case",
-        "socket: argument conditions (arg0 eq 2) cannot be expressed; socket gets errno(1) in "
         "every case",
         "reboot: kill_thread becomes kill (systemd kills the whole process)",
     )
-    assert result.unexpressed[3].startswith("systemd always allows @default; taken out again")
+    assert len(result.notes) == 1
+    assert result.notes[0].startswith("systemd always allows @default; taken out again")
     wide = systemd.to_systemd(sample(), widen=True)
-    assert wide.lines[0] == "SystemCallFilter=read write getpid getuid socket"
-    assert wide.unexpressed[:2] == (
+    assert wide.lines[0] == "SystemCallFilter=read write getpid socket getuid"
+    assert wide.losses[:2] == (
+        SOCKET_LOSS,
         "read: argument conditions (arg0 gt 100) cannot be expressed; read gets allow in every "
         "case (widened: the profile is stricter)",
-        "socket: argument conditions (arg0 eq 2) cannot be expressed; socket gets allow in "
-        "every case (widened: the profile is stricter)",
     )
 
 
@@ -95,7 +99,8 @@ def test_deny_list_profile_and_log_mode() -> None:
                                         rules=(Rule(("read", "write"), ALLOW),)))
     assert logged.lines == ("SystemCallLog=~read write", "SystemCallArchitectures=native",
                             "NoNewPrivileges=yes")
-    assert logged.unexpressed == (
+    assert logged.losses == ()
+    assert logged.notes == (
         "mode log: no SystemCallFilter=; SystemCallLog= logs what would be denied",)
 
 
@@ -240,20 +245,28 @@ def test_dropin_from_the_cli_passes_systemd_analyze_verify(tmp_path: Path) -> No
     x86_64_only()
     source = tmp_path / "svc.yaml"
     source.write_text(to_yaml(sample()))
-    done = run_cli("seccomp", "systemd", str(source), "--unit", "hg-test.service",
-                   "--output", str(tmp_path))
-    assert done.returncode == 0, done.stderr
     target = tmp_path / "hg-test.service.d" / "hostguard-seccomp.conf"
+    refused = run_cli("seccomp", "systemd", str(source), "--unit", "hg-test.service",
+                      "--output", str(tmp_path))
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert not target.exists()
+    assert f"hostguard: cannot express: {SOCKET_LOSS}\n" in refused.stderr
+    assert "hostguard: nothing written: 3 loss(es); --lossy" in refused.stderr
+    done = run_cli("seccomp", "systemd", str(source), "--unit", "hg-test.service",
+                   "--output", str(tmp_path), "--lossy")
+    assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"wrote {target}")
-    assert "hostguard: cannot express: socket: argument conditions (arg0 eq 2)" in done.stderr
+    assert f"hostguard: loss: {SOCKET_LOSS}\n" in done.stderr
+    assert "hostguard: loss: read: argument conditions (arg0 gt 100)" in done.stderr
     text = target.read_text()
+    assert f"\n# loss: {SOCKET_LOSS}\n" in text
     assert oct(target.stat().st_mode & 0o777) == "0o644"
     complaints, built, dropins = verify(tmp_path, text)
     assert complaints == []
     assert dropins == [str(target)]
     assert native_only(built) == native_only(our_set(systemd.to_systemd(sample()).lines))
     assert "mount:EACCES" in built and "reboot:kill" in built and "write" in built
-    assert "socket" not in built and "read" not in built
+    assert "socket" in built and "read" not in built
 
 
 def test_combined_lines_read_the_same_as_systemd_reads_them(tmp_path: Path) -> None:
@@ -300,12 +313,14 @@ def test_cli_systemd_dropin_and_its_errors(tmp_path: Path) -> None:
     done = run_cli("seccomp", "systemd", str(profile), "--unit", "../evil")
     assert done.returncode == 2
     assert "--unit must name a service unit" in done.stderr
-    done = run_cli("seccomp", "systemd", str(profile), "--unit", "app.service")
+    done = run_cli("seccomp", "systemd", str(profile), "--unit", "app.service", "--lossy")
     assert done.returncode == 0
     assert done.stdout.startswith("# hostguard seccomp filter for app.service")
-    assert "\n[Service]\nSystemCallFilter=write getpid getuid\n" in done.stdout
-    wide = run_cli("seccomp", "systemd", str(profile), "--unit", "app.service", "--widen")
-    assert "\n[Service]\nSystemCallFilter=read write getpid getuid socket\n" in wide.stdout
-    assert "socket gets allow in every case (widened" in wide.stderr
+    assert "\n[Service]\nSystemCallFilter=write getpid socket getuid\n" in done.stdout
+    wide = run_cli("seccomp", "systemd", str(profile), "--unit", "app.service", "--lossy",
+                   "--widen")
+    assert "\n[Service]\nSystemCallFilter=read write getpid socket getuid\n" in wide.stdout
+    assert ("hostguard: loss: read: argument conditions (arg0 gt 100) cannot be expressed; "
+            "read gets allow in every case (widened") in wide.stderr
     missing = run_cli("seccomp", "export", str(tmp_path / "nope.yaml"))
     assert missing.returncode == 2 and "invalid profile" in missing.stderr

@@ -7,6 +7,7 @@ a handler returns the exit status.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import re
 import sys
@@ -285,6 +286,8 @@ def _compile(args: argparse.Namespace) -> int:
             arch = args.arch or syscalls.native_arch()
             data = (json.dumps(oci.to_oci(profile, arch), indent=2) + "\n").encode()
         else:
+            if args.mode is not None:  # what build_filter did with it
+                profile = dataclasses.replace(profile, mode=args.mode)
             result = _systemd_lines(profile, args.lossy)
             if result is None:
                 return 2

@@ -249,8 +249,9 @@ def _decide(profile: Profile, losses: list[str], widen: bool,
         chosen = _widest(choices) if widen else _narrowest(choices)
         decided[name] = chosen
         conds = "; ".join(" and ".join(map(str, r.args)) for r in rules)
+        shown = "log" if profile.mode == "log" and not _permissive(chosen) else str(chosen)
         losses.append(f"{name}: argument conditions ({conds}) cannot be expressed; "
-                      f"{name} gets {chosen} in every case"
+                      f"{name} gets {shown} in every case"
                       + (" (widened: the profile is stricter)" if widen else ""))
     return {n: a for n, a in decided.items()
             if syscalls.lookup(n).status is syscalls.Status.KNOWN}

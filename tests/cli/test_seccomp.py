@@ -45,6 +45,16 @@ def test_log_mode_override(tmp_path: Path) -> None:
     assert "ERRNO" not in done.stdout and "action LOG;" in done.stdout
 
 
+def test_log_mode_override_reaches_the_systemd_lines() -> None:
+    done = run_cli("seccomp", "compile", str(GATEWAY), "--format", "systemd", "--mode", "log",
+                   "--lossy")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("SystemCallLog=~") and "SystemCallFilter=" not in done.stdout
+    assert "RestrictAddressFamilies=" not in done.stdout  # it would refuse, not log
+    assert ("hostguard: loss: socket: argument conditions (arg0 eq 2; arg0 eq 10; arg0 eq 1; "
+            "arg0 eq 16) cannot be expressed; socket gets log in every case\n") in done.stderr
+
+
 def test_oci_and_systemd_output() -> None:
     oci = run_cli("seccomp", "compile", str(GATEWAY), "--format", "oci")
     assert oci.returncode == 0

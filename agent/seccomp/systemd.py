@@ -131,7 +131,7 @@ def to_systemd(profile: Profile, *, widen: bool = False) -> SystemdFilter:
     """
     losses: list[str] = []
     notes: list[str] = []
-    families = _socket_families(profile)
+    families = _socket_families(profile, syscalls.native_arch())
     fixed: dict[str, Action] = {}
     family_lines: list[str] = []
     if families is not None:
@@ -188,11 +188,20 @@ class _Families:
     """Families whose answer is ``EAFNOSUPPORT`` under systemd and another in the profile."""
 
 
-def _socket_families(profile: Profile) -> _Families | None:
+_NO_FAMILY_FILTER = frozenset({"x86", "s390", "s390x", "ppc", "ppc64", "ppc64le", "mips",
+                               "mipsel"})
+"""libseccomp architectures systemd 252 builds no ``RestrictAddressFamilies=`` filter for
+(``socketcall`` ABIs, or not known to it): the setting does nothing there."""
+
+
+def _socket_families(profile: Profile, native: str) -> _Families | None:
     """``socket()``'s rules when each is an address family check (``arg0 eq N``) and the
     families either all allow (the rest denied) or all deny (the rest permitted), as
-    ``RestrictAddressFamilies=`` can say; None otherwise (:func:`_decide` notes the loss)."""
+    ``RestrictAddressFamilies=`` can say on ``native``; None otherwise (:func:`_decide` notes
+    the loss)."""
     if profile.mode == "log":  # the profile logs where RestrictAddressFamilies= would deny
+        return None
+    if native in _NO_FAMILY_FILTER:
         return None
     per_family: dict[int, Action] = {}
     rest = profile.default_action

@@ -239,6 +239,12 @@ def test_an_exact_profile_is_written_without_lossy(tmp_path: Path) -> None:
     assert "loss" not in done.stderr
 
 
+@pytest.mark.parametrize("arch", ["x86", "s390x", "ppc64le"])
+def test_no_restrict_address_families_where_systemd_ignores_it(arch: str) -> None:
+    assert systemd._socket_families(gateway(), arch) is None
+    assert systemd._socket_families(gateway(), "aarch64") is not None
+
+
 def test_restrict_address_families_is_read_as_systemd_reads_it() -> None:
     parser = systemd._SystemdParser()
     for number, value in enumerate(["AF_INET AF_UNIX", "AF_NETLINK", "~AF_UNIX AF_BOGUS"], 1):

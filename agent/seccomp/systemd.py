@@ -188,10 +188,10 @@ class _Families:
     """Families whose answer is ``EAFNOSUPPORT`` under systemd and another in the profile."""
 
 
-_NO_FAMILY_FILTER = frozenset({"x86", "s390", "s390x", "ppc", "ppc64", "ppc64le", "mips",
-                               "mipsel"})
-"""libseccomp architectures systemd 252 builds no ``RestrictAddressFamilies=`` filter for
-(``socketcall`` ABIs, or not known to it): the setting does nothing there."""
+_FAMILY_FILTER_ARCHES = frozenset({"x86_64", "x32", "arm", "aarch64", "mips64", "mipsel64",
+                                   "mips64n32", "mipsel64n32", "riscv64"})
+"""libseccomp architectures systemd 252 builds a ``RestrictAddressFamilies=`` filter for (no
+``socketcall``); on any other the setting does nothing."""
 
 
 def _socket_families(profile: Profile, native: str) -> _Families | None:
@@ -201,7 +201,7 @@ def _socket_families(profile: Profile, native: str) -> _Families | None:
     the loss)."""
     if profile.mode == "log":  # the profile logs where RestrictAddressFamilies= would deny
         return None
-    if native in _NO_FAMILY_FILTER:
+    if native not in _FAMILY_FILTER_ARCHES:
         return None
     per_family: dict[int, Action] = {}
     rest = profile.default_action

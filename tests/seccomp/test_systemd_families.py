@@ -170,6 +170,15 @@ def test_systemd_reads_the_gateway_dropin_as_written(tmp_path: Path) -> None:
         "RestrictAddressFamilies_OTHER": True}
 
 
+def test_systemd_knows_every_family_name_written(tmp_path: Path) -> None:
+    names = " ".join(systemd.ADDRESS_FAMILIES.values())
+    complaints, _, _ = analyze_verify(tmp_path, f"[Service]\nRestrictAddressFamilies={names}\n")
+    assert complaints == []
+    complaints, _, _ = analyze_verify(tmp_path, "[Service]\nRestrictAddressFamilies=AF_NOPE\n")
+    assert [c.split(": ", 1)[1] for c in complaints] == [
+        "Failed to parse address family, ignoring: AF_NOPE"]
+
+
 def family_profile(rest: Action, *, deny_list: bool = False) -> Profile:
     """socket() for AF_INET and AF_UNIX only, everything else ``rest``, the default action
     (a socket() rule refusing the rest would not compile: libseccomp 2.5 cannot take ``arg0 ne
@@ -239,7 +248,7 @@ def test_an_exact_profile_is_written_without_lossy(tmp_path: Path) -> None:
     assert "loss" not in done.stderr
 
 
-@pytest.mark.parametrize("arch", ["x86", "s390x", "ppc64le"])
+@pytest.mark.parametrize("arch", ["x86", "s390x", "ppc64le", "parisc"])
 def test_no_restrict_address_families_where_systemd_ignores_it(arch: str) -> None:
     assert systemd._socket_families(gateway(), arch) is None
     assert systemd._socket_families(gateway(), "aarch64") is not None

@@ -1,0 +1,107 @@
+"""A profile from the syscalls a recorded run made (``hostguard seccomp record``).
+
+The recorder (:mod:`agent.enforce.trace`) hands over (audit architecture, number) pairs; here
+they become names per ABI and a minimal allow-list: ``default_action: {errno: 1}``, one ``allow``
+rule with the native ABI's names sorted, a systemd ``@group`` written instead of its members only
+where every member that is a syscall here was made (the group then allows exactly what the names
+would). Calls made through another ABI of the CPU (i386, x32) cannot be allowed by a profile that
+lints clean (``seccomp-abi-open``): they are named in :attr:`Recorded.notes`, and the profile
+kills them like any profile does.
+"""
+
+from __future__ import annotations
+
+import shlex
+import signal
+from collections.abc import Iterable, Mapping, Sequence
+
+from agent.core.record import record
+from agent.seccomp import syscalls
+from agent.seccomp.model import ALLOW, Profile, Rule, profile_name
+from agent.seccomp.profile import DENY_DEFAULT
+
+X32_BIT = 0x4000_0000
+"""x32 calls enter as x86_64 with this bit set in the number."""
+
+
+@record
+class Recorded:
+    """The profile and what it leaves out."""
+
+    profile: Profile
+    """The native ABI's calls, allowed; everything else denied with EPERM."""
+    by_abi: Mapping[str, tuple[str, ...]]
+    """Names seen per ABI (libseccomp names: ``x86_64``, ``x86``, ``x32``), sorted; a number
+    libseccomp has no name for is written ``#N``."""
+    notes: tuple[str, ...]
+    """What the profile does not allow that the run did, one sentence each."""
+
+
+def by_abi(calls: Iterable[tuple[int, int]]) -> dict[str, tuple[str, ...]]:
+    """(audit arch, nr) pairs as sorted names per libseccomp architecture name."""
+    out: dict[str, set[str]] = {}
+    for token, number in calls:
+        arch = syscalls.arch_name(token) or f"arch 0x{token:x}"
+        if arch == "x86_64" and number & X32_BIT and number < 2**32:
+            arch = "x32"
+        name = syscalls.name_of(number, arch) if not arch.startswith("arch ") else None
+        out.setdefault(arch, set()).add(name or f"#{number}")
+    return {arch: tuple(sorted(names)) for arch, names in sorted(out.items())}
+
+
+def groups_for(names: Iterable[str], arch: str = "native") -> tuple[str, ...]:
+    """``names`` with every systemd group whose members here were all made written as the group:
+    groups first (largest first, then by name; one that adds nothing to those before it is left
+    out), then the names no group covers, each list sorted."""
+    made = set(names)
+    chosen: list[str] = []
+    covered: set[str] = set()
+    candidates = []
+    for group in syscalls.GROUPS:
+        members = {m for m in syscalls.expand([group])
+                   if syscalls.lookup(m, arch).status is syscalls.Status.KNOWN}
+        if members and members <= made:
+            candidates.append((group, members))
+    for group, members in sorted(candidates, key=lambda c: (-len(c[1]), c[0])):
+        if not members <= covered:
+            chosen.append(group)
+            covered |= members
+    return (*sorted(chosen), *sorted(made - covered))
+
+
+def record_profile(command: Sequence[str], calls: Iterable[tuple[int, int]]) -> Recorded:
+    """The profile for a run of ``command`` that made ``calls``."""
+    seen = by_abi(calls)
+    native = syscalls.native_arch()
+    names = [n for n in seen.get(native, ()) if not n.startswith("#")]
+    written = groups_for(names)
+    rule = Rule(syscalls.expand(written), ALLOW, written=written)
+    profile = Profile(profile_name(command[0].rsplit("/", 1)[-1]), DENY_DEFAULT,
+                      rules=(rule,) if names else ())
+    notes = []
+    for arch, made in seen.items():
+        if arch != native:
+            notes.append(f"{len(made)} syscall(s) through the {arch} ABI, which the profile "
+                         f"kills (it lists only {native}): {', '.join(made)}")
+        elif unnamed := [n for n in made if n.startswith("#")]:
+            notes.append(f"syscall number(s) libseccomp has no name for on {arch}, left out "
+                         f"(denied): {', '.join(unnamed)}")
+    return Recorded(profile, seen, tuple(notes))
+
+
+def header(command: Sequence[str], when: str, kernel: str, status: int,
+           notes: Sequence[str]) -> tuple[str, ...]:
+    """The comment lines on top of a recorded profile: what ran, when, where, how it ended."""
+    ended = (f"exited with status {status}" if status >= 0 else
+             f"was killed by signal {-status}{_signal_name(-status)}")
+    return (f"Recorded by hostguard seccomp record from: {shlex.join(command)}",
+            f"at {when} on Linux {kernel}; the command {ended}.",
+            "Only what this run did is allowed: paths the run did not take are denied.",
+            *(f"Note: {note}" for note in notes))
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return f" ({signal.Signals(number).name})"
+    except ValueError:  # a real-time signal other than SIGRTMIN/SIGRTMAX
+        return ""

@@ -1,0 +1,112 @@
+"""``hostguard seccomp record`` end to end: the recorded profile lints clean and, loaded by
+``hostguard exec``, runs the same program with the same output while what it never did is
+denied."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import sys
+from pathlib import Path
+
+from agent.seccomp.profile import load_profile
+from tests.support import run_cli
+
+PROGRAM = """
+import ctypes, os, sys, threading
+libc = ctypes.CDLL(None, use_errno=True)
+lines = []
+def work(n):
+    lines.append(f"thread {n}: {len(os.listdir('/proc/self/fd')) > 0}")
+threads = [threading.Thread(target=work, args=(n,)) for n in range(3)]
+for t in threads: t.start()
+for t in threads: t.join()
+pid = os.fork()
+if pid == 0:
+    print("child", os.getppid() > 1, flush=True)
+    os._exit(0)
+os.waitpid(pid, 0)
+print(*sorted(lines), sep="\\n")
+if sys.argv[1:] == ["probe"]:      # getpriority(2), x86_64 number 140: never made when recorded
+    print("probe", libc.syscall(140, 0, 0), ctypes.get_errno())
+sys.exit(5)
+"""
+EXPECTED = "child True\nthread 0: True\nthread 1: True\nthread 2: True\n"
+
+
+def record(tmp_path: Path, *argv: str) -> tuple[Path, int, str, str]:
+    profile = tmp_path / "recorded.yaml"
+    done = run_cli("seccomp", "record", "-o", str(profile), "--", *argv)
+    return profile, done.returncode, done.stdout, done.stderr
+
+
+def test_round_trip_threads_fork_and_exit_status(tmp_path: Path) -> None:
+    argv = [sys.executable, "-S", "-c", PROGRAM]
+    profile, status, out, err = record(tmp_path, *argv)
+    assert (status, out, err) == (5, EXPECTED, "")
+    text = profile.read_text()
+    assert text.startswith(f"# Recorded by hostguard seccomp record from: {sys.executable} -S")
+    header = " ".join(text.replace("\n#", " ").split())  # comments are wrapped
+    assert f"on Linux {os.uname().release}; the command exited with status 5." in header
+    linted = run_cli("lint", str(profile))
+    assert (linted.returncode, linted.stdout.splitlines()[-1]) == (
+        0, "1 file(s) checked: 0 error(s), 0 warning(s)")
+    loaded = load_profile(profile)
+    assert not isinstance(loaded, list)
+    allowed = list(loaded.rules[0].written)
+    assert allowed == sorted(allowed, key=lambda n: (not n.startswith("@"), n))
+    assert {"execve", "wait4", "futex", "getppid", "getdents64"} <= set(loaded.rules[0].syscalls)
+    assert "getpriority" not in loaded.rules[0].syscalls
+
+    again = run_cli("exec", "--profile", str(profile), "--", *argv)
+    assert (again.returncode, again.stdout, again.stderr) == (5, EXPECTED, "")
+    probed = run_cli("exec", "--profile", str(profile), "--", *argv, "probe")
+    assert probed.returncode == 5
+    assert probed.stdout == f"{EXPECTED}probe -1 {errno.EPERM}\n"
+
+
+def test_round_trip_shell_pipeline(tmp_path: Path) -> None:
+    argv = ["sh", "-c", "printf 'b\\na\\n' | sort | tr a-z A-Z"]
+    profile, status, out, err = record(tmp_path, *argv)
+    assert (status, out, err) == (0, "A\nB\n", "")
+    again = run_cli("exec", "--profile", str(profile), "--", *argv)
+    assert (again.returncode, again.stdout, again.stderr) == (0, "A\nB\n", "")
+    # a command the pipeline never ran needs what the profile denies
+    other = run_cli("exec", "--profile", str(profile), "--", "sh", "-c", "ls -l / >/dev/null")
+    assert other.returncode != 0
+
+
+def test_a_command_killed_by_a_signal_kills_the_recorder_alike(tmp_path: Path) -> None:
+    profile, status, out, _ = record(tmp_path, "sh", "-c", "echo before; kill -TERM $$")
+    assert (status, out) == (-signal.SIGTERM, "before\n")
+    header = " ".join(profile.read_text().replace("\n#", " ").split())  # comments are wrapped
+    assert "the command was killed by signal 15 (SIGTERM)." in header
+    assert "kill" in profile.read_text()
+
+
+def test_without_output_the_profile_follows_the_commands_output(tmp_path: Path) -> None:
+    done = run_cli("seccomp", "record", "--", "sh", "-c", "echo hello")
+    assert done.returncode == 0
+    assert done.stdout.startswith("hello\n# Recorded by hostguard seccomp record from: ")
+    assert "kind: SeccompProfile" in done.stdout
+
+
+def test_commands_that_cannot_run_are_not_recorded(tmp_path: Path) -> None:
+    missing = run_cli("seccomp", "record", "-o", str(tmp_path / "p"), "--", "no-such-command-x")
+    assert missing.returncode == 127
+    assert missing.stderr == ("hostguard seccomp record: no-such-command-x: command not found; "
+                              "the command was not run\n")
+    nothing = run_cli("seccomp", "record", "-o", str(tmp_path / "p"))
+    assert nothing.returncode == 126
+    assert nothing.stderr.endswith("no command given (hostguard seccomp record -- CMD ...); the "
+                                   "command was not run\n")
+    assert not (tmp_path / "p").exists()
+
+
+def test_an_unwritable_output_exits_125_after_the_run(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    done = run_cli("seccomp", "record", "-o", str(tmp_path / "file" / "p.yaml"), "--",
+                   "sh", "-c", "echo ran")
+    assert (done.returncode, done.stdout) == (125, "ran\n")
+    assert done.stderr.startswith(f"hostguard seccomp record: cannot write {tmp_path}/file/p.yaml")

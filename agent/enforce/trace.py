@@ -48,7 +48,8 @@ OPTIONS = (0x1      # TRACESYSGOOD: syscall stops report SIGTRAP | 0x80
            | 0x10   # TRACEEXEC
            | 0x100000)  # EXITKILL
 PTRACE_EVENT_STOP = 128
-SYSCALL_STOP = signal.SIGTRAP | 0x80
+SYSCALL_STOP_STATUS = (signal.SIGTRAP | 0x80) << 8 | 0x7F
+"""The wait status of a syscall stop (stopped, SIGTRAP | 0x80, no event)."""
 WALL = 0x40000000
 """``__WALL``: wait for threads (clone children) too."""
 STOP_SIGNALS = frozenset({signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU})
@@ -157,11 +158,23 @@ def _follow(root: int, start: tuple[int, int]) -> Trace:
     recording = False
     status_of_root: int | None = None
     seen: set[int] = {root}
+    ptrace, waitpid = _LIBC.ptrace, os.waitpid
     while True:
         try:
-            pid, status = os.waitpid(-1, WALL)
+            pid, status = waitpid(-1, WALL)
         except ChildProcessError:
             break
+        if status == SYSCALL_STOP_STATUS:  # the hot path: two of these per syscall
+            # -1 (ESRCH) from either call: killed meanwhile, and its end is still reported
+            if ptrace(PTRACE_GET_SYSCALL_INFO, pid, info_size, info_ref) > 0 \
+                    and info.op == PTRACE_SYSCALL_INFO_ENTRY:
+                call = (info.arch, info.nr)
+                if not recording and pid == root and call == start:
+                    recording = True
+                if recording:
+                    calls.add(call)
+            ptrace(PTRACE_SYSCALL, pid, None, None)
+            continue
         if os.WIFEXITED(status) or os.WIFSIGNALED(status):
             if pid == root:
                 status_of_root = (os.WEXITSTATUS(status) if os.WIFEXITED(status)
@@ -172,19 +185,7 @@ def _follow(root: int, start: tuple[int, int]) -> Trace:
         seen.add(pid)
         sig = os.WSTOPSIG(status)
         event = status >> 16
-        if sig == SYSCALL_STOP:
-            try:
-                _ptrace(PTRACE_GET_SYSCALL_INFO, pid, info_size, info_ref)
-            except ProcessLookupError:
-                continue
-            if info.op == PTRACE_SYSCALL_INFO_ENTRY:
-                call = (int(info.arch), int(info.nr))
-                if not recording and pid == root and call == start:
-                    recording = True
-                if recording:
-                    calls.add(call)
-            _resume(pid)
-        elif event == PTRACE_EVENT_STOP:
+        if event == PTRACE_EVENT_STOP:
             # A group stop stays a stop (LISTEN); an interrupt or a new child's first stop goes on.
             _resume(pid, PTRACE_LISTEN if sig in STOP_SIGNALS else PTRACE_SYSCALL)
         elif event:

@@ -31,7 +31,7 @@ def add_record(commands: Any) -> None:
     """Register ``hostguard seccomp record``."""
     cmd = commands.add_parser(
         "record", help="run a command traced and write the seccomp profile it needs",
-        usage="hostguard seccomp record [-o PROFILE] -- CMD [ARGS...]",
+        usage="hostguard seccomp record [--args] [-o PROFILE] -- CMD [ARGS...]",
         description="Run CMD with every thread and child traced (ptrace) and write a minimal "
         "profile allowing the syscalls the run made (native ABI; calls through i386 or x32 are "
         "named on stderr and killed by the profile). CMD's output and exit status are its own "
@@ -39,6 +39,9 @@ def add_record(commands: Any) -> None:
         "the profile could not be written; 126 (127: not found): CMD was not run.")
     cmd.add_argument("-o", "--output", type=Path, metavar="PROFILE",
                      help="write the profile here (atomically) instead of stdout")
+    cmd.add_argument("--args", action="store_true",
+                     help="allow socket, prctl, ioctl and clone (namespace flags) only with the "
+                     "argument values the run used")
     cmd.add_argument("command", nargs=argparse.REMAINDER, metavar="CMD [ARGS...]")
     cmd.set_defaults(handler=_record)
 
@@ -60,16 +63,16 @@ def _record(args: argparse.Namespace) -> int:
         when = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         sys.stdout.flush()
         sys.stderr.flush()
-        done = trace.run_traced(path, argv)
+        done = trace.run_traced(path, argv, recorded.watch() if args.args else None)
     except (enforce.ExecError, trace.TraceError) as exc:
         status = exc.status if isinstance(exc, enforce.ExecError) else enforce.EXIT_CANNOT_RUN
         print(f"{_NAME}: {exc}; the command was not run", file=sys.stderr)
         return status
-    result = recorded.record_profile(argv, done.calls)
+    result = recorded.record_profile(argv, done.calls, done.values if args.args else None)
     for note in result.notes:
         print(f"{_NAME}: note: {note}", file=sys.stderr)
     text = to_yaml(result.profile, recorded.header(argv, when, os.uname().release, done.status,
-                                                   result.notes))
+                                                   result.notes, refined=args.args))
     failed = write_output(text.encode(), args.output, 0o644)
     if failed is not None:
         print(f"{_NAME}: {failed}", file=sys.stderr)

@@ -28,7 +28,7 @@ import ctypes
 import errno
 import os
 import signal
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import NoReturn
 
 from agent.core.record import record
@@ -83,6 +83,9 @@ class Trace:
     """The command's exit status, or minus the signal that killed it (as ``subprocess``)."""
     processes: int
     """Threads and processes traced, the command included."""
+    values: frozenset[tuple[int, int, int, int]] = frozenset()
+    """(audit architecture, syscall number, argument index, value) for each argument asked for
+    (``watch`` of :func:`run_traced`), each distinct value once."""
 
 
 def _ptrace(request: int, pid: int, addr: int = 0, data: int | ctypes.c_void_p = 0) -> int:
@@ -99,10 +102,12 @@ def _resume(pid: int, request: int = PTRACE_SYSCALL, sig: int = 0) -> None:
         _ptrace(request, pid, 0, sig)
 
 
-def run_traced(path: str, argv: Sequence[str]) -> Trace:
+def run_traced(path: str, argv: Sequence[str],
+               watch: Mapping[tuple[int, int], tuple[int, ...]] | None = None) -> Trace:
     """Run ``path`` with ``argv`` traced to its end; raises :class:`TraceError` if it could not
     be started. The caller's signal dispositions are the child's (but SIGPIPE and SIGXFSZ, which
-    Python ignores, are reset to the default an untraced program gets)."""
+    Python ignores, are reset to the default an untraced program gets). ``watch``: the argument
+    indexes whose values to collect, per (audit architecture, syscall number)."""
     ready, go = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -126,7 +131,8 @@ def run_traced(path: str, argv: Sequence[str]) -> Trace:
     # lives on to report what it did (a SIGKILL of the recorder kills the program: EXITKILL).
     kept = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGQUIT)}
     try:
-        return _follow(pid, (syscalls.arch_token("native"), syscalls.resolve("execve") or -1))
+        return _follow(pid, (syscalls.arch_token("native"), syscalls.resolve("execve") or -1),
+                       watch or {})
     finally:
         for sig, handler in kept.items():
             signal.signal(sig, handler)
@@ -148,10 +154,12 @@ def _child(ready: int, go: int, path: str, argv: Sequence[str]) -> NoReturn:
         os._exit(126)
 
 
-def _follow(root: int, start: tuple[int, int]) -> Trace:
+def _follow(root: int, start: tuple[int, int],
+            watch: Mapping[tuple[int, int], tuple[int, ...]]) -> Trace:
     """Resume every stop of ``root`` and its descendants until none is left; ``start`` is the
     (audit arch, nr) of the ``execve`` from which calls count."""
     calls: set[tuple[int, int]] = set()
+    values: set[tuple[int, int, int, int]] = set()
     info = _SyscallInfo()
     info_size = ctypes.sizeof(info)
     info_ref = ctypes.cast(ctypes.byref(info), ctypes.c_void_p)
@@ -173,6 +181,8 @@ def _follow(root: int, start: tuple[int, int]) -> Trace:
                     recording = True
                 if recording:
                     calls.add(call)
+                    for index in watch.get(call, ()):
+                        values.add((*call, index, info.args[index]))
             ptrace(PTRACE_SYSCALL, pid, None, None)
             continue
         if os.WIFEXITED(status) or os.WIFSIGNALED(status):
@@ -194,4 +204,4 @@ def _follow(root: int, start: tuple[int, int]) -> Trace:
             _resume(pid, PTRACE_SYSCALL, sig)  # a signal for the program: delivered as sent
     if status_of_root is None:  # not reached: the root's end is always reported to its parent
         raise TraceError("the command's exit status was not reported")
-    return Trace(frozenset(calls), status_of_root, len(seen))
+    return Trace(frozenset(calls), status_of_root, len(seen), frozenset(values))

@@ -17,11 +17,50 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from agent.core.record import record
 from agent.seccomp import syscalls
-from agent.seccomp.model import ALLOW, Profile, Rule, profile_name
+from agent.seccomp.model import ALLOW, ArgCondition, Profile, Rule, profile_name
 from agent.seccomp.profile import DENY_DEFAULT
 
 X32_BIT = 0x4000_0000
 """x32 calls enter as x86_64 with this bit set in the number."""
+LOW_32 = 0xFFFF_FFFF
+CLONE_NAMESPACES = 0x7E02_0000
+"""CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET (NEWTIME, 0x80, is clone3's
+only: in clone's flags that bit belongs to the exit signal)."""
+
+
+@record
+class Refinement:
+    """An argument of a syscall whose values seen become the only ones allowed (``--args``)."""
+
+    syscall: str
+    """The syscall, on the native ABI."""
+    index: int
+    """Its argument position."""
+    mask: int
+    """The bits compared (``masked_eq``): an ``int`` argument's low half only, whatever the
+    caller left in the upper half of the register, which the kernel ignores too."""
+
+
+REFINEMENTS: tuple[Refinement, ...] = (
+    Refinement("socket", 0, LOW_32),    # address family
+    Refinement("prctl", 0, LOW_32),     # option
+    Refinement("ioctl", 1, LOW_32),     # request (the kernel takes an unsigned int)
+    Refinement("clone", 0, CLONE_NAMESPACES),  # the namespace flags: threads and forks pass
+)
+"""What ``--args`` refines: the values whose set is small and says what the program does (which
+sockets, which process controls, which device requests, whether it makes namespaces); ``clone3``
+passes its flags in memory, out of a filter's reach."""
+
+
+def watch() -> dict[tuple[int, int], tuple[int, ...]]:
+    """The arguments the tracer collects for :data:`REFINEMENTS`: (audit arch, nr) -> indexes."""
+    token = syscalls.arch_token("native")
+    out: dict[tuple[int, int], tuple[int, ...]] = {}
+    for refinement in REFINEMENTS:
+        number = syscalls.resolve(refinement.syscall)
+        if number is not None:
+            out[(token, number)] = (*out.get((token, number), ()), refinement.index)
+    return out
 
 
 @record
@@ -69,15 +108,20 @@ def groups_for(names: Iterable[str], arch: str = "native") -> tuple[str, ...]:
     return (*sorted(chosen), *sorted(made - covered))
 
 
-def record_profile(command: Sequence[str], calls: Iterable[tuple[int, int]]) -> Recorded:
-    """The profile for a run of ``command`` that made ``calls``."""
+def record_profile(command: Sequence[str], calls: Iterable[tuple[int, int]],
+                   values: Iterable[tuple[int, int, int, int]] | None = None) -> Recorded:
+    """The profile for a run of ``command`` that made ``calls``; with ``values`` (the tracer's,
+    collected for :func:`watch`), the syscalls of :data:`REFINEMENTS` are allowed only with the
+    argument values seen."""
     seen = by_abi(calls)
     native = syscalls.native_arch()
     names = [n for n in seen.get(native, ()) if not n.startswith("#")]
-    written = groups_for(names)
-    rule = Rule(syscalls.expand(written), ALLOW, written=written)
+    refined = _refined(names, values) if values is not None else ()
+    plain = [n for n in names if n not in {r.syscalls[0] for r in refined}]
+    written = groups_for(plain)
+    rules = (Rule(syscalls.expand(written), ALLOW, written=written),) if plain else ()
     profile = Profile(profile_name(command[0].rsplit("/", 1)[-1]), DENY_DEFAULT,
-                      rules=(rule,) if names else ())
+                      rules=(*rules, *refined))
     notes = []
     for arch, made in seen.items():
         if arch != native:
@@ -89,14 +133,37 @@ def record_profile(command: Sequence[str], calls: Iterable[tuple[int, int]]) -> 
     return Recorded(profile, seen, tuple(notes))
 
 
+def _refined(names: Sequence[str],
+             values: Iterable[tuple[int, int, int, int]]) -> tuple[Rule, ...]:
+    """One rule per refined syscall made and value seen, by name then value."""
+    token = syscalls.arch_token("native")
+    seen: dict[tuple[int, int], set[int]] = {}
+    for arch, nr, index, value in values:
+        if arch == token:
+            seen.setdefault((nr, index), set()).add(value)
+    out = []
+    for refinement in sorted(REFINEMENTS, key=lambda r: r.syscall):
+        number = syscalls.resolve(refinement.syscall)
+        if refinement.syscall not in names or number is None:
+            continue
+        made = seen.get((number, refinement.index), set())
+        for value in sorted({v & refinement.mask for v in made}):
+            condition = ArgCondition(refinement.index, "masked_eq", value, refinement.mask)
+            out.append(Rule((refinement.syscall,), ALLOW, (condition,),
+                            written=(refinement.syscall,)))
+    return tuple(out)
+
+
 def header(command: Sequence[str], when: str, kernel: str, status: int,
-           notes: Sequence[str]) -> tuple[str, ...]:
+           notes: Sequence[str], *, refined: bool = False) -> tuple[str, ...]:
     """The comment lines on top of a recorded profile: what ran, when, where, how it ended."""
     ended = (f"exited with status {status}" if status >= 0 else
              f"was killed by signal {-status}{_signal_name(-status)}")
     return (f"Recorded by hostguard seccomp record from: {shlex.join(command)}",
             f"at {when} on Linux {kernel}; the command {ended}.",
             "Only what this run did is allowed: paths the run did not take are denied.",
+            *(["With --args: " + ", ".join(_said(r) for r in REFINEMENTS) + " are allowed only "
+               "with the values seen."] if refined else []),
             *(f"Note: {note}" for note in notes))
 
 
@@ -105,3 +172,8 @@ def _signal_name(number: int) -> str:
         return f" ({signal.Signals(number).name})"
     except ValueError:  # a real-time signal other than SIGRTMIN/SIGRTMAX
         return ""
+
+
+def _said(refinement: Refinement) -> str:
+    what = "flags" if refinement.mask != LOW_32 else f"arg{refinement.index}"
+    return f"{refinement.syscall} {what} & {refinement.mask:#x}"

@@ -110,3 +110,37 @@ def test_an_unwritable_output_exits_125_after_the_run(tmp_path: Path) -> None:
                    "sh", "-c", "echo ran")
     assert (done.returncode, done.stdout) == (125, "ran\n")
     assert done.stderr.startswith(f"hostguard seccomp record: cannot write {tmp_path}/file/p.yaml")
+
+
+SOCKETS = """
+import socket, sys
+for family, kind in ((socket.AF_INET, socket.SOCK_STREAM), (socket.AF_UNIX, socket.SOCK_DGRAM)):
+    socket.socket(family, kind).close()
+if sys.argv[1:] == ["probe"]:
+    try:
+        socket.socket(socket.AF_INET6, socket.SOCK_STREAM).close()
+        print("inet6 allowed")
+    except OSError as exc:
+        print("inet6", exc.errno)
+print("done")
+"""
+
+
+def test_args_allows_only_the_socket_families_used(tmp_path: Path) -> None:
+    argv = [sys.executable, "-S", "-c", SOCKETS]
+    done = run_cli("seccomp", "record", "--args", "-o", str(tmp_path / "p.yaml"), "--", *argv)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "done\n", "")
+    linted = run_cli("lint", str(tmp_path / "p.yaml"))
+    assert linted.stdout.splitlines()[-1] == "1 file(s) checked: 0 error(s), 0 warning(s)"
+    loaded = load_profile(tmp_path / "p.yaml")
+    assert not isinstance(loaded, list)
+    assert "socket" not in loaded.rules[0].syscalls  # never allowed whatever the family
+    families = [(r.args[0].value, r.args[0].mask) for r in loaded.rules
+                if r.syscalls == ("socket",)]
+    assert families == [(1, 0xFFFF_FFFF), (2, 0xFFFF_FFFF)]  # AF_UNIX, AF_INET
+    assert "With --args: socket arg0" in (tmp_path / "p.yaml").read_text()
+
+    same = run_cli("exec", "--profile", str(tmp_path / "p.yaml"), "--", *argv)
+    assert (same.returncode, same.stdout, same.stderr) == (0, "done\n", "")
+    probed = run_cli("exec", "--profile", str(tmp_path / "p.yaml"), "--", *argv, "probe")
+    assert (probed.returncode, probed.stdout) == (0, f"inet6 {errno.EPERM}\ndone\n")

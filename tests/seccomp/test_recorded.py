@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from agent.seccomp import syscalls
-from agent.seccomp.recorded import by_abi, groups_for, header, record_profile
+from agent.seccomp.recorded import by_abi, groups_for, header, record_profile, watch
 
 X86_64 = syscalls.arch_token("x86_64")
 I386 = syscalls.arch_token("x86")
@@ -53,3 +53,22 @@ def test_the_header_says_what_ran_when_where_and_how_it_ended() -> None:
     assert lines[1] == ("at 2026-01-02T03:04:05+00:00 on Linux 6.1.0; the command was killed "
                         "by signal 15 (SIGTERM).")
     assert lines[-1] == "Note: n"
+
+
+def test_args_refine_to_the_values_seen_masked() -> None:
+    socket_nr, ioctl_nr, clone_nr = (syscalls.resolve(n) for n in ("socket", "ioctl", "clone"))
+    assert socket_nr is not None and ioctl_nr is not None and clone_nr is not None
+    assert watch()[(X86_64, socket_nr)] == (0,)
+    calls = [(X86_64, 0), (X86_64, socket_nr), (X86_64, ioctl_nr), (X86_64, clone_nr)]
+    values = [(X86_64, socket_nr, 0, 2), (X86_64, socket_nr, 0, 0xFFFF_FFFF_0000_0001),
+              (X86_64, ioctl_nr, 1, 0x5401), (X86_64, clone_nr, 0, 0x01200011),
+              (X86_64, clone_nr, 0, 0x003D0F00), (I386, 359, 0, 10)]
+    rules = record_profile(["x"], calls, values).profile.rules
+    assert rules[0].written == ("read",)
+    assert [(r.syscalls, str(r.args[0])) for r in rules[1:]] == [
+        (("clone",), "arg0 & 0x7e020000 == 0x0"),  # a fork and a thread: no namespace flag
+        (("ioctl",), "arg1 & 0xffffffff == 0x5401"),
+        (("socket",), "arg0 & 0xffffffff == 0x1"),  # the upper half is not the kernel's
+        (("socket",), "arg0 & 0xffffffff == 0x2")]
+    assert record_profile(["x"], calls).profile.rules[0].written == (
+        "clone", "ioctl", "read", "socket")  # without values: names only

@@ -19,6 +19,11 @@ The program must not notice: signals it receives are passed on at their delivery
 stop (SIGSTOP, SIGTSTP ...) is kept with ``PTRACE_LISTEN`` as it would be untraced; the exit
 status or the signal that killed the command is returned. The recorder waits for every traced
 process, children that outlive the command included, as ``strace -f`` does.
+
+:func:`attach_traced` does the same to a process already running, for a bounded time: every
+thread seized (without EXITKILL: the process outlives its recorder), and at the end each one
+interrupted and detached at its next stop. Whether the process may be stopped at all (isolated
+CPUs) is the caller's question (:func:`agent.host.stop_guard.refuse_stop`).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import ctypes
 import errno
 import os
 import signal
+import time
 from collections.abc import Mapping, Sequence
 from typing import NoReturn
 
@@ -48,6 +54,15 @@ OPTIONS = (0x1      # TRACESYSGOOD: syscall stops report SIGTRAP | 0x80
            | 0x10   # TRACEEXEC
            | 0x100000)  # EXITKILL
 PTRACE_EVENT_STOP = 128
+PTRACE_EVENT_EXEC = 4
+NEW_TRACEE_EVENTS = frozenset({1, 2, 3})
+"""PTRACE_EVENT_FORK, _VFORK, _CLONE: the event message is the new tracee's id."""
+ATTACH_OPTIONS = OPTIONS & ~0x100000
+"""An attach leaves out EXITKILL: the process was running before and must outlive the recorder."""
+RELEASE_GRACE = 2.0
+"""Seconds an attach waits for each thread's stop to release it."""
+PTRACE_DETACH = 17
+PTRACE_GETEVENTMSG = 0x4201
 SYSCALL_STOP_STATUS = (signal.SIGTRAP | 0x80) << 8 | 0x7F
 """The wait status of a syscall stop (stopped, SIGTRAP | 0x80, no event)."""
 WALL = 0x40000000
@@ -79,8 +94,9 @@ class Trace:
     calls: frozenset[tuple[int, int]]
     """Each (audit architecture, syscall number) entered at least once, x32 numbers with their
     ``0x40000000`` bit."""
-    status: int
-    """The command's exit status, or minus the signal that killed it (as ``subprocess``)."""
+    status: int | None
+    """The command's exit status, or minus the signal that killed it (as ``subprocess``); None
+    for an attached process that is still running."""
     processes: int
     """Threads and processes traced, the command included."""
     values: frozenset[tuple[int, int, int, int]] = frozenset()
@@ -131,11 +147,79 @@ def run_traced(path: str, argv: Sequence[str],
     # lives on to report what it did (a SIGKILL of the recorder kills the program: EXITKILL).
     kept = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGQUIT)}
     try:
-        return _follow(pid, (syscalls.arch_token("native"), syscalls.resolve("execve") or -1),
-                       watch or {})
+        tracer = _Tracer(pid, (syscalls.arch_token("native"), syscalls.resolve("execve") or -1),
+                         watch or {})
+        tracer.follow()
     finally:
         for sig, handler in kept.items():
             signal.signal(sig, handler)
+    if tracer.status is None:  # not reached: the root's end is always reported to its parent
+        raise TraceError("the command's exit status was not reported")
+    return tracer.trace()
+
+
+def attach_traced(pid: int, duration: float,
+                  watch: Mapping[tuple[int, int], tuple[int, ...]] | None = None) -> Trace:
+    """Trace the running process ``pid`` (every thread, and what they start meanwhile) for
+    ``duration`` seconds, then let it go on untraced. Raises :class:`TraceError` when a thread
+    cannot be attached (everything attached so far is released first).
+
+    Seized without EXITKILL: a recorder that dies releases the process (the kernel detaches its
+    tracees and wakes those it held stopped). :attr:`Trace.status` is set only if the process
+    ended meanwhile."""
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGCHLD])
+    tracer = _Tracer(pid, None, watch or {}, time.monotonic() + duration)
+    try:
+        _seize_all(pid, tracer)
+        tracer.follow()
+    finally:
+        left = tracer.release(RELEASE_GRACE)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+    if left:
+        raise TraceError(f"{left} thread(s) of {pid} did not stop to be released within "
+                         f"{RELEASE_GRACE} s; the kernel releases them as the recorder exits")
+    return tracer.trace()
+
+
+def _seize_all(pid: int, tracer: _Tracer) -> None:
+    """Seize and interrupt every thread of ``pid``, again until no new one appears."""
+    while True:
+        try:
+            tids = {int(t) for t in os.listdir(f"/proc/{pid}/task")}
+        except OSError:
+            raise TraceError(f"no process {pid}") from None
+        new = tids - tracer.live - tracer.released
+        if not new:
+            return
+        for tid in sorted(new):
+            try:
+                _ptrace(PTRACE_SEIZE, tid, 0, ATTACH_OPTIONS)
+                _ptrace(PTRACE_INTERRUPT, tid)
+            except ProcessLookupError:
+                continue  # the thread ended meanwhile
+            except OSError as exc:
+                if _tracer_of(tid) == os.getpid():
+                    tracer.live.add(tid)  # attached already, through its creator
+                    continue
+                raise TraceError(f"cannot attach to thread {tid} of {pid}: "
+                                 f"{exc.strerror}{_traced_by(tid)}") from None
+            tracer.live.add(tid)
+
+
+def _tracer_of(tid: int) -> int | None:
+    try:
+        with open(f"/proc/{tid}/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("TracerPid:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _traced_by(tid: int) -> str:
+    tracer = _tracer_of(tid)
+    return f" (traced by {tracer} already)" if tracer else ""
 
 
 def _child(ready: int, go: int, path: str, argv: Sequence[str]) -> NoReturn:
@@ -154,54 +238,139 @@ def _child(ready: int, go: int, path: str, argv: Sequence[str]) -> NoReturn:
         os._exit(126)
 
 
-def _follow(root: int, start: tuple[int, int],
-            watch: Mapping[tuple[int, int], tuple[int, ...]]) -> Trace:
-    """Resume every stop of ``root`` and its descendants until none is left; ``start`` is the
-    (audit arch, nr) of the ``execve`` from which calls count."""
-    calls: set[tuple[int, int]] = set()
-    values: set[tuple[int, int, int, int]] = set()
-    info = _SyscallInfo()
-    info_size = ctypes.sizeof(info)
-    info_ref = ctypes.cast(ctypes.byref(info), ctypes.c_void_p)
-    recording = False
-    status_of_root: int | None = None
-    seen: set[int] = {root}
-    ptrace, waitpid = _LIBC.ptrace, os.waitpid
-    while True:
-        try:
-            pid, status = waitpid(-1, WALL)
-        except ChildProcessError:
-            break
-        if status == SYSCALL_STOP_STATUS:  # the hot path: two of these per syscall
-            # -1 (ESRCH) from either call: killed meanwhile, and its end is still reported
-            if ptrace(PTRACE_GET_SYSCALL_INFO, pid, info_size, info_ref) > 0 \
-                    and info.op == PTRACE_SYSCALL_INFO_ENTRY:
-                call = (info.arch, info.nr)
-                if not recording and pid == root and call == start:
-                    recording = True
-                if recording:
-                    calls.add(call)
-                    for index in watch.get(call, ()):
-                        values.add((*call, index, info.args[index]))
-            ptrace(PTRACE_SYSCALL, pid, None, None)
-            continue
-        if os.WIFEXITED(status) or os.WIFSIGNALED(status):
-            if pid == root:
-                status_of_root = (os.WEXITSTATUS(status) if os.WIFEXITED(status)
-                                  else -os.WTERMSIG(status))
-            continue
-        if not os.WIFSTOPPED(status):
-            continue
-        seen.add(pid)
-        sig = os.WSTOPSIG(status)
+class _Tracer:
+    """The stops of one traced tree: resumed as they come, calls noted, released at the end."""
+
+    def __init__(self, root: int, start: tuple[int, int] | None,
+                 watch: Mapping[tuple[int, int], tuple[int, ...]],
+                 deadline: float | None = None) -> None:
+        self.root = root
+        self.start = start
+        """The (audit arch, nr) of the root's call from which calls count; None: from now."""
+        self.watch = watch
+        self.deadline = deadline
+        """Monotonic time when :meth:`follow` returns, None: when no tracee is left."""
+        self.calls: set[tuple[int, int]] = set()
+        self.values: set[tuple[int, int, int, int]] = set()
+        self.seen: set[int] = {root}
+        self.live: set[int] = set()
+        """Tracees known to be attached (kept for the release of an attach)."""
+        self.released: set[int] = set()
+        self.status: int | None = None
+
+    def trace(self) -> Trace:
+        return Trace(frozenset(self.calls), self.status, len(self.seen), frozenset(self.values))
+
+    def _next(self) -> tuple[int, int] | None:
+        """The next wait status before the deadline (SIGCHLD blocked by the caller), or None."""
+        assert self.deadline is not None
+        while True:
+            pid, status = os.waitpid(-1, WALL | os.WNOHANG)
+            if pid:
+                return pid, status
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                return None
+            signal.sigtimedwait([signal.SIGCHLD], left)
+
+    def follow(self) -> None:
+        """Resume every stop until no tracee is left or the deadline has passed."""
+        info = _SyscallInfo()
+        info_size = ctypes.sizeof(info)
+        info_ref = ctypes.cast(ctypes.byref(info), ctypes.c_void_p)
+        recording = self.start is None
+        root, start, watch, calls, values = (self.root, self.start, self.watch, self.calls,
+                                             self.values)
+        ptrace, waitpid, timed = _LIBC.ptrace, os.waitpid, self.deadline is not None
+        while True:
+            try:
+                got = self._next() if timed else waitpid(-1, WALL)
+            except ChildProcessError:
+                return
+            if got is None:
+                return
+            pid, status = got
+            if status == SYSCALL_STOP_STATUS:  # the hot path: two of these per syscall
+                # -1 (ESRCH) from either call: killed meanwhile, and its end is still reported
+                if ptrace(PTRACE_GET_SYSCALL_INFO, pid, info_size, info_ref) > 0 \
+                        and info.op == PTRACE_SYSCALL_INFO_ENTRY:
+                    call = (info.arch, info.nr)
+                    if not recording and pid == root and call == start:
+                        recording = True
+                    if recording:
+                        calls.add(call)
+                        for index in watch.get(call, ()):
+                            values.add((*call, index, info.args[index]))
+                ptrace(PTRACE_SYSCALL, pid, None, None)
+                continue
+            if self._ended(pid, status) or not os.WIFSTOPPED(status):
+                continue
+            sig = os.WSTOPSIG(status)
+            event = self._event(pid, status)
+            if event == PTRACE_EVENT_STOP:
+                # A group stop stays a stop (LISTEN); an interrupt or a new child's first stop
+                # goes on.
+                _resume(pid, PTRACE_LISTEN if sig in STOP_SIGNALS else PTRACE_SYSCALL)
+            elif event:
+                _resume(pid)  # fork, vfork, clone, exec: the new tracees report on their own
+            else:
+                _resume(pid, PTRACE_SYSCALL, sig)  # a signal for the program: delivered as sent
+
+    def _ended(self, pid: int, status: int) -> bool:
+        if not (os.WIFEXITED(status) or os.WIFSIGNALED(status)):
+            return False
+        self.live.discard(pid)
+        if pid == self.root:
+            self.status = (os.WEXITSTATUS(status) if os.WIFEXITED(status)
+                           else -os.WTERMSIG(status))
+        return True
+
+    def _event(self, pid: int, status: int) -> int:
+        """The ptrace event of a stop, the tracees it adds or removes noted."""
+        self.seen.add(pid)
+        if pid not in self.released:
+            self.live.add(pid)
         event = status >> 16
-        if event == PTRACE_EVENT_STOP:
-            # A group stop stays a stop (LISTEN); an interrupt or a new child's first stop goes on.
-            _resume(pid, PTRACE_LISTEN if sig in STOP_SIGNALS else PTRACE_SYSCALL)
-        elif event:
-            _resume(pid)  # fork, vfork, clone, exec: the new tracees report on their own
-        else:
-            _resume(pid, PTRACE_SYSCALL, sig)  # a signal for the program: delivered as sent
-    if status_of_root is None:  # not reached: the root's end is always reported to its parent
-        raise TraceError("the command's exit status was not reported")
-    return Trace(frozenset(calls), status_of_root, len(seen), frozenset(values))
+        if event in NEW_TRACEE_EVENTS or event == PTRACE_EVENT_EXEC:
+            message = ctypes.c_ulong()
+            try:
+                _ptrace(PTRACE_GETEVENTMSG, pid, 0, ctypes.cast(ctypes.byref(message),
+                                                                ctypes.c_void_p))
+            except OSError:
+                return event
+            if event == PTRACE_EVENT_EXEC:  # a thread that exec'd took the leader's id
+                if message.value != pid:
+                    self.live.discard(message.value)
+            elif message.value not in self.released:
+                self.live.add(message.value)
+        return event
+
+    def release(self, grace: float) -> int:
+        """Detach every tracee (an attach ends): interrupt each, detach each at its next stop with
+        the signal it was stopped for. Returns how many did not stop within ``grace`` seconds:
+        the kernel releases those when the recorder exits."""
+        for tid in list(self.live):
+            try:
+                _ptrace(PTRACE_INTERRUPT, tid)
+            except ProcessLookupError:
+                self.live.discard(tid)
+        self.deadline = time.monotonic() + grace
+        while self.live:
+            try:
+                got = self._next()
+            except ChildProcessError:  # no tracee left at all
+                self.live.clear()
+                break
+            if got is None:
+                break
+            pid, status = got
+            if self._ended(pid, status) or not os.WIFSTOPPED(status):
+                continue
+            event = self._event(pid, status)
+            sig = os.WSTOPSIG(status)
+            inject = sig if event == 0 and status != SYSCALL_STOP_STATUS else 0
+            with contextlib.suppress(ProcessLookupError):
+                _ptrace(PTRACE_DETACH, pid, 0, inject)
+            self.live.discard(pid)
+            self.released.add(pid)
+        return len(self.live)

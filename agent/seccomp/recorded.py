@@ -11,7 +11,6 @@ kills them like any profile does.
 
 from __future__ import annotations
 
-import shlex
 import signal
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -154,13 +153,15 @@ def _refined(names: Sequence[str],
     return tuple(out)
 
 
-def header(command: Sequence[str], when: str, kernel: str, status: int,
+def header(source: str, when: str, kernel: str, status: int | None,
            notes: Sequence[str], *, refined: bool = False) -> tuple[str, ...]:
-    """The comment lines on top of a recorded profile: what ran, when, where, how it ended."""
-    ended = (f"exited with status {status}" if status >= 0 else
-             f"was killed by signal {-status}{_signal_name(-status)}")
-    return (f"Recorded by hostguard seccomp record from: {shlex.join(command)}",
-            f"at {when} on Linux {kernel}; the command {ended}.",
+    """The comment lines on top of a recorded profile: what ran (``source``: "from: CMD" or the
+    attach), when, where, how it ended (``status`` None: an attached process left running)."""
+    ended = ("it was released, still running" if status is None else
+             f"the command exited with status {status}" if status >= 0 else
+             f"the command was killed by signal {-status}{_signal_name(-status)}")
+    return (f"Recorded by hostguard seccomp record {source}",
+            f"at {when} on Linux {kernel}; {ended}.",
             "Only what this run did is allowed: paths the run did not take are denied.",
             *(["With --args: " + ", ".join(_said(r) for r in REFINEMENTS) + " are allowed only "
                "with the values seen."] if refined else []),

@@ -7,11 +7,13 @@ from __future__ import annotations
 import errno
 import os
 import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 from agent.seccomp.profile import load_profile
-from tests.support import run_cli
+from tests.support import PROJECT, run_cli
 
 PROGRAM = """
 import ctypes, os, sys, threading
@@ -144,3 +146,141 @@ def test_args_allows_only_the_socket_families_used(tmp_path: Path) -> None:
     assert (same.returncode, same.stdout, same.stderr) == (0, "done\n", "")
     probed = run_cli("exec", "--profile", str(tmp_path / "p.yaml"), "--", *argv, "probe")
     assert (probed.returncode, probed.stdout) == (0, f"inet6 {errno.EPERM}\ndone\n")
+
+
+RUNNING = """
+import os, signal, sys, threading, time
+signal.signal(signal.SIGUSR1, lambda *_: print("usr1", flush=True))
+def tick():
+    while True:
+        os.getppid()                  # made by a thread only
+        time.sleep(0.01)
+threading.Thread(target=tick, daemon=True).start()
+print("ready", flush=True)
+while True:
+    print("tick", flush=True)
+    time.sleep(0.02)
+"""
+
+
+def start_running(tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path]:
+    out = tmp_path / "out"
+    with out.open("wb") as sink:
+        target = subprocess.Popen([sys.executable, "-S", "-c", RUNNING], stdout=sink)
+    for _ in range(500):
+        if out.read_text().startswith("ready"):
+            return target, out
+        time.sleep(0.01)
+    target.kill()
+    raise AssertionError("the target did not start")
+
+
+def tracer_of(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(status.split("TracerPid:")[1].split()[0])
+
+
+def state_of(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def still_ticking(out: Path) -> bool:
+    before = out.read_text().count("tick")
+    time.sleep(0.3)
+    return out.read_text().count("tick") > before
+
+
+def test_attach_records_every_thread_and_lets_the_process_go(tmp_path: Path) -> None:
+    target, out = start_running(tmp_path)
+    try:
+        recorder = subprocess.Popen(
+            [sys.executable, "-m", "agent", "seccomp", "record", "-o", str(tmp_path / "p.yaml"),
+             "--pid", str(target.pid), "--duration", "1.5"],
+            cwd=PROJECT, env={**os.environ, "PYTHONPATH": str(PROJECT)},
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(500):
+            if tracer_of(target.pid) == recorder.pid:
+                break
+            time.sleep(0.01)
+        target.send_signal(signal.SIGUSR1)  # delivered while traced
+        stdout, stderr = recorder.communicate(timeout=60)
+        assert (recorder.returncode, stdout, stderr) == (0, "", "")
+        assert tracer_of(target.pid) == 0
+        assert state_of(target.pid) in "RS"
+        assert still_ticking(out)
+        assert "usr1" in out.read_text()
+    finally:
+        target.kill()
+        target.wait()
+    text = (tmp_path / "p.yaml").read_text()
+    assert f"by attaching to pid {target.pid} ({os.path.realpath(sys.executable)}) for 1.5 s" \
+        in " ".join(text.replace("\n#", " ").split())
+    assert "it was released, still running." in text
+    loaded = load_profile(tmp_path / "p.yaml")
+    assert not isinstance(loaded, list)
+    assert {"getppid", "clock_nanosleep", "write", "rt_sigreturn"} <= set(
+        loaded.rules[0].syscalls)
+    linted = run_cli("lint", str(tmp_path / "p.yaml"))
+    assert linted.stdout.splitlines()[-1] == "1 file(s) checked: 0 error(s), 0 warning(s)"
+
+
+def test_a_killed_attaching_recorder_leaves_the_process_running(tmp_path: Path) -> None:
+    target, out = start_running(tmp_path)
+    try:
+        recorder = subprocess.Popen(
+            [sys.executable, "-m", "agent", "seccomp", "record", "-o", str(tmp_path / "p.yaml"),
+             "--pid", str(target.pid), "--duration", "60"],
+            cwd=PROJECT, env={**os.environ, "PYTHONPATH": str(PROJECT)})
+        for _ in range(500):
+            if tracer_of(target.pid) == recorder.pid:
+                break
+            time.sleep(0.01)
+        assert tracer_of(target.pid) == recorder.pid
+        recorder.kill()
+        recorder.wait()
+        for _ in range(100):
+            if tracer_of(target.pid) == 0:
+                break
+            time.sleep(0.01)
+        assert tracer_of(target.pid) == 0
+        assert still_ticking(out)
+    finally:
+        target.kill()
+        target.wait()
+    assert not (tmp_path / "p.yaml").exists()
+
+
+def test_attach_refusals(tmp_path: Path) -> None:
+    def record_(*words: str) -> tuple[int, str]:
+        done = run_cli("seccomp", "record", "-o", str(tmp_path / "p"), *words)
+        return done.returncode, done.stderr
+    assert record_("--pid", "1") == (
+        2, "hostguard seccomp record: --pid needs --duration SECONDS (more than 0)\n")
+    assert record_("--pid", "1", "--duration", "1", "--", "true") == (
+        2, "hostguard seccomp record: --pid and a command exclude each other\n")
+    assert record_("--duration", "1", "--", "true")[0] == 126
+    code, err = record_("--pid", "999999999", "--duration", "1")
+    assert code == 2
+    assert err.startswith("hostguard seccomp record: not attaching to 999999999: its threads "
+                          "cannot be listed")
+    assert not (tmp_path / "p").exists()
+
+
+def test_a_stopped_process_stays_stopped_after_the_attach(tmp_path: Path) -> None:
+    target, out = start_running(tmp_path)
+    try:
+        target.send_signal(signal.SIGSTOP)
+        for _ in range(100):
+            if state_of(target.pid) == "T":
+                break
+            time.sleep(0.01)
+        done = run_cli("seccomp", "record", "-o", str(tmp_path / "p.yaml"), "--pid",
+                       str(target.pid), "--duration", "0.3")
+        assert (done.returncode, done.stderr) == (0, "")
+        assert (state_of(target.pid), tracer_of(target.pid)) == ("T", 0)
+        assert not still_ticking(out)
+        target.send_signal(signal.SIGCONT)
+        assert still_ticking(out)
+    finally:
+        target.kill()
+        target.wait()

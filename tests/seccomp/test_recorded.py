@@ -48,11 +48,15 @@ def test_the_profile_allows_the_native_calls_sorted_and_notes_the_rest() -> None
 
 
 def test_the_header_says_what_ran_when_where_and_how_it_ended() -> None:
-    lines = header(["sh", "-c", "exit 3"], "2026-01-02T03:04:05+00:00", "6.1.0", -15, ["n"])
+    lines = header("from: sh -c 'exit 3'", "2026-01-02T03:04:05+00:00", "6.1.0", -15, ["n"])
     assert lines[0] == "Recorded by hostguard seccomp record from: sh -c 'exit 3'"
     assert lines[1] == ("at 2026-01-02T03:04:05+00:00 on Linux 6.1.0; the command was killed "
                         "by signal 15 (SIGTERM).")
     assert lines[-1] == "Note: n"
+    attached = header("by attaching to pid 7 (gw) for 5 s", "t", "6.1.0", None, [])
+    assert attached[:2] == (
+        "Recorded by hostguard seccomp record by attaching to pid 7 (gw) for 5 s",
+        "at t on Linux 6.1.0; it was released, still running.")
 
 
 def test_args_refine_to_the_values_seen_masked() -> None:

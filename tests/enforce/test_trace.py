@@ -175,3 +175,16 @@ def test_a_stopped_program_stays_stopped_until_continued(tmp_path: Path) -> None
             recorder.kill()
             recorder.wait()
     assert out.read_text() == f"{target}\nresumed\n0\n"
+
+
+def test_vfork_and_an_exec_from_a_thread_are_followed(capfd: pytest.CaptureFixture[str]) -> None:
+    spawn = [sys.executable, "-S", "-c", "import subprocess; subprocess.run(['/bin/echo', 'a'])"]
+    trace, out, _ = traced(spawn, capfd)
+    assert (trace.status, out) == (0, "a\n")
+    assert "vfork" in names(trace)  # subprocess starts its child with vfork
+    from_thread = [sys.executable, "-S", "-c",
+                   "import os, threading, time\n"
+                   "threading.Thread(target=os.execv, args=('/bin/echo', ['echo', 'b'])).start()\n"
+                   "time.sleep(30)\n"]
+    trace, out, _ = traced(from_thread, capfd)
+    assert (trace.status, out) == (0, "b\n")  # the exec ended the sleeping main thread

@@ -21,6 +21,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import signal
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -82,6 +83,11 @@ def exec_filtered(compiled: CompiledFilter, path: str, argv: Sequence[str]) -> N
     """
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
+    # Python ignores these and execve keeps an ignored signal ignored: give the target the
+    # defaults it gets from a shell (a writer to a closed pipe dies of SIGPIPE), as subprocess's
+    # restore_signals does.
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ):
+        signal.signal(sig, signal.SIG_DFL)
     try:
         if compiled.profile.no_new_privs:
             set_no_new_privs()

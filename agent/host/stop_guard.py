@@ -18,11 +18,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from agent.host.cgroups import CgroupNode, CgroupTree, Hierarchy, read_text
+from agent.host.cgroups import CgroupNode, CgroupTree, Hierarchy, read_cgroups, read_text
 from agent.host.cmdline import KernelCmdline
-from agent.host.cpus import ISOLCPUS_FLAGS
+from agent.host.cpus import ISOLCPUS_FLAGS, format_cpus
 from agent.host.facts import ReadError
-from agent.host.procfs import read_sysfs
+from agent.host.processes import parse_cpu_list
+from agent.host.procfs import read_cmdline, read_sysfs
 
 
 def isolated_cpus(cmdline: KernelCmdline | ReadError | None,
@@ -64,6 +65,35 @@ def isolated_cpus(cmdline: KernelCmdline | ReadError | None,
     if problems:
         return ReadError("; ".join(problems))
     return frozenset(cpus)
+
+
+def refuse_stop(pid: int, *, root: Path = Path("/")) -> str | None:
+    """Why process ``pid`` must not be held in ptrace stops (an attach stops it on every
+    syscall): a thread of it may run on a CPU :func:`isolated_cpus` names, or that cannot be
+    known. None when it may be stopped."""
+    isolated = isolated_cpus(read_cmdline(root), read_cgroups(root), root=root)
+    if isinstance(isolated, ReadError):
+        return f"the host's isolated CPUs are unknown ({isolated.reason})"
+    tasks = root / "proc" / str(pid) / "task"
+    try:
+        tids = sorted(tasks.iterdir())
+    except OSError as exc:
+        return f"its threads cannot be listed ({exc.strerror or exc})"
+    hit: set[int] = set()
+    for tid in tids:
+        try:
+            text = (tid / "status").read_text(encoding="ascii", errors="replace")
+        except FileNotFoundError:
+            continue  # the thread ended
+        except OSError:
+            return "its CPU affinity cannot be read"
+        found = re.search(r"^Cpus_allowed_list:\s*(\S+)", text, re.MULTILINE)
+        if found is None:
+            return "its CPU affinity cannot be read"
+        hit |= parse_cpu_list(found.group(1)) & isolated
+    if hit:
+        return f"it may run on isolated CPU(s) {format_cpus(frozenset(hit))}"
+    return None
 
 
 _CPU_CEILING = 1 << 16

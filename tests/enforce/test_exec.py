@@ -50,6 +50,13 @@ def test_exit_status_is_the_targets_own(tmp_path: Path) -> None:
     assert (done.returncode, done.stderr) == (7, "")
 
 
+def test_the_target_gets_the_default_sigpipe(tmp_path: Path) -> None:
+    # Python ignores SIGPIPE; unreset, `yes` would complain of a broken pipe instead of dying.
+    done = run_cli("exec", "--profile", write(tmp_path, SERVICE), "--", "sh", "-c",
+                   "yes | head -n 1")
+    assert (done.returncode, done.stdout, done.stderr) == (0, "y\n", "")
+
+
 def test_kill_action_kills_the_target_and_log_mode_lets_it_run(tmp_path: Path) -> None:
     profile = write(tmp_path, SERVICE.replace("action: {errno: 13}", "action: kill_process"))
     killed = run_cli("exec", "--profile", profile, "--", sys.executable, "-c", PROBE)

@@ -18,7 +18,7 @@ from agent.host.loaded_filters import read_loaded
 from agent.host.processes import Process, ProcessTable, Thread
 from agent.host.procfs import read_cmdline
 from agent.host.snapshot import DumpRequest
-from agent.host.stop_guard import isolated_cpus
+from agent.host.stop_guard import isolated_cpus, refuse_stop
 
 V2_MOUNT = "30 24 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw\n"
 V1_MOUNT = "35 30 0:35 / /sys/fs/cgroup/cpuset rw,nosuid - cgroup cgroup rw,cpuset\n"
@@ -362,3 +362,20 @@ def test_unknown_isolation_stops_nothing(tmp_path: Path) -> None:
     assert result.reason.startswith(
         "not stopped to read its filters: the host's isolated CPUs are unknown (cannot parse "
         "nohz_full='junk'")
+
+
+@pytest.mark.parametrize(("allowed", "expected"), [
+    ("0-15", "it may run on isolated CPU(s) 2-3"),
+    ("4-7", None),
+])
+def test_refuse_stop_by_any_threads_affinity(tmp_path: Path, allowed: str,
+                                             expected: str | None) -> None:
+    root = host(tmp_path, "isolcpus=2-3", cgroups={"system.slice": partition("member", "",
+                                                                            "0-15")})
+    for tid, cpus in ((4242, "4-7"), (4243, allowed)):
+        task = root / "proc" / "4242" / "task" / str(tid)
+        task.mkdir(parents=True)
+        (task / "status").write_text(f"Name:\tgw\nCpus_allowed_list:\t{cpus}\n")
+    assert refuse_stop(4242, root=root) == expected
+    assert refuse_stop(4343, root=root) == ("its threads cannot be listed (No such file or "
+                                            "directory)")

@@ -31,7 +31,7 @@ from agent.seccomp.model import EPERM, Action, ActionKind, Profile, Rule
 from tests.authoring import check, policy, write
 from tests.checks.snapshots import FACTS
 from tests.live import live_children, sleeper, threaded
-from tests.seccomp.test_verify import netlink_17
+from tests.seccomp.gateway import netlink_17
 from tests.support import PROJECT, need_root, need_tool, run_cli
 
 KIND = SeccompKind()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.seccomp.test_verify import netlink_17
+from tests.seccomp.gateway import netlink_17
 from tests.support import PROJECT, run_cli
 
 GATEWAY = PROJECT / "policies/seccomp/trading-gateway.yaml"

@@ -23,6 +23,7 @@ from tests.seccomp.bpf_programs import (
     errno_ret,
     nr_of,
 )
+from tests.seccomp.gateway import netlink_17
 from tests.support import PROJECT
 
 SOCKET = nr_of("socket")
@@ -175,18 +176,6 @@ def test_an_abi_open_only_for_some_arguments_is_still_open() -> None:
                  (RET, 0, 0, errno_ret(1)), (RET, 0, 0, ALLOW_RET)) + declared.bpf()
     opened = [d for d in verify.compare([loaded], declared).differences if d.arch == "x86"]
     assert [(d.kind, d.count) for d in opened] == [("arch_open", 1024)]
-
-
-def netlink_17(folder: Path) -> Path:
-    """The shipped gateway profile with its AF_NETLINK rule changed from 16 to 17 (its base
-    copied beside it)."""
-    shipped = PROJECT / "policies/seccomp"
-    (folder / "base.yaml").write_text((shipped / "base.yaml").read_text())
-    text = (shipped / "trading-gateway.yaml").read_text()
-    assert text.count("value: 16}") == 1
-    changed = folder / "gateway-17.yaml"
-    changed.write_text(text.replace("value: 16}", "value: 17}"))
-    return changed
 
 
 def test_a_moved_socket_family_is_two_differences(tmp_path: Path) -> None:

@@ -191,3 +191,16 @@ def test_a_moved_socket_family_is_two_differences(tmp_path: Path) -> None:
         call = bpf.SeccompData(SOCKET, X86_64, diff.args)
         assert str(bpf.verdict(bpf.emulate(build_filter(shipped).bpf(), call))) == diff.loaded
         assert str(bpf.verdict(bpf.emulate(build_filter(changed).bpf(), call))) == diff.declared
+
+
+def test_single_bit_masks_that_cover_everything_are_proven_equal() -> None:
+    # getpid allowed when arg0 & 3 == 0, or bit 0 set, or bit 1 set: always, as a profile
+    # that allows it outright. The denying path (bit 1 clear, bit 0 clear, arg0 & 3 != 0) is
+    # impossible, and must be proven so, not left undecided.
+    always = build_filter(Profile("p", EPERM, rules=(Rule(("getpid",), ALLOW),)))
+    pieces = build_filter(Profile("p", EPERM, rules=(
+        Rule(("getpid",), ALLOW, (ArgCondition(0, "masked_eq", 0, 3),)),
+        Rule(("getpid",), ALLOW, (ArgCondition(0, "masked_eq", 1, 1),)),
+        Rule(("getpid",), ALLOW, (ArgCondition(0, "masked_eq", 2, 2),)))))
+    assert verify.compare([always.bpf()], pieces).equivalent
+    assert verify.compare([pieces.bpf()], always).equivalent

@@ -18,7 +18,8 @@ from agent.cli.output import say_invalid
 
 EXIT_DIFFERENT = 1
 EXIT_INVALID = 2
-KINDS = {"arch_open": "abi_open_in_a", "allowed_extra": "only_a_permits",
+KINDS = {"abi_only_in_a": "abi_only_in_a", "abi_only_in_b": "abi_only_in_b",
+         "allowed_extra": "only_a_permits",
          "denied_extra": "only_b_permits", "action_differs": "action_differs",
          "undecided": "undecided"}
 """The verifier's kinds as the two sides of a diff read them."""
@@ -59,6 +60,7 @@ def _diff(args: argparse.Namespace) -> int:
     result = verify.compare([one.bpf()], other, one.arches)
     privs = (one.profile.no_new_privs, other.profile.no_new_privs)
     equal = result.equivalent and privs[0] == privs[1]
+    differences = _fold_abis(result.differences, one.arches, other.arches)
     names = ("A", "B")
     if args.format == "json":
         print(json.dumps({
@@ -69,27 +71,49 @@ def _diff(args: argparse.Namespace) -> int:
                              "nr": d.nr, "a": d.loaded, "b": d.declared, "count": d.count,
                              "args": None if d.args is None else list(d.args),
                              "instruction_pointer": d.instruction_pointer}
-                            for d in result.differences],
+                            for d in differences],
         }, indent=2))
     else:
         print(f"A: {args.a}\nB: {args.b}")
-        for diff in result.differences:
+        for diff in differences:
             print(_line(diff, names))
         if privs[0] != privs[1]:
             print(f"no_new_privs: {names[0]} {str(privs[0]).lower()}, "
                   f"{names[1]} {str(privs[1]).lower()}")
-        count = len(result.differences) + (privs[0] != privs[1])
+        count = len(differences) + (privs[0] != privs[1])
         verdict = "equal" if equal else f"{count} difference(s)"
         print(f"A and B: {verdict} ({result.syscalls} syscall numbers on "
               f"{', '.join(result.arches)})")
     return 0 if equal else EXIT_DIFFERENT
 
 
+def _fold_abis(found: Any, mine: tuple[str, ...], theirs: tuple[str, ...]) -> list[Any]:
+    """An ABI only one profile handles (the other kills all of it) as one difference: the
+    count of syscall numbers that differ, not one line each."""
+    from agent.seccomp.verify import Difference  # noqa: PLC0415 - this command only
+
+    out = [d for d in found if (d.arch in mine) == (d.arch in theirs)]
+    for arch in (*mine, *(a for a in theirs if a not in mine)):
+        if (arch in mine) == (arch in theirs):
+            continue
+        here = [d for d in found if d.arch == arch]
+        if here:
+            side = "a" if arch in mine else "b"
+            numbers: dict[int | None, int] = {}  # a number may differ in several ways
+            for diff in here:
+                numbers[diff.nr] = numbers.get(diff.nr, 0) + diff.count \
+                    if diff.nr is None else diff.count
+            count = sum(numbers.values())
+            out.append(Difference(f"abi_only_in_{side}", arch, "", None, "", "", count=count))
+    return out
+
+
 def _line(diff: Any, names: tuple[str, str]) -> str:
     a, b = names
-    if diff.kind == "arch_open":
-        return (f"{diff.arch}: {a} permits {diff.count} syscall(s) ({diff.syscall}); {b} kills "
-                f"every {diff.arch} syscall")
+    if diff.kind.startswith("abi_only_in_"):
+        handles, kills = (a, b) if diff.kind.endswith("_a") else (b, a)
+        return (f"{diff.arch}: only {handles} handles this ABI, {kills} kills every "
+                f"{diff.arch} syscall ({diff.count} syscall number(s) differ)")
     if diff.kind == "undecided":
         return f"{diff.call}: cannot decide: {diff.loaded}"
     return f"{diff.call}: {a} {diff.loaded}, {b} {diff.declared}"

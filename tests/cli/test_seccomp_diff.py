@@ -81,3 +81,17 @@ def test_invalid_input_exits_2_naming_the_place(tmp_path: Path) -> None:
     assert f"{bad}:6:" in shown.stderr and "Traceback" not in shown.stderr
     missing = run_cli("seccomp", "diff", str(tmp_path / "none.yaml"), str(good))
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
+
+
+def test_an_abi_only_one_profile_handles_is_one_difference(tmp_path: Path) -> None:
+    a = write(tmp_path, "a.yaml", BY_GROUP)
+    b = write(tmp_path, "b.yaml", BY_GROUP + "architectures: [native, aarch64]\n")
+    shown = run_cli("seccomp", "diff", str(a), str(b))
+    assert shown.returncode == 1, shown.stderr
+    assert shown.stdout.splitlines()[2:] == [
+        "aarch64: only B handles this ABI, A kills every aarch64 syscall (1024 syscall "
+        "number(s) differ)",
+        "A and B: 1 difference(s) (4096 syscall numbers on x86_64, x86, x32, aarch64)"]
+    back = json.loads(run_cli("seccomp", "diff", str(b), str(a), "--format", "json").stdout)
+    assert [(d["kind"], d["arch"], d["count"]) for d in back["differences"]] == [
+        ("abi_only_in_a", "aarch64", 1024)]

@@ -37,9 +37,9 @@ def add_verify(commands: Any) -> None:
     cmd = commands.add_parser(
         "verify", help="prove a process's loaded filters equal a profile, syscall by syscall",
         description="Compare the filters loaded in a running thread with PROFILE compiled as "
-        "'hostguard exec' loads it, on every syscall of every ABI this CPU can enter (argument "
-        "conditions on the values either side names and their neighbours). Exit 0 equivalent, "
-        "1 different or undecidable (differences printed), 2 cannot read or compile.")
+        "'hostguard exec' loads it, on every syscall of every ABI this CPU can enter, argument "
+        "conditions included. Every difference is printed with a call that shows it. Exit 0 "
+        "equivalent, 1 different or undecidable, 2 cannot read or compile.")
     cmd.add_argument("--pid", type=int, required=True)
     cmd.add_argument("--tid", type=int, help="thread of --pid to read (default: the main one)")
     cmd.add_argument("--profile", type=Path, required=True, metavar="PROFILE")
@@ -130,7 +130,8 @@ def _verify(args: argparse.Namespace) -> int:
             "differences": [{"kind": d.kind, "severity": d.severity, "arch": d.arch,
                              "syscall": d.syscall, "nr": d.nr, "loaded": d.loaded,
                              "declared": d.declared, "count": d.count,
-                             "args": None if d.args is None else list(d.args)}
+                             "args": None if d.args is None else list(d.args),
+                             "instruction_pointer": d.instruction_pointer}
                             for d in result.differences],
         }, indent=2))
     else:

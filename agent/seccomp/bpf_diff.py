@@ -11,8 +11,8 @@ path analysis gave up on, is reported as undecided, never as agreement.
 
 ::
 
-    found = disagreements([loaded], [declared], AUDIT_ARCH_X86_64, range(1024), differ)
-    found[41]          # Witness(data=SeccompData(41, ..., args=(256, 0, ...)), one=..., other=...)
+    found = disagreements([loaded], [declared], AUDIT_ARCH_X86_64, range(1024), same)
+    found[41].witnesses  # (Witness(data=SeccompData(41, ..., args=(16, ...)), one=..., ...), ...)
 """
 
 from __future__ import annotations
@@ -57,63 +57,68 @@ def decoded(stack: Sequence[bytes]) -> list[tuple[Insn, ...]]:
     return [decode(p) for p in stack]
 
 
+@record
+class Disagreement:
+    """Every way two stacks differ on one syscall number."""
+
+    witnesses: tuple[Witness, ...]
+    """One call per region of the arguments where they differ: each disagreeing pair of paths
+    (one of each stack; the paths of one stack are disjoint, so the regions are too), in path
+    order."""
+    undecided: str | None = None
+    """Why some of the difference could not be shown (or decided at all), when that happened."""
+
+
 def disagreements(one: Programs, other: Programs, arch: int, nrs: Iterable[int],
-                  rank: Callable[[int, int], int | None]) -> dict[int, Witness | str]:
-    """Per syscall number where the stacks return values that differ for some call: the witness
-    of the worst difference, or why it could not be decided. ``rank(ret_one, ret_other)`` is
-    None when two values count as the same, else how bad the difference is (0 worst: the
-    search stops there). Numbers where the stacks provably agree are absent."""
+                  same: Callable[[int, int], bool]) -> dict[int, Disagreement]:
+    """Per syscall number where the stacks return values that differ for some call: a witness
+    of every difference, and why some could not be decided. ``same(ret_one, ret_other)`` says
+    when two return values count as the same. Numbers where the stacks provably agree are
+    absent."""
     numbers = sorted(set(nrs))
     first, first_undecided = stack_paths(one, arch, numbers)
     second, second_undecided = stack_paths(other, arch, numbers)
-    out: dict[int, Witness | str] = {}
+    out: dict[int, Disagreement] = {}
     for nr in numbers:
         why = first_undecided.get(nr) or second_undecided.get(nr)
         if why is not None:
-            out[nr] = why
+            out[nr] = Disagreement((), why)
             continue
-        found = _worst_difference(one, other, (arch, nr), paths=(first[nr], second[nr]),
-                                  rank=rank)
-        if found is not None:
+        found = _differences(one, other, (arch, nr), paths=(first[nr], second[nr]), same=same)
+        if found.witnesses or found.undecided:
             out[nr] = found
     return out
 
 
-def _worst_difference(one: Programs, other: Programs, data_of: tuple[int, int], *,
-                      paths: tuple[list[tuple[Facts, int]], list[tuple[Facts, int]]],
-                      rank: Callable[[int, int], int | None]) -> Witness | str | None:
-    # Every disagreeing pair is examined (not only the first): a critical "allows more" must not
-    # hide behind a milder difference that happens to come first in path order.
+def _differences(one: Programs, other: Programs, data_of: tuple[int, int], *,
+                 paths: tuple[list[tuple[Facts, int]], list[tuple[Facts, int]]],
+                 same: Callable[[int, int], bool]) -> Disagreement:
+    # Every disagreeing pair is a region of its own: an AF_NETLINK rule moved from 16 to 17
+    # is two differences (16 allowed, 17 denied), and the first must not hide the second.
     arch, nr = data_of
     first, second = paths
-    best: tuple[int, Witness] | None = None
+    found: dict[SeccompData, Witness] = {}
     unsure: str | None = None
     pairs = 0
     for facts, ret in first:
         for other_facts, other_ret in second:
-            level = rank(ret, other_ret)
-            if level is None or (best is not None and level >= best[0]):
+            if same(ret, other_ret):
                 continue
             merged = intersect(facts, other_facts)
             if merged is None:
                 continue
             pairs += 1
             if pairs > MAX_PATHS:
-                return best[1] if best else f"more than {MAX_PATHS} disagreeing pairs of paths"
+                return Disagreement(tuple(found.values()),
+                                    f"more than {MAX_PATHS} disagreeing pairs of paths")
             data = example(merged, nr, arch)
             if data is not None:
                 got, want = emulate_stack(one, data), emulate_stack(other, data)
-                shown = rank(got, want)
-                if shown is not None and (best is None or shown < best[0]):
-                    best = (shown, Witness(data, got, want, bool(facts or other_facts)))
-                    if shown == 0:
-                        return best[1]
+                if not same(got, want):
+                    found.setdefault(data, Witness(data, got, want, bool(facts or other_facts)))
                     continue
-            if best is None or level < best[0]:
-                unsure = UNDECIDED_PAIR
-    if best is not None:
-        return best[1]
-    return unsure
+            unsure = UNDECIDED_PAIR
+    return Disagreement(tuple(found.values()), unsure)
 
 
 def permitted(programs: Programs, arch: int, nr: int, allows: Callable[[int], bool],

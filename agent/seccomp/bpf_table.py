@@ -413,7 +413,10 @@ class _Word:
                 return self
             if not mask & ~(ones | zeros):  # every masked bit is known: decided now
                 return None if ones & mask == value else self
-            nes = (*nes, (mask, value))
+            if mask & (mask - 1) == 0:  # one bit: "!=" its one value is the other value
+                ones, zeros = (ones, zeros | mask) if value else (ones | mask, zeros)
+            else:
+                nes = (*nes, (mask, value))
         elif op == "set":
             value &= mask
             if value & ones:

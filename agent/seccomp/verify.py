@@ -67,19 +67,23 @@ class Difference:
     def severity(self) -> str:
         return SEVERITY[self.kind]
 
-    def __str__(self) -> str:
+    @property
+    def call(self) -> str:
+        """``arch name(args) at ip N``: the witness call, or the syscall when any call shows."""
         where = f"{self.arch} {self.syscall}"
         if self.args is not None:
-            shown = ", ".join(hex(a) for a in self.args)
-            where += f"({shown})"
+            where += f"({', '.join(hex(a) for a in self.args)})"
             if self.instruction_pointer:
                 where += f" at ip {self.instruction_pointer:#x}"
+        return where
+
+    def __str__(self) -> str:
         if self.kind == "arch_open":
             return (f"{self.severity}: the {self.arch} ABI is open: {self.count} syscall(s) "
                     f"permitted ({self.syscall}); the profile kills every {self.arch} syscall")
         if self.kind == "undecided":
-            return f"{self.severity}: {where}: cannot decide: {self.loaded}"
-        return (f"{self.severity}: {where}: loaded {self.loaded}, profile {self.declared} "
+            return f"{self.severity}: {self.call}: cannot decide: {self.loaded}"
+        return (f"{self.severity}: {self.call}: loaded {self.loaded}, profile {self.declared} "
                 f"({self.kind.replace('_', ' ')})")
 
 
@@ -123,42 +127,38 @@ def _kind(loaded: int, declared: int) -> str | None:
     return "action_differs"
 
 
-_RANKS = {"allowed_extra": 0, "denied_extra": 1, "action_differs": 2}
-
-
-def _rank(loaded: int, declared: int) -> int | None:
-    kind = _kind(loaded, declared)
-    return None if kind is None else _RANKS[kind]
-
-
-def compare(stack: Sequence[bytes], declared: CompiledFilter) -> Comparison:
-    """Compare the loaded ``stack`` (newest first) with the compiled profile."""
+def compare(stack: Sequence[bytes], declared: CompiledFilter,
+            arches: Iterable[str] = ()) -> Comparison:
+    """Compare the loaded ``stack`` (newest first) with the compiled profile, on the spaces
+    of this CPU, the profile's architectures and ``arches``: every difference, each with a
+    call that shows it."""
     programs = bpf_diff.decoded(stack)
     profile_program = bpf_diff.decoded([declared.bpf()])
     found: list[Difference] = []
     compared = points = 0
-    spaces = effective.spaces(declared.arches)
+    spaces = effective.spaces((*declared.arches, *arches))
     for where in spaces:
         compared += len(where.numbers)
         diffs: list[Difference] = []
         seen = bpf_diff.disagreements(programs, profile_program, where.token, where.numbers,
-                                      _rank)
-        for nr, witness in sorted(seen.items()):
-            if isinstance(witness, str):
-                diffs.append(Difference("undecided", where.arch, where.name(nr), nr, witness,
-                                        "?"))
-                continue
-            points += 1
-            kind = _kind(witness.one, witness.other)
-            assert kind is not None
-            diffs.append(Difference(kind, where.arch, where.name(nr), nr,
-                                    str(bpf.verdict(witness.one)),
-                                    str(bpf.verdict(witness.other)),
-                                    witness.data.args if witness.conditional else None,
-                                    witness.data.instruction_pointer if witness.conditional
-                                    else None))
+                                      same_action)
+        for nr, disagreement in sorted(seen.items()):
+            for witness in disagreement.witnesses:
+                points += 1
+                kind = _kind(witness.one, witness.other)
+                assert kind is not None
+                diffs.append(Difference(kind, where.arch, where.name(nr), nr,
+                                        str(bpf.verdict(witness.one)),
+                                        str(bpf.verdict(witness.other)),
+                                        witness.data.args if witness.conditional else None,
+                                        witness.data.instruction_pointer if witness.conditional
+                                        else None))
+            if disagreement.undecided is not None:
+                diffs.append(Difference("undecided", where.arch, where.name(nr), nr,
+                                        disagreement.undecided, "?"))
         found.extend(_fold_open_arch(where, declared, _fold_unnamed(diffs)))
-    found.sort(key=lambda d: (_ORDER.index(d.kind), d.arch, -1 if d.nr is None else d.nr))
+    found.sort(key=lambda d: (_ORDER.index(d.kind), d.arch, -1 if d.nr is None else d.nr,
+                              d.args or (), d.instruction_pointer or 0))
     return Comparison(tuple(found), tuple(s.arch for s in spaces), compared, points)
 
 
@@ -189,11 +189,16 @@ def _fold_open_arch(where: effective.Space, declared: CompiledFilter,
     extra = [d for d in diffs if d.kind == "allowed_extra"]
     if not extra:
         return diffs
-    names = [d.syscall for d in extra]
+    first: dict[str, int] = {}  # a syscall may differ in several ways: counted once
+    for diff in extra:
+        first.setdefault(diff.syscall, diff.count)
+    names = list(first)
     shown = ", ".join(names[:8]) + (f", ... (+{len(names) - 8})" if len(names) > 8 else "")
-    rest = [d for d in diffs if d.kind != "allowed_extra"]
+    # The syscalls let through are the finding; how else their other arguments are treated
+    # (errno instead of kill) would be hundreds of lines saying less.
+    rest = [d for d in diffs if d.kind != "allowed_extra" and d.syscall not in first]
     return [Difference("arch_open", where.arch, shown, None, "permits", extra[0].declared,
-                       count=len(extra)), *rest]
+                       count=sum(first.values())), *rest]
 
 
 # --- must_deny --------------------------------------------------------------------------------

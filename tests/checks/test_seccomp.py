@@ -31,6 +31,7 @@ from agent.seccomp.model import EPERM, Action, ActionKind, Profile, Rule
 from tests.authoring import check, policy, write
 from tests.checks.snapshots import FACTS
 from tests.live import live_children, sleeper, threaded
+from tests.seccomp.gateway import netlink_17
 from tests.support import PROJECT, need_root, need_tool, run_cli
 
 KIND = SeccompKind()
@@ -375,6 +376,26 @@ def test_verify_cli(live: Live) -> None:
                       str(PROJECT / "policies/seccomp/trading-gateway.yaml"))
     assert gateway.returncode == 0, gateway.stdout + gateway.stderr
     assert all(_running(p) for p in live.pids.values())
+
+
+def test_verify_cli_prints_every_difference(live: Live, tmp_path: Path) -> None:
+    # The gateway process carries the shipped filter (AF_NETLINK is 16); the profile says 17.
+    changed = netlink_17(tmp_path)
+    shown = run_cli("seccomp", "verify", "--pid", str(live.pids["gw"]), "--profile",
+                    str(changed))
+    assert shown.returncode == 1, shown.stdout + shown.stderr
+    assert shown.stdout.splitlines()[1:] == [
+        "critical: x86_64 socket(0x10, 0x0, 0x0, 0x0, 0x0, 0x0): loaded allow, profile "
+        "errno(1) (allowed extra)",
+        "warning: x86_64 socket(0x11, 0x0, 0x0, 0x0, 0x0, 0x0): loaded errno(1), profile "
+        "allow (denied extra)",
+        f"2 difference(s) from {changed} (3072 syscall numbers on x86_64, x86, x32; 2 "
+        "argument combinations)"]
+    as_json = json.loads(run_cli("seccomp", "verify", "--pid", str(live.pids["gw"]),
+                                 "--profile", str(changed), "--format", "json").stdout)
+    assert [(d["kind"], d["args"][0]) for d in as_json["differences"]] == [
+        ("allowed_extra", 16), ("denied_extra", 17)]
+    assert _running(live.pids["gw"])
 
 
 def test_dump_cli(live: Live) -> None:

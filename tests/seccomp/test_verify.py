@@ -4,9 +4,12 @@ pointer, i386 multiplexers), each difference backed by a call both filters are r
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from agent.seccomp import bpf, verify
 from agent.seccomp.compile import CompiledFilter, build_filter
 from agent.seccomp.model import ALLOW, EPERM, ArgCondition, Profile, Rule
+from agent.seccomp.profile import load_profile
 from tests.seccomp.bpf_programs import (
     ADD,
     ALLOW_RET,
@@ -20,6 +23,8 @@ from tests.seccomp.bpf_programs import (
     errno_ret,
     nr_of,
 )
+from tests.seccomp.gateway import netlink_17
+from tests.support import PROJECT
 
 SOCKET = nr_of("socket")
 BASICS = ("exit_group", "exit", "read", "write", "close", "brk", "mmap", "munmap")
@@ -152,15 +157,16 @@ def test_a_missing_high_bit_restriction_is_critical_not_undecided() -> None:
     assert diff.args is not None and diff.args[0] & 0x10000000
 
 
-def test_the_worst_difference_of_a_syscall_is_the_one_reported() -> None:
-    # Profile: clone allowed unless args[0] == 0x5412; loaded: unless 0x5413. Both a
-    # "denies more" (0x5413) and an "allows more" (0x5412) exist: the critical one is shown.
+def test_every_difference_of_a_syscall_is_reported_worst_first() -> None:
+    # Profile: clone allowed unless args[0] == 0x5412; loaded: unless 0x5413. Both an "allows
+    # more" (0x5412) and a "denies more" (0x5413) exist: both are shown, the critical first.
     def unless(value: int) -> CompiledFilter:
         return build_filter(Profile("p", EPERM, rules=(
             Rule(BASICS, ALLOW), Rule(("clone",), ALLOW, (ArgCondition(0, "ne", value),)))))
 
-    [diff] = on(verify.compare([unless(0x5413).bpf()], unless(0x5412)), "x86_64", "clone")
-    assert (diff.kind, diff.args and diff.args[0]) == ("allowed_extra", 0x5412)
+    found = on(verify.compare([unless(0x5413).bpf()], unless(0x5412)), "x86_64", "clone")
+    assert [(d.kind, d.args and d.args[0]) for d in found] == [("allowed_extra", 0x5412),
+                                                               ("denied_extra", 0x5413)]
 
 
 def test_an_abi_open_only_for_some_arguments_is_still_open() -> None:
@@ -170,3 +176,31 @@ def test_an_abi_open_only_for_some_arguments_is_still_open() -> None:
                  (RET, 0, 0, errno_ret(1)), (RET, 0, 0, ALLOW_RET)) + declared.bpf()
     opened = [d for d in verify.compare([loaded], declared).differences if d.arch == "x86"]
     assert [(d.kind, d.count) for d in opened] == [("arch_open", 1024)]
+
+
+def test_a_moved_socket_family_is_two_differences(tmp_path: Path) -> None:
+    shipped = load_profile(PROJECT / "policies/seccomp/trading-gateway.yaml")
+    changed = load_profile(netlink_17(tmp_path))
+    assert isinstance(shipped, Profile) and isinstance(changed, Profile)
+    result = verify.compare([build_filter(shipped).bpf()], build_filter(changed))
+    assert [(d.kind, d.call, d.loaded, d.declared) for d in result.differences] == [
+        ("allowed_extra", "x86_64 socket(0x10, 0x0, 0x0, 0x0, 0x0, 0x0)", "allow", "errno(1)"),
+        ("denied_extra", "x86_64 socket(0x11, 0x0, 0x0, 0x0, 0x0, 0x0)", "errno(1)", "allow")]
+    for diff in result.differences:  # each witness, run on both filters, shows its difference
+        assert diff.args is not None
+        call = bpf.SeccompData(SOCKET, X86_64, diff.args)
+        assert str(bpf.verdict(bpf.emulate(build_filter(shipped).bpf(), call))) == diff.loaded
+        assert str(bpf.verdict(bpf.emulate(build_filter(changed).bpf(), call))) == diff.declared
+
+
+def test_single_bit_masks_that_cover_everything_are_proven_equal() -> None:
+    # getpid allowed when arg0 & 3 == 0, or bit 0 set, or bit 1 set: always, as a profile
+    # that allows it outright. The denying path (bit 1 clear, bit 0 clear, arg0 & 3 != 0) is
+    # impossible, and must be proven so, not left undecided.
+    always = build_filter(Profile("p", EPERM, rules=(Rule(("getpid",), ALLOW),)))
+    pieces = build_filter(Profile("p", EPERM, rules=(
+        Rule(("getpid",), ALLOW, (ArgCondition(0, "masked_eq", 0, 3),)),
+        Rule(("getpid",), ALLOW, (ArgCondition(0, "masked_eq", 1, 1),)),
+        Rule(("getpid",), ALLOW, (ArgCondition(0, "masked_eq", 2, 2),)))))
+    assert verify.compare([always.bpf()], pieces).equivalent
+    assert verify.compare([pieces.bpf()], always).equivalent

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.cli import seccomp_diff, seccomp_live, seccomp_merge, seccomp_record
+from agent.cli.args import command_words, runs_a_command
 from agent.cli.output import say_invalid, write_output
 from agent.enforce import exec as enforce
 from agent.seccomp import compile as seccomp_compile
@@ -222,17 +223,11 @@ def _add_exec(sub: Any) -> None:
     cmd.add_argument("command", nargs=argparse.REMAINDER, metavar="CMD [ARGS...]")
     cmd.set_defaults(handler=_exec)
 
-    def refuse(message: str) -> Any:  # usage errors must not look like CMD's own exit status
-        cmd.print_usage(sys.stderr)
-        print(f"hostguard exec: {message}; the command was not run", file=sys.stderr)
-        sys.exit(enforce.EXIT_CANNOT_RUN)
-    cmd.error = refuse
+    runs_a_command(cmd, "hostguard exec", enforce.EXIT_CANNOT_RUN)
 
 
 def _exec(args: argparse.Namespace) -> int:
-    argv = list(args.command)
-    if argv[:1] == ["--"]:
-        argv = argv[1:]
+    argv = command_words(args)
 
     def refuse(message: str, status: int = enforce.EXIT_CANNOT_RUN) -> int:
         print(f"hostguard exec: {message}; the command was not run", file=sys.stderr)

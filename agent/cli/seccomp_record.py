@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from agent.cli.args import command_words, runs_a_command
 from agent.cli.output import write_output
 from agent.enforce import exec as enforce
 from agent.enforce import trace
@@ -57,17 +58,11 @@ def add_record(commands: Any) -> None:
     cmd.add_argument("command", nargs=argparse.REMAINDER, metavar="CMD [ARGS...]")
     cmd.set_defaults(handler=_record)
 
-    def refuse(message: str) -> Any:  # usage errors must not look like CMD's own exit status
-        cmd.print_usage(sys.stderr)
-        print(f"{_NAME}: {message}; the command was not run", file=sys.stderr)
-        sys.exit(enforce.EXIT_CANNOT_RUN)
-    cmd.error = refuse
+    runs_a_command(cmd, _NAME, enforce.EXIT_CANNOT_RUN)
 
 
 def _record(args: argparse.Namespace) -> int:
-    argv = list(args.command)
-    if argv[:1] == ["--"]:
-        argv = argv[1:]
+    argv = command_words(args)
     if args.pid is not None:
         return _attach(args, argv)
     try:

@@ -93,3 +93,13 @@ def test_validate_bench_runs() -> None:
     assert lines[2].startswith("  jsonschema ") and lines[2].endswith("(1.00x)")
     assert lines[3].startswith("  quickcheck ")
     assert any(line.startswith("2 reports of ") for line in lines)
+
+
+def test_learn_bench_runs() -> None:
+    done = subprocess.run([sys.executable, str(PROJECT / "benchmarks" / "learn_bench.py"),
+                           "--lines", "200", "--runs", "1"], cwd=PROJECT, capture_output=True,
+                          text=True, timeout=120, check=False, env={"PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "log: 200 lines, 20 seccomp records, 0 malformed"
+    assert lines[2].startswith("learn:  median ") and lines[2].endswith("(exit 1)")

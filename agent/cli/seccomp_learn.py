@@ -68,6 +68,8 @@ def _read(source: str | None) -> seccomp_log.SeccompLog:
     path = Path(source) if source is not None else seccomp_log.default_source()
     if path == Path("/") / seccomp_log.KMSG:
         return seccomp_log.read_kmsg()
+    if not path.is_file():  # a FIFO or a device other than kmsg could block or never end
+        raise OSError(f"{path}: not a regular file (or kmsg)")
     return seccomp_log.read_file(path)
 
 

@@ -31,7 +31,9 @@ _MAX_LINE = 8192
 _HEAD = re.compile(r"(?:type=1326 |type=SECCOMP msg=)audit\((\d{1,12})\.(\d{3}):(\d{1,20})\): ")
 _FIELD = re.compile(r'([a-z_]{1,16})=("[^"\x00-\x1f\x7f]{0,4096}"|[^\s"]{1,4096})(?: +|$)')
 _HEX = re.compile(r"(?:[0-9A-F]{2}){1,4096}")
-_NEEDED = ("pid", "arch", "syscall", "code")
+_FORMS = {"pid": re.compile(r"[0-9]{1,10}"), "arch": re.compile(r"[0-9a-f]{1,8}"),
+          "syscall": re.compile(r"[0-9]{1,10}"), "code": re.compile(r"0x[0-9a-f]{1,8}")}
+"""The fields a record needs, each as the kernel writes it (int() alone would take "1_0")."""
 
 
 @record
@@ -90,20 +92,16 @@ def parse_line(line: str) -> SeccompEvent | bool | None:
             return False
         fields[match.group(1)] = match.group(2)
         at = match.end()
-    try:
-        if not all(k in fields for k in _NEEDED):
-            return False
-        comm = _text(fields.get("comm", "(null)"))
-        exe = _text(fields.get("exe", "(null)"))
-        if comm is None or exe is None or not fields["pid"].isdigit() \
-                or not fields["syscall"].isdigit() or not fields["code"].startswith("0x"):
-            return False
-        return SeccompEvent(time=int(head.group(1)) + int(head.group(2)) / 1000,
-                            pid=int(fields["pid"]), comm=comm, exe=exe,
-                            arch=int(fields["arch"], 16), syscall=int(fields["syscall"]),
-                            code=int(fields["code"][2:], 16))
-    except ValueError:  # a hex field with other characters
+    if not all(_FORMS[k].fullmatch(fields.get(k, "")) for k in _FORMS):
         return False
+    comm = _text(fields.get("comm", "(null)"))
+    exe = _text(fields.get("exe", "(null)"))
+    if comm is None or exe is None:
+        return False
+    return SeccompEvent(time=int(head.group(1)) + int(head.group(2)) / 1000,
+                        pid=int(fields["pid"]), comm=comm, exe=exe,
+                        arch=int(fields["arch"], 16), syscall=int(fields["syscall"]),
+                        code=int(fields["code"][2:], 16))
 
 
 def parse_lines(lines: Iterable[str]) -> SeccompLog:

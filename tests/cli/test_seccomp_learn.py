@@ -81,6 +81,8 @@ def test_invalid_input_is_exit_2(tmp_path: Path) -> None:
     missing = run_cli("seccomp", "learn", str(profile), "--since", "1m", "--source",
                       str(tmp_path / "none.log"))
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    device = run_cli("seccomp", "learn", str(profile), "--since", "1m", "--source", "/dev/zero")
+    assert device.returncode == 2 and "not a regular file" in device.stderr
     broken = tmp_path / "broken.yaml"
     broken.write_text("rules: [\n")
     invalid = run_cli("seccomp", "learn", str(broken), "--since", "1m")

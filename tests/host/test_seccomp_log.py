@@ -39,9 +39,11 @@ def test_hostile_lines_never_raise() -> None:
            KMSG_BODY.replace("arch=c000003e", "arch=c0\x00"),
            KMSG_BODY.replace('comm="true"', 'comm="t\x07"'),
            KMSG_BODY.replace("syscall=9 ", ""),
+           KMSG_BODY.replace("arch=c000003e", "arch=c0_0"),
+           KMSG_BODY.replace("pid=3617", "pid=\u0663"),
            KMSG_BODY + " " + "x" * 9000,
            KMSG_BODY.replace("syscall=9", "syscall=9" * 3000)]
-    assert [parse_line(line) for line in bad] == [False] * 7
+    assert [parse_line(line) for line in bad] == [False] * 9
 
 
 def test_kmsg_fixture_root(tmp_path: Path) -> None:

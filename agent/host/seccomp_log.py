@@ -19,6 +19,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TextIO
 
 from agent.core.record import record
 
@@ -120,7 +121,18 @@ def parse_lines(lines: Iterable[str]) -> SeccompLog:
 def read_file(path: Path) -> SeccompLog:
     """The records in a saved log (audit.log, dmesg or kmsg text). Raises OSError."""
     with path.open(encoding="utf-8", errors="replace") as stream:
-        return parse_lines(stream)
+        return parse_lines(_bounded_lines(stream))
+
+
+def _bounded_lines(stream: TextIO) -> Iterator[str]:
+    """The lines of ``stream``, each cut after :data:`_MAX_LINE` + 1 characters (so that it
+    still counts as too long) and the rest of it skipped: a hostile file with no line feed is
+    never held in memory whole."""
+    while line := stream.readline(_MAX_LINE + 1):
+        if len(line) > _MAX_LINE and not line.endswith("\n"):
+            while (rest := stream.readline(_MAX_LINE)) and not rest.endswith("\n"):
+                pass
+        yield line
 
 
 def _kmsg_lines(fd: int, lost: list[int]) -> Iterator[str]:

@@ -51,3 +51,17 @@ def test_kmsg_fixture_root(tmp_path: Path) -> None:
     (tmp_path / "var/log/audit").mkdir(parents=True)
     (tmp_path / "var/log/audit/audit.log").write_text("")
     assert seccomp_log.default_source(tmp_path) == tmp_path / "var/log/audit/audit.log"
+
+
+def test_a_huge_line_is_read_in_bounded_pieces(tmp_path: Path) -> None:
+    # A marked record of 4 MiB, with or without its line feed: one malformed line, never held
+    # whole, and the record after it still read.
+    for end in ("\n", ""):
+        path = tmp_path / "huge.log"
+        huge = KMSG_BODY + " " + "x" * (4 << 20) + end
+        path.write_text(huge + (KMSG_BODY + "\n" if end else ""), encoding="utf-8")
+        pieces = list(seccomp_log._bounded_lines(path.open(encoding="utf-8")))
+        assert max(map(len, pieces)) <= seccomp_log._MAX_LINE + 1
+        log = seccomp_log.read_file(path)
+        assert log.malformed == 1
+        assert len(log.events) == (1 if end else 0)

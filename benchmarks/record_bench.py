@@ -36,6 +36,8 @@ PROJECT = Path(__file__).resolve().parent.parent
 if str(PROJECT) not in sys.path:
     sys.path.insert(0, str(PROJECT))
 
+from common import installed  # noqa: E402 - beside this script
+
 import agent  # noqa: E402 - after the path set-up above
 from agent.core import record as record_module  # noqa: E402
 
@@ -85,18 +87,9 @@ def define_with(decorate: Callable[[type], type]) -> Callable[[list[Shape]], lis
     return define
 
 
-def optional(name: str) -> Any:
-    """The module ``name``, or None where it is not installed (it is no dependency: an import
-    statement would make mypy look for it)."""
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        return None
-
-
 def define_structs(shapes: list[Shape]) -> list[type]:
     """Every shape as a frozen ``msgspec.Struct``."""
-    msgspec = optional("msgspec")
+    msgspec = installed("msgspec")
     made = []
     for shape in shapes:
         body = namespace(shape)
@@ -155,7 +148,7 @@ def main() -> int:
         "dataclass(frozen=True)": define_with(dataclasses.dataclass(frozen=True)),
         "@record": define_with(record_module.record),
     }
-    if optional("msgspec") is None:
+    if installed("msgspec") is None:
         print("msgspec is not importable here: its line is left out")
     else:
         kinds["msgspec.Struct, frozen"] = define_structs

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import importlib
 import json
 import statistics
 import subprocess
@@ -33,6 +32,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from common import installed
 
 PROJECT = Path(__file__).resolve().parent.parent
 POLICY = PROJECT / "policies" / "trading-baseline.yaml"
@@ -65,15 +66,6 @@ def grown(report: dict[str, Any], size: int) -> dict[str, Any]:
     return {**report, "results": grown_results}
 
 
-def optional(name: str) -> Any:
-    """The module ``name``, or None where it is not installed (it is no dependency: an import
-    statement would make mypy look for it)."""
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        return None
-
-
 def median_ms(fn: Callable[[], object], runs: int) -> float:
     """Median wall time of ``fn`` in milliseconds."""
     times = []
@@ -101,7 +93,7 @@ def main() -> int:
         ("json.dumps, no indent", median_ms(lambda: json.dumps(doc), args.runs),
          "the C encoder alone"),
     ]
-    msgspec = optional("msgspec")
+    msgspec = installed("msgspec")
     if msgspec is not None:
         def encode() -> bytes:
             text: bytes = msgspec.json.format(msgspec.json.encode(doc), indent=2)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import importlib
 import json
 import statistics
 import subprocess
@@ -37,6 +36,8 @@ from typing import Any
 PROJECT = Path(__file__).resolve().parent.parent
 if str(PROJECT) not in sys.path:
     sys.path.insert(0, str(PROJECT))
+
+from common import installed  # noqa: E402 - beside this script
 
 from agent.core.quickcheck import accepts  # noqa: E402 - after the path set-up above
 from agent.report.load import schema as result_schema  # noqa: E402
@@ -72,15 +73,6 @@ ok = all(check(d) is not None for d in docs)
 POLICY_END = """
 print((time.perf_counter() - start) * 1000, ok)
 """
-
-
-def optional(name: str) -> Any:
-    """The module ``name``, or None where it is not installed (it is no dependency: an import
-    statement would make mypy look for it)."""
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        return None
 
 
 def policy_cold(way: str, runs: int) -> tuple[float, bool]:
@@ -127,7 +119,7 @@ def main() -> int:
     args = parser.parse_args()
     if min(args.runs, args.reports) < 1:
         parser.error("--runs and --reports must be at least 1")
-    fastjsonschema = optional("fastjsonschema")
+    fastjsonschema = installed("fastjsonschema")
     ways = ["jsonschema", "quickcheck"] + (["fastjsonschema"] if fastjsonschema else [])
     if len(ways) < 3:
         print("fastjsonschema is not importable here: its lines are left out")

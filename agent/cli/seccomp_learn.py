@@ -80,14 +80,14 @@ def _learn(args: argparse.Namespace) -> int:
     start = since(args.since, time.time())
     if start is None:
         return refuse(f"--since must be an ISO time or an age like 10m, not {args.since!r}")
+    profile = load_profile(args.profile)  # first: it refuses what is no regular file (a FIFO)
+    if isinstance(profile, list):
+        say_invalid(profile, f"invalid profile {args.profile}")
+        return 2
     try:
         text = args.profile.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return refuse(f"cannot read {args.profile}: {exc}")
-    profile = load_profile(args.profile)
-    if isinstance(profile, list):
-        say_invalid(profile, f"invalid profile {args.profile}")
-        return 2
     try:
         log = _read(args.source)
     except OSError as exc:

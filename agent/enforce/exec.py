@@ -46,6 +46,14 @@ class ExecError(Exception):
         self.status = status
 
 
+
+def restore_signals() -> None:
+    """Give a program about to be exec'd the SIGPIPE and SIGXFSZ a shell gives it (a writer to a
+    closed pipe dies of SIGPIPE): Python ignores both, and execve keeps an ignored signal
+    ignored. subprocess's ``restore_signals`` does the same."""
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ):
+        signal.signal(sig, signal.SIG_DFL)
+
 def find_command(command: str) -> str:
     """The path ``execve`` will get: ``command`` itself if it has a ``/``, else a PATH search."""
     if "/" in command:
@@ -83,11 +91,7 @@ def exec_filtered(compiled: CompiledFilter, path: str, argv: Sequence[str]) -> N
     """
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
-    # Python ignores these and execve keeps an ignored signal ignored: give the target the
-    # defaults it gets from a shell (a writer to a closed pipe dies of SIGPIPE), as subprocess's
-    # restore_signals does.
-    for sig in (signal.SIGPIPE, signal.SIGXFSZ):
-        signal.signal(sig, signal.SIG_DFL)
+    restore_signals()
     try:
         if compiled.profile.no_new_privs:
             set_no_new_privs()

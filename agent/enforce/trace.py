@@ -38,6 +38,7 @@ from collections.abc import Mapping, Sequence
 from typing import NoReturn
 
 from agent.core.record import record
+from agent.enforce.exec import restore_signals
 from agent.seccomp import syscalls
 
 PTRACE_SYSCALL = 24
@@ -225,8 +226,7 @@ def _traced_by(tid: int) -> str:
 def _child(ready: int, go: int, path: str, argv: Sequence[str]) -> NoReturn:
     try:
         os.close(go)
-        for sig in (signal.SIGPIPE, signal.SIGXFSZ):
-            signal.signal(sig, signal.SIG_DFL)
+        restore_signals()
         if os.read(ready, 1) != b"!":
             os._exit(126)  # the recorder could not trace: the command must not run untraced
         os.close(ready)

@@ -81,16 +81,17 @@ def refuse_stop(pid: int, *, root: Path = Path("/")) -> str | None:
         return f"its threads cannot be listed ({exc.strerror or exc})"
     hit: set[int] = set()
     for tid in tids:
-        try:
-            text = (tid / "status").read_text(encoding="ascii", errors="replace")
-        except FileNotFoundError:
+        text = read_text(tid / "status")
+        if text is None:
             continue  # the thread ended
-        except OSError:
+        found = (None if isinstance(text, ReadError)
+                 else re.search(r"^Cpus_allowed_list:\s*(\S+)", text, re.MULTILINE))
+        try:
+            if found is None:
+                raise ValueError
+            hit |= parse_cpu_list(found.group(1)) & isolated
+        except ValueError:
             return "its CPU affinity cannot be read"
-        found = re.search(r"^Cpus_allowed_list:\s*(\S+)", text, re.MULTILINE)
-        if found is None:
-            return "its CPU affinity cannot be read"
-        hit |= parse_cpu_list(found.group(1)) & isolated
     if hit:
         return f"it may run on isolated CPU(s) {format_cpus(frozenset(hit))}"
     return None

@@ -87,3 +87,12 @@ def test_invalid_input_is_exit_2(tmp_path: Path) -> None:
     broken.write_text("rules: [\n")
     invalid = run_cli("seccomp", "learn", str(broken), "--since", "1m")
     assert invalid.returncode == 2 and "broken.yaml:" in invalid.stderr
+    fifo = tmp_path / "profile.yaml.fifo"
+    os.mkfifo(fifo)  # read as text first, it blocked until a writer came
+    hung = run_cli("seccomp", "learn", str(fifo), "--since", "1m", timeout=20)
+    assert hung.returncode == 2 and "Traceback" not in hung.stderr
+    write = run_cli("seccomp", "learn", str(profile), "--since", "2023-11-14T00:00:00",
+                    "--source",
+                    str(FIXTURES / "seccomp_log" / "audit.log"), "--comm", "my app",
+                    "-o", str(profile / "out.yaml"))  # under a file: cannot be made
+    assert write.returncode == 2 and "cannot write" in write.stderr, write.stderr

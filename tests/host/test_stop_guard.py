@@ -367,6 +367,8 @@ def test_unknown_isolation_stops_nothing(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("allowed", "expected"), [
     ("0-15", "it may run on isolated CPU(s) 2-3"),
     ("4-7", None),
+    ("junk", "its CPU affinity cannot be read"),  # fail closed, not a traceback
+    ("0-99999999", "its CPU affinity cannot be read"),
 ])
 def test_refuse_stop_by_any_threads_affinity(tmp_path: Path, allowed: str,
                                              expected: str | None) -> None:

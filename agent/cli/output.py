@@ -6,10 +6,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent.core import layout
 from agent.core.atomic import write_atomic
 from agent.core.diagnostic import Diagnostic
+
+if TYPE_CHECKING:
+    from agent.seccomp.model import Profile
 
 
 def write_output(data: bytes, output: Path | None, mode: int) -> str | None:
@@ -33,6 +37,17 @@ def say_invalid(diagnostics: Iterable[Diagnostic], verdict: str) -> None:
     for diagnostic in diagnostics:
         print(diagnostic, file=sys.stderr)
     print(f"hostguard: {verdict}", file=sys.stderr)
+
+
+def profile_or_say(path: Path) -> Profile | None:
+    """The seccomp profile at ``path``, or None after saying on stderr why it cannot be used."""
+    from agent.seccomp.profile import load_profile  # noqa: PLC0415 - seccomp commands only
+
+    loaded = load_profile(path)
+    if isinstance(loaded, list):
+        say_invalid(loaded, f"invalid profile {path}")
+        return None
+    return loaded
 
 
 def lay_out(steps: list[layout.Step], dry_run: bool) -> int:

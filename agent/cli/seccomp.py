@@ -16,13 +16,13 @@ from typing import Any
 
 from agent.cli import seccomp_diff, seccomp_learn, seccomp_live, seccomp_merge, seccomp_record
 from agent.cli.args import command_words, runs_a_command
-from agent.cli.output import say_invalid, write_output
+from agent.cli.output import profile_or_say, write_output
 from agent.enforce import exec as enforce
 from agent.seccomp import compile as seccomp_compile
 from agent.seccomp import oci, syscalls, systemd
 from agent.seccomp.model import FormatError, Profile
 from agent.seccomp.plan import MODES, CompileError
-from agent.seccomp.profile import load_profile, to_yaml
+from agent.seccomp.profile import to_yaml
 
 
 def add_parsers(sub: Any) -> None:
@@ -114,17 +114,8 @@ def _add_export(commands: Any) -> None:
     cmd.set_defaults(handler=_export)
 
 
-def _load_profile(path: Path) -> Profile | None:
-    """The loaded profile, or None after printing why it cannot be used."""
-    loaded = load_profile(path)
-    if isinstance(loaded, list):
-        say_invalid(loaded, f"invalid profile {path}")
-        return None
-    return loaded
-
-
 def _export(args: argparse.Namespace) -> int:
-    profile = _load_profile(args.profile)
+    profile = profile_or_say(args.profile)
     if profile is None:
         return 2
     try:
@@ -189,7 +180,7 @@ def _systemd(args: argparse.Namespace) -> int:
         print(f"hostguard: --unit must name a service unit (NAME.service), not {args.unit!r}",
               file=sys.stderr)
         return 2
-    profile = _load_profile(args.profile)
+    profile = profile_or_say(args.profile)
     if profile is None:
         return 2
     result = _systemd_lines(profile, args.lossy, args.widen)
@@ -238,7 +229,7 @@ def _exec(args: argparse.Namespace) -> int:
         return refuse(f"--mode must be enforce or log, not {args.mode!r}")
     if not argv:
         return refuse("no command given (hostguard exec --profile P -- CMD [ARGS...])")
-    profile = _load_profile(args.profile)
+    profile = profile_or_say(args.profile)
     if profile is None:
         return refuse("invalid profile")
     try:
@@ -267,7 +258,7 @@ def _add_compile(commands: Any) -> None:
 
 
 def _compile(args: argparse.Namespace) -> int:
-    profile = _load_profile(args.profile)
+    profile = profile_or_say(args.profile)
     if profile is None:
         return 2
     data: bytes

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agent.cli.output import say_invalid
+from agent.cli.output import profile_or_say
 
 EXIT_DIFFERENT = 1
 EXIT_INVALID = 2
@@ -43,13 +43,11 @@ def _diff(args: argparse.Namespace) -> int:
     from agent.seccomp import verify  # noqa: PLC0415 - this command only
     from agent.seccomp.compile import build_filter  # noqa: PLC0415 - this command only
     from agent.seccomp.plan import CompileError  # noqa: PLC0415 - this command only
-    from agent.seccomp.profile import load_profile  # noqa: PLC0415 - this command only
 
     compiled = []
     for path in (args.a, args.b):
-        loaded = load_profile(path)
-        if isinstance(loaded, list):
-            say_invalid(loaded, f"invalid profile {path}")
+        loaded = profile_or_say(path)
+        if loaded is None:
             return EXIT_INVALID
         try:
             compiled.append(build_filter(loaded))

@@ -12,10 +12,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agent.cli.output import say_invalid, write_output
+from agent.cli.output import profile_or_say, write_output
 from agent.host import seccomp_log
 from agent.seccomp import learn
-from agent.seccomp.profile import load_profile
 
 _NAME = "hostguard seccomp learn"
 _RELATIVE = re.compile(r"(\d{1,9})([smhd])")
@@ -80,9 +79,8 @@ def _learn(args: argparse.Namespace) -> int:
     start = since(args.since, time.time())
     if start is None:
         return refuse(f"--since must be an ISO time or an age like 10m, not {args.since!r}")
-    profile = load_profile(args.profile)  # first: it refuses what is no regular file (a FIFO)
-    if isinstance(profile, list):
-        say_invalid(profile, f"invalid profile {args.profile}")
+    profile = profile_or_say(args.profile)  # first: it refuses what is no regular file (a FIFO)
+    if profile is None:
         return 2
     try:
         text = args.profile.read_text(encoding="utf-8")

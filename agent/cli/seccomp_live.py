@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agent.cli.output import say_invalid
+from agent.cli.output import profile_or_say
 
 EXIT_ERROR = 2
 
@@ -104,11 +104,9 @@ def _verify(args: argparse.Namespace) -> int:
     from agent.seccomp import bpf, verify  # noqa: PLC0415 - these commands only
     from agent.seccomp.compile import build_filter  # noqa: PLC0415 - these commands only
     from agent.seccomp.plan import CompileError  # noqa: PLC0415 - these commands only
-    from agent.seccomp.profile import load_profile  # noqa: PLC0415 - these commands only
 
-    loaded = load_profile(args.profile)
-    if isinstance(loaded, list):
-        say_invalid(loaded, f"invalid profile {args.profile}")
+    loaded = profile_or_say(args.profile)
+    if loaded is None:
         return EXIT_ERROR
     try:
         compiled = build_filter(loaded, args.mode)

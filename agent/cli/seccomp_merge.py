@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agent.cli.output import say_invalid, write_output
+from agent.cli.output import profile_or_say, write_output
 from agent.seccomp.model import Action, ActionKind, profile_name
 
 EXIT_INVALID = 2
@@ -58,7 +58,7 @@ def _fail(message: str) -> int:
 
 def _merge(args: argparse.Namespace) -> int:
     from agent.seccomp.merge import MergeError, merge  # noqa: PLC0415 - this command only
-    from agent.seccomp.profile import load_profile, to_yaml  # noqa: PLC0415 - this command only
+    from agent.seccomp.profile import to_yaml  # noqa: PLC0415 - this command only
 
     default = None
     if args.default is not None:
@@ -68,9 +68,8 @@ def _merge(args: argparse.Namespace) -> int:
                          "kill_thread, kill_process)")
     inputs = []
     for path in args.profiles:
-        loaded = load_profile(path)
-        if isinstance(loaded, list):
-            say_invalid(loaded, f"invalid profile {path}")
+        loaded = profile_or_say(path)
+        if loaded is None:
             return EXIT_INVALID
         inputs.append((str(path), loaded))
     stem = args.output.stem if args.output is not None else "merged"

@@ -192,7 +192,10 @@ def _prove(inputs: Sequence[tuple[str, Profile]], compiled: CompiledFilter, *,
     reasons: list[str] = []
     notes: list[str] = []
     for label, profile in inputs:
-        own = build_filter(profile)
+        try:
+            own = build_filter(profile)
+        except CompileError as exc:
+            raise MergeError([f"{label}: {exc}"]) from None
         result = verify.compare([own.bpf()], compiled, own.arches)
         bad: dict[str, list[verify.Difference]] = {}
         for diff in result.differences:

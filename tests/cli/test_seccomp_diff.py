@@ -95,3 +95,13 @@ def test_an_abi_only_one_profile_handles_is_one_difference(tmp_path: Path) -> No
     back = json.loads(run_cli("seccomp", "diff", str(b), str(a), "--format", "json").stdout)
     assert [(d["kind"], d["arch"], d["count"]) for d in back["differences"]] == [
         ("abi_only_in_a", "aarch64", 1024)]
+
+
+def test_an_unusable_profile_is_named_and_exit_2(tmp_path: Path) -> None:
+    broken = write(tmp_path, "broken.yaml", "apiVersion: hostguard/v1\nkind: SeccompProfile\n")
+    for args in (("diff", str(broken), str(GATEWAY)), ("diff", str(GATEWAY), str(broken)),
+                 ("merge", str(GATEWAY), str(broken))):
+        done = run_cli("seccomp", *args)
+        assert done.returncode == 2, done.stderr
+        assert f"hostguard: invalid profile {broken}" in done.stderr
+        assert "Traceback" not in done.stderr

@@ -14,7 +14,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agent.cli import seccomp_diff, seccomp_learn, seccomp_live, seccomp_merge, seccomp_record
+from agent.cli import (
+    seccomp_apply,
+    seccomp_diff,
+    seccomp_learn,
+    seccomp_live,
+    seccomp_merge,
+    seccomp_record,
+)
 from agent.cli.args import command_words, runs_a_command
 from agent.cli.output import profile_or_say, write_output
 from agent.enforce import exec as enforce
@@ -302,3 +309,4 @@ _SUBCOMMANDS += [seccomp_record.add_record]
 _SUBCOMMANDS += [seccomp_diff.add_diff]
 _SUBCOMMANDS += [seccomp_merge.add_merge]
 _SUBCOMMANDS += [seccomp_learn.add_learn]
+_SUBCOMMANDS += [seccomp_apply.add_apply]

@@ -121,23 +121,33 @@ def _verify(args: argparse.Namespace) -> int:
     except bpf.BadProgram as exc:
         return _fail(f"the loaded filter is not a valid program: {exc}")
     if args.format == "json":
-        print(json.dumps({
-            "pid": args.pid, "tid": dump.tid, "profile": str(args.profile),
-            "equivalent": result.equivalent, "arches": list(result.arches),
-            "syscalls": result.syscalls, "points": result.points, "stop_ns": dump.stop_ns,
-            "differences": [{"kind": d.kind, "severity": d.severity, "arch": d.arch,
-                             "syscall": d.syscall, "nr": d.nr, "loaded": d.loaded,
-                             "declared": d.declared, "count": d.count,
-                             "args": None if d.args is None else list(d.args),
-                             "instruction_pointer": d.instruction_pointer}
-                            for d in result.differences],
-        }, indent=2))
+        print(json.dumps({"pid": args.pid, "tid": dump.tid, "profile": str(args.profile),
+                          **comparison_json(result), "stop_ns": dump.stop_ns}, indent=2))
     else:
         print(header)
-        for diff in result.differences:
-            print(diff)
-        verdict = "equivalent to" if result.equivalent else \
-            f"{len(result.differences)} difference(s) from"
-        print(f"{verdict} {args.profile} ({result.syscalls} syscall numbers on "
-              f"{', '.join(result.arches)}; {result.points} argument combinations)")
+        print_comparison(result, args.profile)
     return 0 if result.equivalent else 1
+
+
+def comparison_json(result: Any) -> dict[str, Any]:
+    """A :class:`agent.seccomp.verify.Comparison` as the JSON of ``verify`` and ``apply``."""
+    return {
+        "equivalent": result.equivalent, "arches": list(result.arches),
+        "syscalls": result.syscalls, "points": result.points,
+        "differences": [{"kind": d.kind, "severity": d.severity, "arch": d.arch,
+                         "syscall": d.syscall, "nr": d.nr, "loaded": d.loaded,
+                         "declared": d.declared, "count": d.count,
+                         "args": None if d.args is None else list(d.args),
+                         "instruction_pointer": d.instruction_pointer}
+                        for d in result.differences],
+    }
+
+
+def print_comparison(result: Any, profile: Path) -> None:
+    """Every difference, then the verdict line (``verify`` and ``apply``)."""
+    for diff in result.differences:
+        print(diff)
+    verdict = "equivalent to" if result.equivalent else \
+        f"{len(result.differences)} difference(s) from"
+    print(f"{verdict} {profile} ({result.syscalls} syscall numbers on "
+          f"{', '.join(result.arches)}; {result.points} argument combinations)")

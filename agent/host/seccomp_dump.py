@@ -291,6 +291,46 @@ def stopped(tid: int, timeout: float = 0.25) -> Iterator[None]:
         tracer.join(GRACE)
 
 
+@record
+class Held:
+    """What :func:`run_stopped` did: ``during``'s result and how long the thread was held."""
+
+    result: object
+    held_ns: int
+    """From ``PTRACE_INTERRUPT`` to ``PTRACE_DETACH`` being called (:attr:`StackRead.held_ns`)."""
+    stop_ns: int
+    """From ``PTRACE_INTERRUPT`` to ``PTRACE_DETACH`` returning (:attr:`StackRead.stop_ns`)."""
+
+
+def run_stopped(tid: int, during: Callable[[str, int], object], timeout: float = 0.25) -> Held:
+    """Seize and stop thread ``tid``, call ``during(stop, signal)`` on the tracer thread while
+    it is stopped, detach (re-injecting the signal of a signal-delivery-stop): the building
+    block of :func:`read_stack` for code that acts on a stopped thread
+    (:mod:`agent.enforce.inject`).
+
+    ``stop`` is ``interrupt``, ``group-stop`` or ``signal``. ``during`` may resume the thread
+    with ptrace requests made on the calling (tracer) thread, provided it returns with the
+    thread in a ptrace-stop again; what it raises is raised here once the thread runs again.
+    Raises :class:`DumpError` when the thread cannot be stopped within ``timeout``.
+    """
+    result, times, _stop, _sig = _on_tracer_thread(tid, timeout, during)
+    return Held(result, times[0], times[1])
+
+
+def wait_report(tid: int) -> tuple[int, int]:
+    """Block until tracee ``tid`` reports (a ptrace-stop, or its end) and return the
+    ``(si_code, si_status)`` of the report, leaving it in place (``WNOWAIT``: a tracee that is
+    also the caller's child is never reaped here). Call it on the tracer thread; the GIL is
+    kept, so no other Python thread runs meanwhile. A report read here is dropped by the
+    kernel when the tracee is resumed."""
+    info = _SigInfo()
+    while _waitid(P_PID, tid, ctypes.byref(info), _WAIT_FLAGS & ~os.WNOHANG) != 0:
+        err = ctypes.get_errno()
+        if err != errno.EINTR:
+            raise DumpError(f"waiting for thread {tid} failed: {os.strerror(err)}", err)
+    return info.si_code, info.si_status
+
+
 def measure_stop(tid: int, rounds: int, timeout: float = 0.25) -> list[int]:
     """Stop times (ns) of ``rounds`` fresh, uncached dumps of ``tid`` (a benchmark's figures).
 

@@ -33,6 +33,8 @@ def add_apply(commands: Any) -> None:
         "equivalent, 1 applied but the loaded stack differs from the profile (an older filter "
         "also acts), 2 not applied.")
     cmd.add_argument("--pid", type=int, required=True, help="the process to filter")
+    cmd.add_argument("--tid", type=int, help="the thread of PID to stop and make the calls "
+                     "(default: the main thread); an idle one disturbs a busy process least")
     cmd.add_argument("--profile", type=Path, required=True, metavar="PROFILE")
     cmd.add_argument("--mode", choices=["enforce", "log"],
                      help="override the profile's mode (log: nothing is denied, the kernel "
@@ -57,7 +59,8 @@ def _apply(args: argparse.Namespace) -> int:
         print(f"hostguard: cannot compile {args.profile}: {exc}", file=sys.stderr)
         return EXIT_NOT_APPLIED
     try:
-        applied = apply_filter(args.pid, compiled, stop_isolated=args.stop_isolated)
+        applied = apply_filter(args.pid, compiled, tid=args.tid,
+                               stop_isolated=args.stop_isolated)
     except ApplyError as exc:
         print(f"hostguard: not applied to process {args.pid}: {exc.reason}", file=sys.stderr)
         print("hostguard: " + (f"changed nonetheless: {exc.changed}" if exc.changed

@@ -23,10 +23,12 @@ A process whose loaded stack already does exactly what the profile says is left 
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from agent.core.digest import sha256_hex
 from agent.core.record import record
@@ -46,6 +48,7 @@ from agent.host.stop_guard import refuse_stop
 from agent.seccomp import bpf, syscalls, verify
 from agent.seccomp.compile import CompiledFilter
 
+LOADED = "the filter is loaded, without its proof"
 ATTEMPTS = 3
 """Stops tried when the thread is caught delivering a signal (which is passed on untouched)."""
 
@@ -92,11 +95,15 @@ class _Thread:
     filters: int | None
 
 
-def apply_filter(pid: int, compiled: CompiledFilter, *, stop_isolated: bool = False,
-                 timeout: float = 0.25, meanwhile: Callable[[], object] | None = None
+def apply_filter(pid: int, compiled: CompiledFilter, *, tid: int | None = None,
+                 stop_isolated: bool = False, timeout: float = 0.25,
+                 meanwhile: Callable[[], object] | None = None, root: Path = Path("/")
                  ) -> Applied:
     """Apply ``compiled`` to process ``pid`` and verify it (raises :class:`ApplyError`).
 
+    ``tid``: the thread to stop and make the calls (default: the main thread, or the first
+    live one); an idle thread disturbs a busy process least. ``root`` is where the isolated
+    CPUs are read (:func:`agent.host.stop_guard.refuse_stop`; host trees in tests).
     ``meanwhile`` is handed to :func:`agent.enforce.inject.inject_filter` (tests)."""
     if pid == os.getpid():
         raise ApplyError("a process cannot apply a filter to itself this way (use "
@@ -106,11 +113,11 @@ def apply_filter(pid: int, compiled: CompiledFilter, *, stop_isolated: bool = Fa
                          f"{syscalls.native_arch()}")
     threads = _threads(pid)
     if not stop_isolated:
-        why = refuse_stop(pid)
+        why = refuse_stop(pid, root=root)
         if why is not None:
             raise ApplyError(f"process {pid} is not stopped: {why} (--stop-isolated to "
                              "stop it anyway)")
-    caller = _caller(pid, threads)
+    caller = _caller(pid, threads, tid)
     _refuse_divergent(pid, caller, threads)
     program = compiled.bpf()
     before = _dump(caller.tid)
@@ -134,8 +141,8 @@ def apply_filter(pid: int, compiled: CompiledFilter, *, stop_isolated: bool = Fa
                 raise ApplyError(exc.reason, exc.changed) from None
             time.sleep(0.001)
     assert injected is not None
-    after = _dump(caller.tid)
     now = _threads(pid)
+    after = _dump_live(caller.tid, now)
     return Applied(pid, caller.tid, after.start_time, "applied", compiled.mode,
                    sha256_hex(program), len(now), len(after.filters), injected.set_nnp,
                    injected.stop_ns, verify.compare(after.filters, compiled))
@@ -173,9 +180,14 @@ def _number(status: str, key: str) -> int | None:
     return int(value) if value is not None and value.isdigit() else None
 
 
-def _caller(pid: int, threads: list[_Thread]) -> _Thread:
-    """The main thread, or the first live one when it has exited (a zombie leader)."""
+def _caller(pid: int, threads: list[_Thread], tid: int | None) -> _Thread:
+    """Thread ``tid``, or the main thread, or the first live one when it has exited."""
     live = [t for t in threads if t.state not in ("Z", "X")]
+    if tid is not None:
+        chosen = next((t for t in live if t.tid == tid), None)
+        if chosen is None:
+            raise ApplyError(f"thread {tid} is not a live thread of process {pid}")
+        return chosen
     if not live:
         raise ApplyError(f"process {pid} is a zombie: it runs nothing")
     return next((t for t in live if t.tid == pid), live[0])
@@ -201,6 +213,20 @@ def _dump(tid: int) -> FilterDump:
         return dump_filters(tid)
     except DumpError as exc:
         raise ApplyError(f"cannot read the filters of thread {tid}: {exc.reason}") from None
+
+
+def _dump_live(tid: int, threads: list[_Thread]) -> FilterDump:
+    """The stack of ``tid``, or of another live thread if it has ended since (TSYNC gave them
+    all the same stack)."""
+    others = [t.tid for t in threads if t.tid != tid and t.state not in ("Z", "X")]
+    for candidate in [tid, *others]:
+        try:
+            return dump_filters(candidate)
+        except DumpError as exc:
+            if exc.errno != errno.ESRCH:
+                raise ApplyError(f"the filters of thread {candidate} cannot be read back: "
+                                 f"{exc.reason}", changed=LOADED) from None
+    raise ApplyError("every thread of the process has ended since", changed=LOADED)
 
 
 def _target(tid: int) -> Target:

@@ -24,7 +24,7 @@ import pytest
 from agent.enforce.apply import ApplyError, apply_filter
 from agent.host.seccomp_dump import dump_filters
 from agent.seccomp import verify
-from agent.seccomp.compile import build_filter
+from agent.seccomp.compile import CompiledFilter, build_filter
 from agent.seccomp.profile import load_profile
 from tests.live import THREADED
 from tests.support import need_root, need_tool, run_cli
@@ -50,7 +50,7 @@ deny:
     return path
 
 
-def compiled(path: Path) -> object:
+def compiled(path: Path) -> CompiledFilter:
     loaded = load_profile(path)
     assert not isinstance(loaded, list), loaded
     return build_filter(loaded)
@@ -188,8 +188,8 @@ def test_c_pthreads_get_the_filter_through_each_blocked_call(c_program: Path,
             # nanosleep as restart_syscall (219), as after SIGSTOP/SIGCONT. epoll_wait ended
             # with EINTR (below).
             if name != "epoll_wait":
-                again = line.replace("230 ", "219 ", 1) if name == "nanosleep" else line
-                assert target.wait_blocked(tid) == again, name
+                expected = line.replace("230 ", "219 ", 1) if name == "nanosleep" else line
+                assert target.wait_blocked(tid) == expected, name
         after = progressed(target, before)
         after = progressed(target, after)
         assert all(err == EOPNOTSUPP for _, err in after), after

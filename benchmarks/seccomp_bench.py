@@ -42,6 +42,11 @@ spins (busy); ``--dumps`` fresh dumps each. ``stop`` is from PTRACE_INTERRUPT to
 returning (an upper bound: the woken target may preempt the tracer before the call returns),
 ``held`` from the interrupt to the detach being called (a lower bound); median, 99th percentile
 and maximum in microseconds.
+
+A fourth table (root only) is the stop ``hostguard seccomp apply`` imposes: a thread of an idle
+or busy child (no filter yet) is held while it loads ``trading (tree)``
+(:func:`agent.enforce.inject.inject_filter`: the calls made through it and everything put back),
+``--applies`` times per row, a fresh child each time; same columns.
 """
 
 from __future__ import annotations
@@ -211,13 +216,15 @@ def table_times(filters: Sequence[tuple[str, bytes]], runs: int) -> list[str]:
     return lines
 
 
-def _target(program: seccomp_compile.CompiledFilter, busy: bool) -> int:
-    """A child that loads ``program`` and then sleeps or spins until killed; its pid."""
+def _target(program: seccomp_compile.CompiledFilter | None, busy: bool) -> int:
+    """A child that loads ``program`` (if any) and then sleeps or spins until killed; its
+    pid."""
     ready_r, ready_w = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - child
         try:
-            load_filter(program)
+            if program is not None:
+                load_filter(program)
             os.write(ready_w, b"1")
             while True:
                 if not busy:
@@ -257,6 +264,34 @@ def stop_times(filters: Sequence[tuple[str, seccomp_compile.CompiledFilter]],
     return lines
 
 
+def apply_times(filters: Sequence[tuple[str, seccomp_compile.CompiledFilter]],
+                applies: int) -> list[str]:
+    """The apply section: how long a target is held while it loads a filter (the injection
+    alone: the read before and the proof after are stops of the deep-dump kind)."""
+    from agent.enforce.inject import find_target, inject_filter  # noqa: PLC0415 - root only
+
+    lines = [f"apply stop time: {applies} filters loaded per row by a held thread, microseconds",
+             f"{'filter':<24}{'target':>8}{'stop p50':>10}{'p99':>9}{'max':>9}"
+             f"{'held p50':>10}{'p99':>9}{'max':>9}"]
+    for name, compiled in filters:
+        for busy in (False, True):
+            done = []
+            for _ in range(applies):  # a fresh child each: the profile does not allow seccomp()
+                pid = _target(None, busy)
+                try:
+                    done.append(inject_filter(find_target(pid), compiled.bpf(), nnp=True))
+                finally:
+                    os.kill(pid, 9)
+                    os.waitpid(pid, 0)
+            row = f"{name:<24}{'busy' if busy else 'idle':>8}"
+            for values in ([d.stop_ns for d in done], [d.held_ns for d in done]):
+                ordered = sorted(v / 1000 for v in values)
+                p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+                row += f"{statistics.median(ordered):>10.1f}{p99:>9.1f}{ordered[-1]:>9.1f}"
+            lines.append(row)
+    return lines
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=2_000_000)
@@ -264,6 +299,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cc", default="cc")
     parser.add_argument("--dumps", type=int, default=200,
                         help="fresh deep dumps per row of the stop-time table")
+    parser.add_argument("--applies", type=int, default=200,
+                        help="filters loaded per row of the apply stop-time table")
     parser.add_argument("--cpu", type=int, default=max(os.sched_getaffinity(0)),
                         help="CPU every measurement runs on (default: the highest allowed)")
     args = parser.parse_args(argv)
@@ -331,17 +368,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(line)
     print()
     if os.geteuid() != 0:
-        print("note: deep dump stop time not measured: reading another process's filters "
-              "needs root (CAP_SYS_ADMIN)")
+        print("note: deep dump and apply stop times not measured: they need root "
+              "(CAP_SYS_ADMIN, CAP_SYS_PTRACE)")
         return 0
+    root_tables(variants, docker, args.dumps, args.applies)
+    return 0
+
+
+def root_tables(variants: Sequence[tuple[str, seccomp_compile.CompiledFilter | None]],
+                docker: Profile | str, dumps: int, applies: int) -> None:
+    """The deep-dump and apply stop-time tables."""
     dumped = [(name, compiled) for name, compiled in variants
               if name == "trading (tree)" and compiled is not None]
     if not isinstance(docker, str):
         dumped.append(("docker default (linear)",
                        seccomp_compile.build_filter(conditioned(docker), tree=False)))
-    for line in stop_times(dumped, max(args.dumps, 1)):
+    for line in stop_times(dumped, max(dumps, 1)):
         print(line)
-    return 0
+    print()
+    for line in apply_times(dumped[:1], max(applies, 1)):
+        print(line)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ def test_seccomp_bench_runs() -> None:
     need_tool("cc")
     need_root()
     done = subprocess.run([sys.executable, str(BENCH), "--iterations", "2000", "--runs", "1",
-                           "--dumps", "5"],
+                           "--dumps", "5", "--applies", "5"],
                           cwd=PROJECT, capture_output=True, text=True, timeout=300, check=False)
     assert (done.returncode, done.stderr) == (0, "")
     lines = done.stdout.splitlines()
@@ -45,7 +45,16 @@ def test_seccomp_bench_runs() -> None:
     for name, cells in timed.items():
         assert len(cells) == 1 + (len(header) - 3) // 2, name  # insns, then one per ABI
         assert int(cells[0]) > 0 and all(float(c) > 0 for c in cells[1:]), name
-    stops = lines[second + 1:]
+    third = lines.index("", second + 1)  # the apply stop-time section follows
+    applied = lines[third + 1:]
+    assert applied[0] == ("apply stop time: 5 filters loaded per row by a held thread, "
+                          "microseconds")
+    held = [(line[:24].strip(), line[24:].split()) for line in applied[2:]]
+    assert [(name, cells[0]) for name, cells in held] == [("trading (tree)", "idle"),
+                                                          ("trading (tree)", "busy")]
+    for _, cells in held:
+        assert len(cells) == 7 and all(float(c) > 0 for c in cells[1:])
+    stops = lines[second + 1:third]
     assert stops[0] == "deep dump stop time: 5 fresh dumps per row, microseconds"
     assert stops[1].split() == ["filter", "target", "stop", "p50", "p99", "max", "held", "p50",
                                 "p99", "max"]

@@ -7,6 +7,7 @@ step left behind is then checked.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -43,10 +44,8 @@ def test_the_worked_example_runs(tmp_path: Path) -> None:
     try:
         out, err = run.communicate(timeout=240)
     finally:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(run.pid, signal.SIGKILL)  # a gateway left behind by a failed step
-        except ProcessLookupError:
-            pass
     assert run.returncode == 0, out + err
     (work,) = tmp_path.iterdir()
     recorded, learned = allowed(work / "gateway.yaml"), allowed(work / "gateway-v2.yaml")

@@ -53,24 +53,27 @@ import signal
 from collections.abc import Callable
 
 from agent.core.record import record
-from agent.host.seccomp_dump import (
+from agent.host.ptrace import (
     CLD_TRAPPED,
+    PTRACE_CONT,
     PTRACE_EVENT_STOP,
+    PTRACE_GETREGS,
+    PTRACE_GETSIGMASK,
+    PTRACE_INTERRUPT,
+    PTRACE_O_TRACESYSGOOD,
+    PTRACE_SETOPTIONS,
+    PTRACE_SETREGS,
+    PTRACE_SETSIGMASK,
+    PTRACE_SYSCALL,
+    ptrace_held,
+)
+from agent.host.seccomp_dump import (
     DumpError,
     Held,
     run_stopped,
     wait_report,
 )
 
-PTRACE_CONT = 7
-PTRACE_GETREGS = 12
-PTRACE_SETREGS = 13
-PTRACE_SYSCALL = 24
-PTRACE_SETOPTIONS = 0x4200
-PTRACE_INTERRUPT = 0x4207
-PTRACE_GETSIGMASK = 0x420A
-PTRACE_SETSIGMASK = 0x420B
-PTRACE_O_TRACESYSGOOD = 0x1
 SYSCALL_STOP = signal.SIGTRAP | 0x80
 NR_PRCTL = 157
 NR_SECCOMP = 317
@@ -90,9 +93,6 @@ ALL_SIGNALS = (1 << 64) - 1
 # Every call made while the thread is held keeps the GIL (PyDLL): no other Python thread runs
 # before the thread is released.
 _LIBC = ctypes.PyDLL(None, use_errno=True)
-_ptrace = _LIBC.ptrace
-_ptrace.restype = ctypes.c_long
-_ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
 _pread = _LIBC.pread
 _pread.restype = ctypes.c_ssize_t
 _pread.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_long]
@@ -354,7 +354,7 @@ class _Session:
 
 
 def _call(request: int, tid: int, addr: int, data: int) -> None:
-    if _ptrace(request, tid, ctypes.c_void_p(addr), ctypes.c_void_p(data)) == -1:
+    if ptrace_held(request, tid, ctypes.c_void_p(addr), ctypes.c_void_p(data)) == -1:
         err = ctypes.get_errno()
         if err:
             raise InjectError(f"ptrace request {request:#x} on thread {tid} failed: "

@@ -39,40 +39,41 @@ from typing import NoReturn
 
 from agent.core.record import record
 from agent.enforce.exec import restore_signals
+from agent.host.ptrace import (
+    PTRACE_DETACH,
+    PTRACE_EVENT_EXEC,
+    PTRACE_EVENT_STOP,
+    PTRACE_GET_SYSCALL_INFO,
+    PTRACE_GETEVENTMSG,
+    PTRACE_INTERRUPT,
+    PTRACE_LISTEN,
+    PTRACE_O_EXITKILL,
+    PTRACE_O_TRACECLONE,
+    PTRACE_O_TRACEEXEC,
+    PTRACE_O_TRACEFORK,
+    PTRACE_O_TRACESYSGOOD,
+    PTRACE_O_TRACEVFORK,
+    PTRACE_SEIZE,
+    PTRACE_SYSCALL,
+    WALL,
+    ptrace_released,
+    tracer_of,
+)
 from agent.seccomp import syscalls
 
-PTRACE_SYSCALL = 24
-PTRACE_SETOPTIONS = 0x4200
-PTRACE_SEIZE = 0x4206
-PTRACE_INTERRUPT = 0x4207
-PTRACE_LISTEN = 0x4208
-PTRACE_GET_SYSCALL_INFO = 0x420E
 PTRACE_SYSCALL_INFO_ENTRY = 1
-OPTIONS = (0x1      # TRACESYSGOOD: syscall stops report SIGTRAP | 0x80
-           | 0x2    # TRACEFORK
-           | 0x4    # TRACEVFORK
-           | 0x8    # TRACECLONE
-           | 0x10   # TRACEEXEC
-           | 0x100000)  # EXITKILL
-PTRACE_EVENT_STOP = 128
-PTRACE_EVENT_EXEC = 4
+OPTIONS = (PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK
+           | PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC | PTRACE_O_EXITKILL)
 NEW_TRACEE_EVENTS = frozenset({1, 2, 3})
 """PTRACE_EVENT_FORK, _VFORK, _CLONE: the event message is the new tracee's id."""
-ATTACH_OPTIONS = OPTIONS & ~0x100000
+ATTACH_OPTIONS = OPTIONS & ~PTRACE_O_EXITKILL
 """An attach leaves out EXITKILL: the process was running before and must outlive the recorder."""
 RELEASE_GRACE = 2.0
 """Seconds an attach waits for each thread's stop to release it."""
-PTRACE_DETACH = 17
-PTRACE_GETEVENTMSG = 0x4201
 SYSCALL_STOP_STATUS = (signal.SIGTRAP | 0x80) << 8 | 0x7F
 """The wait status of a syscall stop (stopped, SIGTRAP | 0x80, no event)."""
-WALL = 0x40000000
-"""``__WALL``: wait for threads (clone children) too."""
 STOP_SIGNALS = frozenset({signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU})
 
-_LIBC = ctypes.CDLL(None, use_errno=True)
-_LIBC.ptrace.restype = ctypes.c_long
-_LIBC.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
 
 
 class _SyscallInfo(ctypes.Structure):
@@ -107,7 +108,7 @@ class Trace:
 
 def _ptrace(request: int, pid: int, addr: int = 0, data: int | ctypes.c_void_p = 0) -> int:
     ctypes.set_errno(0)
-    result = int(_LIBC.ptrace(request, pid, addr, data))
+    result = int(ptrace_released(request, pid, addr, data))
     if result == -1 and ctypes.get_errno():
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err))
@@ -199,7 +200,7 @@ def _seize_all(pid: int, tracer: _Tracer) -> None:
             except ProcessLookupError:
                 continue  # the thread ended meanwhile
             except OSError as exc:
-                if _tracer_of(tid) == os.getpid():
+                if tracer_of(tid) == os.getpid():
                     tracer.live.add(tid)  # attached already, through its creator
                     continue
                 raise TraceError(f"cannot attach to thread {tid} of {pid}: "
@@ -207,19 +208,8 @@ def _seize_all(pid: int, tracer: _Tracer) -> None:
             tracer.live.add(tid)
 
 
-def _tracer_of(tid: int) -> int | None:
-    try:
-        with open(f"/proc/{tid}/status", encoding="ascii", errors="replace") as status:
-            for line in status:
-                if line.startswith("TracerPid:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
-
-
 def _traced_by(tid: int) -> str:
-    tracer = _tracer_of(tid)
+    tracer = tracer_of(tid)
     return f" (traced by {tracer} already)" if tracer else ""
 
 
@@ -281,7 +271,7 @@ class _Tracer:
         recording = self.start is None
         root, start, watch, calls, values = (self.root, self.start, self.watch, self.calls,
                                              self.values)
-        ptrace, waitpid, timed = _LIBC.ptrace, os.waitpid, self.deadline is not None
+        ptrace, waitpid, timed = ptrace_released, os.waitpid, self.deadline is not None
         while True:
             try:
                 got = self._next() if timed else waitpid(-1, WALL)

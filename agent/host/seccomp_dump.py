@@ -74,17 +74,19 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from agent.core.record import record
+from agent.host.ptrace import (
+    CLD_TRAPPED,
+    P_PID,
+    PTRACE_DETACH,
+    PTRACE_EVENT_STOP,
+    PTRACE_INTERRUPT,
+    PTRACE_SECCOMP_GET_FILTER,
+    PTRACE_SEIZE,
+    WALL,
+    ptrace_held,
+    ptrace_released,
+)
 
-PTRACE_DETACH = 17
-PTRACE_SEIZE = 0x4206
-PTRACE_INTERRUPT = 0x4207
-PTRACE_SECCOMP_GET_FILTER = 0x420C
-PTRACE_EVENT_STOP = 128
-WALL = 0x40000000
-"""``__WALL``: wait for a thread that is not our child (a tracee of ours)."""
-P_PID = 1
-CLD_TRAPPED = 4
-"""``si_code`` of a ptrace-stop; ``si_status`` is then ``event << 8 | signal``."""
 BPF_MAXINSNS = 4096
 """The kernel refuses longer seccomp programs (``seccomp_prepare_filter``)."""
 INSN_SIZE = 8
@@ -100,14 +102,9 @@ GROUP_STOP_SIGNALS = frozenset({signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, 
 # The calls made while the tracee may be stopped go through PyDLL: they never block (WNOHANG,
 # a stopped tracee), and keeping the GIL means no other Python thread runs before the detach.
 # SEIZE can block (on the tracee's cred_guard_mutex during an execve): that one releases it.
-_LIBC = ctypes.CDLL(None, use_errno=True)
 _LIBC_GIL = ctypes.PyDLL(None, use_errno=True)
-_seize_call = _LIBC.ptrace
-_seize_call.restype = ctypes.c_long
-_seize_call.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
-_ptrace = _LIBC_GIL.ptrace
-_ptrace.restype = ctypes.c_long
-_ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+_seize_call = ptrace_released
+_ptrace = ptrace_held
 
 
 class _SigInfo(ctypes.Structure):

@@ -126,7 +126,7 @@ def c_program(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def c_target(program: Path, tmp_path: Path, *extra: str) -> Target:
-    return Target([str(program), str(tmp_path), "10000", *extra])
+    return Target([str(program), str(tmp_path), "30000", *extra])
 
 
 def progressed(target: Target, before: list[tuple[int, int]]) -> list[tuple[int, int]]:

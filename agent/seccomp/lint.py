@@ -43,7 +43,7 @@ from agent.core.diagnostic import Diagnostic, Level
 from agent.core.location import Location
 from agent.core.yamlload import Document
 from agent.seccomp import syscalls
-from agent.seccomp.model import ActionKind, Rule
+from agent.seccomp.model import Rule
 from agent.seccomp.profile import LocatedProfile, RuleSource, abi_errors, resolve_document
 
 DANGEROUS: dict[str, str] = {
@@ -97,7 +97,6 @@ TRADING_NEEDS: dict[str, str] = {
 """The ``@resources``/``@memlock`` syscalls a trading process uses to pin threads, run them
 real-time and lock its memory: denying them (silently, with EPERM) costs latency, not safety."""
 
-_PERMITTING = (ActionKind.ALLOW, ActionKind.LOG)
 
 
 def _warn(loc: Location, message: str, rule: str) -> Diagnostic:
@@ -105,7 +104,7 @@ def _warn(loc: Location, message: str, rule: str) -> Diagnostic:
 
 
 def _permits(rule: Rule) -> bool:
-    return rule.action.kind in _PERMITTING
+    return rule.action.permits
 
 
 def _names(names: Iterable[str]) -> str:
@@ -226,7 +225,7 @@ def _hot_args(located: LocatedProfile) -> Iterable[Diagnostic]:
 
 def _default_allow(located: LocatedProfile) -> Iterable[Diagnostic]:
     action = located.profile.default_action
-    if action.kind in _PERMITTING:
+    if action.permits:
         where = located.positions.get("default_action", located.profile.location)
         yield _warn(where or Location(""), f"default_action {action} makes a deny-list: every "
                     "syscall not listed, including those of future kernels, is allowed",

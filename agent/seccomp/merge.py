@@ -52,7 +52,6 @@ class Merged:
     """What a forced default changed for each input (empty otherwise)."""
 
 
-_PERMITS = (ActionKind.ALLOW, ActionKind.LOG)
 SHOWN = 5
 """Conflicts shown per input and kind before ``... and N more``."""
 
@@ -89,7 +88,7 @@ def _agree(inputs: Sequence[tuple[str, Profile]], default: Action | None) -> Non
             reasons.append(f"{what} differ: " + ", ".join(f"{label} {value}"
                                                           for label, value in seen))
     if default is not None:
-        if default.kind in _PERMITS:
+        if default.permits:
             reasons.append(f"--default must deny (errno, trap, kill_...), not {default}")
     else:
         defaults = [(label, p.default_action) for label, p in inputs]
@@ -97,7 +96,7 @@ def _agree(inputs: Sequence[tuple[str, Profile]], default: Action | None) -> Non
             reasons.append("default actions differ: " + ", ".join(
                 f"{label} {action}" for label, action in defaults) + " (--default ACTION "
                 "chooses what every call no input permits gets)")
-        elif defaults[0][1].kind in _PERMITS:
+        elif defaults[0][1].permits:
             reasons.append(f"default_action {defaults[0][1]}: a deny-list cannot be merged "
                            "(the union of deny-lists is the intersection of their denials)")
     if reasons:

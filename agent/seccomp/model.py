@@ -43,6 +43,11 @@ class Action:
     def __str__(self) -> str:
         return f"errno({self.errno})" if self.kind is ActionKind.ERRNO else self.kind.value
 
+    @property
+    def permits(self) -> bool:
+        """Whether the syscall runs under this action (``allow``, or ``log``: run and logged)."""
+        return self.kind in (ActionKind.ALLOW, ActionKind.LOG)
+
 
 ALLOW = Action(ActionKind.ALLOW)
 KILL_PROCESS = Action(ActionKind.KILL_PROCESS)

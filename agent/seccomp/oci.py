@@ -192,7 +192,7 @@ def _import(data: Any, arch: str, caps: Iterable[str] | None, kernel: str | None
         syscalls.Status.ABSENT: {}, syscalls.Status.UNKNOWN: {}}
     for i, entry in enumerate(entries):
         for rule in _entry(src, ("syscalls", i), entry, default, skipped):
-            (allow if rule.action.kind in (ActionKind.ALLOW, ActionKind.LOG) else deny).append(
+            (allow if rule.action.permits else deny).append(
                 rule)
     absent, unknown = skipped[syscalls.Status.ABSENT], skipped[syscalls.Status.UNKNOWN]
     if absent:

@@ -113,10 +113,6 @@ def _widest(actions: Iterable[Action]) -> Action:
     return max(actions, key=lambda a: (PRECEDENCE[a.kind], a.errno or 0))
 
 
-def _permissive(action: Action) -> bool:
-    return action.kind in (ActionKind.ALLOW, ActionKind.LOG)
-
-
 def to_systemd(profile: Profile, *, widen: bool = False) -> SystemdFilter:
     """``SystemCallFilter=`` and companions for ``profile`` (systemd 252 semantics).
 
@@ -150,7 +146,7 @@ def to_systemd(profile: Profile, *, widen: bool = False) -> SystemdFilter:
     else:
         default = _systemd_action(profile.default_action, "default action", losses)
         decided = {n: _systemd_action(a, n, losses) for n, a in decided.items()}
-        if _permissive(default):
+        if default.permits:
             lines = _deny_list(default, decided)
         else:
             lines = _allow_list(default, decided, notes)
@@ -223,12 +219,12 @@ def _socket_families(profile: Profile, native: str) -> _Families | None:
         return None
     names = " ".join(ADDRESS_FAMILIES[f] for f in differ)
     losses: tuple[str, ...]
-    if not _permissive(rest) and all(a == ALLOW for a in differ.values()):
+    if not rest.permits and all(a == ALLOW for a in differ.values()):
         losses = () if rest == EAFNOSUPPORT else (
             f"socket(): address families other than {names} fail with EAFNOSUPPORT "
             f"(RestrictAddressFamilies=), the profile gives {rest}",)
         return _Families(f"RestrictAddressFamilies={names}", ALLOW, losses)
-    if _permissive(rest) and not any(_permissive(a) for a in differ.values()):
+    if rest.permits and not any(a.permits for a in differ.values()):
         losses = tuple(f"socket(): {ADDRESS_FAMILIES[f]} fails with EAFNOSUPPORT "
                        f"(RestrictAddressFamilies=~), the profile gives {a}"
                        for f, a in differ.items() if a != EAFNOSUPPORT)
@@ -258,7 +254,7 @@ def _decide(profile: Profile, losses: list[str], widen: bool,
         chosen = _widest(choices) if widen else _narrowest(choices)
         decided[name] = chosen
         conds = "; ".join(" and ".join(map(str, r.args)) for r in rules)
-        shown = "log" if profile.mode == "log" and not _permissive(chosen) else str(chosen)
+        shown = "log" if profile.mode == "log" and not chosen.permits else str(chosen)
         losses.append(f"{name}: argument conditions ({conds}) cannot be expressed; "
                       f"{name} gets {shown} in every case"
                       + (" (widened: the profile is stricter)" if widen else ""))
@@ -267,7 +263,7 @@ def _decide(profile: Profile, losses: list[str], widen: bool,
 
 
 def _deny_list(default: Action, decided: dict[str, Action]) -> list[str]:
-    denied = {n: a for n, a in decided.items() if not _permissive(a)}
+    denied = {n: a for n, a in decided.items() if not a.permits}
     errnos = [a.errno for a in denied.values() if a.kind is ActionKind.ERRNO]
     common = max(set(errnos), key=errnos.count) if errnos else None
     words = [n if (a.kind is ActionKind.ERRNO and a.errno == common) else n + _suffix(a)
@@ -285,8 +281,8 @@ def _deny_list(default: Action, decided: dict[str, Action]) -> list[str]:
 
 
 def _allow_list(default: Action, decided: dict[str, Action], notes: list[str]) -> list[str]:
-    allowed = [n for n, a in decided.items() if _permissive(a)]
-    own = {n: a for n, a in decided.items() if not _permissive(a) and a != default}
+    allowed = [n for n, a in decided.items() if a.permits]
+    own = {n: a for n, a in decided.items() if not a.permits and a != default}
     lines = _wrap("SystemCallFilter=", allowed) or ["SystemCallFilter=@default"]
     implicit = [n for n in syscalls.expand(["@default"])
                 if n not in allowed and n not in own
@@ -541,7 +537,7 @@ class _SystemdParser:
             action = _narrowest((main.get(syscall, main_default),
                                  log_named if syscall in log else log_default))
             if action != overall:
-                (allow_side if _permissive(action) else deny_side)[syscall] = action
+                (allow_side if action.permits else deny_side)[syscall] = action
         arches = self.arches
         if arches is None:
             arches = ["native", *syscalls.other_abis()]

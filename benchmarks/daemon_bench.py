@@ -3,7 +3,8 @@
 Runs ``hostguard daemon`` as a real process at a short interval with every output on (JSON and
 SARIF reports with ``keep``, history, metrics) and reads its CPU time and RSS from ``/proc``:
 after a warm-up of ``--warmup`` cycles and again after ``--cycles``. The CPU per cycle, divided by
-30 s, is the share of one core the daemon would take at a 30 s interval (target: under 1%).
+30 s, is the share of one core the daemon would take at a 30 s interval (target: under 1%). The
+history's size divided by the runs it holds is what retention costs per run.
 Nothing is asserted: the figures are for reading.
 
     python benchmarks/daemon_bench.py [--cycles 200] [--interval 0.05] [--root /] \\
@@ -116,6 +117,7 @@ def main() -> int:
             "labels": dict(label.split("=", 1) for label in args.label)}))
         run = Run(args, config)
         code = run.stop()
+        stored = sum(f.stat().st_size for f in Path(tmp).glob("history.db*"))
     if args.cycles not in run.marks or args.warmup not in run.marks:
         print(f"daemon_bench: the daemon stopped after {run.done} cycles (exit {code})",
               file=sys.stderr)
@@ -133,6 +135,8 @@ def main() -> int:
     print(f"        {per_cycle / 30 * 100:.3f}% of one core at a 30 s interval (target < 1%)")
     print(f"rss:    {rss0:.1f} MiB after cycle {args.warmup}, {rss1:.1f} MiB after cycle "
           f"{args.cycles} (growth {rss1 - rss0:+.1f} MiB)")
+    print(f"history: {stored / run.done / 1024:.1f} KiB per run stored ({stored / 1024:.0f} KiB "
+          f"for {run.done} runs, SQLite file and its journal)")
     if run.errors:
         print(f"note:   {len(run.errors)} error event(s), first: {run.errors[0]}")
     return 0

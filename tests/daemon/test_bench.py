@@ -30,4 +30,6 @@ def test_daemon_bench_runs(tmp_path: Path) -> None:
                         lines[2])
     assert re.fullmatch(r"rss:    \d+\.\d MiB after cycle 2, \d+\.\d MiB after cycle 6 "
                         r"\(growth [-+]\d+\.\d MiB\)", lines[3])
-    assert len(lines) == 4
+    assert re.fullmatch(r"history: \d+\.\d KiB per run stored \(\d+ KiB for \d+ runs, SQLite "
+                        r"file and its journal\)", lines[4])
+    assert len(lines) == 5

@@ -103,6 +103,22 @@ def run(
     )
 
 
+def not_selected(check: Check, hostname: str, labels: Mapping[str, str]) -> str | None:
+    """Why ``check`` does not apply to the host, naming the selector that decided (its policy
+    and ``file:line:col``); None when it applies.
+
+    The defining policy's selector decides first; else, when no root policy that brought the
+    check in selects the host, each of theirs is named (a site policy extending a baseline is
+    the one to blame, not the baseline).
+    """
+    own = check.hosts.not_selected(hostname, labels)
+    if own is not None:
+        return own
+    if not check.roots or any(r.matches(hostname, labels) for r in check.roots):
+        return None
+    return "; ".join(dict.fromkeys(str(r.not_selected(hostname, labels)) for r in check.roots))
+
+
 def evaluate(
     check: Check,
     snapshot: Snapshot,
@@ -113,11 +129,10 @@ def evaluate(
     """Final verdict of one check: applicability, the kind's evaluation, then waivers."""
     hostname = snapshot.facts.hostname
     clock = time.perf_counter()
-    if not check.hosts.matches(hostname, labels) or (
-        check.roots and not any(r.matches(hostname, labels) for r in check.roots)
-    ):
-        outcome = Outcome(Status.NOT_APPLICABLE, f"policy {check.policy!r} does not select "
-                          f"host {hostname!r}", Evidence("host selected by the policy", hostname))
+    refused = not_selected(check, hostname, labels)
+    if refused is not None:
+        outcome = Outcome(Status.NOT_APPLICABLE, refused,
+                          Evidence("host selected by the policy", hostname))
     else:
         try:
             outcome = KINDS[check.kind].evaluate(check.spec, snapshot)

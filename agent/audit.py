@@ -155,10 +155,17 @@ def evaluate(
     return Result(check, outcome.status, outcome.message, outcome.evidence, duration_ms=elapsed)
 
 
+EXIT_NOT_EVALUATED = 5
+"""Every check was ``not_applicable``: nothing was looked at, which is not compliance."""
+
+
 def exit_code(run_: AuditRun) -> int:
-    """0 compliant, 1 a check failed, 3 nothing failed but something could not be evaluated."""
+    """0 compliant, 1 a check failed, 3 nothing failed but something could not be evaluated,
+    5 not a single check applied (:data:`EXIT_NOT_EVALUATED`)."""
     if run_.counts.get(Status.FAIL.value, 0):
         return 1
     if run_.counts.get(Status.ERROR.value, 0):
         return 3
+    if run_.results and not run_.evaluated:
+        return EXIT_NOT_EVALUATED
     return 0

@@ -86,7 +86,16 @@ def summary(run: AuditRun) -> str:
     return (f"last audit {run.started}: {plural(len(run.results), 'check')}, "
             f"{c.get('pass', 0)} pass, "
             f"{c.get('fail', 0)} fail, {c.get('error', 0)} error, {c.get('waived', 0)} waived, "
-            f"{c.get('not_applicable', 0)} not applicable, score {_percent(scoring.score(run))}")
+            f"{c.get('not_applicable', 0)} not applicable, score {_percent(scoring.score(run))}"
+            + ("; NOT EVALUATED: no check applies to this host" if run.not_evaluated else ""))
+
+
+def audit_done(cycle: int, run: AuditRun) -> None:
+    """Log the audit's counts, and loudly a run in which not a single check applied."""
+    log("audit-done", cycle=cycle, duration_ms=run.duration_ms, extra=run.counts)
+    if run.not_evaluated:
+        log("audit-not-evaluated", level="warning", cycle=cycle, checks=len(run.results),
+            reason=run.not_applicable_reasons())
 
 
 def _percent(value: float | None) -> str:
@@ -284,8 +293,7 @@ class Service:
             return False
         finally:
             self.in_audit = False
-        log("audit-done", cycle=self.cycles, duration_ms=run.duration_ms,
-            extra=run.counts)
+        audit_done(self.cycles, run)
         self._drift(run)
         ok = self._store(run)
         self._measure(config)
@@ -448,8 +456,7 @@ class Service:
         assert self.loaded is not None
         config = self.loaded.config
         run = self._audit(config)
-        log("audit-done", cycle=1, duration_ms=run.duration_ms,
-            extra=run.counts)
+        audit_done(1, run)
         if not self.publish(run):
             return EXIT_WRITE
         return audit.exit_code(run)

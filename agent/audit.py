@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from agent import __version__
 from agent.checks import KINDS
 from agent.core.digest import sha256_hex
-from agent.host.snapshot import Snapshot, SnapshotRequest, take
+from agent.host.snapshot import OwnListener, Snapshot, SnapshotRequest, take
 from agent.policy.model import Check, Waiver
 from agent.policy.resolve import PolicySet
 from agent.result import AuditRun, Evidence, Outcome, PolicyFile, Result, Status
@@ -76,14 +76,19 @@ def run(
     deep_allowed: Callable[[Check], bool] | None = None,
     dump_cache: DumpCache | None = None,
     fd_walk: FdWalk | None = None,
+    own_listeners: tuple[OwnListener, ...] = (),
 ) -> AuditRun:
     """Read the host once and evaluate every check (see :func:`request_for` for
     ``deep_allowed``; ``dump_cache`` keeps seccomp filter dumps across runs; ``fd_walk``: how
-    the fd tables are walked, see :class:`agent.host.fdwalk.FdWalk`)."""
+    the fd tables are walked, see :class:`agent.host.fdwalk.FdWalk`; ``own_listeners``: the
+    sockets the auditing agent itself is configured to listen on, which the ``ports`` kind
+    tolerates and shows)."""
     labels = dict(labels or {})
     started = dt.datetime.now(dt.UTC)
     clock = time.monotonic()
     snapshot = take(root, request_for(policy_set.checks, deep_allowed), dump_cache, fd_walk)
+    if own_listeners:
+        snapshot = dataclasses.replace(snapshot, own_listeners=own_listeners)
     day = today or started.date()
     waivers = waivers_for(policy_set, snapshot.facts.hostname, labels)
     results = tuple(evaluate(check, snapshot, waivers, labels, day) for check in policy_set.checks)

@@ -35,6 +35,7 @@ from agent.daemon.notify import notify, status_text, watchdog_interval
 from agent.daemon.placement import place_self
 from agent.host.dump_cache import DumpCache
 from agent.host.fdwalk import FdWalk
+from agent.host.snapshot import OwnListener
 from agent.policy.resolve import PolicySet
 from agent.report import score as scoring
 from agent.report.writer import write_reports
@@ -269,7 +270,16 @@ class Service:
         # shared fd walk saves wall time (what `hostguard audit` is waited for) but costs more.
         return audit.run(self.loaded.policy_set, config.root, config.labels,
                          deep_allowed=lambda check: check.id in allowed,
-                         dump_cache=self.dump_cache, fd_walk=FdWalk.serial())
+                         dump_cache=self.dump_cache, fd_walk=FdWalk.serial(),
+                         own_listeners=self.own_listeners())
+
+    def own_listeners(self) -> tuple[OwnListener, ...]:
+        """The metrics endpoint this daemon serves (bound at start, kept across reloads): its
+        own socket must not fail a ports check (the one rule: ``agent/checks/ports.py``)."""
+        if self.endpoint is None:
+            return ()
+        mine = self.endpoint
+        return (OwnListener(os.getpid(), mine.host, mine.port, f"metrics_listen {mine.address}"),)
 
     def cycle(self) -> bool:
         """One audit and its outputs; True when everything was written."""

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from agent import __version__
 from agent.checks import KINDS
 from agent.core.digest import sha256_hex
-from agent.host.snapshot import Snapshot, SnapshotRequest, take
+from agent.host.snapshot import OwnListener, Snapshot, SnapshotRequest, take
 from agent.policy.model import Check, Waiver
 from agent.policy.resolve import PolicySet
 from agent.result import AuditRun, Evidence, Outcome, PolicyFile, Result, Status
@@ -76,14 +76,19 @@ def run(
     deep_allowed: Callable[[Check], bool] | None = None,
     dump_cache: DumpCache | None = None,
     fd_walk: FdWalk | None = None,
+    own_listeners: tuple[OwnListener, ...] = (),
 ) -> AuditRun:
     """Read the host once and evaluate every check (see :func:`request_for` for
     ``deep_allowed``; ``dump_cache`` keeps seccomp filter dumps across runs; ``fd_walk``: how
-    the fd tables are walked, see :class:`agent.host.fdwalk.FdWalk`)."""
+    the fd tables are walked, see :class:`agent.host.fdwalk.FdWalk`; ``own_listeners``: the
+    sockets the auditing agent itself is configured to listen on, which the ``ports`` kind
+    tolerates and shows)."""
     labels = dict(labels or {})
     started = dt.datetime.now(dt.UTC)
     clock = time.monotonic()
     snapshot = take(root, request_for(policy_set.checks, deep_allowed), dump_cache, fd_walk)
+    if own_listeners:
+        snapshot = dataclasses.replace(snapshot, own_listeners=own_listeners)
     day = today or started.date()
     waivers = waivers_for(policy_set, snapshot.facts.hostname, labels)
     results = tuple(evaluate(check, snapshot, waivers, labels, day) for check in policy_set.checks)
@@ -103,6 +108,22 @@ def run(
     )
 
 
+def not_selected(check: Check, hostname: str, labels: Mapping[str, str]) -> str | None:
+    """Why ``check`` does not apply to the host, naming the selector that decided (its policy
+    and ``file:line:col``); None when it applies.
+
+    The defining policy's selector decides first; else, when no root policy that brought the
+    check in selects the host, each of theirs is named (a site policy extending a baseline is
+    the one to blame, not the baseline).
+    """
+    own = check.hosts.not_selected(hostname, labels)
+    if own is not None:
+        return own
+    if not check.roots or any(r.matches(hostname, labels) for r in check.roots):
+        return None
+    return "; ".join(dict.fromkeys(str(r.not_selected(hostname, labels)) for r in check.roots))
+
+
 def evaluate(
     check: Check,
     snapshot: Snapshot,
@@ -113,11 +134,10 @@ def evaluate(
     """Final verdict of one check: applicability, the kind's evaluation, then waivers."""
     hostname = snapshot.facts.hostname
     clock = time.perf_counter()
-    if not check.hosts.matches(hostname, labels) or (
-        check.roots and not any(r.matches(hostname, labels) for r in check.roots)
-    ):
-        outcome = Outcome(Status.NOT_APPLICABLE, f"policy {check.policy!r} does not select "
-                          f"host {hostname!r}", Evidence("host selected by the policy", hostname))
+    refused = not_selected(check, hostname, labels)
+    if refused is not None:
+        outcome = Outcome(Status.NOT_APPLICABLE, refused,
+                          Evidence("host selected by the policy", hostname))
     else:
         try:
             outcome = KINDS[check.kind].evaluate(check.spec, snapshot)
@@ -140,10 +160,17 @@ def evaluate(
     return Result(check, outcome.status, outcome.message, outcome.evidence, duration_ms=elapsed)
 
 
+EXIT_NOT_EVALUATED = 5
+"""Every check was ``not_applicable``: nothing was looked at, which is not compliance."""
+
+
 def exit_code(run_: AuditRun) -> int:
-    """0 compliant, 1 a check failed, 3 nothing failed but something could not be evaluated."""
+    """0 compliant, 1 a check failed, 3 nothing failed but something could not be evaluated,
+    5 not a single check applied (:data:`EXIT_NOT_EVALUATED`)."""
     if run_.counts.get(Status.FAIL.value, 0):
         return 1
     if run_.counts.get(Status.ERROR.value, 0):
         return 3
+    if run_.results and not run_.evaluated:
+        return EXIT_NOT_EVALUATED
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import field
 from enum import StrEnum
@@ -105,3 +106,24 @@ class AuditRun:
     """hostguard version."""
     counts: Mapping[str, int] = field(default_factory=dict)
     """Results per status."""
+
+    @property
+    def evaluated(self) -> int:
+        """Checks that applied to the host (every status but ``not_applicable``)."""
+        return sum(r.status is not Status.NOT_APPLICABLE for r in self.results)
+
+    @property
+    def not_evaluated(self) -> bool:
+        """Not a single check applied: the run says nothing about compliance."""
+        return bool(self.results) and not self.evaluated
+
+    def not_applicable_reasons(self, limit: int = 3) -> str:
+        """Why checks were not applicable, most frequent reason first, at most ``limit`` of
+        them: ``policy 'P' (FILE:LINE:COL) does not select host 'H': why (12 checks); ...``."""
+        reasons = Counter(r.message for r in self.results
+                          if r.status is Status.NOT_APPLICABLE)
+        ranked = sorted(reasons.items(), key=lambda kv: -kv[1])
+        words = [f"{why} ({n} check{'' if n == 1 else 's'})" for why, n in ranked[:limit]]
+        if len(ranked) > limit:
+            words.append(f"{len(ranked) - limit} more reason(s)")
+        return "; ".join(words)

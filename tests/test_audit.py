@@ -81,7 +81,8 @@ def test_every_status(tmp_path: Path) -> None:
          "kernel.unprivileged_bpf_disabled does not exist on this host"),
         ("KRN-004", Status.WAIVED, "waived until 2026-12-31: CHG-1 vendor NIC driver"),
         ("STG-001", Status.NOT_APPLICABLE,
-         "policy 'staging' does not select host 'trd-gw-01'"),
+         f"policy 'staging' ({staging}:8:3) does not select host 'trd-gw-01': hostname "
+         "'trd-gw-01' matches none of stg-*"),
     ]
     assert run.counts == {"pass": 1, "fail": 1, "error": 1, "waived": 1, "not_applicable": 2}
     waived = by_id(run)["KRN-004"]
@@ -151,8 +152,9 @@ def test_host_selector(
     if applies:
         assert (result.status, result.message) == (Status.PASS, "kernel.kptr_restrict == 2 holds")
     else:
-        assert (result.status, result.message) == (
-            Status.NOT_APPLICABLE, "policy 'gw' does not select host 'trd-gw-01'")
+        assert result.status is Status.NOT_APPLICABLE
+        assert result.message.startswith(
+            f"policy 'gw' ({path}:8:3) does not select host 'trd-gw-01': "), result.message
 
 
 def test_root_selector_gates_inherited_checks(tmp_path: Path) -> None:
@@ -168,6 +170,34 @@ def test_root_selector_gates_inherited_checks(tmp_path: Path) -> None:
     (both,) = audit_of(staging, trading).results
     assert (both.status, both.message) == (
         Status.FAIL, "expected kernel.kptr_restrict == 0, found kernel.kptr_restrict = 2")
+
+
+def test_not_applicable_names_the_selector_that_decided(tmp_path: Path) -> None:
+    # A site policy extends the shipped baseline (which selects every host) for gateways only:
+    # the site policy's selector excluded the host, not the baseline.
+    site = tmp_path / "site.yaml"
+    site.write_text(f"""apiVersion: hostguard/v1
+kind: Policy
+metadata:
+  name: site-gateways
+extends:
+  - {os.path.relpath(BASELINE, tmp_path)}
+hosts:
+  labels: {{role: gateway}}
+""", encoding="utf-8")
+    run = audit_of(site, labels={"role": "md"})
+    assert run.results and run.not_evaluated and audit.exit_code(run) == 5
+    assert {r.message for r in run.results} == {
+        f"policy 'site-gateways' ({site}:7:1) does not select host 'trd-gw-01': it needs label "
+        "role=gateway, the host has role=md"}
+    assert {r.check.policy for r in run.results} == {"trading-baseline"}
+    # The defining policy's own selector, when it is the one that excludes, is named instead.
+    own = write(tmp_path / "own.yaml", policy(
+        "own", [sysctl("KRN-001", "kernel.kptr_restrict", "eq", 2)],
+        hosts={"hostnames": ["stg-*", "dev-*"]}))
+    (result,) = audit_of(own).results
+    assert result.message == (f"policy 'own' ({own}:8:3) does not select host 'trd-gw-01': "
+                              "hostname 'trd-gw-01' matches none of stg-*, dev-*")
 
 
 # --- waivers -----------------------------------------------------------------------------------

@@ -27,6 +27,12 @@ entry naming its port and protocol matches it (``process``/``user`` must hold fo
 holding it); a socket no entry names fails under ``deny_unlisted`` (default true when ``allow``
 is given) and is ignored otherwise.
 
+The agent's own listener: a TCP socket hostguard itself is configured to listen on (the daemon's
+``metrics_listen``, told to the audit as ``Snapshot.own_listeners``) passes as ``hostguard's own
+listener`` when the auditing process holds it, alone, on the configured port (and address, when
+an address is configured); it is still an evidence row, with that reason. A ``forbid`` entry
+still fails it; the same port held by any other process is judged like every socket.
+
 Fail closed: a socket whose verdict depends on what could not be seen (its owning process, an
 owner's exe or user, whether a ``[::]`` socket read from procfs is v6only, a namespace that
 could not be read) is ``error``; the check is ``error`` unless some socket fails.
@@ -43,7 +49,7 @@ from typing import Any, ClassVar
 from agent.checks.base import CheckKind, SpecError, SpecPath, SpecProblem
 from agent.core.record import record
 from agent.host.facts import ReadError
-from agent.host.snapshot import Snapshot, SnapshotRequest
+from agent.host.snapshot import OwnListener, Snapshot, SnapshotRequest
 from agent.host.sockets import Listener, ListenerTable, Owner
 from agent.policy.globs import bracket_problem
 from agent.result import Evidence, Outcome, Status
@@ -246,7 +252,7 @@ class PortsKind(CheckKind[PortsSpec]):
         if isinstance(table, ReadError):
             return Outcome(Status.ERROR, f"cannot read listening sockets: {table.reason}",
                            Evidence(expected, table.reason))
-        return judge(spec, table, expected)
+        return judge(spec, table, expected, snapshot.own_listeners)
 
 
 # --- parsing -------------------------------------------------------------------------------
@@ -427,13 +433,36 @@ class Verdict:
     reason: str
 
 
-def verdict(spec: PortsSpec, listener: Listener, complete: bool) -> Verdict:
+def own(listener: Listener, own_listeners: tuple[OwnListener, ...]) -> OwnListener | None:
+    """The agent's own configured listener that ``listener`` is, if it is one: TCP, on the
+    configured port (and address, when an address is configured), held by the agent's process
+    and no other."""
+    if listener.proto != "tcp" or not listener.owners:
+        return None
+    for mine in own_listeners:
+        if mine.port != listener.port or any(o.pid != mine.pid for o in listener.owners):
+            continue
+        try:
+            configured = ipaddress.ip_address(mine.host)
+        except ValueError:
+            return mine  # a host name: the process and port decide
+        if configured == ipaddress.ip_address(listener.address):
+            return mine
+    return None
+
+
+def verdict(spec: PortsSpec, listener: Listener, complete: bool,
+            own_listeners: tuple[OwnListener, ...] = ()) -> Verdict:
     """Judge one socket."""
     where = f"{listener.port}/{listener.proto}"
     for rule in spec.forbid:
         if listener.port in rule.ports and listener.proto in rule.protos:
             return Verdict(listener, Status.FAIL, f"port {where} is forbidden "
                            f"(forbid {rule.describe()})")
+    mine = own(listener, own_listeners)
+    if mine is not None:
+        return Verdict(listener, Status.PASS, f"hostguard's own listener ({mine.setting}, "
+                       f"pid {mine.pid})")
     relevant = [a for a in spec.allow if listener.port in a.ports and listener.proto in a.protos]
     if not relevant:
         if spec.deny_unlisted:
@@ -488,8 +517,10 @@ def _label(v: Verdict) -> str:
     return f"{s.proto} {s.endpoint} ({who})"
 
 
-def judge(spec: PortsSpec, table: ListenerTable, expected: str) -> Outcome:
-    """The verdict over every in-scope listener of ``table``."""
+def judge(spec: PortsSpec, table: ListenerTable, expected: str,
+          own_listeners: tuple[OwnListener, ...] = ()) -> Outcome:
+    """The verdict over every in-scope listener of ``table`` (``own_listeners``: the agent's
+    own, tolerated and shown)."""
     problems: list[str] = []
     if spec.namespaces == "host":
         scope = [s for s in table.listeners if s.netns == table.host_netns]
@@ -502,11 +533,14 @@ def judge(spec: PortsSpec, table: ListenerTable, expected: str) -> Outcome:
             pids = ", ".join(map(str, table.unknown_netns[:_SHOWN]))
             problems.append(f"the network namespace of {len(table.unknown_netns)} process(es) "
                             f"could not be read (pids {pids})")
-    verdicts = [verdict(spec, s, table.owners_complete) for s in scope]
+    verdicts = [verdict(spec, s, table.owners_complete, own_listeners) for s in scope]
     failed = [v for v in verdicts if v.status is Status.FAIL]
     errored = [v for v in verdicts if v.status is Status.ERROR]
+    mine = [v for v in verdicts if v.status is Status.PASS and own(v.listener, own_listeners)]
     shown = failed + errored
-    evidence_rows = rows(shown)
+    evidence_rows = rows(shown + mine)
+    tolerated = (f"; tolerated as hostguard's own: {', '.join(_label(v) for v in mine)}"
+                 if mine else "")
     names = ", ".join(_label(v) for v in shown[:_SHOWN])
     more = f" and {len(shown) - _SHOWN} more" if len(shown) > _SHOWN else ""
     if failed:
@@ -516,10 +550,12 @@ def judge(spec: PortsSpec, table: ListenerTable, expected: str) -> Outcome:
         first = ", ".join(_label(v) for v in failed[:3])
         first += f" and {len(failed) - 3} more" if len(failed) > 3 else ""
         return Outcome(Status.FAIL, f"{len(failed)} listener(s) not allowed: {first}{tail}",
-                       Evidence(expected, actual, evidence_rows))
+                       Evidence(expected, actual + tolerated, evidence_rows))
     if errored or problems:
         reasons = problems + [f"{_label(v)}: {v.reason}" for v in errored[:_SHOWN]]
         actual = f"{len(scope)} listeners; {len(errored)} cannot be judged"
-        return Outcome(Status.ERROR, "; ".join(reasons), Evidence(expected, actual, evidence_rows))
-    return Outcome(Status.PASS, f"{len(scope)} listener(s), all allowed",
-                   Evidence(expected, f"{len(scope)} listeners, all allowed"))
+        return Outcome(Status.ERROR, "; ".join(reasons),
+                       Evidence(expected, actual + tolerated, evidence_rows))
+    return Outcome(Status.PASS, f"{len(scope)} listener(s), all allowed{tolerated}",
+                   Evidence(expected, f"{len(scope)} listeners, all allowed{tolerated}",
+                            evidence_rows))

@@ -52,7 +52,8 @@ def add_parsers(sub: Any) -> None:
     aud = sub.add_parser("audit", help="audit this host once against policies",
                          description="Read the host once, evaluate every check. Exit 0 "
                          "compliant, 1 a check failed, 2 invalid policy or usage, 3 nothing "
-                         "failed but some checks could not be evaluated.")
+                         "failed but some checks could not be evaluated, 5 not a single check "
+                         "applied to this host (nothing evaluated).")
     aud.add_argument("--policy", action="extend", nargs="+", metavar="PATH",
                      help="policy files or folders (default: /etc/hostguard/policies when it "
                      "exists, else the policies shipped with hostguard)")
@@ -171,6 +172,9 @@ def _audit_with(args: argparse.Namespace, prefetched: FdWalk | None) -> int:
                 else text_report.render(result, args.verbose))
     if args.output is None:
         sys.stdout.write(rendered)
+        if args.format == "json" and result.not_evaluated:
+            # The JSON keeps stdout; the verdict that nothing was checked must still be seen.
+            sys.stderr.write(f"hostguard: {text_report.applicability(result)}")
     else:
         try:
             write_atomic(args.output, rendered.encode("utf-8", "backslashreplace"))

@@ -5,9 +5,13 @@ One row per run in ``runs`` holds the run's ``hostguard/result/v1`` JSON in cano
 run's verdicts for fast diffs; ``chain_meta`` holds the chain's anchor and head.
 
 Canonical JSON
-    ``json.dumps(as_dict(run), sort_keys=True, separators=(",", ":"), ensure_ascii=True,
-    allow_nan=False)`` encoded as UTF-8. ``ensure_ascii`` makes it pure ASCII: non-ASCII text
-    and lone surrogates (undecodable host data) travel as ``\\uXXXX`` escapes.
+    ``json.dumps(as_dict(run), separators=(",", ":"), ensure_ascii=True, allow_nan=False)``
+    encoded as UTF-8. ``ensure_ascii`` makes it pure ASCII: non-ASCII text and lone surrogates
+    (undecodable host data) travel as ``\\uXXXX`` escapes. Keys keep the result document's own
+    order (fixed by ``as_dict``; a spec and evidence rows as the audit had them), not sorted:
+    ``history show`` must render exactly what the audit rendered, and HTML orders evidence
+    columns as the rows list them. Runs stored sorted by an older hostguard still verify (the
+    digests are over the bytes stored).
 
 Hash chain and verification: ``agent.daemon.chain`` (the digests, the links, the anchor and
 head in ``chain_meta`` and how ``verify`` names an edited, deleted or reordered run). Retention
@@ -153,8 +157,8 @@ class _Row:
 
 # -- pure helpers -------------------------------------------------------------------------------
 def canonical_json(data: Mapping[str, Any]) -> bytes:
-    """The canonical bytes that are stored and hashed."""
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
+    """The canonical bytes that are stored and hashed (keys in ``data``'s own order)."""
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=True,
                       allow_nan=False).encode("utf-8")
 
 

@@ -187,6 +187,8 @@ class Endpoint:
     """
 
     def __init__(self, address: str) -> None:
+        self.address = address
+        """``HOST:PORT`` as configured."""
         self.host, self.port = parse_address(address)
         self._text = ""
         self._lock = threading.Lock()

@@ -35,6 +35,7 @@ from agent.daemon.notify import notify, status_text, watchdog_interval
 from agent.daemon.placement import place_self
 from agent.host.dump_cache import DumpCache
 from agent.host.fdwalk import FdWalk
+from agent.host.snapshot import OwnListener
 from agent.policy.resolve import PolicySet
 from agent.report import score as scoring
 from agent.report.writer import write_reports
@@ -86,7 +87,16 @@ def summary(run: AuditRun) -> str:
     return (f"last audit {run.started}: {plural(len(run.results), 'check')}, "
             f"{c.get('pass', 0)} pass, "
             f"{c.get('fail', 0)} fail, {c.get('error', 0)} error, {c.get('waived', 0)} waived, "
-            f"{c.get('not_applicable', 0)} not applicable, score {_percent(scoring.score(run))}")
+            f"{c.get('not_applicable', 0)} not applicable, score {_percent(scoring.score(run))}"
+            + ("; NOT EVALUATED: no check applies to this host" if run.not_evaluated else ""))
+
+
+def audit_done(cycle: int, run: AuditRun) -> None:
+    """Log the audit's counts, and loudly a run in which not a single check applied."""
+    log("audit-done", cycle=cycle, duration_ms=run.duration_ms, extra=run.counts)
+    if run.not_evaluated:
+        log("audit-not-evaluated", level="warning", cycle=cycle, checks=len(run.results),
+            reason=run.not_applicable_reasons())
 
 
 def _percent(value: float | None) -> str:
@@ -260,7 +270,16 @@ class Service:
         # shared fd walk saves wall time (what `hostguard audit` is waited for) but costs more.
         return audit.run(self.loaded.policy_set, config.root, config.labels,
                          deep_allowed=lambda check: check.id in allowed,
-                         dump_cache=self.dump_cache, fd_walk=FdWalk.serial())
+                         dump_cache=self.dump_cache, fd_walk=FdWalk.serial(),
+                         own_listeners=self.own_listeners())
+
+    def own_listeners(self) -> tuple[OwnListener, ...]:
+        """The metrics endpoint this daemon serves (bound at start, kept across reloads): its
+        own socket must not fail a ports check (the one rule: ``agent/checks/ports.py``)."""
+        if self.endpoint is None:
+            return ()
+        mine = self.endpoint
+        return (OwnListener(os.getpid(), mine.host, mine.port, f"metrics_listen {mine.address}"),)
 
     def cycle(self) -> bool:
         """One audit and its outputs; True when everything was written."""
@@ -284,8 +303,7 @@ class Service:
             return False
         finally:
             self.in_audit = False
-        log("audit-done", cycle=self.cycles, duration_ms=run.duration_ms,
-            extra=run.counts)
+        audit_done(self.cycles, run)
         self._drift(run)
         ok = self._store(run)
         self._measure(config)
@@ -448,8 +466,7 @@ class Service:
         assert self.loaded is not None
         config = self.loaded.config
         run = self._audit(config)
-        log("audit-done", cycle=1, duration_ms=run.duration_ms,
-            extra=run.counts)
+        audit_done(1, run)
         if not self.publish(run):
             return EXIT_WRITE
         return audit.exit_code(run)

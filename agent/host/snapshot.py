@@ -107,6 +107,24 @@ class SnapshotRequest:
 
 
 @record
+class OwnListener:
+    """A socket hostguard itself is configured to listen on (the daemon's ``metrics_listen``).
+
+    The ``ports`` kind tolerates the socket only where the audited process holds it (``pid``),
+    so another program on the same port is judged as any other; the evidence still shows it.
+    """
+
+    pid: int
+    """The process that holds it: the auditing daemon itself."""
+    host: str
+    """Configured host: an IP address must equal the bound one; a name matches any address."""
+    port: int
+    """Configured TCP port."""
+    setting: str
+    """Where it is configured, in words (``metrics_listen 127.0.0.1:9420``)."""
+
+
+@record
 class Snapshot:
     """Everything the checks may look at, read once."""
 
@@ -130,6 +148,9 @@ class Snapshot:
     """tid -> that thread's loaded filters (or why not read): the main thread (tid = pid) of
     every process a request selects, every thread for requests with ``threads``; ``None``
     when not asked."""
+    own_listeners: tuple[OwnListener, ...] = ()
+    """Sockets the auditing agent itself listens on, by its configuration (not read from the
+    host: told by the caller of the audit)."""
 
 
 def take(root: Path, request: SnapshotRequest, dump_cache: DumpCache | None = None,

@@ -130,7 +130,7 @@ class _PolicyBuilder:
 
     def hosts(self, raw: Mapping[str, Any]) -> HostSelector:
         return HostSelector(self.globs(("hosts", "hostnames"), raw.get("hostnames", [])),
-                            dict(raw.get("labels", {})))
+                            dict(raw.get("labels", {})), self.name, self.doc.key_at(("hosts",)))
 
     def spec(self, kind: str, raw: Mapping[str, Any], at: Path_) -> Any:
         try:

@@ -36,12 +36,33 @@ class HostSelector:
     """Hostname globs; one must match (when any are given)."""
     labels: Mapping[str, str] = field(default_factory=dict)
     """Labels the host must carry, all of them."""
+    policy: str = field(default="", compare=False)
+    """``metadata.name`` of the policy that wrote the selector (for messages only)."""
+    location: Location | None = field(default=None, compare=False)
+    """Where the selector (its ``hosts:`` key) is written; None for one read back from JSON."""
 
     def matches(self, hostname: str, labels: Mapping[str, str]) -> bool:
         """True when ``hostname``/``labels`` satisfy every criterion given."""
+        return self.refusal(hostname, labels) is None
+
+    def refusal(self, hostname: str, labels: Mapping[str, str]) -> str | None:
+        """Why ``hostname``/``labels`` are not selected, in words; None when they are."""
         if self.hostnames and not any(fnmatchcase(hostname, g) for g in self.hostnames):
-            return False
-        return all(labels.get(key) == value for key, value in self.labels.items())
+            return f"hostname {hostname!r} matches none of {', '.join(self.hostnames)}"
+        for key, value in self.labels.items():
+            if key not in labels:
+                return f"it needs label {key}={value}, the host has no label {key!r}"
+            if labels[key] != value:
+                return f"it needs label {key}={value}, the host has {key}={labels[key]}"
+        return None
+
+    def not_selected(self, hostname: str, labels: Mapping[str, str]) -> str | None:
+        """``policy 'P' (FILE:LINE:COL) does not select host 'H': why``; None when it does."""
+        why = self.refusal(hostname, labels)
+        if why is None:
+            return None
+        where = "" if self.location is None else f" ({self.location})"
+        return f"policy {self.policy!r}{where} does not select host {hostname!r}: {why}"
 
 
 @record

@@ -15,13 +15,29 @@ def _clean(text: str) -> str:
 
 
 def summary(run: AuditRun) -> str:
-    """Header and counts only."""
+    """Counts (last), after a line on applicability when most checks did not apply."""
     host = run.host
     counts = ", ".join(f"{n} {s}" for s, n in run.counts.items() if n)
     kernel = _clean(host.kernel_release or "?")
-    return (f"hostguard audit of {_clean(host.hostname)} (kernel {kernel}) "
-            f"at {run.started}: {len(run.results)} checks, {counts or 'nothing to check'} "
-            f"[{run.duration_ms:.0f} ms, policy {run.policy_digest[:12]}]\n")
+    return applicability(run) + (
+        f"hostguard audit of {_clean(host.hostname)} (kernel {kernel}) "
+        f"at {run.started}: {len(run.results)} checks, {counts or 'nothing to check'} "
+        f"[{run.duration_ms:.0f} ms, policy {run.policy_digest[:12]}]\n")
+
+
+def applicability(run: AuditRun) -> str:
+    """A line when no check applied (loud: that is not compliance) or when most did not,
+    saying how many and why; empty otherwise."""
+    total = len(run.results)
+    missed = total - run.evaluated
+    if run.not_evaluated:
+        return (f"NOT EVALUATED: none of the {total} checks applies to this host, nothing was "
+                f"checked and this is not a compliant result: "
+                f"{_clean(run.not_applicable_reasons())}\n")
+    if 2 * missed > total:
+        return (f"{missed} of {total} checks not applicable: "
+                f"{_clean(run.not_applicable_reasons())}\n")
+    return ""
 
 
 def render(run: AuditRun, verbose: bool = False) -> str:

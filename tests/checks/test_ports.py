@@ -8,6 +8,8 @@ sockets of ``tests/host/listen_helper.py``.
 from __future__ import annotations
 
 import json
+import shlex
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,12 +20,12 @@ from agent.checks import KINDS, get
 from agent.checks.base import SpecError, SpecProblem
 from agent.checks.ports import PortsKind, PortsSpec
 from agent.host.facts import ReadError
-from agent.host.snapshot import Snapshot, SnapshotRequest
+from agent.host.snapshot import OwnListener, Snapshot, SnapshotRequest
 from agent.host.sockets import Listener, ListenerTable, NamespaceRead, Owner
 from agent.result import Outcome, Status
 from tests.checks.snapshots import FACTS
 from tests.host.netns_support import run_in_fresh_namespaces
-from tests.support import PROJECT, run_cli
+from tests.support import PROJECT, need_root, need_tool, run_cli
 
 KIND = PortsKind()
 HOST = 4026531840
@@ -383,6 +385,106 @@ def test_evidence_names_every_offending_socket_and_owner() -> None:
         "(fixgw-main[102]), tcp 127.0.0.1:23 (owner unknown)")
 
 
+# --- the agent's own listener -------------------------------------------------------------------
+
+AGENT = Owner(4242, "hostguard", "/usr/bin/python3.11", 0, "root", HOST)
+METRICS = OwnListener(4242, "127.0.0.1", 9420, "metrics_listen 127.0.0.1:9420")
+SHIPPED_PORT_001 = {"allow": [{"port": 22, "proto": "tcp", "bind": "10.10.0.0/16",
+                               "process": "sshd", "user": "root"}], "deny_unlisted": True}
+
+
+def judge_own(raw: dict[str, Any], *listeners: Listener) -> Outcome:
+    return KIND.evaluate(KIND.parse(raw), Snapshot(root="/x", facts=FACTS, listeners=table(
+        *listeners), own_listeners=(METRICS,)))
+
+
+def test_the_agents_own_listener_passes_and_is_shown() -> None:
+    outcome = judge_own(SHIPPED_PORT_001, sock("tcp", "10.10.0.5", 22, SSHD),
+                        sock("tcp", "127.0.0.1", 9420, AGENT, inode=77))
+    assert outcome.status is Status.PASS
+    assert outcome.message == ("2 listener(s), all allowed; tolerated as hostguard's own: "
+                               "tcp 127.0.0.1:9420 (hostguard[4242])")
+    assert outcome.evidence.items == ({
+        "verdict": "pass", "reason": "hostguard's own listener (metrics_listen 127.0.0.1:9420, "
+        "pid 4242)", "proto": "tcp", "bind": "127.0.0.1", "port": 9420, "families": "ipv4",
+        "netns": HOST, "inode": 77, "pid": 4242, "name": "hostguard",
+        "exe": "/usr/bin/python3.11", "user": "root"},)
+
+
+@pytest.mark.parametrize("listener", [
+    sock("tcp", "127.0.0.1", 9420, ROGUE),  # another process on the agent's port
+    sock("tcp", "127.0.0.1", 9420, AGENT, ROGUE),  # shared with another process
+    sock("tcp", "::1", 9420, AGENT),  # not the configured address
+    sock("tcp", "127.0.0.1", 9421, AGENT),  # not the configured port
+    sock("udp", "127.0.0.1", 9420, AGENT),  # not TCP
+    sock("tcp", "127.0.0.1", 9420),  # no visible owner
+])
+def test_only_the_agents_own_socket_is_tolerated(listener: Listener) -> None:
+    outcome = judge_own(SHIPPED_PORT_001, listener)
+    assert outcome.status is Status.FAIL
+    assert "hostguard's own" not in outcome.message + outcome.evidence.actual
+
+
+def test_a_forbid_entry_still_fails_the_agents_own_listener() -> None:
+    outcome = judge_own({"forbid": [9420], "deny_unlisted": False},
+                        sock("tcp", "127.0.0.1", 9420, AGENT))
+    assert (outcome.status, outcome.message) == (
+        Status.FAIL, "1 listener(s) not allowed: tcp 127.0.0.1:9420 (hostguard[4242])")
+
+
+def test_the_daemons_metrics_endpoint_does_not_fail_the_shipped_listener_check(
+        tmp_path: Path) -> None:
+    # A real daemon in a fresh network + pid namespace: its metrics endpoint (the docs'
+    # 127.0.0.1:9420) and a foreign listener on [::1]:9420, the same port on another address.
+    need_root()
+    unshare = need_tool("unshare")
+    need_tool("ip")
+    ready = tmp_path / "foreign-ready"
+    config = tmp_path / "hostguard.yaml"
+    config.write_text(json.dumps({
+        "apiVersion": "hostguard/v1", "kind": "AgentConfig",
+        "policies": [str(PROJECT / "policies" / "listeners.yaml")],
+        "labels": {"role": "gateway"}, "metrics_listen": "127.0.0.1:9420",
+        "output_dir": str(tmp_path / "out"), "reports": ["json"]}))
+    foreign = ("import socket, sys, time\n"
+               "s = socket.socket(socket.AF_INET6)\n"
+               "s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)\n"
+               "s.bind(('::1', 9420)); s.listen()\n"
+               "open(sys.argv[1], 'w').write('ready')\n"
+               "time.sleep(600)\n")
+    daemon = [sys.executable, "-m", "agent", "daemon", "--config", str(config), "--once",
+              "--no-placement"]
+
+    def run(script: str) -> tuple[int, dict[str, Any]]:
+        done = subprocess.run([unshare, "--net", "--pid", "--fork", "--mount-proc", "sh", "-c",
+                               script, "sh", *daemon], capture_output=True, text=True,
+                              cwd=PROJECT, timeout=120, check=False)
+        [report] = (tmp_path / "out").iterdir()
+        data = json.loads(report.read_text())
+        report.unlink()
+        return done.returncode, {r["id"]: r for r in data["results"]}
+
+    code, results = run('ip link set lo up && exec "$@"')
+    assert code == 0, results
+    port = results["PORT-001"]
+    assert port["status"] == "pass", port
+    assert port["message"].startswith("1 listener(s), all allowed; tolerated as hostguard's "
+                                      "own: tcp 127.0.0.1:9420 (")
+    [row] = port["evidence"]["items"]
+    assert (row["verdict"], row["bind"], row["port"]) == ("pass", "127.0.0.1", 9420)
+    assert row["reason"] == f"hostguard's own listener (metrics_listen 127.0.0.1:9420, pid " \
+                           f"{row['pid']})"
+    assert results["PORT-002"]["status"] == "pass"
+    # The same port held by another process is judged as any socket.
+    code, results = run(f'ip link set lo up && {sys.executable} -c "$0" {ready} & '
+                        f'while [ ! -s {ready} ]; do sleep 0.05; done; "$@"'.replace(
+                            '"$0"', shlex.quote(foreign)))
+    port = results["PORT-001"]
+    assert (code, port["status"]) == (1, "fail"), port
+    assert [(i["verdict"], i["bind"]) for i in port["evidence"]["items"]] == [
+        ("fail", "::1"), ("pass", "127.0.0.1")]
+
+
 # --- lint and audit through the CLI -------------------------------------------------------------
 
 BAD_POLICY = """\
@@ -510,5 +612,5 @@ def test_shipped_listeners_policy_in_a_namespace() -> None:
     assert len({i["inode"] for i in results["PORT-001"]["evidence"]["items"]}) == 12
     assert results["PORT-002"]["status"] == "pass"
     code, report = audit_in_namespace(PROJECT / "policies" / "listeners.yaml")
-    assert code == 0
+    assert code == 5  # not a single check applied: not evaluated
     assert {r["status"] for r in report["results"]} == {"not_applicable"}

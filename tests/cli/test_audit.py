@@ -15,7 +15,7 @@ import pytest
 from agent import __version__
 from agent.core import shipped
 from tests.authoring import TRADING_ROOT, check, policy, sysctl, write
-from tests.support import run_cli
+from tests.support import PROJECT, run_cli
 
 TODAY = "2026-06-01"
 SUMMARY = re.compile(
@@ -193,7 +193,7 @@ def test_labels_select_policies(tmp_path: Path) -> None:
     assert selected.returncode == 1
     other = audit("--policy", str(path), "--root", str(TRADING_ROOT), "--label", "role=md",
                   "--label", "site=ld4")
-    assert other.returncode == 0
+    assert other.returncode == 5  # nothing evaluated is not compliant
     assert summary_of(other.stdout)["counts"] == "3 not_applicable"
 
 
@@ -317,3 +317,54 @@ def test_expired_waiver_fails_lint_but_the_audit_still_runs_without_it(tmp_path:
         in after.stderr
     assert "(waiver expired on 2026-11-30)" in after.stdout
     assert summary_of(after.stdout)["counts"] == "2 pass, 1 fail"
+
+
+# --- nothing evaluated -------------------------------------------------------------------------
+
+
+def test_an_audit_in_which_no_check_applied_says_so_and_exits_5(tmp_path: Path) -> None:
+    # The shipped gateway policy selects hosts labelled role=gateway; audited without the label
+    # not one check applies, which must not read as compliant.
+    shipped_policy = "policies/gateway-process.yaml"  # as a user types it, from the checkout
+    done = audit("--policy", shipped_policy, "--root", str(TRADING_ROOT), cwd=PROJECT)
+    assert done.returncode == 5, done.stdout + done.stderr
+    *_, loud, _ = done.stdout.splitlines()
+    total = summary_of(done.stdout)["total"]
+    assert summary_of(done.stdout)["counts"] == f"{total} not_applicable"
+    assert loud == (
+        f"NOT EVALUATED: none of the {total} checks applies to this host, nothing was checked "
+        "and this is not a compliant result: policy 'trading-gateway-process' "
+        "(policies/gateway-process.yaml:14:1) does not select host 'trd-gw-01': it needs label "
+        f"role=gateway, the host has no label 'role' ({total} checks)")
+    as_json = audit("--policy", shipped_policy, "--root", str(TRADING_ROOT), "--format",
+                    "json", cwd=PROJECT)
+    assert as_json.returncode == 5
+    assert json.loads(as_json.stdout)["summary"]["not_applicable"] == int(total)
+    assert as_json.stderr == f"hostguard: {loud}\n"
+    # With the label the checks apply: whatever they find, the run was evaluated.
+    labelled = audit("--policy", shipped_policy, "--root", str(TRADING_ROOT), "--label",
+                     "role=gateway", cwd=PROJECT)
+    assert labelled.returncode in (0, 1, 3), labelled.stderr
+    assert "NOT EVALUATED" not in labelled.stdout
+
+
+def test_a_run_where_most_checks_did_not_apply_says_how_many_and_why(tmp_path: Path) -> None:
+    path = write(tmp_path / "p.yaml", policy("ok", PASSING))
+    staging = write(tmp_path / "staging.yaml", policy(
+        "staging", [sysctl("STG-001", "kernel.kptr_restrict", "eq", 0),
+                    sysctl("STG-002", "vm.swappiness", "eq", 0),
+                    sysctl("STG-003", "kernel.sysrq", "eq", 0, missing="not_applicable")],
+        hosts={"hostnames": ["stg-*"]}))
+    done = audit("--policy", str(path), str(staging), "--root", str(TRADING_ROOT))
+    assert done.returncode == 0, done.stderr  # two passed: compliant, but say the rest
+    *_, line, _ = done.stdout.splitlines()
+    assert summary_of(done.stdout)["counts"] == "2 pass, 3 not_applicable"
+    assert line == (
+        f"3 of 5 checks not applicable: policy 'staging' ({staging}:8:3) does not select host "
+        "'trd-gw-01': hostname 'trd-gw-01' matches none of stg-* (3 checks)")
+    # Half or fewer: no line.
+    fewer = audit("--policy", str(path), str(write(tmp_path / "one.yaml", policy(
+        "one", [sysctl("ONE-001", "vm.swappiness", "eq", 0)], hosts={"hostnames": ["stg-*"]}))),
+        "--root", str(TRADING_ROOT))
+    assert fewer.returncode == 0
+    assert "not applicable:" not in fewer.stdout

@@ -20,7 +20,11 @@ from pathlib import Path
 
 import pytest
 
+from agent import audit
+from agent.audit_policies import load_for_audit
+from agent.cli.render import RUN_FORMATS
 from agent.daemon.chain import GENESIS
+from agent.daemon.config import REPORT_FORMATS
 from agent.daemon.history import (
     Change,
     CorruptHistory,
@@ -31,9 +35,11 @@ from agent.daemon.history import (
     parse_time,
 )
 from agent.report import json as json_report
+from agent.report import text as text_report
 from agent.report.score import evidence_digest
 from agent.report.writer import FORMATS
 from agent.result import AuditRun
+from tests.authoring import TRADING_ROOT, write
 from tests.daemon.histories import STARTED, problems, tamper
 from tests.support import PROJECT, run_cli
 
@@ -78,7 +84,8 @@ def test_stored_form_and_hash_chain_as_documented(db: Path, runs: list[AuditRun]
     for number, ((run_id, blob, content, prev_hash, run_hash), run) in enumerate(
             zip(rows, runs, strict=True), 1):
         assert run_id == number
-        expected = json.dumps(json.loads(json_report.render(run)), sort_keys=True,
+        # The result document's own key order, not sorted (history show must give it back).
+        expected = json.dumps(json.loads(json_report.render(run)),
                               separators=(",", ":")).encode()
         assert bytes(blob) == expected == canonical_json(json_report.as_dict(run))
         assert content == hashlib.sha256(expected).hexdigest()
@@ -382,6 +389,49 @@ def test_cli_show_re_renders_past_reports(db: Path, runs: list[AuditRun]) -> Non
                        str(db)) == (0, "", "")
     assert target.read_text() == FORMATS["sarif"][1](runs[2])
     assert history_cli("show", "9", "--db", str(db)) == (2, "", f"hostguard: {db}: no run 9\n")
+
+
+def _shown(db: Path, fmt: str, target: Path) -> bytes:
+    done = run_cli("history", "show", "latest", "--format", fmt, "-o", str(target), "--db",
+                   str(db))
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", ""), fmt
+    return target.read_bytes()
+
+
+def test_history_show_is_what_the_daemons_audit_wrote_in_every_format(tmp_path: Path) -> None:
+    # The shipped policies on the fixture host: specs whose keys are not in alphabetical order,
+    # evidence rows whose columns are not either (process, kernel_cmdline).
+    out, db = tmp_path / "out", tmp_path / "history.db"
+    config = write(tmp_path / "hostguard.yaml", {
+        "apiVersion": "hostguard/v1", "kind": "AgentConfig",
+        "policies": [str(PROJECT / "policies")], "labels": {"role": "gateway"},
+        "root": str(TRADING_ROOT), "output_dir": str(out), "reports": list(REPORT_FORMATS),
+        "history": str(db)})
+    done = run_cli("daemon", "--config", str(config), "--once", "--no-placement")
+    assert done.returncode in (0, 1, 3), done.stderr
+    assert set(REPORT_FORMATS) == set(FORMATS)  # every report format is written and compared
+    data = json.loads(next(out.glob("*.json")).read_text())
+    assert any(list(r["spec"]) != sorted(r["spec"]) for r in data["results"])
+    assert any(list(i) != sorted(i) for r in data["results"] for i in r["evidence"]["items"])
+    for name, (extension, _) in FORMATS.items():
+        [written] = [p for p in out.iterdir() if p.name.endswith(f"Z.{extension}")]
+        assert _shown(db, name, tmp_path / f"shown.{extension}") == written.read_bytes(), name
+
+
+def test_history_show_is_what_hostguard_audit_rendered_in_every_format(tmp_path: Path) -> None:
+    # The path the daemon takes, in process: one run, rendered by the functions
+    # `hostguard audit` calls (stdout text and JSON, --report files), then stored.
+    policy_set = load_for_audit([str(PROJECT / "policies")], dt.date(2026, 6, 1)).policy_set
+    run = audit.run(policy_set, TRADING_ROOT, {"role": "gateway"}, dt.date(2026, 6, 1))
+    db = tmp_path / "history.db"
+    with History(db) as history:
+        history.record(run)
+    audit_rendered = {"text": text_report.render(run), "json": json_report.render(run),
+                      **{name: render(run) for name, (_, render) in FORMATS.items()}}
+    assert set(audit_rendered) == set(RUN_FORMATS)
+    for name, body in audit_rendered.items():
+        expected = body if isinstance(body, bytes) else body.encode("utf-8", "backslashreplace")
+        assert _shown(db, name, tmp_path / f"shown.{name}") == expected, name
 
 
 def test_cli_diff_and_at(db: Path) -> None:

@@ -21,9 +21,11 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from agent import audit
 from agent.daemon.history import History
-from agent.daemon.service import Watchdog, next_start
-from tests.authoring import check, policy, write
+from agent.daemon.service import Watchdog, next_start, summary
+from agent.policy.resolve import resolve
+from tests.authoring import TRADING_ROOT, check, policy, write
 from tests.daemon.harness import (
     KPTR_FAIL,
     KPTR_PASS,
@@ -333,6 +335,24 @@ def test_once_writes_the_report_and_returns_the_audit_status(tmp_path: Path) -> 
     write(tmp_path / "policies" / "base.yaml", policy("base", [KPTR_FAIL]))
     failing = run_cli("daemon", "--config", str(config), "--once", "--no-placement")
     assert failing.returncode == 1
+
+
+def test_once_when_no_check_applies_says_so_and_exits_5(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    write(tmp_path / "policies" / "base.yaml", policy("base", [KPTR_FAIL],
+                                                      hosts={"labels": {"role": "gateway"}}))
+    done = run_cli("daemon", "--config", str(config), "--once", "--no-placement")
+    assert done.returncode == 5, done.stderr
+    [event] = [parse(line) for line in done.stderr.splitlines()
+               if line.startswith("event=audit-not-evaluated")]
+    base = tmp_path / "policies" / "base.yaml"
+    assert (event["level"], event["checks"]) == ("warning", "1")
+    assert event["reason"] == (f"policy 'base' ({base}:8:3) does not select host 'trd-gw-01': it "
+                               "needs label role=gateway, the host has no label 'role' (1 check)")
+    # The STATUS= line the daemon serves says it too, after the counts it always carries.
+    run = audit.run(resolve([base], dt.date.today()), TRADING_ROOT, {})
+    assert summary(run).endswith(", 1 not applicable, score n/a; NOT EVALUATED: no check "
+                                 "applies to this host")
 
 
 def test_a_daemon_in_the_root_folder_names_policies_by_absolute_path(tmp_path: Path) -> None:

@@ -76,7 +76,9 @@ def test_suites_cases_and_verdicts(tmp_path: Path, junit_xsd: Any) -> None:
     assert waived.text is not None and "waived (error) until 2026-09-30" in waived.text
     na = cases["STG-001: check STG-001"].find("skipped")
     assert na is not None and na.attrib == {
-        "message": "policy 'staging' does not select host 'trd-gw-01'", "type": "not_applicable"}
+        "message": "policy 'staging' (policies/staging.yaml:8:3) does not select host "
+                   "'trd-gw-01': hostname 'trd-gw-01' matches none of stg-*",
+        "type": "not_applicable"}
     assert na.text is None
 
 

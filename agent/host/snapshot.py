@@ -15,12 +15,14 @@ from agent.core.record import record
 from agent.host import procfs
 from agent.host.facts import HostFacts, ReadError
 from agent.host.fdwalk import FdWalk
+from agent.host.mounts import read_mountinfo
 from agent.host.processes import DEFAULT_FIELDS, Detail, ProcessTable, read_processes
 
 if TYPE_CHECKING:
     from agent.host.cgroups import CgroupTree
     from agent.host.cmdline import KernelCmdline
     from agent.host.dump_cache import DumpCache
+    from agent.host.mounts import MountTable
     from agent.host.processes import Process
     from agent.host.seccomp_dump import FilterDump
     from agent.host.sockets import ListenerTable, Sockets
@@ -72,6 +74,8 @@ class SnapshotRequest:
     seccomp_dumps: frozenset[DumpRequest] = frozenset()
     """Processes whose loaded seccomp filters must be read (implies the process table with
     threads, the kernel command line and the cgroups, to know the isolated CPUs)."""
+    mountinfo: frozenset[str] = frozenset()
+    """Processes (``self`` or a pid) whose mount namespace's ``mountinfo`` is needed."""
 
     def __or__(self, other: SnapshotRequest) -> SnapshotRequest:
         return SnapshotRequest(
@@ -86,6 +90,7 @@ class SnapshotRequest:
             listeners=self.listeners or other.listeners,
             cgroups=self.cgroups or other.cgroups,
             seccomp_dumps=self.seccomp_dumps | other.seccomp_dumps,
+            mountinfo=self.mountinfo | other.mountinfo,
         )
 
     def process_plan(self) -> tuple[frozenset[str], frozenset[Detail]] | None:
@@ -130,6 +135,8 @@ class Snapshot:
     """tid -> that thread's loaded filters (or why not read): the main thread (tid = pid) of
     every process a request selects, every thread for requests with ``threads``; ``None``
     when not asked."""
+    mounts: Mapping[str, MountTable | ReadError] = field(default_factory=dict)
+    """Requested process (``self`` or a pid) -> the mount table of its mount namespace."""
 
 
 def take(root: Path, request: SnapshotRequest, dump_cache: DumpCache | None = None,
@@ -180,6 +187,7 @@ def take(root: Path, request: SnapshotRequest, dump_cache: DumpCache | None = No
         listeners=listeners,
         cgroups=cgroups if request.cgroups else None,
         seccomp_dumps=dumps,
+        mounts={pid: read_mountinfo(root, pid) for pid in sorted(request.mountinfo)},
     )
 
 

@@ -28,6 +28,7 @@ _KINDS: dict[str, str] = {
     "ports": "agent.checks.ports:PortsKind",
     "seccomp": "agent.checks.seccomp:SeccompKind",
     "mount": "agent.checks.mount:MountKind",
+    "file": "agent.checks.file:FileKind",
 }
 """``kind:`` name -> its class, as ``module:class``."""
 

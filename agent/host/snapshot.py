@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING
 
 from agent.core.record import record
 from agent.host import procfs
+from agent.host.accounts import read_id_names
 from agent.host.facts import HostFacts, ReadError
 from agent.host.fdwalk import FdWalk
+from agent.host.files import FileRequest, FileSet, read_files
 from agent.host.mounts import read_mountinfo
 from agent.host.processes import DEFAULT_FIELDS, Detail, ProcessTable, read_processes
 
@@ -76,6 +78,8 @@ class SnapshotRequest:
     threads, the kernel command line and the cgroups, to know the isolated CPUs)."""
     mountinfo: frozenset[str] = frozenset()
     """Processes (``self`` or a pid) whose mount namespace's ``mountinfo`` is needed."""
+    files: frozenset[FileRequest] = frozenset()
+    """Files (paths or globs) to examine, and how deeply."""
 
     def __or__(self, other: SnapshotRequest) -> SnapshotRequest:
         return SnapshotRequest(
@@ -91,6 +95,7 @@ class SnapshotRequest:
             cgroups=self.cgroups or other.cgroups,
             seccomp_dumps=self.seccomp_dumps | other.seccomp_dumps,
             mountinfo=self.mountinfo | other.mountinfo,
+            files=self.files | other.files,
         )
 
     def process_plan(self) -> tuple[frozenset[str], frozenset[Detail]] | None:
@@ -137,6 +142,8 @@ class Snapshot:
     when not asked."""
     mounts: Mapping[str, MountTable | ReadError] = field(default_factory=dict)
     """Requested process (``self`` or a pid) -> the mount table of its mount namespace."""
+    files: Mapping[FileRequest, FileSet] = field(default_factory=dict)
+    """Requested files -> what they matched."""
 
 
 def take(root: Path, request: SnapshotRequest, dump_cache: DumpCache | None = None,
@@ -188,7 +195,16 @@ def take(root: Path, request: SnapshotRequest, dump_cache: DumpCache | None = No
         cgroups=cgroups if request.cgroups else None,
         seccomp_dumps=dumps,
         mounts={pid: read_mountinfo(root, pid) for pid in sorted(request.mountinfo)},
+        files=_files(root, request.files),
     )
+
+
+def _files(root: Path, requests: frozenset[FileRequest]) -> dict[FileRequest, FileSet]:
+    if not requests:
+        return {}
+    # The account files once for every request.
+    users, groups = read_id_names(root, "passwd"), read_id_names(root, "group")
+    return {r: read_files(root, r, users, groups) for r in sorted(requests, key=repr)}
 
 
 def _process_table(root: Path, request: SnapshotRequest, fd_walk: FdWalk) -> ProcessTable | None:

@@ -185,8 +185,9 @@ def _expand(base: str, pattern: str) -> list[str | ReadError]:
         frontier = following
     found: list[str | ReadError] = []
     for path in frontier:
+        where = _unfollowed(base, path)
         try:
-            os.lstat(base + _parent_resolved(base, path))
+            os.lstat(base + where)
         except (FileNotFoundError, NotADirectoryError):
             continue  # a literal component that does not exist: no match
         except OSError:
@@ -195,7 +196,8 @@ def _expand(base: str, pattern: str) -> list[str | ReadError]:
     return found
 
 
-def _parent_resolved(base: str, path: str) -> str:
+def _unfollowed(base: str, path: str) -> str:
+    """``path`` with the links above its last component followed (the link itself kept)."""
     resolved = resolve(base, path, False)
     return resolved if isinstance(resolved, str) else path
 
@@ -204,13 +206,14 @@ def _examine(base: str, path: str, request: FileRequest) -> FileEntry | ReadErro
     resolved = resolve(base, path, request.follow)
     if isinstance(resolved, ReadError):
         return resolved
+    here = _unfollowed(base, path)
     try:
-        lst = os.lstat(base + _parent_resolved(base, path))
-        link = os.readlink(base + _parent_resolved(base, path)) if stat.S_ISLNK(lst.st_mode) \
-            else None
+        link = os.readlink(base + here) if os.path.islink(base + here) else None
         st = os.lstat(base + resolved)
     except (FileNotFoundError, NotADirectoryError):
-        return ReadError(f"dangling symbolic link: {path} -> {resolved}")
+        if resolved != here:
+            return ReadError(f"dangling symbolic link: {path} -> {resolved}")
+        return ReadError(f"vanished while examined: {path}")
     except OSError as exc:
         return _reason(exc, path)
     kind = TYPES.get(stat.S_IFMT(st.st_mode), "unknown")

@@ -13,17 +13,15 @@ from typing import TYPE_CHECKING
 
 from agent.core.record import record
 from agent.host import procfs
-from agent.host.accounts import read_id_names
 from agent.host.facts import HostFacts, ReadError
 from agent.host.fdwalk import FdWalk
-from agent.host.files import FileRequest, FileSet, read_files
-from agent.host.mounts import read_mountinfo
 from agent.host.processes import DEFAULT_FIELDS, Detail, ProcessTable, read_processes
 
 if TYPE_CHECKING:
     from agent.host.cgroups import CgroupTree
     from agent.host.cmdline import KernelCmdline
     from agent.host.dump_cache import DumpCache
+    from agent.host.files import FileRequest, FileSet
     from agent.host.mounts import MountTable
     from agent.host.processes import Process
     from agent.host.seccomp_dump import FilterDump
@@ -194,14 +192,25 @@ def take(root: Path, request: SnapshotRequest, dump_cache: DumpCache | None = No
         listeners=listeners,
         cgroups=cgroups if request.cgroups else None,
         seccomp_dumps=dumps,
-        mounts={pid: read_mountinfo(root, pid) for pid in sorted(request.mountinfo)},
+        mounts=_mounts(root, request.mountinfo),
         files=_files(root, request.files),
     )
+
+
+def _mounts(root: Path, pids: frozenset[str]) -> dict[str, MountTable | ReadError]:
+    if not pids:
+        return {}
+    from agent.host.mounts import read_mountinfo  # noqa: PLC0415 - mount checks only
+
+    return {pid: read_mountinfo(root, pid) for pid in sorted(pids)}
 
 
 def _files(root: Path, requests: frozenset[FileRequest]) -> dict[FileRequest, FileSet]:
     if not requests:
         return {}
+    from agent.host.accounts import read_id_names  # noqa: PLC0415 - file checks only
+    from agent.host.files import read_files  # noqa: PLC0415 - file checks only
+
     # The account files once for every request.
     users, groups = read_id_names(root, "passwd"), read_id_names(root, "group")
     return {r: read_files(root, r, users, groups) for r in sorted(requests, key=repr)}

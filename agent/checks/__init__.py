@@ -27,6 +27,8 @@ _KINDS: dict[str, str] = {
     "cgroup": "agent.checks.cgroup:CgroupKind",
     "ports": "agent.checks.ports:PortsKind",
     "seccomp": "agent.checks.seccomp:SeccompKind",
+    "mount": "agent.checks.mount:MountKind",
+    "file": "agent.checks.file:FileKind",
 }
 """``kind:`` name -> its class, as ``module:class``."""
 

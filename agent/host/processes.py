@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 from agent.core.record import record
 from agent.host import fdwalk
+from agent.host.accounts import read_id_names
+from agent.host.facts import ReadError
 from agent.host.fdwalk import FdTable, FdWalk, socket_inodes
 
 PF_KTHREAD = 0x00200000
@@ -251,16 +253,8 @@ def parse_cpu_list(text: str) -> frozenset[int]:
 
 def read_passwd(root: Path) -> dict[int, str]:
     """uid -> user name from ``root/etc/passwd`` (empty when unreadable)."""
-    users: dict[int, str] = {}
-    try:
-        text = (root / "etc" / "passwd").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return users
-    for line in text.split("\n"):  # not splitlines(): GECOS may hold \x1c, \x85 (chfn)
-        parts = line.split(":")
-        if len(parts) >= 3 and parts[2].isascii() and parts[2].isdigit():
-            users.setdefault(int(parts[2]), parts[0])
-    return users
+    users = read_id_names(root, "passwd")
+    return {} if isinstance(users, ReadError) else dict(users.by_id)
 
 
 def read_processes(

@@ -248,3 +248,9 @@ def _error(exc: OSError, path: Path) -> ReadError:
     """``permission denied: /proc/sys/...``: strerror in lower case, then the path."""
     reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
     return ReadError(f"{reason}: {path}")
+
+
+def read_proc_file(root: Path, parts: Sequence[str]) -> str | ReadError | None:
+    """One file under ``root/proc`` (``("self", "mountinfo")``), confined to it and read as
+    the readers above read theirs; ``None`` if it does not exist."""
+    return _read_file(root / "proc", parts)

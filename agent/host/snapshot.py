@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from agent.host.cgroups import CgroupTree
     from agent.host.cmdline import KernelCmdline
     from agent.host.dump_cache import DumpCache
+    from agent.host.files import FileRequest, FileSet
+    from agent.host.mounts import MountTable
     from agent.host.processes import Process
     from agent.host.seccomp_dump import FilterDump
     from agent.host.sockets import ListenerTable, Sockets
@@ -72,6 +74,10 @@ class SnapshotRequest:
     seccomp_dumps: frozenset[DumpRequest] = frozenset()
     """Processes whose loaded seccomp filters must be read (implies the process table with
     threads, the kernel command line and the cgroups, to know the isolated CPUs)."""
+    mountinfo: frozenset[str] = frozenset()
+    """Processes (``self`` or a pid) whose mount namespace's ``mountinfo`` is needed."""
+    files: frozenset[FileRequest] = frozenset()
+    """Files (paths or globs) to examine, and how deeply."""
 
     def __or__(self, other: SnapshotRequest) -> SnapshotRequest:
         return SnapshotRequest(
@@ -86,6 +92,8 @@ class SnapshotRequest:
             listeners=self.listeners or other.listeners,
             cgroups=self.cgroups or other.cgroups,
             seccomp_dumps=self.seccomp_dumps | other.seccomp_dumps,
+            mountinfo=self.mountinfo | other.mountinfo,
+            files=self.files | other.files,
         )
 
     def process_plan(self) -> tuple[frozenset[str], frozenset[Detail]] | None:
@@ -151,6 +159,10 @@ class Snapshot:
     own_listeners: tuple[OwnListener, ...] = ()
     """Sockets the auditing agent itself listens on, by its configuration (not read from the
     host: told by the caller of the audit)."""
+    mounts: Mapping[str, MountTable | ReadError] = field(default_factory=dict)
+    """Requested process (``self`` or a pid) -> the mount table of its mount namespace."""
+    files: Mapping[FileRequest, FileSet] = field(default_factory=dict)
+    """Requested files -> what they matched."""
 
 
 def take(root: Path, request: SnapshotRequest, dump_cache: DumpCache | None = None,
@@ -201,7 +213,28 @@ def take(root: Path, request: SnapshotRequest, dump_cache: DumpCache | None = No
         listeners=listeners,
         cgroups=cgroups if request.cgroups else None,
         seccomp_dumps=dumps,
+        mounts=_mounts(root, request.mountinfo),
+        files=_files(root, request.files),
     )
+
+
+def _mounts(root: Path, pids: frozenset[str]) -> dict[str, MountTable | ReadError]:
+    if not pids:
+        return {}
+    from agent.host.mounts import read_mountinfo  # noqa: PLC0415 - mount checks only
+
+    return {pid: read_mountinfo(root, pid) for pid in sorted(pids)}
+
+
+def _files(root: Path, requests: frozenset[FileRequest]) -> dict[FileRequest, FileSet]:
+    if not requests:
+        return {}
+    from agent.host.accounts import read_id_names  # noqa: PLC0415 - file checks only
+    from agent.host.files import read_files  # noqa: PLC0415 - file checks only
+
+    # The account files once for every request.
+    users, groups = read_id_names(root, "passwd"), read_id_names(root, "group")
+    return {r: read_files(root, r, users, groups) for r in sorted(requests, key=repr)}
 
 
 def _process_table(root: Path, request: SnapshotRequest, fd_walk: FdWalk) -> ProcessTable | None:

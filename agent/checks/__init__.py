@@ -27,6 +27,7 @@ _KINDS: dict[str, str] = {
     "cgroup": "agent.checks.cgroup:CgroupKind",
     "ports": "agent.checks.ports:PortsKind",
     "seccomp": "agent.checks.seccomp:SeccompKind",
+    "kmod": "agent.checks.kmod:KmodKind",
 }
 """``kind:`` name -> its class, as ``module:class``."""
 

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from agent.host.cgroups import CgroupTree
     from agent.host.cmdline import KernelCmdline
     from agent.host.dump_cache import DumpCache
+    from agent.host.kmod import Modules
     from agent.host.processes import Process
     from agent.host.seccomp_dump import FilterDump
     from agent.host.sockets import ListenerTable, Sockets
@@ -72,6 +73,10 @@ class SnapshotRequest:
     seccomp_dumps: frozenset[DumpRequest] = frozenset()
     """Processes whose loaded seccomp filters must be read (implies the process table with
     threads, the kernel command line and the cgroups, to know the isolated CPUs)."""
+    modules: bool = False
+    """Whether the kernel modules are needed: ``/proc/modules``, the running release's
+    ``modules.builtin`` and the modprobe.d ``install``/``blacklist`` lines
+    (:mod:`agent.host.kmod`)."""
 
     def __or__(self, other: SnapshotRequest) -> SnapshotRequest:
         return SnapshotRequest(
@@ -86,6 +91,7 @@ class SnapshotRequest:
             listeners=self.listeners or other.listeners,
             cgroups=self.cgroups or other.cgroups,
             seccomp_dumps=self.seccomp_dumps | other.seccomp_dumps,
+            modules=self.modules or other.modules,
         )
 
     def process_plan(self) -> tuple[frozenset[str], frozenset[Detail]] | None:
@@ -130,6 +136,8 @@ class Snapshot:
     """tid -> that thread's loaded filters (or why not read): the main thread (tid = pid) of
     every process a request selects, every thread for requests with ``threads``; ``None``
     when not asked."""
+    modules: Modules | None = None
+    """Loaded and built-in modules and the modprobe rules; ``None`` when not asked."""
 
 
 def take(root: Path, request: SnapshotRequest, dump_cache: DumpCache | None = None,
@@ -180,6 +188,7 @@ def take(root: Path, request: SnapshotRequest, dump_cache: DumpCache | None = No
         listeners=listeners,
         cgroups=cgroups if request.cgroups else None,
         seccomp_dumps=dumps,
+        modules=_modules(root) if request.modules else None,
     )
 
 
@@ -193,3 +202,9 @@ def _process_table(root: Path, request: SnapshotRequest, fd_walk: FdWalk) -> Pro
     return read_processes(root, sockets="socket_inodes" in fields, threads="threads" in fields,
                           fields=None if request.processes else fields, details=details,
                           fd_walk=fd_walk)
+
+
+def _modules(root: Path) -> Modules:
+    from agent.host.kmod import read_modules  # noqa: PLC0415 - kmod checks only
+
+    return read_modules(root)

@@ -32,6 +32,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from agent.checks.base import CheckKind, SpecError, SpecProblem
+from agent.checks.rows import outcome_of
 from agent.core.record import record
 from agent.host.facts import ReadError
 from agent.host.kmod import ModprobeRule, Modules, module_name
@@ -64,8 +65,9 @@ class KmodSpec:
     loading_disabled: bool
 
 
-def _row(part: str, subject: str, verdict: str, found: str, **extra: Any) -> dict[str, Any]:
-    return {"expectation": part, "module": subject, "verdict": verdict, "found": found, **extra}
+def _row(part: str, module: str, verdict: str, found: str) -> dict[str, Any]:
+    finding = found if module == "*" else f"{module}: {found}"
+    return {"expectation": part, "module": module, "verdict": verdict, "finding": finding}
 
 
 class KmodKind(CheckKind[KmodSpec]):
@@ -143,7 +145,7 @@ class KmodKind(CheckKind[KmodSpec]):
             rows += [_disabled(modules, name, spec.disabled_by, switch) for name in spec.disabled]
             if spec.loading_disabled:
                 rows.append(_loading(switch))
-        return _verdict(expected, rows)
+        return outcome_of(expected, rows)
 
 
 def _describe(spec: KmodSpec) -> str:
@@ -217,18 +219,3 @@ def _loading(switch: str | ReadError | None) -> dict[str, Any]:
                     "although the kernel has module support")
     verdict = "pass" if switch.strip() == "1" else "fail"
     return _row("loading_disabled", "*", verdict, f"{MODULES_DISABLED} = {switch.strip()}")
-
-
-def _verdict(expected: str, rows: list[dict[str, Any]]) -> Outcome:
-    actual = "; ".join(f"{r['module']}: {r['found']}" if r["module"] != "*" else r["found"]
-                       for r in rows)
-    evidence = Evidence(expected, actual, tuple(rows))
-    failed = [r for r in rows if r["verdict"] == "fail"]
-    errors = [r for r in rows if r["verdict"] == "error"]
-    if failed:
-        return Outcome(Status.FAIL, "; ".join(f"{r['module']}: {r['found']}" if r["module"] != "*"
-                                              else r["found"] for r in failed), evidence)
-    if errors:
-        return Outcome(Status.ERROR, "cannot evaluate: " + "; ".join(
-            f"{r['module']}: {r['found']}" for r in errors), evidence)
-    return Outcome(Status.PASS, f"{expected} holds", evidence)

@@ -89,7 +89,8 @@ def test_not_loaded() -> None:
 def test_disabled(module: str, by: str, status: Status, found: str) -> None:
     got, _, rows = judge({"disabled": [module], "disabled_by": by})
     cis, early = TREE / "etc/modprobe.d/cis.conf", TREE / "run/modprobe.d/00-early.conf"
-    assert (got, rows[0]["found"]) == (status, found.format(cis=cis, early=early))
+    finding = f"{module.replace('-', '_')}: " + found.format(cis=cis, early=early)
+    assert (got, rows[0]["finding"]) == (status, finding)
 
 
 def _copy(tmp_path: Path, modules_disabled: str | None) -> Path:
@@ -108,7 +109,7 @@ def test_modules_disabled(tmp_path: Path) -> None:
     root = _copy(tmp_path, "1")
     status, _, rows = judge({"loading_disabled": True, "disabled": ["dccp"]}, root)
     assert status is Status.PASS
-    assert rows[0]["found"] == "kernel.modules_disabled = 1: no module can be loaded"
+    assert rows[0]["finding"] == "dccp: kernel.modules_disabled = 1: no module can be loaded"
     # a module already loaded stays loaded
     assert judge({"not_loaded": ["cramfs"]}, root)[0] is Status.FAIL
 
@@ -124,8 +125,9 @@ def test_no_module_support_passes_with_that_as_evidence(tmp_path: Path) -> None:
     status, _, rows = judge({"not_loaded": ["cramfs"], "disabled": ["cramfs"],
                              "loading_disabled": True}, tmp_path)
     assert status is Status.PASS
-    assert {r["found"] for r in rows} == {
-        "the kernel has no module support (no /proc/modules): it loads no module"}
+    assert [r["finding"] for r in rows] == [f"{prefix}the kernel has no module support (no "
+                                            "/proc/modules): it loads no module"
+                                            for prefix in ("cramfs: ", "cramfs: ", "")]
 
 
 def test_unreadable_parts_are_errors(tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ _KINDS: dict[str, str] = {
     "ports": "agent.checks.ports:PortsKind",
     "seccomp": "agent.checks.seccomp:SeccompKind",
     "kmod": "agent.checks.kmod:KmodKind",
+    "timesync": "agent.checks.timesync:TimesyncKind",
 }
 """``kind:`` name -> its class, as ``module:class``."""
 

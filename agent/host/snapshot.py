@@ -19,6 +19,7 @@ from agent.host.processes import DEFAULT_FIELDS, Detail, ProcessTable, read_proc
 
 if TYPE_CHECKING:
     from agent.host.cgroups import CgroupTree
+    from agent.host.clock import KernelClock
     from agent.host.cmdline import KernelCmdline
     from agent.host.dump_cache import DumpCache
     from agent.host.kmod import Modules
@@ -77,6 +78,9 @@ class SnapshotRequest:
     """Whether the kernel modules are needed: ``/proc/modules``, the running release's
     ``modules.builtin`` and the modprobe.d ``install``/``blacklist`` lines
     (:mod:`agent.host.kmod`)."""
+    clock: bool = False
+    """Whether the kernel clock's discipline is needed (``adjtimex(2)``, live host only:
+    :mod:`agent.host.clock`)."""
 
     def __or__(self, other: SnapshotRequest) -> SnapshotRequest:
         return SnapshotRequest(
@@ -92,6 +96,7 @@ class SnapshotRequest:
             cgroups=self.cgroups or other.cgroups,
             seccomp_dumps=self.seccomp_dumps | other.seccomp_dumps,
             modules=self.modules or other.modules,
+            clock=self.clock or other.clock,
         )
 
     def process_plan(self) -> tuple[frozenset[str], frozenset[Detail]] | None:
@@ -138,6 +143,8 @@ class Snapshot:
     when not asked."""
     modules: Modules | None = None
     """Loaded and built-in modules and the modprobe rules; ``None`` when not asked."""
+    clock: KernelClock | ReadError | None = None
+    """The kernel clock as ``adjtimex`` reports it; ``None`` when not asked."""
 
 
 def take(root: Path, request: SnapshotRequest, dump_cache: DumpCache | None = None,
@@ -189,6 +196,7 @@ def take(root: Path, request: SnapshotRequest, dump_cache: DumpCache | None = No
         cgroups=cgroups if request.cgroups else None,
         seccomp_dumps=dumps,
         modules=_modules(root) if request.modules else None,
+        clock=_clock(root) if request.clock else None,
     )
 
 
@@ -208,3 +216,9 @@ def _modules(root: Path) -> Modules:
     from agent.host.kmod import read_modules  # noqa: PLC0415 - kmod checks only
 
     return read_modules(root)
+
+
+def _clock(root: Path) -> KernelClock | ReadError:
+    from agent.host.clock import read_clock  # noqa: PLC0415 - timesync checks only
+
+    return read_clock(root)

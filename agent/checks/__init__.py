@@ -29,6 +29,7 @@ _KINDS: dict[str, str] = {
     "seccomp": "agent.checks.seccomp:SeccompKind",
     "kmod": "agent.checks.kmod:KmodKind",
     "timesync": "agent.checks.timesync:TimesyncKind",
+    "irq": "agent.checks.irq:IrqKind",
 }
 """``kind:`` name -> its class, as ``module:class``."""
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from agent.host.clock import KernelClock
     from agent.host.cmdline import KernelCmdline
     from agent.host.dump_cache import DumpCache
+    from agent.host.irq import IrqTable
     from agent.host.kmod import Modules
     from agent.host.processes import Process
     from agent.host.seccomp_dump import FilterDump
@@ -81,6 +82,11 @@ class SnapshotRequest:
     clock: bool = False
     """Whether the kernel clock's discipline is needed (``adjtimex(2)``, live host only:
     :mod:`agent.host.clock`)."""
+    irqs: bool = False
+    """Whether the hardware IRQs are needed: ``/proc/interrupts``, each ``/proc/irq/N``'s
+    affinity lists, every running irqbalance's environment, and the host's isolated CPUs
+    (implies the process table, the kernel command line and the cgroups:
+    :mod:`agent.host.irq`)."""
 
     def __or__(self, other: SnapshotRequest) -> SnapshotRequest:
         return SnapshotRequest(
@@ -97,6 +103,7 @@ class SnapshotRequest:
             seccomp_dumps=self.seccomp_dumps | other.seccomp_dumps,
             modules=self.modules or other.modules,
             clock=self.clock or other.clock,
+            irqs=self.irqs or other.irqs,
         )
 
     def process_plan(self) -> tuple[frozenset[str], frozenset[Detail]] | None:
@@ -107,6 +114,8 @@ class SnapshotRequest:
             fields.add("socket_inodes")
         if self.threads or self.seccomp_dumps:
             fields.add("threads")
+        if self.irqs:
+            fields.add("cmdline")  # irqbalance is found by name, which always comes
         if self.listeners:
             from agent.host.sockets import OWNER_DETAIL, PROCESS_FIELDS  # noqa: PLC0415 - ports checks only
 
@@ -145,6 +154,8 @@ class Snapshot:
     """Loaded and built-in modules and the modprobe rules; ``None`` when not asked."""
     clock: KernelClock | ReadError | None = None
     """The kernel clock as ``adjtimex`` reports it; ``None`` when not asked."""
+    irqs: IrqTable | None = None
+    """The hardware IRQs, the isolated CPUs and irqbalance; ``None`` when not asked."""
 
 
 def take(root: Path, request: SnapshotRequest, dump_cache: DumpCache | None = None,
@@ -173,11 +184,12 @@ def take(root: Path, request: SnapshotRequest, dump_cache: DumpCache | None = No
         # The same process table: read once, shared.
         listeners = socket_tables.read_listener_table(root, table, early)
     cgroups: CgroupTree | ReadError | None = None
-    if request.cgroups or request.seccomp_dumps:
+    if request.cgroups or request.seccomp_dumps or request.irqs:
         from agent.host.cgroups import read_cgroups  # noqa: PLC0415 - cgroup or deep checks only
 
         cgroups = read_cgroups(root)
-    cmdline = procfs.read_cmdline(root) if request.cmdline or request.seccomp_dumps else None
+    cmdline = (procfs.read_cmdline(root) if request.cmdline or request.seccomp_dumps
+               or request.irqs else None)
     dumps = None
     if request.seccomp_dumps and table is not None:
         from agent.host.loaded_filters import read_loaded  # noqa: PLC0415 - deep seccomp checks only
@@ -197,6 +209,7 @@ def take(root: Path, request: SnapshotRequest, dump_cache: DumpCache | None = No
         seccomp_dumps=dumps,
         modules=_modules(root) if request.modules else None,
         clock=_clock(root) if request.clock else None,
+        irqs=_irqs(root, table, cmdline, cgroups) if request.irqs else None,
     )
 
 
@@ -222,3 +235,10 @@ def _clock(root: Path) -> KernelClock | ReadError:
     from agent.host.clock import read_clock  # noqa: PLC0415 - timesync checks only
 
     return read_clock(root)
+
+
+def _irqs(root: Path, table: ProcessTable | None, cmdline: KernelCmdline | ReadError | None,
+          cgroups: CgroupTree | ReadError | None) -> IrqTable:
+    from agent.host.irq import read_irqs  # noqa: PLC0415 - irq checks only
+
+    return read_irqs(root, table, cmdline, cgroups)

@@ -8,6 +8,7 @@ can be asked (a read-only call, ``modes = 0``). For any other root the answer is
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 from pathlib import Path
 
@@ -75,6 +76,10 @@ def read_clock(root: Path) -> KernelClock | ReadError:
     libc = ctypes.CDLL(None, use_errno=True)
     state = int(libc.adjtimex(ctypes.byref(timex)))
     if state < 0:
-        return ReadError(f"adjtimex: {os.strerror(ctypes.get_errno()).lower()}")
+        code = ctypes.get_errno()
+        # Reading needs no privilege: EPERM is a system call filter (systemd's ProtectClock=).
+        hint = " (a system call filter refuses it, e.g. systemd's ProtectClock=)" if (
+            code == errno.EPERM) else ""
+        return ReadError(f"adjtimex: {os.strerror(code).lower()}{hint}")
     return KernelClock(state, timex.status, timex.maxerror, timex.esterror, timex.offset,
                        timex.freq)

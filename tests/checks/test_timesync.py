@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -124,3 +125,18 @@ def test_live_verdict_is_what_adjtimex_says(tmp_path: Path) -> None:
         check("TIME-2", "timesync", {"clocksource": live.read_text().strip()})]))),
         "--format", "json")
     assert clocksource.returncode == 0, clocksource.stdout
+
+
+def test_a_filtered_adjtimex_is_an_error_naming_the_filter(tmp_path: Path) -> None:
+    # What the shipped unit's ProtectClock= does: adjtimex refused with EPERM by a filter.
+    profile = tmp_path / "no-clock.yaml"
+    profile.write_text("apiVersion: hostguard/v1\nkind: SeccompProfile\nmetadata: {name: t}\n"
+                       "default_action: allow\ndeny:\n  - syscalls: [adjtimex, clock_adjtime]\n")
+    path = write(tmp_path / "p.yaml", policy("clock", [
+        check("TIME-1", "timesync", {"synchronized": True})]))
+    done = run_cli("exec", "--profile", str(profile), "--", sys.executable, "-m", "agent",
+                   "audit", "--policy", str(path), "--format", "json")
+    (result,) = json.loads(done.stdout)["results"]
+    assert (done.returncode, result["status"]) == (3, "error"), done.stderr
+    assert result["message"] == ("cannot evaluate: adjtimex: operation not permitted (a system "
+                                 "call filter refuses it, e.g. systemd's ProtectClock=)")

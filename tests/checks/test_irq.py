@@ -18,7 +18,7 @@ from agent.host.snapshot import Snapshot, SnapshotRequest, take
 from agent.result import Status
 from tests.authoring import check, policy, write
 from tests.checks.snapshots import FACTS
-from tests.host.test_irq import delivered
+from tests.host.irq_oracle import delivered
 from tests.support import FIXTURES, need, run_cli
 
 KIND = IrqKind()

@@ -115,7 +115,7 @@ class SnapshotRequest:
         if self.threads or self.seccomp_dumps:
             fields.add("threads")
         if self.irqs:
-            fields.add("cmdline")  # irqbalance is found by name, which always comes
+            fields.add("cmdline")  # a table to find irqbalance in (by name: always read)
         if self.listeners:
             from agent.host.sockets import OWNER_DETAIL, PROCESS_FIELDS  # noqa: PLC0415 - ports checks only
 
@@ -185,7 +185,7 @@ def take(root: Path, request: SnapshotRequest, dump_cache: DumpCache | None = No
         listeners = socket_tables.read_listener_table(root, table, early)
     cgroups: CgroupTree | ReadError | None = None
     if request.cgroups or request.seccomp_dumps or request.irqs:
-        from agent.host.cgroups import read_cgroups  # noqa: PLC0415 - cgroup or deep checks only
+        from agent.host.cgroups import read_cgroups  # noqa: PLC0415 - cgroup, deep, irq checks only
 
         cgroups = read_cgroups(root)
     cmdline = (procfs.read_cmdline(root) if request.cmdline or request.seccomp_dumps

@@ -29,6 +29,9 @@ _KINDS: dict[str, str] = {
     "seccomp": "agent.checks.seccomp:SeccompKind",
     "mount": "agent.checks.mount:MountKind",
     "file": "agent.checks.file:FileKind",
+    "kmod": "agent.checks.kmod:KmodKind",
+    "timesync": "agent.checks.timesync:TimesyncKind",
+    "irq": "agent.checks.irq:IrqKind",
 }
 """``kind:`` name -> its class, as ``module:class``."""
 

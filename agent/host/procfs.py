@@ -74,6 +74,31 @@ def read_facts(root: Path) -> HostFacts:
     )
 
 
+def read_file(root: Path, relative: str) -> str | ReadError | None:
+    """The text of the regular file ``relative`` (slash-separated) under ``root``, symlinks
+    resolved but confined to ``root``; ``None`` when it does not exist."""
+    return _read_file(root, relative.split("/"))
+
+
+def list_dir(root: Path, relative: str) -> list[str] | ReadError | None:
+    """Sorted entry names of the folder ``relative`` under ``root`` (confined as
+    :func:`read_file`); ``None`` when it does not exist."""
+    try:
+        real_root = Path(os.path.realpath(root, strict=True))
+    except (OSError, ValueError):
+        return None
+    shown = root.joinpath(*relative.split("/"))
+    real = _confine(real_root.joinpath(*relative.split("/")), real_root)
+    if isinstance(real, ReadError):
+        return real
+    try:
+        return sorted(os.listdir(real))
+    except _MISSING:
+        return None
+    except OSError as exc:
+        return _error(exc, shown)
+
+
 # --- identity helpers -------------------------------------------------------------------------
 
 

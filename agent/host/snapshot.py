@@ -19,10 +19,13 @@ from agent.host.processes import DEFAULT_FIELDS, Detail, ProcessTable, read_proc
 
 if TYPE_CHECKING:
     from agent.host.cgroups import CgroupTree
+    from agent.host.clock import KernelClock
     from agent.host.cmdline import KernelCmdline
     from agent.host.dump_cache import DumpCache
     from agent.host.files import FileRequest, FileSet
     from agent.host.mounts import MountTable
+    from agent.host.irq import IrqTable
+    from agent.host.kmod import Modules
     from agent.host.processes import Process
     from agent.host.seccomp_dump import FilterDump
     from agent.host.sockets import ListenerTable, Sockets
@@ -78,6 +81,18 @@ class SnapshotRequest:
     """Processes (``self`` or a pid) whose mount namespace's ``mountinfo`` is needed."""
     files: frozenset[FileRequest] = frozenset()
     """Files (paths or globs) to examine, and how deeply."""
+    modules: bool = False
+    """Whether the kernel modules are needed: ``/proc/modules``, the running release's
+    ``modules.builtin`` and the modprobe.d ``install``/``blacklist`` lines
+    (:mod:`agent.host.kmod`)."""
+    clock: bool = False
+    """Whether the kernel clock's discipline is needed (``adjtimex(2)``, live host only:
+    :mod:`agent.host.clock`)."""
+    irqs: bool = False
+    """Whether the hardware IRQs are needed: ``/proc/interrupts``, each ``/proc/irq/N``'s
+    affinity lists, every running irqbalance's environment, and the host's isolated CPUs
+    (implies the process table, the kernel command line and the cgroups:
+    :mod:`agent.host.irq`)."""
 
     def __or__(self, other: SnapshotRequest) -> SnapshotRequest:
         return SnapshotRequest(
@@ -94,6 +109,9 @@ class SnapshotRequest:
             seccomp_dumps=self.seccomp_dumps | other.seccomp_dumps,
             mountinfo=self.mountinfo | other.mountinfo,
             files=self.files | other.files,
+            modules=self.modules or other.modules,
+            clock=self.clock or other.clock,
+            irqs=self.irqs or other.irqs,
         )
 
     def process_plan(self) -> tuple[frozenset[str], frozenset[Detail]] | None:
@@ -104,6 +122,8 @@ class SnapshotRequest:
             fields.add("socket_inodes")
         if self.threads or self.seccomp_dumps:
             fields.add("threads")
+        if self.irqs:
+            fields.add("cmdline")  # a table to find irqbalance in (by name: always read)
         if self.listeners:
             from agent.host.sockets import OWNER_DETAIL, PROCESS_FIELDS  # noqa: PLC0415 - ports checks only
 
@@ -163,6 +183,12 @@ class Snapshot:
     """Requested process (``self`` or a pid) -> the mount table of its mount namespace."""
     files: Mapping[FileRequest, FileSet] = field(default_factory=dict)
     """Requested files -> what they matched."""
+    modules: Modules | None = None
+    """Loaded and built-in modules and the modprobe rules; ``None`` when not asked."""
+    clock: KernelClock | ReadError | None = None
+    """The kernel clock as ``adjtimex`` reports it; ``None`` when not asked."""
+    irqs: IrqTable | None = None
+    """The hardware IRQs, the isolated CPUs and irqbalance; ``None`` when not asked."""
 
 
 def take(root: Path, request: SnapshotRequest, dump_cache: DumpCache | None = None,
@@ -191,11 +217,12 @@ def take(root: Path, request: SnapshotRequest, dump_cache: DumpCache | None = No
         # The same process table: read once, shared.
         listeners = socket_tables.read_listener_table(root, table, early)
     cgroups: CgroupTree | ReadError | None = None
-    if request.cgroups or request.seccomp_dumps:
-        from agent.host.cgroups import read_cgroups  # noqa: PLC0415 - cgroup or deep checks only
+    if request.cgroups or request.seccomp_dumps or request.irqs:
+        from agent.host.cgroups import read_cgroups  # noqa: PLC0415 - cgroup, deep, irq checks only
 
         cgroups = read_cgroups(root)
-    cmdline = procfs.read_cmdline(root) if request.cmdline or request.seccomp_dumps else None
+    cmdline = (procfs.read_cmdline(root) if request.cmdline or request.seccomp_dumps
+               or request.irqs else None)
     dumps = None
     if request.seccomp_dumps and table is not None:
         from agent.host.loaded_filters import read_loaded  # noqa: PLC0415 - deep seccomp checks only
@@ -215,6 +242,9 @@ def take(root: Path, request: SnapshotRequest, dump_cache: DumpCache | None = No
         seccomp_dumps=dumps,
         mounts=_mounts(root, request.mountinfo),
         files=_files(root, request.files),
+        modules=_modules(root) if request.modules else None,
+        clock=_clock(root) if request.clock else None,
+        irqs=_irqs(root, table, cmdline, cgroups) if request.irqs else None,
     )
 
 
@@ -247,3 +277,22 @@ def _process_table(root: Path, request: SnapshotRequest, fd_walk: FdWalk) -> Pro
     return read_processes(root, sockets="socket_inodes" in fields, threads="threads" in fields,
                           fields=None if request.processes else fields, details=details,
                           fd_walk=fd_walk)
+
+
+def _modules(root: Path) -> Modules:
+    from agent.host.kmod import read_modules  # noqa: PLC0415 - kmod checks only
+
+    return read_modules(root)
+
+
+def _clock(root: Path) -> KernelClock | ReadError:
+    from agent.host.clock import read_clock  # noqa: PLC0415 - timesync checks only
+
+    return read_clock(root)
+
+
+def _irqs(root: Path, table: ProcessTable | None, cmdline: KernelCmdline | ReadError | None,
+          cgroups: CgroupTree | ReadError | None) -> IrqTable:
+    from agent.host.irq import read_irqs  # noqa: PLC0415 - irq checks only
+
+    return read_irqs(root, table, cmdline, cgroups)

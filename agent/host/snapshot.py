@@ -23,9 +23,9 @@ if TYPE_CHECKING:
     from agent.host.cmdline import KernelCmdline
     from agent.host.dump_cache import DumpCache
     from agent.host.files import FileRequest, FileSet
-    from agent.host.mounts import MountTable
     from agent.host.irq import IrqTable
     from agent.host.kmod import Modules
+    from agent.host.mounts import MountTable
     from agent.host.processes import Process
     from agent.host.seccomp_dump import FilterDump
     from agent.host.sockets import ListenerTable, Sockets

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from agent.policy.model import Severity
 from agent.result import AuditRun, Status
 
-_ORDER = {Status.FAIL: 0, Status.ERROR: 1, Status.WAIVED: 2, Status.PASS: 3,
-          Status.NOT_APPLICABLE: 4}
-_SEVERITY = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
+# A check that could not be evaluated is as urgent as one that failed: both are not compliant,
+# so severity alone orders them (a critical error before a low failure).
+_ORDER = {Status.FAIL: 0, Status.ERROR: 0, Status.WAIVED: 1, Status.PASS: 2,
+          Status.NOT_APPLICABLE: 3}
+_SEVERITY = {severity: rank for rank, severity in enumerate(Severity)}
 
 
 def _clean(text: str) -> str:
@@ -25,10 +28,11 @@ def summary(run: AuditRun) -> str:
 
 
 def render(run: AuditRun, verbose: bool = False) -> str:
-    """Failures and errors first, then the rest when ``verbose``; summary last."""
+    """Failures and errors first (by severity), waivers, then the rest when ``verbose``; summary
+    last."""
     lines = []
-    ordered = sorted(run.results, key=lambda r: (_ORDER[r.status],
-                                                 _SEVERITY[r.check.severity.value], r.check.id))
+    ordered = sorted(run.results, key=lambda r: (_ORDER[r.status], _SEVERITY[r.check.severity],
+                                                 r.check.id))
     for r in ordered:
         if not verbose and r.status in (Status.PASS, Status.NOT_APPLICABLE):
             continue

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
-from typing import Any, NoReturn
+from typing import IO, Any, NoReturn
 
 
 def date(value: str) -> dt.date:
@@ -33,3 +34,30 @@ def command_words(args: argparse.Namespace) -> list[str]:
     leading ``--``."""
     words = list(args.command)
     return words[1:] if words[:1] == ["--"] else words
+
+
+COLOR_CHOICES = ("auto", "always", "never")
+
+
+def add_color(parser: argparse.ArgumentParser) -> None:
+    """``--color auto|always|never`` on a command that prints the text report."""
+    parser.add_argument("--color", choices=COLOR_CHOICES, default="auto",
+                        help="colour status and severity: auto (default) on a terminal unless "
+                        "NO_COLOR is set, always, never")
+
+
+def use_color(choice: str, stream: IO[Any] | None) -> bool:
+    """Whether ``--color choice`` colours text written to ``stream`` (None: a file).
+
+    ``auto`` colours a terminal only, and not when ``NO_COLOR`` is set to anything but the empty
+    string (no-color.org); ``always`` and ``never`` are the user's word for this run and
+    override ``NO_COLOR``, as that convention asks of command-line options.
+    """
+    if choice != "auto":
+        return choice == "always"
+    if os.environ.get("NO_COLOR"):
+        return False
+    try:
+        return stream is not None and stream.isatty()
+    except ValueError:  # closed
+        return False

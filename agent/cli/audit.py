@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.cli.args import date
+from agent.cli.args import add_color, date, use_color
 from agent.core import shipped
 from agent.core.atomic import write_atomic
 from agent.report import writer as report_writer
@@ -63,6 +63,7 @@ def add_parsers(sub: Any) -> None:
     aud.add_argument("--label", type=_label, action="append", default=[], metavar="KEY=VALUE",
                      help="host label for policies' hosts.labels selectors (repeatable)")
     aud.add_argument("--verbose", "-v", action="store_true", help="list passing checks too")
+    add_color(aud)
     aud.add_argument("--today", type=date, help="judge waiver expiry as of this date")
     aud.add_argument("--report", type=_report_formats, metavar="FORMAT[,FORMAT...]",
                      help="also write report files <hostname>-<UTC timestamp>.<ext> "
@@ -167,8 +168,9 @@ def _audit_with(args: argparse.Namespace, prefetched: FdWalk | None) -> int:
         except OSError as exc:
             print(f"hostguard: cannot write {args.seccomp_cache}: {exc.strerror or exc}",
                   file=sys.stderr)
+    to = sys.stdout if args.output is None else None
     rendered = (json_report.render(result) if args.format == "json"
-                else text_report.render(result, args.verbose))
+                else text_report.render(result, args.verbose, color=use_color(args.color, to)))
     if args.output is None:
         sys.stdout.write(rendered)
     else:
@@ -177,7 +179,8 @@ def _audit_with(args: argparse.Namespace, prefetched: FdWalk | None) -> int:
         except OSError as exc:
             print(f"hostguard: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
             return EXIT_USAGE
-        sys.stdout.write(text_report.render(result, args.verbose))
+        sys.stdout.write(text_report.render(result, args.verbose,
+                                            color=use_color(args.color, sys.stdout)))
         print(f"report written to {args.output}")
     if args.report is not None:
         folder = args.output_dir or Path("reports")

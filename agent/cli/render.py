@@ -31,16 +31,16 @@ def html_renderer() -> Callable[..., str] | str:
 
 
 def rendered(run: AuditRun, fmt: str, verbose: bool = False,
-             baseline: AuditRun | None = None) -> bytes | str:
+             baseline: AuditRun | None = None, *, color: bool = False) -> bytes | str:
     """``run`` in ``fmt`` (one of :data:`RUN_FORMATS`) as bytes, or why it cannot be (a str).
 
-    ``verbose`` lists passing checks too (text only); ``baseline`` adds a drift section (html
-    only)."""
+    ``verbose`` lists passing checks too and ``color`` paints status and severity (text only);
+    ``baseline`` adds a drift section (html only)."""
     body: str | bytes
     if fmt == "text":
         from agent.report import text  # noqa: PLC0415 - renderers load on demand
 
-        body = text.render(run, verbose)
+        body = text.render(run, verbose, color=color)
     elif fmt == "html":
         html = html_renderer()
         if isinstance(html, str):

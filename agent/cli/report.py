@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from agent.cli.args import add_color, use_color
 from agent.cli.output import write_output
 from agent.cli.render import RUN_FORMATS, rendered
 from agent.report.load import ResultLoadError, load_run
@@ -73,6 +74,7 @@ def _add_render(rsub: Any) -> None:
                         help="html only: add a drift section against this earlier result")
     render.add_argument("--verbose", "-v", action="store_true",
                         help="text only: list passing checks too")
+    add_color(render)
     render.set_defaults(handler=_render)
 
 
@@ -88,7 +90,8 @@ def _render(args: argparse.Namespace) -> int:
     if isinstance(baseline, str):
         print(f"hostguard: {baseline}", file=sys.stderr)
         return EXIT_USAGE
-    data = rendered(run, args.format, args.verbose, baseline)
+    color = use_color(args.color, sys.stdout if args.output is None else None)
+    data = rendered(run, args.format, args.verbose, baseline, color=color)
     if isinstance(data, str):
         print(f"hostguard: {data}", file=sys.stderr)
         return EXIT_USAGE

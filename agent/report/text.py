@@ -1,4 +1,10 @@
-"""Plain-text audit summary for terminals and logs."""
+"""Plain-text audit summary for terminals and logs.
+
+With ``color``, status and severity carry ANSI SGR colours (whether to is the command line's
+choice: a terminal, ``NO_COLOR``, ``--color``). Columns are padded before they are painted, so
+they line up alike with and without colour. Host data never reaches the terminal as control
+characters: they print as escapes (``\\x1b``), so only the colours this module adds are obeyed.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,16 @@ from agent.result import AuditRun, Status
 _ORDER = {Status.FAIL: 0, Status.ERROR: 0, Status.WAIVED: 1, Status.PASS: 2,
           Status.NOT_APPLICABLE: 3}
 _SEVERITY = {severity: rank for rank, severity in enumerate(Severity)}
+_STATUS_SGR = {Status.FAIL: "1;31", Status.ERROR: "1;35", Status.WAIVED: "33",
+               Status.PASS: "32", Status.NOT_APPLICABLE: "2"}
+"""Bold red, bold magenta, yellow, green, dim."""
+_SEVERITY_SGR = {Severity.CRITICAL: "1;31", Severity.HIGH: "31", Severity.MEDIUM: "33",
+                 Severity.LOW: "36", Severity.INFO: "2"}
+"""Bold red, red, yellow, cyan, dim."""
+
+
+def _paint(text: str, sgr: str, color: bool) -> str:
+    return f"\x1b[{sgr}m{text}\x1b[0m" if color else text
 
 
 def _clean(text: str) -> str:
@@ -27,16 +43,17 @@ def summary(run: AuditRun) -> str:
             f"[{run.duration_ms:.0f} ms, policy {run.policy_digest[:12]}]\n")
 
 
-def render(run: AuditRun, verbose: bool = False) -> str:
+def render(run: AuditRun, verbose: bool = False, *, color: bool = False) -> str:
     """Failures and errors first (by severity), waivers, then the rest when ``verbose``; summary
-    last."""
+    last. ``color``: status and severity in ANSI colours."""
     lines = []
     ordered = sorted(run.results, key=lambda r: (_ORDER[r.status], _SEVERITY[r.check.severity],
                                                  r.check.id))
     for r in ordered:
         if not verbose and r.status in (Status.PASS, Status.NOT_APPLICABLE):
             continue
-        lines.append(f"{r.status.value.upper():<14} {r.check.severity.value:<8} {r.check.id:<10} "
-                     f"{_clean(r.check.title)}")
+        status = _paint(f"{r.status.value.upper():<14}", _STATUS_SGR[r.status], color)
+        severity = _paint(f"{r.check.severity.value:<8}", _SEVERITY_SGR[r.check.severity], color)
+        lines.append(f"{status} {severity} {r.check.id:<10} {_clean(r.check.title)}")
         lines.append(f"{'':<34}{_clean(r.message)}  ({r.check.location})")
     return "\n".join(lines) + ("\n" if lines else "") + summary(run)

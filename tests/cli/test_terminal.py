@@ -1,0 +1,116 @@
+"""What the audit prints on a terminal, through real subprocesses (a pseudo-terminal for a TTY)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.authoring import TRADING_ROOT, policy, sysctl, write
+from tests.support import PROJECT
+
+TODAY = "2026-06-01"
+FAILING = [sysctl("KRN-001", "kernel.kptr_restrict", "ge", 1),
+           sysctl("LAT-001", "vm.swappiness", "eq", 10)]
+PAINTED_FAIL = "\x1b[1;31mFAIL          \x1b[0m \x1b[31mhigh    \x1b[0m LAT-001"
+
+
+def _env(extra: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    return {**env, "PYTHONPATH": str(PROJECT), **extra}
+
+
+def on_a_terminal(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    """Run ``python -m agent ARGS`` with stdout on a pseudo-terminal: (exit status, output)."""
+    leader, follower = os.openpty()
+    with subprocess.Popen([sys.executable, "-m", "agent", *args], cwd=PROJECT,
+                          env=_env(env or {}), stdin=subprocess.DEVNULL, stdout=follower,
+                          stderr=subprocess.DEVNULL) as proc:
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the program closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        code = proc.wait(timeout=120)
+    os.close(leader)
+    return code, b"".join(chunks).decode().replace("\r\n", "\n")
+
+
+def piped(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "agent", *args], cwd=PROJECT,
+                          env=_env(env or {}), capture_output=True, text=True, timeout=120,
+                          check=False)
+
+
+@pytest.fixture
+def failing_policy(tmp_path: Path) -> Path:
+    return write(tmp_path / "p.yaml", policy("bad", FAILING))
+
+
+def audit_args(path: Path, *more: str) -> list[str]:
+    return ["audit", "--today", TODAY, "--policy", str(path), "--root", str(TRADING_ROOT), *more]
+
+
+def test_a_terminal_gets_colour(failing_policy: Path) -> None:
+    code, out = on_a_terminal(*audit_args(failing_policy))
+    assert code == 1
+    assert out.startswith(PAINTED_FAIL)
+
+
+@pytest.mark.parametrize(("env", "more"), [
+    ({"NO_COLOR": "1"}, []),
+    ({}, ["--color", "never"]),
+])
+def test_no_colour_on_a_terminal_when_asked(failing_policy: Path, env: dict[str, str],
+                                            more: list[str]) -> None:
+    code, out = on_a_terminal(*audit_args(failing_policy, *more), env=env)
+    assert code == 1
+    assert out.startswith("FAIL           high     LAT-001")
+    assert "\x1b" not in out
+
+
+def test_an_empty_no_color_is_unset(failing_policy: Path) -> None:
+    assert on_a_terminal(*audit_args(failing_policy), env={"NO_COLOR": ""})[1].startswith(
+        PAINTED_FAIL)
+
+
+def test_no_colour_into_a_pipe(failing_policy: Path) -> None:
+    done = piped(*audit_args(failing_policy))
+    assert done.returncode == 1
+    assert done.stdout.startswith("FAIL           high     LAT-001")
+    assert "\x1b" not in done.stdout
+
+
+@pytest.mark.parametrize("env", [{}, {"NO_COLOR": "1"}])
+def test_color_always_colours_a_pipe_too(failing_policy: Path, env: dict[str, str]) -> None:
+    done = piped(*audit_args(failing_policy, "--color", "always"), env=env)
+    assert done.stdout.startswith(PAINTED_FAIL)
+
+
+def test_rendering_a_result_as_text_follows_the_terminal(failing_policy: Path,
+                                                         tmp_path: Path) -> None:
+    result = tmp_path / "r.json"
+    piped(*audit_args(failing_policy, "--format", "json", "--output", str(result)))
+    render = ["report", "render", str(result), "--format", "text"]
+    assert on_a_terminal(*render)[1].startswith(PAINTED_FAIL)
+    assert "\x1b" not in on_a_terminal(*render, "--color", "never")[1]
+    assert piped(*render).stdout.startswith("FAIL           high     LAT-001")
+    # into a file: no colour unless asked
+    assert on_a_terminal(*render, "-o", str(tmp_path / "r.txt"))[0] == 0
+    assert (tmp_path / "r.txt").read_text().startswith("FAIL           high     LAT-001")
+    assert on_a_terminal(*render, "-o", str(tmp_path / "r.txt"), "--color", "always")[0] == 0
+    assert (tmp_path / "r.txt").read_text().startswith(PAINTED_FAIL)
+
+
+def test_a_bad_color_choice_is_refused() -> None:
+    done = piped("audit", "--color", "sometimes")
+    assert done.returncode == 2
+    assert "argument --color: invalid choice: 'sometimes'" in done.stderr

@@ -1,5 +1,9 @@
 """Plain-text audit summary for terminals and logs.
 
+A finding's long lists are folded: a run of more than :data:`FOLD_AFTER` comma-separated words
+(capability names, pids, syscalls) shows its first ones and ``(+N more)``; ``verbose`` shows every
+finding whole, and each failing check's remediation below it.
+
 With ``color``, status and severity carry ANSI SGR colours (whether to is the command line's
 choice: a terminal, ``NO_COLOR``, ``--color``). Columns are padded before they are painted, so
 they line up alike with and without colour. Host data never reaches the terminal as control
@@ -8,7 +12,10 @@ characters: they print as escapes (``\\x1b``), so only the colours this module a
 
 from __future__ import annotations
 
+import re
+
 from agent.policy.model import Severity
+from agent.report.score import FAILING
 from agent.result import AuditRun, Status
 
 # A check that could not be evaluated is as urgent as one that failed: both are not compliant,
@@ -22,6 +29,25 @@ _STATUS_SGR = {Status.FAIL: "1;31", Status.ERROR: "1;35", Status.WAIVED: "33",
 _SEVERITY_SGR = {Severity.CRITICAL: "1;31", Severity.HIGH: "31", Severity.MEDIUM: "33",
                  Severity.LOW: "36", Severity.INFO: "2"}
 """Bold red, red, yellow, cyan, dim."""
+
+
+FOLD_AFTER = 6
+"""Longest list of words a finding shows whole without ``verbose``."""
+_SHOWN = 4
+"""Words a folded list shows before ``(+N more)``."""
+_WORD = r"[^\s,;()\[\]]+"
+_LIST = re.compile(rf"(?<![^\s(\[]){_WORD}(?:, {_WORD}){{{FOLD_AFTER},}}(?![^\s;)\]])")
+"""More than FOLD_AFTER words (no spaces, commas or brackets in one) joined by ", "."""
+_INDENT = " " * 34
+
+
+def fold(message: str) -> str:
+    """``message`` with each list of more than :data:`FOLD_AFTER` words cut to its first ones
+    and ``(+N more)``."""
+    def cut(match: re.Match[str]) -> str:
+        words = match.group(0).split(", ")
+        return f"{', '.join(words[:_SHOWN])} (+{len(words) - _SHOWN} more)"
+    return _LIST.sub(cut, message)
 
 
 def _paint(text: str, sgr: str, color: bool) -> str:
@@ -55,5 +81,10 @@ def render(run: AuditRun, verbose: bool = False, *, color: bool = False) -> str:
         status = _paint(f"{r.status.value.upper():<14}", _STATUS_SGR[r.status], color)
         severity = _paint(f"{r.check.severity.value:<8}", _SEVERITY_SGR[r.check.severity], color)
         lines.append(f"{status} {severity} {r.check.id:<10} {_clean(r.check.title)}")
-        lines.append(f"{'':<34}{_clean(r.message)}  ({r.check.location})")
+        message = _clean(r.message if verbose else fold(r.message))
+        lines.append(f"{_INDENT}{message}  ({r.check.location})")
+        if verbose and r.status in FAILING and r.check.remediation.strip():
+            fix = r.check.remediation.strip().splitlines()
+            lines.append(f"{_INDENT}fix: {_clean(fix[0])}")
+            lines.extend(f"{_INDENT}     {_clean(line)}" for line in fix[1:])
     return "\n".join(lines) + ("\n" if lines else "") + summary(run)

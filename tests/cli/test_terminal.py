@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.authoring import TRADING_ROOT, policy, sysctl, write
-from tests.support import PROJECT
+from tests.authoring import TRADING_ROOT, check, policy, sysctl, write
+from tests.support import PROJECT, need_root
 
 TODAY = "2026-06-01"
 FAILING = [sysctl("KRN-001", "kernel.kptr_restrict", "ge", 1),
@@ -114,3 +115,24 @@ def test_a_bad_color_choice_is_refused() -> None:
     done = piped("audit", "--color", "sometimes")
     assert done.returncode == 2
     assert "argument --color: invalid choice: 'sometimes'" in done.stderr
+
+
+def test_a_real_capability_list_is_folded_and_whole_with_verbose(tmp_path: Path) -> None:
+    need_root()  # root's processes hold every capability: a list of ~40 names each
+    caps = check("CAP-1", "process", {"exe": os.path.realpath(sys.executable),
+                                      "capabilities": {"effective": {"subset_of": []}}})
+    caps["remediation"] = "CapabilityBoundingSet= in the unit\nsystemctl restart it"
+    path = write(tmp_path / "caps.yaml", policy("caps", [caps]))
+    done = piped(*audit_args(path)[:-2], "--root", "/")
+    assert done.returncode == 1, done.stderr
+    found = done.stdout.splitlines()[1]
+    shown = re.findall(r"CapEff has ((?:CAP_\w+, )*CAP_\w+) \(\+(\d+) more\)", found)
+    assert shown, found
+    whole = piped(*audit_args(path)[:-2], "--root", "/", "-v").stdout.splitlines()
+    names = re.findall(r"CapEff has ((?:CAP_\w+, )*CAP_\w+)", whole[1])
+    assert "(+" not in whole[1]
+    for (first, more), every in zip(shown, names, strict=False):
+        assert every.startswith(first)
+        assert len(every.split(", ")) == len(first.split(", ")) + int(more)
+    assert whole[2:4] == [" " * 34 + "fix: CapabilityBoundingSet= in the unit",
+                          " " * 34 + "     systemctl restart it"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from agent.report import text
 from agent.result import AuditRun
 from tests.report.html_runs import make_check, make_result, make_run
@@ -46,13 +48,14 @@ def coloured_run() -> AuditRun:
 
 
 def test_colour_paints_status_and_severity() -> None:
-    lines = text.render(coloured_run(), verbose=True, color=True).splitlines()
+    lines = [line for line in text.render(coloured_run(), verbose=True, color=True).splitlines()
+             if not line.startswith(" ")]
     assert lines[0].startswith(f"{RED_BOLD}FAIL          {RESET} {RED_BOLD}critical{RESET} "
                                "CRIT-FAIL ")
-    assert lines[2].startswith(f"\x1b[1;35mERROR         {RESET} \x1b[36mlow     {RESET} ")
-    assert lines[4].startswith(f"\x1b[33mWAIVED        {RESET} \x1b[33mmedium  {RESET} ")
-    assert lines[6].startswith(f"\x1b[32mPASS          {RESET} \x1b[31mhigh    {RESET} ")
-    assert lines[8].startswith(f"\x1b[2mNOT_APPLICABLE{RESET} \x1b[2minfo    {RESET} ")
+    assert lines[1].startswith(f"\x1b[1;35mERROR         {RESET} \x1b[36mlow     {RESET} ")
+    assert lines[2].startswith(f"\x1b[33mWAIVED        {RESET} \x1b[33mmedium  {RESET} ")
+    assert lines[3].startswith(f"\x1b[32mPASS          {RESET} \x1b[31mhigh    {RESET} ")
+    assert lines[4].startswith(f"\x1b[2mNOT_APPLICABLE{RESET} \x1b[2minfo    {RESET} ")
 
 
 def test_colour_changes_nothing_but_the_colours() -> None:
@@ -63,3 +66,52 @@ def test_colour_changes_nothing_but_the_colours() -> None:
     assert SGR.sub("", coloured) == plain  # same columns, same words
     # host data's own escapes stay escaped: the only escapes are the colours added
     assert r"\x1b[31mred" in coloured and "\x1b[31mred" not in coloured
+
+
+CAPS = [f"CAP_{n}" for n in range(37)]
+MESSAGE = (f"pid 801 ('fixgw') CapEff has {', '.join(CAPS)}; "
+           f"pid 802 ('fixgw') CapEff has {', '.join(CAPS)} (and 2 more)")
+
+
+def finding(rendered: str) -> str:
+    """The second line of the first finding, without its indent and location."""
+    return rendered.splitlines()[1].strip().rsplit("  (", 1)[0]
+
+
+def test_long_lists_are_folded_unless_verbose() -> None:
+    run = make_run("gw", [make_result(make_check("PROC-103"), "fail", message=MESSAGE)])
+    assert finding(text.render(run)) == (
+        "pid 801 ('fixgw') CapEff has CAP_0, CAP_1, CAP_2, CAP_3 (+33 more); "
+        "pid 802 ('fixgw') CapEff has CAP_0, CAP_1, CAP_2, CAP_3 (+33 more) (and 2 more)")
+    assert finding(text.render(run, verbose=True)) == MESSAGE
+
+
+@pytest.mark.parametrize("message", [
+    "expected vm.swappiness == 10, found vm.swappiness = 1",
+    f"CapEff has {', '.join(CAPS[:text.FOLD_AFTER])}",  # short enough
+    f"pids {','.join(str(n) for n in range(40))}",  # not a list of words
+    f"found {', '.join(f'unit {n}' for n in range(40))}",  # not single words
+])
+def test_short_lists_and_prose_are_not_folded(message: str) -> None:
+    assert text.fold(message) == message
+
+
+def test_a_folded_list_keeps_what_surrounds_it() -> None:
+    words = ", ".join(f"w{n}" for n in range(9))
+    assert text.fold(f"[{words}] and ({words}): {words}") == (
+        "[w0, w1, w2, w3 (+5 more)] and (w0, w1, w2, w3 (+5 more)): w0, w1, w2, w3 (+5 more)")
+
+
+def test_verbose_shows_the_remediation_of_failing_checks() -> None:
+    fix = f"CapabilityBoundingSet=CAP_NET_BIND_SERVICE {CONTROL}\nsystemctl restart fixgw\n"
+    run = make_run("gw", [make_result(make_check(cid, remediation=fix), status)
+                          for cid, status in [("A-FAIL", "fail"), ("B-ERR", "error"),
+                                              ("C-WAIVED", "waived"), ("D-PASS", "pass")]])
+    lines = text.render(run, verbose=True).splitlines()
+    assert lines[2:4] == [
+        " " * 34 + r"fix: CapabilityBoundingSet=CAP_NET_BIND_SERVICE \x1b[31mred\x1b[0m\x00nul"
+        r"\udcffbyte\u202eevil",
+        " " * 34 + "     systemctl restart fixgw"]
+    assert lines[6:8] == lines[2:4]  # the error's too
+    assert sum(1 for line in lines if "fix:" in line) == 2  # not the waived or passing check
+    assert "fix:" not in text.render(run)

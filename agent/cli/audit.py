@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.cli.args import add_color, date, use_color
+from agent.cli.output import say_wrote
 from agent.core import shipped
 from agent.core.atomic import write_atomic
 from agent.report import writer as report_writer
@@ -181,7 +182,7 @@ def _audit_with(args: argparse.Namespace, prefetched: FdWalk | None) -> int:
             return EXIT_USAGE
         sys.stdout.write(text_report.render(result, args.verbose,
                                             color=use_color(args.color, sys.stdout)))
-        print(f"report written to {args.output}")
+        say_wrote(args.output)
     if args.report is not None:
         folder = args.output_dir or Path("reports")
         try:
@@ -194,5 +195,5 @@ def _audit_with(args: argparse.Namespace, prefetched: FdWalk | None) -> int:
         # JSON on stdout stays parseable: the file list then goes to stderr.
         stream = sys.stderr if args.format == "json" and args.output is None else sys.stdout
         for path in paths:
-            print(f"report written to {path}", file=stream)
+            say_wrote(path, to=stream)
     return audit.exit_code(result)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.cli.args import add_color, use_color
-from agent.cli.output import say_invalid, write_output
+from agent.cli.output import say_invalid, say_wrote, write_output
 from agent.cli.render import RUN_FORMATS, rendered
 from agent.daemon.config import DEFAULT_PATH, load_config
 from agent.daemon.history import (
@@ -233,6 +233,8 @@ def _show(args: argparse.Namespace) -> int:
         error = write_output(data, args.output, 0o640)
         if error is not None:
             raise HistoryError(error)
+        if args.output is not None:
+            say_wrote(args.output)
         return 0
     return _with_history(args, body)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from agent.core import layout
 from agent.core.atomic import write_atomic
@@ -29,6 +29,12 @@ def write_output(data: bytes, output: Path | None, mode: int) -> str | None:
     except OSError as exc:
         return f"cannot write {output}: {exc.strerror or exc}"
     return None
+
+
+def say_wrote(path: Path, then: str = "", *, to: TextIO | None = None) -> None:
+    """The one way a command says it wrote a file: ``wrote PATH`` (and ``then``), on stdout, or
+    on ``to`` when stdout carries something else (JSON, a diff)."""
+    print(f"wrote {path}{then}", file=to or sys.stdout)
 
 
 def say_invalid(diagnostics: Iterable[Diagnostic], verdict: str) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.cli.args import add_color, use_color
-from agent.cli.output import write_output
+from agent.cli.output import say_wrote, write_output
 from agent.cli.render import RUN_FORMATS, rendered
 from agent.report.load import ResultLoadError, load_run
 from agent.result import AuditRun
@@ -99,6 +99,8 @@ def _render(args: argparse.Namespace) -> int:
     if error is not None:
         print(f"hostguard: {error}", file=sys.stderr)
         return EXIT_USAGE
+    if args.output is not None:
+        say_wrote(args.output)
     return 0
 
 
@@ -137,7 +139,7 @@ def _merge(args: argparse.Namespace) -> int:
     if error is not None:
         print(f"hostguard: {error}", file=sys.stderr)
         return EXIT_USAGE
-    print(f"fleet page of {len(runs)} result(s) written to {args.output}")
+    say_wrote(args.output, f" (fleet page of {len(runs)} result(s))")
     return 0
 
 

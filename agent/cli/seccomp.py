@@ -16,7 +16,7 @@ from typing import Any
 
 from agent.cli import seccomp_diff, seccomp_learn, seccomp_live, seccomp_merge, seccomp_record
 from agent.cli.args import command_words, runs_a_command
-from agent.cli.output import profile_or_say, write_output
+from agent.cli.output import profile_or_say, say_wrote, write_output
 from agent.enforce import exec as enforce
 from agent.seccomp import compile as seccomp_compile
 from agent.seccomp import oci, syscalls, systemd
@@ -97,7 +97,7 @@ def _emit(data: bytes, output: Path | None, then: str = "") -> int:
         print(f"hostguard: {error}", file=sys.stderr)
         return 2
     if output is not None:
-        print(f"wrote {output}{then}")
+        say_wrote(output, then)
     return 0
 
 

@@ -41,7 +41,7 @@ def test_audit_writes_every_requested_report(tmp_path: Path, policy_file: Path,
     assert names == [f"{stem}.json", f"{stem}.junit.xml", f"{stem}.sarif"]
     assert stem.startswith("trd-gw-01-")
     lines = done.stdout.splitlines()
-    assert lines[-3:] == [f"report written to {out / n}" for n in
+    assert lines[-3:] == [f"wrote {out / n}" for n in
                           (f"{stem}.json", f"{stem}.junit.xml", f"{stem}.sarif")]
     assert {stat.S_IMODE((out / n).stat().st_mode) for n in names} == {0o640}
     run = load_run(json.loads((out / f"{stem}.json").read_text(encoding="utf-8")))
@@ -59,7 +59,7 @@ def test_default_output_dir_and_keep(tmp_path: Path, policy_file: Path) -> None:
     assert done.returncode == 1, done.stderr
     names = sorted(os.listdir(reports))
     assert len(names) == 2 and names[0] == "trd-gw-01-20200102T000000Z.json"
-    assert done.stdout.splitlines()[-1] == f"report written to reports/{names[1]}"
+    assert done.stdout.splitlines()[-1] == f"wrote reports/{names[1]}"
 
 
 def test_json_stdout_stays_parseable_with_reports(tmp_path: Path, policy_file: Path) -> None:
@@ -67,7 +67,7 @@ def test_json_stdout_stays_parseable_with_reports(tmp_path: Path, policy_file: P
                    str(TRADING_ROOT), "--format", "json", "--report", "sarif", "--output-dir",
                    str(tmp_path / "o"))
     assert json.loads(done.stdout)["schema"] == "hostguard/result/v1"
-    assert done.stderr.startswith(f"report written to {tmp_path / 'o'}/trd-gw-01-")
+    assert done.stderr.startswith(f"wrote {tmp_path / 'o'}/trd-gw-01-")
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -109,7 +109,7 @@ def test_render_to_a_file_and_from_stdin(tmp_path: Path) -> None:
     out = tmp_path / "r.sarif"
     done = run_cli("report", "render", str(FIXTURES / "gateway.json"), "--format", "sarif",
                    "-o", str(out))
-    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+    assert (done.returncode, done.stdout, done.stderr) == (0, f"wrote {out}\n", "")
     assert out.read_text(encoding="utf-8") == sarif.render(load_run(fixture_data("gateway")))
     assert stat.S_IMODE(out.stat().st_mode) == 0o640
     done = subprocess.run([sys.executable, "-m", "agent", "report", "render", "-", "--format",

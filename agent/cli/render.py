@@ -7,15 +7,31 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agent.report.writer import FORMATS
+from agent.report.writer import EXTENSIONS, FORMATS
 
 if TYPE_CHECKING:
     from agent.result import AuditRun
 
 RUN_FORMATS = (*sorted(FORMATS), "text")
 """The report file formats, and ``text`` (the terminal's)."""
+_BY_EXTENSION = sorted([(f".{ext}", name) for name, ext in EXTENSIONS.items()] + [(".txt", "text")],
+                       key=lambda pair: -len(pair[0]))
+"""(suffix, format), longest suffix first (``.junit.xml`` before a shorter one)."""
+
+
+def format_of(path: Path) -> str | None:
+    """The format a file name's extension names (``r.junit.xml`` -> ``junit``), or None."""
+    name = path.name.lower()
+    return next((fmt for suffix, fmt in _BY_EXTENSION
+                 if name.endswith(suffix) and len(name) > len(suffix)), None)
+
+
+def extensions() -> str:
+    """The extensions :func:`format_of` knows, for messages: ``.html, .json, ...``."""
+    return ", ".join(sorted(suffix for suffix, _ in _BY_EXTENSION))
 
 
 def html_renderer() -> Callable[..., str] | str:

@@ -17,7 +17,7 @@ from typing import Any
 
 from agent.cli.args import add_color, use_color
 from agent.cli.output import say_wrote, write_output
-from agent.cli.render import RUN_FORMATS, rendered
+from agent.cli.render import RUN_FORMATS, extensions, format_of, rendered
 from agent.report.load import ResultLoadError, load_run
 from agent.result import AuditRun
 
@@ -67,7 +67,8 @@ def _add_render(rsub: Any) -> None:
                              "or json", description="Render a hostguard/result/v1 JSON file "
                              "(- for stdin). Exit 0 rendered, 2 unusable input or arguments.")
     render.add_argument("result", metavar="RESULT.json")
-    render.add_argument("--format", choices=RUN_FORMATS, required=True)
+    render.add_argument("--format", choices=RUN_FORMATS,
+                        help="default: what -o's extension names (.html, .junit.xml, .txt ...)")
     render.add_argument("-o", "--output", type=Path, metavar="FILE",
                         help="write here (atomically, mode 0640) instead of stdout")
     render.add_argument("--baseline", metavar="PREVIOUS.json",
@@ -79,6 +80,14 @@ def _add_render(rsub: Any) -> None:
 
 
 def _render(args: argparse.Namespace) -> int:
+    if args.format is None:
+        args.format = None if args.output is None else format_of(args.output)
+        if args.format is None:
+            where = ("" if args.output is None
+                     else f" ({args.output.name}: not one of {extensions()})")
+            print(f"hostguard: give --format, or -o FILE whose extension names the format{where}",
+                  file=sys.stderr)
+            return EXIT_USAGE
     if args.baseline is not None and args.format != "html":
         print("hostguard: --baseline applies to --format html only", file=sys.stderr)
         return EXIT_USAGE

@@ -155,3 +155,43 @@ def test_render_missing_file_and_baseline_misuse(tmp_path: Path) -> None:
                    "--baseline", str(FIXTURES / "gateway.json"))
     assert (done.returncode, done.stderr) == (
         2, "hostguard: --baseline applies to --format html only\n")
+
+
+@pytest.mark.parametrize(("name", "fmt"), [("r.junit.xml", "junit"), ("r.SARIF", "sarif"),
+                                           ("r.txt", "text"), ("r.json", "json")])
+def test_render_takes_the_format_from_the_output_name(tmp_path: Path, name: str,
+                                                      fmt: str) -> None:
+    out = tmp_path / name
+    done = run_cli("report", "render", str(FIXTURES / "gateway.json"), "-o", str(out))
+    assert (done.returncode, done.stdout, done.stderr) == (0, f"wrote {out}\n", "")
+    run = load_run(fixture_data("gateway"))
+    expected = {"json": json_report.render, "junit": junit.render, "sarif": sarif.render,
+                "text": text.render}[fmt](run)
+    assert out.read_text(encoding="utf-8") == expected
+
+
+def test_render_writes_html_named_by_its_extension(tmp_path: Path) -> None:
+    out = tmp_path / "r.html"
+    done = run_cli("report", "render", str(FIXTURES / "gateway.json"), "-o", str(out))
+    assert (done.returncode, done.stderr) == (0, "")
+    assert out.read_text(encoding="utf-8").lstrip().lower().startswith("<!doctype html>")
+
+
+def test_an_explicit_format_wins_over_the_extension(tmp_path: Path) -> None:
+    out = tmp_path / "r.html"
+    done = run_cli("report", "render", str(FIXTURES / "gateway.json"), "--format", "sarif",
+                   "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    assert out.read_text(encoding="utf-8") == sarif.render(load_run(fixture_data("gateway")))
+
+
+@pytest.mark.parametrize(("output", "why"), [
+    ([], ""),
+    (["-o", "r.xml"], " (r.xml: not one of .html, .json, .junit.xml, .sarif, .txt)"),
+])
+def test_render_without_a_format_to_tell(tmp_path: Path, output: list[str], why: str) -> None:
+    done = run_cli("report", "render", str(FIXTURES / "gateway.json"), *output, cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (f"hostguard: give --format, or -o FILE whose extension names the "
+                           f"format{why}\n")
+    assert os.listdir(tmp_path) == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -183,6 +184,7 @@ def _audit_with(args: argparse.Namespace, prefetched: FdWalk | None) -> int:
         sys.stdout.write(text_report.render(result, args.verbose,
                                             color=use_color(args.color, sys.stdout)))
         say_wrote(args.output)
+    paths: list[Path] = []
     if args.report is not None:
         folder = args.output_dir or Path("reports")
         try:
@@ -196,4 +198,23 @@ def _audit_with(args: argparse.Namespace, prefetched: FdWalk | None) -> int:
         stream = sys.stderr if args.format == "json" and args.output is None else sys.stdout
         for path in paths:
             say_wrote(path, to=stream)
+    if sys.stdout.isatty() and (args.format == "text" or args.output is not None):
+        print(next_step(args, paths) or "", end="")  # a hint for people, not for logs
     return audit.exit_code(result)
+
+
+def next_step(args: argparse.Namespace, reports: list[Path]) -> str | None:
+    """After the summary: the command that writes the HTML report (from the JSON result just
+    written, else how to have both written); None when the HTML report was written."""
+    formats = args.report or []
+    if "html" in formats:
+        return None
+    if args.format == "json" and args.output is not None:
+        result = args.output
+    elif "json" in formats:
+        result = reports[formats.index("json")]
+    else:
+        return ("next: --report html,json writes the HTML report and the JSON result "
+                "(into reports/)\n")
+    page = shlex.quote(str(result.with_suffix(".html")))
+    return f"next: hostguard report render {shlex.quote(str(result))} -o {page}\n"

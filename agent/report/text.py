@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 
 from agent.policy.model import Severity
-from agent.report.score import FAILING
+from agent.report.score import FAILING, score
 from agent.result import AuditRun, Status
 
 # A check that could not be evaluated is as urgent as one that failed: both are not compliant,
@@ -60,13 +60,15 @@ def _clean(text: str) -> str:
 
 
 def summary(run: AuditRun) -> str:
-    """Header and counts only."""
+    """Header, counts and the hardening score (when anything weighs) only."""
     host = run.host
     counts = ", ".join(f"{n} {s}" for s, n in run.counts.items() if n)
     kernel = _clean(host.kernel_release or "?")
+    scored = score(run)
+    weighed = "" if scored is None else f", score {scored:.1f}%"
     return (f"hostguard audit of {_clean(host.hostname)} (kernel {kernel}) "
-            f"at {run.started}: {len(run.results)} checks, {counts or 'nothing to check'} "
-            f"[{run.duration_ms:.0f} ms, policy {run.policy_digest[:12]}]\n")
+            f"at {run.started}: {len(run.results)} checks, {counts or 'nothing to check'}"
+            f"{weighed} [{run.duration_ms:.0f} ms, policy {run.policy_digest[:12]}]\n")
 
 
 def render(run: AuditRun, verbose: bool = False, *, color: bool = False) -> str:

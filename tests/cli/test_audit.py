@@ -20,8 +20,8 @@ from tests.support import run_cli
 TODAY = "2026-06-01"
 SUMMARY = re.compile(
     r"hostguard audit of (?P<host>.*) \(kernel (?P<kernel>.*)\) at "
-    r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ: (?P<total>\d+) checks, (?P<counts>.*) "
-    r"\[\d+ ms, policy [0-9a-f]{12}\]"
+    r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ: (?P<total>\d+) checks, (?P<counts>.*?)"
+    r"(?:, score (?P<score>\d+\.\d)%)? \[\d+ ms, policy [0-9a-f]{12}\]"
 )
 TOP_KEYS = ["schema", "tool", "host", "policy", "started", "duration_ms", "summary", "results"]
 

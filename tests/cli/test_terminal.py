@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.authoring import TRADING_ROOT, check, policy, sysctl, write
-from tests.support import PROJECT, need_root
+from tests.support import PROJECT, need_root, need_tool
 
 TODAY = "2026-06-01"
 FAILING = [sysctl("KRN-001", "kernel.kptr_restrict", "ge", 1),
@@ -136,3 +137,57 @@ def test_a_real_capability_list_is_folded_and_whole_with_verbose(tmp_path: Path)
         assert len(every.split(", ")) == len(first.split(", ")) + int(more)
     assert whole[2:4] == [" " * 34 + "fix: CapabilityBoundingSet= in the unit",
                           " " * 34 + "     systemctl restart it"]
+
+
+# --- the summary and the next step -------------------------------------------------------------
+
+
+def test_the_summary_carries_the_score_and_the_next_step(failing_policy: Path) -> None:
+    code, out = on_a_terminal(*audit_args(failing_policy, "--color", "never"))
+    assert code == 1
+    summary, hint = out.splitlines()[-2:]
+    assert summary.startswith("hostguard audit of trd-gw-01 ")
+    assert ": 2 checks, 1 pass, 1 fail, score 50.0% [" in summary
+    assert hint == ("next: --report html,json writes the HTML report and the JSON result "
+                    "(into reports/)")
+    assert "next:" not in piped(*audit_args(failing_policy)).stdout  # a hint, not for logs
+
+
+def test_the_next_step_names_the_json_and_renders_the_html(failing_policy: Path,
+                                                           tmp_path: Path) -> None:
+    result = tmp_path / "my results" / "r.json"
+    code, out = on_a_terminal(*audit_args(failing_policy, "--format", "json", "--output",
+                                          str(result)))
+    assert code == 1
+    wrote, hint = out.splitlines()[-2:]
+    assert wrote == f"wrote {result}"
+    page = tmp_path / "my results" / "r.html"
+    assert hint == f"next: hostguard report render '{result}' -o '{page}'"
+    # the advice works as given
+    done = piped(*shlex.split(hint.removeprefix("next: hostguard ")))
+    assert (done.returncode, done.stdout) == (0, f"wrote {page}\n"), done.stderr
+    assert page.read_text(encoding="utf-8").lstrip().lower().startswith("<!doctype html>")
+
+
+def test_no_next_step_once_the_html_is_written(failing_policy: Path, tmp_path: Path) -> None:
+    code, out = on_a_terminal(*audit_args(failing_policy, "--report", "json,html",
+                                          "--output-dir", str(tmp_path / "reports")))
+    assert code == 1
+    (page,) = (tmp_path / "reports").glob("*.html")
+    assert out.splitlines()[-1] == f"wrote {page}"
+    assert "next:" not in out
+
+
+def test_make_audit_writes_the_html_report_and_says_where(tmp_path: Path) -> None:
+    make = need_tool("make")
+    stamp = tmp_path / "stamp"
+    stamp.touch()  # newer than pyproject.toml: make builds no venv, the CLI runs from here
+    reports = tmp_path / "out"
+    done = subprocess.run([make, "-s", "audit", f"STAMP={stamp}", f"REPORTS={reports}",
+                           f"HOSTGUARD={sys.executable} -m agent"], cwd=PROJECT, env=_env({}),
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    (result,) = reports.glob("audit-*.json")
+    (page,) = reports.glob("*.html")
+    assert done.stdout.splitlines()[-2:] == [f"wrote {result}", f"wrote {page}"]
+    assert page.read_text(encoding="utf-8").lstrip().lower().startswith("<!doctype html>")

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from agent.report import text
+from agent.report import score, text
 from agent.result import AuditRun
 from tests.report.html_runs import make_check, make_result, make_run
 from tests.report.runs import CONTROL
@@ -115,3 +115,16 @@ def test_verbose_shows_the_remediation_of_failing_checks() -> None:
     assert lines[6:8] == lines[2:4]  # the error's too
     assert sum(1 for line in lines if "fix:" in line) == 2  # not the waived or passing check
     assert "fix:" not in text.render(run)
+
+
+def test_the_summary_carries_the_score() -> None:
+    run = make_run("gw", [make_result(make_check("A", "critical"), "pass"),
+                          make_result(make_check("B", "high"), "fail"),
+                          make_result(make_check("C", "low"), "waived")])
+    assert score.score(run) == 75.0
+    assert text.summary(run).endswith(", 1 pass, 1 fail, 1 waived, score 75.0% "
+                                      "[12 ms, policy cdcdcdcdcdcd]\n")
+    # nothing weighs (only info checks): no score rather than a made-up one
+    nothing = make_run("gw", [make_result(make_check("I", "info"), "fail")])
+    assert score.score(nothing) is None
+    assert text.summary(nothing).endswith(": 1 checks, 1 fail [12 ms, policy cdcdcdcdcdcd]\n")

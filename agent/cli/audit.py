@@ -60,8 +60,8 @@ def add_parsers(sub: Any) -> None:
                      "exists, else the policies shipped with hostguard)")
     aud.add_argument("--root", type=Path, default=Path("/"), help="host root (default /)")
     aud.add_argument("--format", choices=["text", "json"], default="text")
-    aud.add_argument("--output", type=Path, help="write the report here (atomically); a "
-                     "summary still goes to stdout")
+    aud.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the report here "
+                     "(atomically); a summary still goes to stdout")
     aud.add_argument("--label", type=_label, action="append", default=[], metavar="KEY=VALUE",
                      help="host label for policies' hosts.labels selectors (repeatable)")
     aud.add_argument("--verbose", "-v", action="store_true", help="list passing checks too")

@@ -39,6 +39,14 @@ def _report_formats(value: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def _format(value: str) -> str:
+    # A report file format named where the terminal's is chosen: say where it goes instead.
+    if value not in ("text", "json") and value in report_writer.FORMATS:
+        raise argparse.ArgumentTypeError(
+            f"{value} is a report file: use --report {value} (--format is text or json)")
+    return value
+
+
 def _positive(value: str) -> int:
     try:
         number = int(value)
@@ -59,7 +67,7 @@ def add_parsers(sub: Any) -> None:
                      help="policy files or folders (default: /etc/hostguard/policies when it "
                      "exists, else the policies shipped with hostguard)")
     aud.add_argument("--root", type=Path, default=Path("/"), help="host root (default /)")
-    aud.add_argument("--format", choices=["text", "json"], default="text")
+    aud.add_argument("--format", type=_format, choices=["text", "json"], default="text")
     aud.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the report here "
                      "(atomically); a summary still goes to stdout")
     aud.add_argument("--label", type=_label, action="append", default=[], metavar="KEY=VALUE",

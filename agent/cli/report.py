@@ -124,8 +124,8 @@ def _add_merge(rsub: Any) -> None:
                             "score (worst first), failure counts per check, a section per host. "
                             "Exit 0 written, 2 unusable input or arguments.")
     merge.add_argument("results", nargs="+", metavar="RESULT.json")
-    merge.add_argument("-o", "--output", type=Path, required=True, metavar="FILE",
-                       help="the page to write (atomically, mode 0640)")
+    merge.add_argument("-o", "--output", type=Path, metavar="FILE",
+                       help="write the page here (atomically, mode 0640) instead of stdout")
     merge.set_defaults(handler=_merge)
 
 
@@ -148,7 +148,8 @@ def _merge(args: argparse.Namespace) -> int:
     if error is not None:
         print(f"hostguard: {error}", file=sys.stderr)
         return EXIT_USAGE
-    say_wrote(args.output, f" (fleet page of {len(runs)} result(s))")
+    if args.output is not None:
+        say_wrote(args.output, f" (fleet page of {len(runs)} result(s))")
     return 0
 
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from agent.report import fleet, junit, sarif, text
 from agent.report import json as json_report
-from agent.report import junit, sarif, text
 from agent.report.load import load_run
 from tests.authoring import TRADING_ROOT, policy, sysctl, write
 from tests.report.conftest import FIXTURES, fixture_data
@@ -194,4 +194,14 @@ def test_render_without_a_format_to_tell(tmp_path: Path, output: list[str], why:
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr == (f"hostguard: give --format, or -o FILE whose extension names the "
                            f"format{why}\n")
+    assert os.listdir(tmp_path) == []
+
+
+def test_merge_writes_to_stdout_without_o(tmp_path: Path) -> None:
+    names = ["gateway", "hostile"]
+    done = run_cli("report", "merge", *(str(FIXTURES / f"{n}.json") for n in names),
+                   cwd=tmp_path)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == fleet.render([load_run(fixture_data(n)) for n in names]).encode(
+        "utf-8", "backslashreplace").decode("utf-8")
     assert os.listdir(tmp_path) == []

@@ -8,11 +8,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from agent.core import layout
 from agent.core.atomic import write_atomic
 from agent.core.diagnostic import Diagnostic
 
 if TYPE_CHECKING:
+    from agent.core import layout
     from agent.seccomp.model import Profile
 
 
@@ -60,6 +60,8 @@ def lay_out(steps: list[layout.Step], dry_run: bool) -> int:
     """Write the steps (unless ``dry_run``), saying what each does; the exit status: 0 done, 1 a
     file kept, 2 something in the way (nothing written) or a write failed (the steps told
     before it were written)."""
+    from agent.core import layout  # noqa: PLC0415 - the installers only, not every command
+
     blocked = [s for s in steps if s.state is layout.State.BLOCKED]
     for step in blocked:
         # What is in the way of a folder is in the way of all it would hold: told once.

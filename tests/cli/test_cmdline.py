@@ -38,3 +38,38 @@ def test_audit_format_otherwise_lists_the_choices() -> None:
     assert done.returncode == 2
     assert done.stderr.endswith("argument --format: invalid choice: 'yaml' (choose from 'text', "
                                 "'json')\n")
+
+
+# --- a mistyped option -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("words", "prog", "hint"), [
+    (["audit", "--lable", "role=gateway"], "hostguard audit",
+     "unrecognized arguments: --lable role=gateway (did you mean --label?)"),
+    (["audit", "--polcy", "p.yaml"], "hostguard audit",
+     "unrecognized arguments: --polcy p.yaml (did you mean --policy?)"),
+    (["audit", "--colour=never"], "hostguard audit",
+     "unrecognized arguments: --colour=never (did you mean --color?)"),
+    (["report", "render", "r.json", "--fromat", "html"], "hostguard report render",
+     "unrecognized arguments: --fromat html (did you mean --format?)"),
+    (["seccomp", "compile", "p.yaml", "--lossyy"], "hostguard seccomp compile",
+     "unrecognized arguments: --lossyy (did you mean --lossy?)"),
+    (["history", "show", "1", "--bd", "x"], "hostguard history show",
+     "unrecognized arguments: --bd x (did you mean --db?)"),
+    (["audit", "--zzzzzz"], "hostguard audit", "unrecognized arguments: --zzzzzz"),
+    (["audit", "stray"], "hostguard audit", "unrecognized arguments: stray"),
+])
+def test_a_mistyped_option_gets_a_hint_and_the_usage_of_its_command(
+        words: list[str], prog: str, hint: str) -> None:
+    done = run_cli(*words)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.startswith(f"usage: {prog} ")
+    assert done.stderr.endswith(f"\n{prog}: error: {hint}\n")
+
+
+def test_a_command_that_runs_a_command_keeps_its_own_status() -> None:
+    done = run_cli("exec", "--profle", "p.yaml", "--", "true")
+    assert done.returncode == 126
+    assert done.stderr.startswith("usage: hostguard exec ")
+    assert done.stderr.endswith("hostguard exec: unrecognized arguments: --profle (did you mean "
+                                "--profile?); the command was not run\n")

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from agent.cli import COMMANDS
 from tests.authoring import TRADING_ROOT, policy, sysctl, write
-from tests.support import run_cli
+from tests.support import PROJECT, run_cli
 
 PASSING = [sysctl("KRN-001", "kernel.kptr_restrict", "ge", 1)]
 
@@ -73,3 +78,42 @@ def test_a_command_that_runs_a_command_keeps_its_own_status() -> None:
     assert done.stderr.startswith("usage: hostguard exec ")
     assert done.stderr.endswith("hostguard exec: unrecognized arguments: --profle (did you mean "
                                 "--profile?); the command was not run\n")
+
+
+# --- the top-level help ------------------------------------------------------------------------
+
+
+def listed(help_text: str) -> dict[str, str]:
+    """The commands a help lists (under its positional arguments) and their one-line summary."""
+    found: dict[str, str] = {}
+    name = None
+    for line in help_text.split("\n\n")[2].splitlines()[2:]:  # past the metavar line
+        if line.startswith("    ") and not line.startswith("     "):
+            name, _, summary = line.strip().partition(" ")
+            found[name] = summary.strip()
+        elif name is not None and not found[name]:
+            found[name] = line.strip()  # a long name puts its summary on the next line
+    return found
+
+
+def help_of(*words: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "agent", *words, "--help"], cwd=PROJECT,
+                          env={**os.environ, "PYTHONPATH": str(PROJECT), "COLUMNS": "500"},
+                          capture_output=True, text=True, timeout=60, check=True)
+    return done.stdout
+
+
+def test_the_top_level_help_lists_every_command_with_what_it_does() -> None:
+    top = listed(help_of())
+    assert list(top) == list(COMMANDS)
+    assert all(top.values()), top
+    groups = 0
+    for command, summary in top.items():
+        sub = help_of(command)
+        if "\n  COMMAND\n" not in sub and "\n  SUBCOMMAND\n" not in sub:
+            continue  # no subcommands
+        groups += 1
+        words = set(re.findall(r"[\w-]+", summary))
+        missing = [name for name in listed(sub) if name not in words]
+        assert not missing, f"{command}: {summary!r} does not name {missing}"
+    assert groups == 4  # seccomp, report, history, policies

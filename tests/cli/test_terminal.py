@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from agent.daemon.history import History
 from tests.authoring import TRADING_ROOT, check, policy, sysctl, write
+from tests.report.html_runs import make_check, make_result, make_run
 from tests.support import PROJECT, need_root, need_tool
 
 TODAY = "2026-06-01"
@@ -191,3 +193,15 @@ def test_make_audit_writes_the_html_report_and_says_where(tmp_path: Path) -> Non
     (page,) = reports.glob("*.html")
     assert done.stdout.splitlines()[-2:] == [f"wrote {result}", f"wrote {page}"]
     assert page.read_text(encoding="utf-8").lstrip().lower().startswith("<!doctype html>")
+
+
+def test_history_show_follows_the_terminal_too(tmp_path: Path) -> None:
+    db = tmp_path / "history.db"
+    with History(db) as history:
+        history.record(make_run("gw", [make_result(make_check("LAT-001", "high"), "fail")]))
+    show = ["history", "show", "latest", "--db", str(db)]
+    assert on_a_terminal(*show)[1].startswith(PAINTED_FAIL)
+    assert on_a_terminal(*show, env={"NO_COLOR": "1"})[1].startswith(
+        "FAIL           high     LAT-001")
+    assert piped(*show).stdout.startswith("FAIL           high     LAT-001")
+    assert piped(*show, "--color", "always").stdout.startswith(PAINTED_FAIL)

@@ -4,6 +4,8 @@ PYTHON ?= python3
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 HOSTNAME := $(shell hostname 2>/dev/null || echo host)
+HOSTGUARD ?= $(VENV)/bin/hostguard
+REPORTS ?= reports
 
 .PHONY: audit test test-plain-records lint lint-policies schema bench clean
 
@@ -12,12 +14,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $(STAMP)
 
-## audit: one-shot audit of this host with the shipped policy; exit 0 whenever the audit ran
+## audit: one-shot audit of this host with the shipped policy: the findings, then the JSON result
+## and the HTML report in $(REPORTS)/ (their paths printed); exit 0 whenever the audit ran
 audit: $(STAMP)
-	@mkdir -p reports
-	@$(VENV)/bin/hostguard audit --policy policies/trading-baseline.yaml --format json \
-		--output reports/audit-$(HOSTNAME).json; rc=$$?; \
-	case $$rc in 0|1|3|5) ;; *) exit $$rc;; esac
+	@mkdir -p $(REPORTS)
+	@$(HOSTGUARD) audit --policy policies/trading-baseline.yaml --format json \
+		--output $(REPORTS)/audit-$(HOSTNAME).json --report html --output-dir $(REPORTS); \
+	rc=$$?; case $$rc in 0|1|3|5) ;; *) exit $$rc;; esac
 
 ## test: ruff, mypy, the schema freshness check, policy lint, then the whole test suite
 test: lint lint-policies

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NoReturn, TextIO
 
 from agent import __version__
+from agent.cli.args import Parser
 from agent.core.native import MissingLibrary
 from agent.core.registry import LazyRegistry
 
@@ -43,7 +44,7 @@ ONE_SHOT = frozenset({"lint", "audit"})
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The whole command line; with ``command`` (a key of :data:`COMMANDS`) only the commands
     of its module (the others' modules are then not imported)."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="hostguard",
         description="Host-hardening audit and policy enforcement for Linux trading hosts.",
     )

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.cli.args import date
+from agent.cli.args import add_color, date, use_color
+from agent.cli.output import say_wrote
 from agent.core import shipped
 from agent.core.atomic import write_atomic
 from agent.report import writer as report_writer
@@ -37,6 +39,14 @@ def _report_formats(value: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def _format(value: str) -> str:
+    # A report file format named where the terminal's is chosen: say where it goes instead.
+    if value not in ("text", "json") and value in report_writer.FORMATS:
+        raise argparse.ArgumentTypeError(
+            f"{value} is a report file: use --report {value} (--format is text or json)")
+    return value
+
+
 def _positive(value: str) -> int:
     try:
         number = int(value)
@@ -58,12 +68,13 @@ def add_parsers(sub: Any) -> None:
                      help="policy files or folders (default: /etc/hostguard/policies when it "
                      "exists, else the policies shipped with hostguard)")
     aud.add_argument("--root", type=Path, default=Path("/"), help="host root (default /)")
-    aud.add_argument("--format", choices=["text", "json"], default="text")
-    aud.add_argument("--output", type=Path, help="write the report here (atomically); a "
-                     "summary still goes to stdout")
+    aud.add_argument("--format", type=_format, choices=["text", "json"], default="text")
+    aud.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the report here "
+                     "(atomically); a summary still goes to stdout")
     aud.add_argument("--label", type=_label, action="append", default=[], metavar="KEY=VALUE",
                      help="host label for policies' hosts.labels selectors (repeatable)")
     aud.add_argument("--verbose", "-v", action="store_true", help="list passing checks too")
+    add_color(aud)
     aud.add_argument("--today", type=date, help="judge waiver expiry as of this date")
     aud.add_argument("--report", type=_report_formats, metavar="FORMAT[,FORMAT...]",
                      help="also write report files <hostname>-<UTC timestamp>.<ext> "
@@ -168,8 +179,9 @@ def _audit_with(args: argparse.Namespace, prefetched: FdWalk | None) -> int:
         except OSError as exc:
             print(f"hostguard: cannot write {args.seccomp_cache}: {exc.strerror or exc}",
                   file=sys.stderr)
+    to = sys.stdout if args.output is None else None
     rendered = (json_report.render(result) if args.format == "json"
-                else text_report.render(result, args.verbose))
+                else text_report.render(result, args.verbose, color=use_color(args.color, to)))
     if args.output is None:
         sys.stdout.write(rendered)
         if args.format == "json" and result.not_evaluated:
@@ -181,8 +193,10 @@ def _audit_with(args: argparse.Namespace, prefetched: FdWalk | None) -> int:
         except OSError as exc:
             print(f"hostguard: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
             return EXIT_USAGE
-        sys.stdout.write(text_report.render(result, args.verbose))
-        print(f"report written to {args.output}")
+        sys.stdout.write(text_report.render(result, args.verbose,
+                                            color=use_color(args.color, sys.stdout)))
+        say_wrote(args.output)
+    paths: list[Path] = []
     if args.report is not None:
         folder = args.output_dir or Path("reports")
         try:
@@ -195,5 +209,24 @@ def _audit_with(args: argparse.Namespace, prefetched: FdWalk | None) -> int:
         # JSON on stdout stays parseable: the file list then goes to stderr.
         stream = sys.stderr if args.format == "json" and args.output is None else sys.stdout
         for path in paths:
-            print(f"report written to {path}", file=stream)
+            say_wrote(path, to=stream)
+    if sys.stdout.isatty() and (args.format == "text" or args.output is not None):
+        print(next_step(args, paths) or "", end="")  # a hint for people, not for logs
     return audit.exit_code(result)
+
+
+def next_step(args: argparse.Namespace, reports: list[Path]) -> str | None:
+    """After the summary: the command that writes the HTML report (from the JSON result just
+    written, else how to have both written); None when the HTML report was written."""
+    formats = args.report or []
+    if "html" in formats:
+        return None
+    if args.format == "json" and args.output is not None:
+        result = args.output
+    elif "json" in formats:
+        result = reports[formats.index("json")]
+    else:
+        return ("next: --report html,json writes the HTML report and the JSON result "
+                "(into reports/)\n")
+    page = shlex.quote(str(result.with_suffix(".html")))
+    return f"next: hostguard report render {shlex.quote(str(result))} -o {page}\n"

@@ -15,7 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from agent.cli.output import say_invalid, write_output
+from agent.cli.args import add_color, use_color
+from agent.cli.output import say_invalid, say_wrote, write_output
 from agent.cli.render import RUN_FORMATS, rendered
 from agent.daemon.config import DEFAULT_PATH, load_config
 from agent.daemon.history import (
@@ -74,7 +75,7 @@ def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
 def add_parsers(sub: Any) -> None:
     """Register ``hostguard history`` and its subcommands."""
     history = sub.add_parser(
-        "history", help="read, verify and prune the audit history",
+        "history", help="the audit history: list, show, diff, at, verify, prune",
         description="The daemon's SQLite history of every audit run, hash-chained. Exit 0 done, "
         "1 the negative answer (tampered, changes, no run in force, prune refused), 2 unusable "
         "database, configuration or arguments.")
@@ -102,6 +103,7 @@ def add_parsers(sub: Any) -> None:
                       help="write here (atomically, mode 0640) instead of stdout")
     show.add_argument("--verbose", "-v", action="store_true",
                       help="text only: list passing checks too")
+    add_color(show)
     diff = add("diff", "checks whose status or evidence changed between two runs; exit 1 when "
                "something changed", _diff)
     diff.add_argument("run_a", type=_run_id, metavar="RUN_A")
@@ -223,12 +225,16 @@ def _show(args: argparse.Namespace) -> int:
         return EXIT_USAGE
 
     def body(history: History) -> int:
-        data = rendered(history.load_run(_resolve(history, args.run)), args.format, args.verbose)
+        color = use_color(args.color, sys.stdout if args.output is None else None)
+        data = rendered(history.load_run(_resolve(history, args.run)), args.format, args.verbose,
+                        color=color)
         if isinstance(data, str):
             raise HistoryError(data)
         error = write_output(data, args.output, 0o640)
         if error is not None:
             raise HistoryError(error)
+        if args.output is not None:
+            say_wrote(args.output)
         return 0
     return _with_history(args, body)
 

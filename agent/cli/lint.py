@@ -15,7 +15,8 @@ not import the linter."""
 
 def add_parsers(sub: Any) -> None:
     """Register ``lint`` on the top-level subparsers ``sub``."""
-    lint = sub.add_parser("lint", help="check policy files for schema and semantic errors",
+    lint = sub.add_parser("lint", help="check policies, seccomp profiles and the daemon "
+                          "configuration for errors",
                           description="Lint policy files and folders (searched recursively for "
                           "*.yaml and *.yml). Exit 0 clean, 1 errors, 2 unusable arguments.")
     lint.add_argument("paths", nargs="*", metavar="PATH",

@@ -6,13 +6,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
-from agent.core import layout
 from agent.core.atomic import write_atomic
 from agent.core.diagnostic import Diagnostic
 
 if TYPE_CHECKING:
+    from agent.core import layout
     from agent.seccomp.model import Profile
 
 
@@ -29,6 +29,12 @@ def write_output(data: bytes, output: Path | None, mode: int) -> str | None:
     except OSError as exc:
         return f"cannot write {output}: {exc.strerror or exc}"
     return None
+
+
+def say_wrote(path: Path, then: str = "", *, to: TextIO | None = None) -> None:
+    """The one way a command says it wrote a file: ``wrote PATH`` (and ``then``), on stdout, or
+    on ``to`` when stdout carries something else (JSON, a diff)."""
+    print(f"wrote {path}{then}", file=to or sys.stdout)
 
 
 def say_invalid(diagnostics: Iterable[Diagnostic], verdict: str) -> None:
@@ -54,6 +60,8 @@ def lay_out(steps: list[layout.Step], dry_run: bool) -> int:
     """Write the steps (unless ``dry_run``), saying what each does; the exit status: 0 done, 1 a
     file kept, 2 something in the way (nothing written) or a write failed (the steps told
     before it were written)."""
+    from agent.core import layout  # noqa: PLC0415 - the installers only, not every command
+
     blocked = [s for s in steps if s.state is layout.State.BLOCKED]
     for step in blocked:
         # What is in the way of a folder is in the way of all it would hold: told once.

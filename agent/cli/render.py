@@ -7,15 +7,31 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agent.report.writer import FORMATS
+from agent.report.writer import EXTENSIONS, FORMATS
 
 if TYPE_CHECKING:
     from agent.result import AuditRun
 
 RUN_FORMATS = (*sorted(FORMATS), "text")
 """The report file formats, and ``text`` (the terminal's)."""
+_BY_EXTENSION = sorted([(f".{ext}", name) for name, ext in EXTENSIONS.items()] + [(".txt", "text")],
+                       key=lambda pair: -len(pair[0]))
+"""(suffix, format), longest suffix first (``.junit.xml`` before a shorter one)."""
+
+
+def format_of(path: Path) -> str | None:
+    """The format a file name's extension names (``r.junit.xml`` -> ``junit``), or None."""
+    name = path.name.lower()
+    return next((fmt for suffix, fmt in _BY_EXTENSION
+                 if name.endswith(suffix) and len(name) > len(suffix)), None)
+
+
+def extensions() -> str:
+    """The extensions :func:`format_of` knows, for messages: ``.html, .json, ...``."""
+    return ", ".join(sorted(suffix for suffix, _ in _BY_EXTENSION))
 
 
 def html_renderer() -> Callable[..., str] | str:
@@ -31,16 +47,16 @@ def html_renderer() -> Callable[..., str] | str:
 
 
 def rendered(run: AuditRun, fmt: str, verbose: bool = False,
-             baseline: AuditRun | None = None) -> bytes | str:
+             baseline: AuditRun | None = None, *, color: bool = False) -> bytes | str:
     """``run`` in ``fmt`` (one of :data:`RUN_FORMATS`) as bytes, or why it cannot be (a str).
 
-    ``verbose`` lists passing checks too (text only); ``baseline`` adds a drift section (html
-    only)."""
+    ``verbose`` lists passing checks too and ``color`` paints status and severity (text only);
+    ``baseline`` adds a drift section (html only)."""
     body: str | bytes
     if fmt == "text":
         from agent.report import text  # noqa: PLC0415 - renderers load on demand
 
-        body = text.render(run, verbose)
+        body = text.render(run, verbose, color=color)
     elif fmt == "html":
         html = html_renderer()
         if isinstance(html, str):

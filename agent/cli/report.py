@@ -15,8 +15,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agent.cli.output import write_output
-from agent.cli.render import RUN_FORMATS, rendered
+from agent.cli.args import add_color, use_color
+from agent.cli.output import say_wrote, write_output
+from agent.cli.render import RUN_FORMATS, extensions, format_of, rendered
 from agent.report.load import ResultLoadError, load_run
 from agent.result import AuditRun
 
@@ -66,17 +67,27 @@ def _add_render(rsub: Any) -> None:
                              "or json", description="Render a hostguard/result/v1 JSON file "
                              "(- for stdin). Exit 0 rendered, 2 unusable input or arguments.")
     render.add_argument("result", metavar="RESULT.json")
-    render.add_argument("--format", choices=RUN_FORMATS, required=True)
+    render.add_argument("--format", choices=RUN_FORMATS,
+                        help="default: what -o's extension names (.html, .junit.xml, .txt ...)")
     render.add_argument("-o", "--output", type=Path, metavar="FILE",
                         help="write here (atomically, mode 0640) instead of stdout")
     render.add_argument("--baseline", metavar="PREVIOUS.json",
                         help="html only: add a drift section against this earlier result")
     render.add_argument("--verbose", "-v", action="store_true",
                         help="text only: list passing checks too")
+    add_color(render)
     render.set_defaults(handler=_render)
 
 
 def _render(args: argparse.Namespace) -> int:
+    if args.format is None:
+        args.format = None if args.output is None else format_of(args.output)
+        if args.format is None:
+            where = ("" if args.output is None
+                     else f" ({args.output.name}: not one of {extensions()})")
+            print(f"hostguard: give --format, or -o FILE whose extension names the format{where}",
+                  file=sys.stderr)
+            return EXIT_USAGE
     if args.baseline is not None and args.format != "html":
         print("hostguard: --baseline applies to --format html only", file=sys.stderr)
         return EXIT_USAGE
@@ -88,7 +99,8 @@ def _render(args: argparse.Namespace) -> int:
     if isinstance(baseline, str):
         print(f"hostguard: {baseline}", file=sys.stderr)
         return EXIT_USAGE
-    data = rendered(run, args.format, args.verbose, baseline)
+    color = use_color(args.color, sys.stdout if args.output is None else None)
+    data = rendered(run, args.format, args.verbose, baseline, color=color)
     if isinstance(data, str):
         print(f"hostguard: {data}", file=sys.stderr)
         return EXIT_USAGE
@@ -96,6 +108,8 @@ def _render(args: argparse.Namespace) -> int:
     if error is not None:
         print(f"hostguard: {error}", file=sys.stderr)
         return EXIT_USAGE
+    if args.output is not None:
+        say_wrote(args.output)
     return 0
 
 
@@ -110,8 +124,8 @@ def _add_merge(rsub: Any) -> None:
                             "score (worst first), failure counts per check, a section per host. "
                             "Exit 0 written, 2 unusable input or arguments.")
     merge.add_argument("results", nargs="+", metavar="RESULT.json")
-    merge.add_argument("-o", "--output", type=Path, required=True, metavar="FILE",
-                       help="the page to write (atomically, mode 0640)")
+    merge.add_argument("-o", "--output", type=Path, metavar="FILE",
+                       help="write the page here (atomically, mode 0640) instead of stdout")
     merge.set_defaults(handler=_merge)
 
 
@@ -134,7 +148,8 @@ def _merge(args: argparse.Namespace) -> int:
     if error is not None:
         print(f"hostguard: {error}", file=sys.stderr)
         return EXIT_USAGE
-    print(f"fleet page of {len(runs)} result(s) written to {args.output}")
+    if args.output is not None:
+        say_wrote(args.output, f" (fleet page of {len(runs)} result(s))")
     return 0
 
 

@@ -23,7 +23,7 @@ from agent.cli import (
     seccomp_record,
 )
 from agent.cli.args import command_words, runs_a_command
-from agent.cli.output import profile_or_say, write_output
+from agent.cli.output import profile_or_say, say_wrote, write_output
 from agent.enforce import exec as enforce
 from agent.seccomp import compile as seccomp_compile
 from agent.seccomp import oci, syscalls, systemd
@@ -35,7 +35,8 @@ from agent.seccomp.profile import to_yaml
 def add_parsers(sub: Any) -> None:
     """Register ``exec`` and ``seccomp`` (with its own subcommands) on ``sub``."""
     _add_exec(sub)
-    seccomp = sub.add_parser("seccomp", help="seccomp profiles: compile, convert, install",
+    seccomp = sub.add_parser("seccomp", help="seccomp profiles: compile, import, export, "
+                             "systemd, dump, verify, record, learn, diff, merge",
                              description="Work with seccomp profiles (policies/seccomp/).")
     seccomp.set_defaults(handler=_seccomp_help(seccomp))
     commands = seccomp.add_subparsers(dest="seccomp_command", metavar="COMMAND")
@@ -104,7 +105,7 @@ def _emit(data: bytes, output: Path | None, then: str = "") -> int:
         print(f"hostguard: {error}", file=sys.stderr)
         return 2
     if output is not None:
-        print(f"wrote {output}{then}")
+        say_wrote(output, then)
     return 0
 
 

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agent.cli.output import profile_or_say, write_output
+from agent.cli.output import profile_or_say, say_wrote, write_output
 from agent.host import seccomp_log
 from agent.seccomp import learn
 
@@ -118,5 +118,5 @@ def _learn(args: argparse.Namespace) -> int:
         error = write_output(result.text.encode(), args.output, 0o644)
         if error is not None:
             return refuse(error)
-        print(f"wrote {args.output}", file=sys.stderr)
+        say_wrote(args.output, to=sys.stderr)  # stdout carries the diff
     return 1

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agent.cli.output import profile_or_say, write_output
+from agent.cli.output import profile_or_say, say_wrote, write_output
 from agent.seccomp.model import Action, ActionKind, profile_name
 
 EXIT_INVALID = 2
@@ -90,6 +90,7 @@ def _merge(args: argparse.Namespace) -> int:
         return _fail(error)
     arches = ", ".join(merged.compiled.arches)
     print(f"hostguard: merged {len(inputs)} profile(s) into {len(merged.profile.rules)} "
-          f"rule(s); each input's permitted calls are permitted ({arches})"
-          + (f"; wrote {args.output}" if args.output is not None else ""), file=sys.stderr)
+          f"rule(s); each input's permitted calls are permitted ({arches})", file=sys.stderr)
+    if args.output is not None:
+        say_wrote(args.output)
     return 0

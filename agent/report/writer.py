@@ -32,6 +32,9 @@ _FORMATS: dict[str, tuple[str, str]] = {
 }
 """Format name -> (file extension, ``module:function`` that renders it)."""
 
+EXTENSIONS: Mapping[str, str] = {name: extension for name, (extension, _) in _FORMATS.items()}
+"""Format name -> file extension, without importing any renderer."""
+
 FORMATS: Mapping[str, tuple[str, Renderer]] = LazyRegistry(
     {name: render for name, (_, render) in _FORMATS.items()},
     lambda name, render: (_FORMATS[name][0], render))

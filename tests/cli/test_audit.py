@@ -20,8 +20,8 @@ from tests.support import PROJECT, run_cli
 TODAY = "2026-06-01"
 SUMMARY = re.compile(
     r"hostguard audit of (?P<host>.*) \(kernel (?P<kernel>.*)\) at "
-    r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ: (?P<total>\d+) checks, (?P<counts>.*) "
-    r"\[\d+ ms, policy [0-9a-f]{12}\]"
+    r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ: (?P<total>\d+) checks, (?P<counts>.*?)"
+    r"(?:, score (?P<score>\d+\.\d)%)? \[\d+ ms, policy [0-9a-f]{12}\]"
 )
 TOP_KEYS = ["schema", "tool", "host", "policy", "started", "duration_ms", "summary", "results"]
 
@@ -218,7 +218,7 @@ def test_output_file_is_written_atomically(tmp_path: Path) -> None:
     assert data["summary"]["fail"] == 1
     # stdout: the text summary and where the report went, never the JSON itself
     lines = done.stdout.splitlines()
-    assert lines[-1] == f"report written to {report}"
+    assert lines[-1] == f"wrote {report}"
     assert summary_of("\n".join(lines[:-1]))["counts"] == "2 pass, 1 fail"
     assert lines[0].split()[:3] == ["FAIL", "high", "LAT-001"]
     assert os.listdir(report.parent) == ["audit.json"]  # no temporary file left behind

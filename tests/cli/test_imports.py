@@ -58,7 +58,7 @@ def audit_loads(tmp_path: Path, checks: list[dict[str, Any]]) -> set[str]:
 def test_importing_the_cli_loads_no_command() -> None:
     loaded = modules_after("import agent.cli")
     assert heavy(loaded) == []
-    assert commands(loaded) == ["agent.cli"]
+    assert commands(loaded) == ["agent.cli", "agent.cli.args"]  # the parser class
     assert not any(m.startswith(("agent.checks.", "agent.policy.", "yaml")) for m in loaded)
 
 
@@ -71,7 +71,9 @@ def test_an_audit_loads_only_what_it_uses(tmp_path: Path) -> None:
                    and m not in ("agent.checks.base", "agent.checks.compare",
                                  "agent.checks.valuekind", "agent.checks.selectors"))
     assert kinds == ["agent.checks.process", "agent.checks.sysctl"]
-    assert commands(loaded) == ["agent.cli", "agent.cli.args", "agent.cli.audit"]
+    assert commands(loaded) == ["agent.cli", "agent.cli.args", "agent.cli.audit",
+                                "agent.cli.output"]
+    assert "agent.core.layout" not in loaded  # the installers' alone
     assert "agent.host.sockets" not in loaded  # no ports check: no socket reading at all
 
 

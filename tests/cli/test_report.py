@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from agent.report import fleet, junit, sarif, text
 from agent.report import json as json_report
-from agent.report import junit, sarif, text
 from agent.report.load import load_run
 from tests.authoring import TRADING_ROOT, policy, sysctl, write
 from tests.report.conftest import FIXTURES, fixture_data
@@ -41,7 +41,7 @@ def test_audit_writes_every_requested_report(tmp_path: Path, policy_file: Path,
     assert names == [f"{stem}.json", f"{stem}.junit.xml", f"{stem}.sarif"]
     assert stem.startswith("trd-gw-01-")
     lines = done.stdout.splitlines()
-    assert lines[-3:] == [f"report written to {out / n}" for n in
+    assert lines[-3:] == [f"wrote {out / n}" for n in
                           (f"{stem}.json", f"{stem}.junit.xml", f"{stem}.sarif")]
     assert {stat.S_IMODE((out / n).stat().st_mode) for n in names} == {0o640}
     run = load_run(json.loads((out / f"{stem}.json").read_text(encoding="utf-8")))
@@ -59,7 +59,7 @@ def test_default_output_dir_and_keep(tmp_path: Path, policy_file: Path) -> None:
     assert done.returncode == 1, done.stderr
     names = sorted(os.listdir(reports))
     assert len(names) == 2 and names[0] == "trd-gw-01-20200102T000000Z.json"
-    assert done.stdout.splitlines()[-1] == f"report written to reports/{names[1]}"
+    assert done.stdout.splitlines()[-1] == f"wrote reports/{names[1]}"
 
 
 def test_json_stdout_stays_parseable_with_reports(tmp_path: Path, policy_file: Path) -> None:
@@ -67,7 +67,7 @@ def test_json_stdout_stays_parseable_with_reports(tmp_path: Path, policy_file: P
                    str(TRADING_ROOT), "--format", "json", "--report", "sarif", "--output-dir",
                    str(tmp_path / "o"))
     assert json.loads(done.stdout)["schema"] == "hostguard/result/v1"
-    assert done.stderr.startswith(f"report written to {tmp_path / 'o'}/trd-gw-01-")
+    assert done.stderr.startswith(f"wrote {tmp_path / 'o'}/trd-gw-01-")
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -109,7 +109,7 @@ def test_render_to_a_file_and_from_stdin(tmp_path: Path) -> None:
     out = tmp_path / "r.sarif"
     done = run_cli("report", "render", str(FIXTURES / "gateway.json"), "--format", "sarif",
                    "-o", str(out))
-    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+    assert (done.returncode, done.stdout, done.stderr) == (0, f"wrote {out}\n", "")
     assert out.read_text(encoding="utf-8") == sarif.render(load_run(fixture_data("gateway")))
     assert stat.S_IMODE(out.stat().st_mode) == 0o640
     done = subprocess.run([sys.executable, "-m", "agent", "report", "render", "-", "--format",
@@ -155,3 +155,53 @@ def test_render_missing_file_and_baseline_misuse(tmp_path: Path) -> None:
                    "--baseline", str(FIXTURES / "gateway.json"))
     assert (done.returncode, done.stderr) == (
         2, "hostguard: --baseline applies to --format html only\n")
+
+
+@pytest.mark.parametrize(("name", "fmt"), [("r.junit.xml", "junit"), ("r.SARIF", "sarif"),
+                                           ("r.txt", "text"), ("r.json", "json")])
+def test_render_takes_the_format_from_the_output_name(tmp_path: Path, name: str,
+                                                      fmt: str) -> None:
+    out = tmp_path / name
+    done = run_cli("report", "render", str(FIXTURES / "gateway.json"), "-o", str(out))
+    assert (done.returncode, done.stdout, done.stderr) == (0, f"wrote {out}\n", "")
+    run = load_run(fixture_data("gateway"))
+    expected = {"json": json_report.render, "junit": junit.render, "sarif": sarif.render,
+                "text": text.render}[fmt](run)
+    assert out.read_text(encoding="utf-8") == expected
+
+
+def test_render_writes_html_named_by_its_extension(tmp_path: Path) -> None:
+    out = tmp_path / "r.html"
+    done = run_cli("report", "render", str(FIXTURES / "gateway.json"), "-o", str(out))
+    assert (done.returncode, done.stderr) == (0, "")
+    assert out.read_text(encoding="utf-8").lstrip().lower().startswith("<!doctype html>")
+
+
+def test_an_explicit_format_wins_over_the_extension(tmp_path: Path) -> None:
+    out = tmp_path / "r.html"
+    done = run_cli("report", "render", str(FIXTURES / "gateway.json"), "--format", "sarif",
+                   "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    assert out.read_text(encoding="utf-8") == sarif.render(load_run(fixture_data("gateway")))
+
+
+@pytest.mark.parametrize(("output", "why"), [
+    ([], ""),
+    (["-o", "r.xml"], " (r.xml: not one of .html, .json, .junit.xml, .sarif, .txt)"),
+])
+def test_render_without_a_format_to_tell(tmp_path: Path, output: list[str], why: str) -> None:
+    done = run_cli("report", "render", str(FIXTURES / "gateway.json"), *output, cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (f"hostguard: give --format, or -o FILE whose extension names the "
+                           f"format{why}\n")
+    assert os.listdir(tmp_path) == []
+
+
+def test_merge_writes_to_stdout_without_o(tmp_path: Path) -> None:
+    names = ["gateway", "hostile"]
+    done = run_cli("report", "merge", *(str(FIXTURES / f"{n}.json") for n in names),
+                   cwd=tmp_path)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == fleet.render([load_run(fixture_data(n)) for n in names]).encode(
+        "utf-8", "backslashreplace").decode("utf-8")
+    assert os.listdir(tmp_path) == []

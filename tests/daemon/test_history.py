@@ -386,7 +386,7 @@ def test_cli_show_re_renders_past_reports(db: Path, runs: list[AuditRun]) -> Non
             assert out.lstrip().lower().startswith("<!doctype html>")
     target = db.parent / "out" / "r3.sarif"
     assert history_cli("show", "3", "--format", "sarif", "-o", str(target), "--db",
-                       str(db)) == (0, "", "")
+                       str(db)) == (0, f"wrote {target}\n", "")
     assert target.read_text() == FORMATS["sarif"][1](runs[2])
     assert history_cli("show", "9", "--db", str(db)) == (2, "", f"hostguard: {db}: no run 9\n")
 

@@ -101,7 +101,7 @@ def test_merge_command(tmp_path: Path) -> None:
     out = tmp_path / "out" / "fleet.html"
     done = run_cli("report", "merge", *paths, "-o", str(out))
     assert (done.returncode, done.stderr) == (0, "")
-    assert done.stdout == f"fleet page of 4 result(s) written to {out}\n"
+    assert done.stdout == f"wrote {out} (fleet page of 4 result(s))\n"
     assert stat.S_IMODE(out.stat().st_mode) == 0o640
     assert out.read_text(encoding="utf-8") == fleet.render(three_hosts())
 

@@ -36,7 +36,7 @@ def add_parsers(sub: Any) -> None:
     """Register ``exec`` and ``seccomp`` (with its own subcommands) on ``sub``."""
     _add_exec(sub)
     seccomp = sub.add_parser("seccomp", help="seccomp profiles: compile, import, export, "
-                             "systemd, dump, verify, record, learn, diff, merge",
+                             "systemd, dump, verify, record, learn, diff, merge, apply",
                              description="Work with seccomp profiles (policies/seccomp/).")
     seccomp.set_defaults(handler=_seccomp_help(seccomp))
     commands = seccomp.add_subparsers(dest="seccomp_command", metavar="COMMAND")

@@ -373,6 +373,7 @@ class Service:
         if self.verified_at is not None and now - self.verified_at < VERIFY_PERIOD:
             return
         self.verified_at = now
+        self.beat = now  # the audit is done: the watchdog's period starts again for the verify
         self.history_broken = True  # fail closed until the verification says otherwise
         problems = store.verify()
         for problem in problems:

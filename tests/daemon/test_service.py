@@ -525,7 +525,8 @@ def test_metrics_listen_serves_the_last_audit_over_http(tmp_path: Path, listener
         daemon.kill()
     textfile = {f.name: f for f in text_string_to_metric_families(
         (tmp_path / "metrics" / "hostguard.prom").read_text())}
-    assert set(served) >= set(textfile) >= {"hostguard_check_status", "hostguard_score"}
+    assert set(served) >= set(textfile) >= {"hostguard_check_status", "hostguard_score",
+                                            "hostguard_audit_interval_seconds"}
     status = {s.labels["id"]: s.value for s in served["hostguard_check_status"].samples}
     assert status == {"KRN-001": 0.0}  # the fixture host passes the one check
 

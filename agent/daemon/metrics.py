@@ -24,9 +24,17 @@ The daemon adds its own resource watch (``agent.daemon.resources``)::
     hostguard_cycles_over_budget_total         counter: cycles over their CPU or RSS budget
     hostguard_cycles_skipped_total             counter: cycles skipped after one over budget
 
+and what else only the running daemon knows (``Service``)::
+
+    hostguard_audit_interval_seconds           the configured ``interval`` (for staleness alerts)
+    hostguard_history_chain_broken             1 when the history's last verification found a
+                                               problem or could not run, else 0 (absent without
+                                               a history)
+
 One series per check with the status as its value keeps the series set stable while statuses
-change (a ``status`` label would start a new series at every drift). Alert on failing checks with
-``hostguard_check_status == 1 or hostguard_check_status == 2``.
+change (a ``status`` label would start a new series at every drift), at a fifth of the series a
+state set costs. Alert on failing checks with ``hostguard_check_status == 1``; the rules shipped
+in ``deploy/prometheus/hostguard.rules.yml`` are tested against this module's output.
 
 Label values are escaped as the format requires (backslash, double quote, line feed); other
 control characters, and bytes that were not valid UTF-8 on the host, are written as visible
@@ -51,6 +59,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.parser import text_string_to_metric_families
 
 from agent.core.atomic import write_atomic
+from agent.core.record import record
 from agent.report.score import score
 from agent.result import AuditRun, Status
 
@@ -119,8 +128,9 @@ def _watched(watch: Watch) -> list[str]:
     ]
 
 
-def render(run: AuditRun, watch: Watch | None = None) -> str:
-    """The exposition text of one run (and of the daemon's resource watch, when given)."""
+def render(run: AuditRun, watch: Watch | None = None, service: Service | None = None) -> str:
+    """The exposition text of one run (and of the daemon's resource watch and state, when
+    given)."""
     seen: set[str] = set()
     checks: list[tuple[Mapping[str, str], float]] = []
     for result in run.results:
@@ -152,16 +162,18 @@ def render(run: AuditRun, watch: Watch | None = None) -> str:
                  [({"hostname": host.hostname, "kernel": host.kernel_release or "",
                     "version": run.tool_version}, 1)]),
         *(_watched(watch) if watch is not None else []),
+        *(_service(service) if service is not None else []),
     ]
     return "\n".join(lines) + "\n"
 
 
 def write_textfile(run: AuditRun, path: Path, mode: int = FILE_MODE,
-                   watch: Watch | None = None) -> None:
-    """Write ``render(run, watch)`` to ``path`` atomically, making its folders as needed."""
+                   watch: Watch | None = None, service: Service | None = None) -> None:
+    """Write ``render(run, watch, service)`` to ``path`` atomically, making its folders as
+    needed."""
     path = Path(path)
     make_folders(path.parent)
-    write_atomic(path, render(run, watch).encode("utf-8"), mode=mode)
+    write_atomic(path, render(run, watch, service).encode("utf-8"), mode=mode)
 
 
 def make_folders(folder: Path, mode: int = FOLDER_MODE) -> None:
@@ -200,9 +212,10 @@ class Endpoint:
         registry.register(self)
         self._server, _ = start_http_server(self.port, addr=self.host, registry=registry)
 
-    def update(self, run: AuditRun, watch: Watch | None = None) -> None:
-        """Serve ``run`` (and ``watch``) from now on."""
-        text = render(run, watch)
+    def update(self, run: AuditRun, watch: Watch | None = None,
+               service: Service | None = None) -> None:
+        """Serve ``run`` (and ``watch``, ``service``) from now on."""
+        text = render(run, watch, service)
         with self._lock:
             self._text = text
 
@@ -224,3 +237,24 @@ def parse_address(address: str) -> tuple[str, int]:
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"metrics address must be HOST:PORT, not {address!r}")
     return host, int(port)
+
+
+@record
+class Service:
+    """What only the running daemon knows, besides its resource watch."""
+
+    interval_seconds: float
+    """The configured ``interval``: a rule needs it to tell a stale audit from a slow one."""
+    history_broken: bool | None = None
+    """The last verification of the history found a problem or could not run; ``None`` when
+    no history is configured or none was verified yet."""
+
+
+def _service(service: Service) -> list[str]:
+    lines = _family("hostguard_audit_interval_seconds", "Configured seconds between audit "
+                    "starts (before jitter).", [({}, service.interval_seconds)])
+    if service.history_broken is not None:
+        lines += _family("hostguard_history_chain_broken", "1 when the history's last "
+                         "verification found tampering or damage or could not run, else 0.",
+                         [({}, int(service.history_broken))])
+    return lines

@@ -8,6 +8,10 @@ loop shows progress, so a hung audit stops the pets and systemd restarts the ser
 Scheduling: audits start every ``interval`` seconds plus a random jitter; an audit that overruns
 its interval skips the slots it overlapped (start times never queue), so audits never overlap and
 never run back to back to catch up.
+
+The history's hash chain is verified in full after the first run recorded, after each reload and
+then every ``VERIFY_PERIOD`` seconds (a full verification reads every stored run, so not every
+cycle); the outcome is exported as ``hostguard_history_chain_broken``.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from agent.core.diagnostic import Level
 from agent.core.record import record
 from agent.daemon import metrics, resources
 from agent.daemon.config import Config, load_config
-from agent.daemon.history import History
+from agent.daemon.history import CorruptHistory, History
 from agent.daemon.log import log
 from agent.daemon.notify import notify, status_text, watchdog_interval
 from agent.daemon.placement import place_self
@@ -41,6 +45,8 @@ from agent.report import score as scoring
 from agent.report.writer import write_reports
 from agent.result import AuditRun, Result
 
+VERIFY_PERIOD = 3600.0
+"""Seconds between full verifications of the history by the daemon."""
 EXIT_OK = 0
 EXIT_INVALID = 2
 """Invalid configuration or policies at start (nothing audited)."""
@@ -199,6 +205,10 @@ class Service:
         """The last cycle went over budget: the next one is skipped."""
         self.last_run: AuditRun | None = None
         """The last audit, exported again when a cycle is skipped."""
+        self.history_broken: bool | None = None
+        """The last verification of the history found problems or failed (None: not yet)."""
+        self.verified_at: float | None = None
+        """``clock()`` at the last verification of the history (None: verify at the next run)."""
 
     # -- signals -------------------------------------------------------------------------
     def _on_stop(self, signum: int, frame: FrameType | None) -> None:
@@ -365,22 +375,42 @@ class Service:
             try:
                 with History(config.history) as store:
                     run_id = store.record(run)
-                log("history", path=str(config.history), run=run_id)
+                    log("history", path=str(config.history), run=run_id)
+                    self._verify(store, config.history)
             except Exception as exc:  # sqlite3 errors, a full disk: the next cycle retries
                 ok = False
+                if isinstance(exc, CorruptHistory):  # damaged: the chain cannot be trusted
+                    self.history_broken = True
                 log("history-error", level="error", path=str(config.history),
                     error=f"{type(exc).__name__}: {exc}")
         return ok
+
+    def _verify(self, store: History, path: Path) -> None:
+        """Verify the whole chain when due; a verification that cannot run counts as broken."""
+        now = self.clock()
+        if self.verified_at is not None and now - self.verified_at < VERIFY_PERIOD:
+            return
+        self.verified_at = now
+        self.beat = now  # the audit is done: the watchdog's period starts again for the verify
+        self.history_broken = True  # fail closed until the verification says otherwise
+        problems = store.verify()
+        for problem in problems:
+            log("history-broken", level="error", path=str(path), problem=str(problem))
+        self.history_broken = bool(problems)
+        log("history-verified", level="error" if problems else "info", path=str(path),
+            problems=len(problems))
 
     def _export(self, run: AuditRun, watch: resources.Watch | None = None) -> bool:
         """Metrics, over HTTP and to the textfile (with the resource watch, when given)."""
         assert self.loaded is not None
         config = self.loaded.config
+        service = metrics.Service(config.interval,
+                                  self.history_broken if config.history is not None else None)
         if self.endpoint is not None:
-            self.endpoint.update(run, watch)
+            self.endpoint.update(run, watch, service)
         if config.metrics is not None:
             try:
-                metrics.write_textfile(run, config.metrics, watch=watch)
+                metrics.write_textfile(run, config.metrics, watch=watch, service=service)
                 log("metrics", path=str(config.metrics))
             except Exception as exc:
                 log("metrics-error", level="error", path=str(config.metrics),
@@ -404,6 +434,7 @@ class Service:
                 keeping="previous configuration")
         else:
             self.loaded, self.reload_error = loaded, None
+            self.verified_at = None  # the history may have moved: verify it at the next run
             log("reload-done", checks=len(loaded.policy_set.checks), files=loaded.files)
             self.loaded_text = f"reloaded {self._loaded_line(loaded)}"
         notify("STATUS=" + self.status())

@@ -227,3 +227,23 @@ hostguard_cycles_skipped_total 0
         "hostguard_cycle_rss_bytes": ("gauge", [50331648.0]),
         "hostguard_cycles_over_budget": ("counter", [3.0]),
         "hostguard_cycles_skipped": ("counter", [2.0])}
+
+
+@pytest.mark.parametrize(("service", "added"), [
+    (metrics.Service(300.0), ["hostguard_audit_interval_seconds 300"]),
+    (metrics.Service(0.5, history_broken=False),
+     ["hostguard_audit_interval_seconds 0.5", "hostguard_history_chain_broken 0"]),
+    (metrics.Service(300.0, history_broken=True),
+     ["hostguard_audit_interval_seconds 300", "hostguard_history_chain_broken 1"]),
+])
+def test_the_daemon_adds_its_interval_and_history_state(run: AuditRun, service: metrics.Service,
+                                                        added: list[str]) -> None:
+    # No history (None): no chain gauge at all, rather than a 0 that would read as intact.
+    text = render(run, service=service)
+    assert text.startswith(EXPECTED)
+    strict_lines(text)
+    assert [line for line in text[len(EXPECTED):].splitlines()
+            if not line.startswith("#")] == added
+    families = {f.name: f.type for f in text_string_to_metric_families(text)}
+    assert families["hostguard_audit_interval_seconds"] == "gauge"
+    assert ("hostguard_history_chain_broken" in families) is (service.history_broken is not None)

@@ -37,6 +37,7 @@ from tests.daemon.harness import (
     wait_for,
     write_config,
 )
+from tests.daemon.histories import tamper
 from tests.support import need, need_root, need_tool, run_cli
 
 ONE_PASS = "1 check, 1 pass, 0 fail, 0 error, 0 waived, 0 not applicable, score 100%"
@@ -438,6 +439,47 @@ def test_each_cycle_records_history_and_metrics(tmp_path: Path, listener: Listen
     assert daemon.events("over-budget") == daemon.events("cycle-skipped") == []  # no budget
 
 
+def _samples(path: Path) -> dict[str, float]:
+    """Unlabelled samples of a textfile, by name."""
+    return {s.name: s.value for f in text_string_to_metric_families(path.read_text())
+            for s in f.samples if not s.labels}
+
+
+def test_a_tampered_history_is_exported_as_a_broken_chain(tmp_path: Path,
+                                                          listener: Listener) -> None:
+    # Verified after the first run recorded and after a reload: an intruder's edit in between
+    # turns hostguard_history_chain_broken from 0 to 1 at the first cycle after the reload.
+    config = write_config(tmp_path, history="state/history.db", metrics="metrics/hostguard.prom",
+                          interval=0.5)
+    textfile = tmp_path / "metrics" / "hostguard.prom"
+    daemon = Daemon(config, listener)
+    try:
+        wait_for(lambda: len(daemon.events("metrics")) >= 1, what="a cycle with metrics")
+        intact = _samples(textfile)
+        assert intact["hostguard_history_chain_broken"] == 0
+        assert intact["hostguard_audit_interval_seconds"] == 0.5
+        tamper(tmp_path / "state" / "history.db", "UPDATE runs SET hostname = 'x' WHERE id = 1")
+        daemon.send(signal.SIGHUP)
+        wait_for(lambda: textfile.exists() and _samples(textfile).get(
+            "hostguard_history_chain_broken") == 1, what="the broken chain exported")
+        cycles = len(daemon.events("history"))
+        wait_for(lambda: len(daemon.events("metrics")) > cycles, what="one more cycle")
+        daemon.stop()
+    finally:
+        daemon.kill()
+    verified = daemon.events("history-verified")
+    assert [e["problems"] for e in verified[:1]] == ["0"]
+    assert verified[-1]["problems"] == "1" and verified[-1]["level"] == "error"
+    with History(tmp_path / "state" / "history.db", create=False) as history:
+        started = history.summary(1).started
+    assert [e["problem"] for e in daemon.events("history-broken")] == [
+        f"run 1 (started {started}): edited: column hostname disagrees with the stored JSON"]
+    # Verified once per period, not every cycle: twice here (start, reload) whatever the cycles;
+    # the cycle after the one that found the problem still exports it.
+    assert len(verified) == 2 < len(daemon.events("history"))
+    assert _samples(textfile)["hostguard_history_chain_broken"] == 1
+
+
 @pytest.mark.parametrize(("budget", "fields"), [
     ({"cpu_budget_seconds": 0.000001}, ("cpu_s", "cpu_budget_s")),
     ({"rss_budget_mib": 1}, ("rss_mib", "rss_budget_mib")),
@@ -503,7 +545,8 @@ def test_metrics_listen_serves_the_last_audit_over_http(tmp_path: Path, listener
         daemon.kill()
     textfile = {f.name: f for f in text_string_to_metric_families(
         (tmp_path / "metrics" / "hostguard.prom").read_text())}
-    assert set(served) >= set(textfile) >= {"hostguard_check_status", "hostguard_score"}
+    assert set(served) >= set(textfile) >= {"hostguard_check_status", "hostguard_score",
+                                            "hostguard_audit_interval_seconds"}
     status = {s.labels["id"]: s.value for s in served["hostguard_check_status"].samples}
     assert status == {"KRN-001": 0.0}  # the fixture host passes the one check
 

@@ -394,7 +394,7 @@ def test_cli_show_re_renders_past_reports(db: Path, runs: list[AuditRun]) -> Non
 def _shown(db: Path, fmt: str, target: Path) -> bytes:
     done = run_cli("history", "show", "latest", "--format", fmt, "-o", str(target), "--db",
                    str(db))
-    assert (done.returncode, done.stdout, done.stderr) == (0, "", ""), fmt
+    assert (done.returncode, done.stdout, done.stderr) == (0, f"wrote {target}\n", ""), fmt
     return target.read_bytes()
 
 

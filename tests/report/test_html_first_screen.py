@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from agent.report import html
+from agent.report.score import Verdict, score_band, verdict
 from agent.result import AuditRun, Result
 from tests.report.html_runs import (
     IMG,
@@ -189,3 +190,48 @@ def test_code_spans_of_the_remediation_render_as_code(open_page: Any) -> None:
     assert prose == ["<b> is not bold", f"Run sysctl -w kernel.x=1, then {IMG}; a lone ` stays."]
     opened.quiet()
     assert Page(html.render(make_run("h", [make_result(check, "fail")]))).all("img") == []
+
+
+# --- the same decisions without a browser ------------------------------------------------------
+
+
+def test_verdict_of_each_kind_of_run() -> None:
+    def run(*statuses: str) -> AuditRun:
+        return make_run("h", [make_result(make_check(f"C{i}"), s) for i, s in enumerate(statuses)])
+
+    assert verdict(run("pass", "fail", "not_applicable")).state == "not_compliant"
+    assert verdict(run("pass", "error")).detail == (
+        "1 of 2 checks fail or could not be evaluated (0 fail, 1 error)")
+    assert verdict(run("pass", "waived", "not_applicable")).state == "compliant"
+    assert verdict(run("waived")).state == "compliant"  # judged, and the failure is waived
+    assert verdict(run("not_applicable", "not_applicable")) == Verdict(
+        "not_evaluated", "not evaluated",
+        "no check was evaluated: all 2 checks are not applicable to this host")
+    assert verdict(run()).detail == "no check was evaluated: the policies hold no check"
+
+
+def test_score_bands() -> None:
+    assert [score_band(v)[0] for v in (100.0, 99.9, 90.0, 89.9, 70.0, 69.9, 0.0, None)] == [
+        "excellent", "good", "good", "fair", "fair", "poor", "poor", "none"]
+
+
+def test_code_spans() -> None:
+    assert html.code_spans("run `a` and `b`") == [(False, "run "), (True, "a"),
+                                                 (False, " and "), (True, "b")]
+    assert html.code_spans("a lone ` stays") == [(False, "a lone ` stays")]
+    assert html.code_spans("`x\ny`") == [(False, "`x\ny`")]  # a span stays on one line
+    assert html.code_spans("") == [(False, "")]
+    body = html.render(make_run("h", [make_result(make_check(
+        "A", remediation=f"`{SCRIPT}` then `ok`"), "fail")]))
+    assert ("<code>&lt;script&gt;window.__pwned = &#39;script&#39;; alert(1)&lt;/script&gt;"
+            "</code> then <code>ok</code>") in body
+
+
+def test_first_screen_holds_at_most_the_top_limit() -> None:
+    run = make_run("h", [make_result(make_check(f"C{i:02d}", "critical"), "fail")
+                         for i in range(html.TOP_LIMIT + 3)]
+                   + [make_result(make_check("L", "low"), "fail")])
+    page = Page(html.render(run))
+    assert len([a for a in page.all("a") if a.get("class") == "id"]) == html.TOP_LIMIT
+    assert ("3 more failing critical or high checks and 1 failing check of lower severity "
+            "under Checks.") in page.plain()

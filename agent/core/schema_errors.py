@@ -72,19 +72,19 @@ def wrong_document(doc: Document, data: Any, kind: str, noun: str) -> Diagnostic
     if api == API_VERSION and found == kind:
         return None
     where = doc.at(("apiVersion",) if api != API_VERSION else ("kind",))
-    ours = (isinstance(api, str) and api.startswith("hostguard/")) or found == kind
-    if api is None and found is None:  # a docker-compose file, an Ansible vars file ...
-        keys = ", ".join(short(k, 30) for k in list(data)[:_KEYS_SHOWN])
-        more = ", ..." if len(data) > _KEYS_SHOWN else ""
-        shown = f" (top-level keys: {keys}{more})" if keys else ""
-        return _error(where, f"not a hostguard document: it has no apiVersion and no kind"
-                      f"{shown}; a {noun} has {wanted}", "unknown-document")
-    if not ours:  # a Kubernetes manifest, another tool's apiVersion
-        return _error(where, f"not a hostguard document: apiVersion {short(api)}, kind "
-                      f"{short(found)} belong to another tool; a {noun} has {wanted}",
-                      "unknown-document")
-    return _error(where, f"not a {noun}: apiVersion {short(api)}, kind {short(found)} (expected "
-                  f"{API_VERSION!r}, {kind!r})", "unknown-document")
+    fields = (("apiVersion", api), ("kind", found))
+    given = [f"{name} {short(value)}" for name, value in fields if value is not None]
+    missing = [f"no {name}" for name, value in fields if value is None]
+    if (isinstance(api, str) and api.startswith("hostguard/")) or found == kind:
+        return _error(where, f"not a {noun}: {', '.join(given + missing)} (expected "
+                      f"{API_VERSION!r}, {kind!r})", "unknown-document")
+    # Another tool's file: a docker-compose file, a Kubernetes manifest, Ansible variables.
+    has = " but ".join(" and ".join(part) for part in (given, missing) if part)
+    keys = ", ".join(short(k, 30) for k in list(data)[:_KEYS_SHOWN])
+    more = ", ..." if len(data) > _KEYS_SHOWN else ""
+    shown = f" (top-level keys: {keys}{more})" if keys and not given else ""
+    return _error(where, f"not a hostguard document: it has {has}{shown}; a {noun} has "
+                  f"{wanted}", "unknown-document")
 
 
 _KEYS_SHOWN = 5

@@ -161,17 +161,21 @@ def test_documents_of_other_tools_are_named_as_such(here: Path) -> None:
         "docker-compose.yml": "version: '3'\nservices:\n  web: {image: nginx}\n",
         "deploy.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n",
         "site.yml": "- hosts: all\n  tasks: []\n",
+        "vars.yml": "kind: Deployment\nspec: {}\n",
         "wide.yaml": "".join(f"k{i}: {i}\n" for i in range(8)),
     })
     assert lint(".") == [
-        "deploy.yaml:1:13: error: not a hostguard document: apiVersion 'apps/v1', kind "
-        "'Deployment' belong to another tool; a hostguard policy has apiVersion "
-        "'hostguard/v1', kind 'Policy' [unknown-document]",
+        "deploy.yaml:1:13: error: not a hostguard document: it has apiVersion 'apps/v1' and "
+        "kind 'Deployment'; a hostguard policy has apiVersion 'hostguard/v1', kind 'Policy' "
+        "[unknown-document]",
         "docker-compose.yml:1:1: error: not a hostguard document: it has no apiVersion and no "
         "kind (top-level keys: 'version', 'services'); a hostguard policy has apiVersion "
         "'hostguard/v1', kind 'Policy' [unknown-document]",
         "site.yml:1:1: error: not a hostguard document: it holds an array, not a mapping; a "
         "hostguard policy is a mapping with apiVersion 'hostguard/v1', kind 'Policy' "
+        "[unknown-document]",
+        "vars.yml:1:1: error: not a hostguard document: it has kind 'Deployment' but no "
+        "apiVersion; a hostguard policy has apiVersion 'hostguard/v1', kind 'Policy' "
         "[unknown-document]",
         "wide.yaml:1:1: error: not a hostguard document: it has no apiVersion and no kind "
         "(top-level keys: 'k0', 'k1', 'k2', 'k3', 'k4', ...); a hostguard policy has "

@@ -32,6 +32,26 @@ def test_every_check_kind_has_a_section() -> None:
         assert f"### `{name}`" in POLICY_DOC, name
 
 
+def test_the_contents_of_the_policy_doc_list_every_kind_and_every_section() -> None:
+    contents = POLICY_DOC.split("\n## ", 1)[0]
+    links = re.findall(r"\[[^\]]*\]\(#([a-z0-9_-]+)\)", contents)
+    assert sorted(k for k in links if k in KINDS) == sorted(KINDS), "a kind is missing"
+    headings = re.findall(r"^##+ (.+)$", POLICY_DOC, re.M)
+    anchors = {re.sub(r"[^a-z0-9_ -]", "", h.lower()).replace(" ", "-") for h in headings}
+    assert set(links) <= anchors, set(links) - anchors  # every link leads somewhere
+    for heading in re.findall(r"^## (.+)$", POLICY_DOC, re.M):
+        anchor = re.sub(r"[^a-z0-9_ -]", "", heading.lower()).replace(" ", "-")
+        assert anchor in links, f"section {heading!r} is missing from the contents"
+
+
+def test_readme_quick_start_says_how_to_run_hostguard_and_where_the_html_report_is() -> None:
+    readme = (PROJECT / "README.md").read_text(encoding="utf-8")
+    quick = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    assert ".venv/bin/hostguard" in quick
+    assert ". .venv/bin/activate" in quick
+    assert "--report html" in quick and "reports/" in quick and ".html" in quick
+
+
 def test_complete_example_lints_clean(tmp_path: Path) -> None:
     example = re.search(r"```yaml\n(.*?)```", POLICY_DOC, re.S)
     assert example is not None

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent.core.diagnostic import Diagnostic, Level
 from agent.core.location import Location
+from agent.core.record import record
 from agent.core.schemafile import API_VERSION
 from agent.core.yamlload import Document, Path_
 
@@ -59,26 +60,83 @@ def json_type(value: Any) -> str:
     }.get(type(value), type(value).__name__)
 
 
-def wrong_document(doc: Document, data: dict[str, Any], kind: str, noun: str) -> Diagnostic | None:
-    """Why the mapping ``data`` (``doc``'s) is not a hostguard document of ``kind`` (``noun``
-    in words), at its ``apiVersion`` or else its ``kind``; None when it is one."""
+def wrong_document(doc: Document, data: Any, kind: str, noun: str) -> Diagnostic | None:
+    """Why ``data`` (``doc``'s) is not a hostguard document of ``kind`` (``noun`` in words), at
+    its ``apiVersion`` or else its ``kind``; None when it is one. Another tool's file (no
+    hostguard ``apiVersion`` nor ``kind``) is called so, with what it holds instead."""
+    wanted = f"apiVersion {API_VERSION!r}, kind {kind!r}"
+    if not isinstance(data, dict):  # an Ansible playbook (a list), a lone string ...
+        return _error(doc.at(()), f"not a hostguard document: it holds {_article(json_type(data))}"
+                      f", not a mapping; a {noun} is a mapping with {wanted}", "unknown-document")
     api, found = data.get("apiVersion"), data.get("kind")
     if api == API_VERSION and found == kind:
         return None
     where = doc.at(("apiVersion",) if api != API_VERSION else ("kind",))
-    return _error(where, f"not a {noun}: apiVersion {short(api)}, kind {short(found)} (expected "
-                  f"{API_VERSION!r}, {kind!r})", "unknown-document")
+    fields = (("apiVersion", api), ("kind", found))
+    given = [f"{name} {short(value)}" for name, value in fields if value is not None]
+    missing = [f"no {name}" for name, value in fields if value is None]
+    if (isinstance(api, str) and api.startswith("hostguard/")) or found == kind:
+        return _error(where, f"not a {noun}: {', '.join(given + missing)} (expected "
+                      f"{API_VERSION!r}, {kind!r})", "unknown-document")
+    # Another tool's file: a docker-compose file, a Kubernetes manifest, Ansible variables.
+    has = " but ".join(" and ".join(part) for part in (given, missing) if part)
+    keys = ", ".join(short(k, 30) for k in list(data)[:_KEYS_SHOWN])
+    more = ", ..." if len(data) > _KEYS_SHOWN else ""
+    shown = f" (top-level keys: {keys}{more})" if keys and not given else ""
+    return _error(where, f"not a hostguard document: it has {has}{shown}; a {noun} has "
+                  f"{wanted}", "unknown-document")
+
+
+_KEYS_SHOWN = 5
+"""Top-level keys named when telling what a foreign document is."""
+
+
+@record
+class SchemaReport:
+    """A document's schema errors in words, and which of its parts they leave usable.
+
+    The semantic checks run on the usable parts (:meth:`sound`) of a document the schema
+    rejects, so one lint pass reports every independent problem: a misspelled syscall is found
+    even when the same file has an argument index out of range.
+    """
+
+    diagnostics: tuple[Diagnostic, ...]
+    """Sorted, one per location and message."""
+    broken: tuple[tuple[Path_, bool], ...] = ()
+    """Where each error is, and whether it spoils what lies beneath (a wrong type or value
+    does; a missing key spoils only its mapping; an unknown key spoils nothing)."""
+
+    def sound(self, path: Path_) -> bool:
+        """True when the node at ``path`` and all it holds passed the schema (unknown keys
+        aside), so a semantic check may read it as the schema describes it."""
+        size = len(path)
+        for where, deep in self.broken:
+            if where[:size] == path or (deep and path[: len(where)] == where):
+                return False
+        return True
+
+
+def schema_report(
+    doc: Document, data: Any, validator: Draft202012Validator, prefix: Path_ = ()
+) -> SchemaReport:
+    """Schema errors of ``data`` (found at ``prefix`` in ``doc``), located and in words, with
+    the parts of ``data`` they spoil (paths relative to ``data``)."""
+    found: dict[tuple[Location, str], Diagnostic] = {}
+    broken: dict[tuple[Path_, bool], None] = {}
+    for err in validator.iter_errors(data):
+        for leaf in _leaf_errors(err):
+            if leaf.validator != "additionalProperties":
+                broken[(tuple(leaf.absolute_path), leaf.validator != "required")] = None
+        for diag in _translate(doc, err, prefix):
+            found.setdefault((diag.location, diag.message), diag)
+    return SchemaReport(tuple(sorted(found.values())), tuple(broken))
 
 
 def schema_diagnostics(
     doc: Document, data: Any, validator: Draft202012Validator, prefix: Path_ = ()
 ) -> list[Diagnostic]:
     """Schema errors of ``data`` (found at ``prefix`` in ``doc``), located and in words."""
-    found: dict[tuple[Location, str], Diagnostic] = {}
-    for err in validator.iter_errors(data):
-        for diag in _translate(doc, err, prefix):
-            found.setdefault((diag.location, diag.message), diag)
-    return sorted(found.values())
+    return list(schema_report(doc, data, validator, prefix).diagnostics)
 
 
 def _error(loc: Location, message: str, rule: str) -> Diagnostic:

@@ -36,7 +36,7 @@ from jsonschema import Draft202012Validator
 
 from agent.core.diagnostic import Diagnostic, Level
 from agent.core.record import record
-from agent.core.schema_errors import schema_diagnostics
+from agent.core.schema_errors import schema_report
 from agent.core.schemafile import API_VERSION, document
 from agent.core.yamlload import Document, LoadError, load_file
 from agent.daemon.metrics import parse_address
@@ -138,21 +138,25 @@ def lint_config(doc: Document, today: dt.date | None = None) -> list[Diagnostic]
     if not isinstance(data, dict):
         return [Diagnostic(doc.at(()), Level.ERROR, "a configuration is a mapping",
                            "unknown-document")]
-    found = schema_diagnostics(doc, data, _validator())
-    if found:
-        return found
-    formats = available_formats()
-    for i, name in enumerate(data.get("reports", [])):
-        if name not in formats:
-            found.append(Diagnostic(doc.at(("reports", i)), Level.ERROR,
-                                    f"report format {name!r} is not available in this build "
-                                    f"(available: {', '.join(sorted(formats))})", "schema"))
-    if "metrics_listen" in data:
+    # Each check below reads only what the schema accepted, and runs whatever else is wrong:
+    # one lint pass reports a bad HOST:PORT beside a misspelled key.
+    schema = schema_report(doc, data, _validator())
+    found = list(schema.diagnostics)
+    reports = data.get("reports")
+    if isinstance(reports, list) and schema.sound(("reports",)):
+        formats = available_formats()
+        for i, name in enumerate(reports):
+            if name not in formats:
+                found.append(Diagnostic(doc.at(("reports", i)), Level.ERROR,
+                                        f"report format {name!r} is not available in this "
+                                        f"build (available: {', '.join(sorted(formats))})",
+                                        "schema"))
+    if "metrics_listen" in data and schema.sound(("metrics_listen",)):
         try:
             parse_address(data["metrics_listen"])
         except ValueError as exc:
             found.append(Diagnostic(doc.at(("metrics_listen",)), Level.ERROR, str(exc), "schema"))
-    return found
+    return sorted(found)
 
 
 def _number(value: float | None) -> float | None:

@@ -16,7 +16,12 @@ from agent.checks.base import SpecError
 from agent.core.diagnostic import Diagnostic, Level
 from agent.core.location import Location
 from agent.core.quickcheck import accepts
-from agent.core.schema_errors import json_type, schema_diagnostics, short, wrong_document
+from agent.core.schema_errors import (
+    SchemaReport,
+    schema_report,
+    short,
+    wrong_document,
+)
 from agent.core.yamlload import Document, Path_
 from agent.policy import schema
 from agent.policy.globs import hostname_glob_problem
@@ -53,53 +58,77 @@ def _spec_validator(kind: str) -> Draft202012Validator:
 
 
 def validate(doc: Document, data: Any, schema_: Mapping[str, Any],
-             validator: Callable[[], Draft202012Validator], prefix: Path_ = ()) -> list[Diagnostic]:
-    """:func:`schema_diagnostics` of ``data`` against ``schema_``: none at once when
+             validator: Callable[[], Draft202012Validator], prefix: Path_ = ()) -> SchemaReport:
+    """:func:`schema_report` of ``data`` against ``schema_``: no error at once when
     :func:`~agent.core.quickcheck.accepts` it, else those of ``validator()`` (a validator of
     the same schema), located and in words."""
     if accepts(schema_, data):
-        return []
-    return schema_diagnostics(doc, data, validator(), prefix)
+        return _VALID
+    return schema_report(doc, data, validator(), prefix)
 
 
-def _error(loc: Location, message: str, rule: str) -> Diagnostic:
-    return Diagnostic(loc, Level.ERROR, message, rule)
+_VALID = SchemaReport(())
 
 
 def parse_policy(doc: Document, today: dt.date) -> tuple[Policy | None, list[Diagnostic]]:
     """Validate one document; its :class:`Policy` is None only when the schema rejects it."""
     data = doc.data
-    if not isinstance(data, dict):
-        return None, [_error(doc.at(()), f"a policy is a mapping, not {json_type(data)}",
-                             "unknown-document")]
     wrong = wrong_document(doc, data, "Policy", "hostguard policy")
     if wrong is not None:
         return None, [wrong]
-    diagnostics = validate(doc, data, schema.shipped(), _validator)
-    if diagnostics:
-        return None, diagnostics
+    report = validate(doc, data, schema.shipped(), _validator)
+    builder = _PolicyBuilder(doc, today, report)
+    if report.diagnostics:
+        # No policy, but the semantic checks of the parts the schema accepted still run: one
+        # lint pass reports an expired waiver beside a misspelled key.
+        builder.check_parts()
+        return None, sorted({*report.diagnostics, *builder.diagnostics})
     # Semantic errors still yield a policy, so cross-file checks (extends, overrides, waivers)
     # can run and report everything in one lint pass; callers refuse to audit on any error.
-    builder = _PolicyBuilder(doc, today)
     return builder.build(), builder.diagnostics
 
 
 class _PolicyBuilder:
-    """Semantic checks over a schema-valid document."""
+    """Semantic checks over a document: all of it when the schema accepted it (:meth:`build`),
+    else the parts it accepted (:meth:`check_parts`)."""
 
-    def __init__(self, doc: Document, today: dt.date) -> None:
+    def __init__(self, doc: Document, today: dt.date, schema_: SchemaReport) -> None:
         self.doc = doc
         self.today = today
+        self.sound = schema_.sound
+        """Whether a part of the document passed the schema (all of it, in :meth:`build`)."""
         self.diagnostics: list[Diagnostic] = []
-        meta = doc.data["metadata"]
-        self.name: str = meta["name"]
+        self.name = ""
 
     def report(self, path: Path_, message: str, rule: str, level: Level = Level.ERROR) -> None:
         self.diagnostics.append(Diagnostic(self.doc.at(path), level, message, rule))
 
+    def check_parts(self) -> None:
+        """The semantic checks of a document the schema rejected, on the parts it accepted."""
+        hosts = self.doc.data.get("hosts")
+        self.globs(("hosts", "hostnames"), hosts.get("hostnames") if isinstance(hosts, dict)
+                   else None)
+        seen: dict[str, Location] = {}
+        for i, entry in enumerate(self.entries("checks")):
+            at: Path_ = ("checks", i)
+            if not isinstance(entry, dict):
+                continue
+            if "id" in entry and self.sound((*at, "id")):
+                self.duplicate(i, entry["id"], seen)
+            if all(k in entry and self.sound((*at, k)) for k in ("kind", "spec")):
+                self.spec(entry["kind"], entry["spec"], (*at, "spec"))
+        for i, raw in enumerate(self.entries("waivers")):
+            self.waiver(i, raw)
+
+    def entries(self, section: str) -> list[Any]:
+        """Every entry of a top-level list (none when it is not a list)."""
+        found = self.doc.data.get(section)
+        return found if isinstance(found, list) else []
+
     def build(self) -> Policy:
         data = self.doc.data
         meta = data["metadata"]
+        self.name = meta["name"]
         hosts = self.hosts(data.get("hosts", {}))
         checks = self.checks(data.get("checks", []), hosts)
         overrides = tuple(self.override(i, o) for i, o in enumerate(data.get("overrides", [])))
@@ -120,13 +149,16 @@ class _PolicyBuilder:
             location=self.doc.at(()),
         )
 
-    def globs(self, path: Path_, patterns: list[str]) -> tuple[str, ...]:
-        for i, pattern in enumerate(patterns):
+    def globs(self, path: Path_, raw: Any) -> tuple[str, ...]:
+        """The hostname globs of the list ``raw`` (at ``path``) that passed the schema."""
+        patterns = [(i, p) for i, p in enumerate(raw) if self.sound((*path, i))] \
+            if isinstance(raw, list) else []
+        for i, pattern in patterns:
             problem = hostname_glob_problem(pattern)
             if problem:
                 self.report((*path, i), f"invalid hostname glob {short(pattern)}: {problem}",
                             "invalid-glob")
-        return tuple(patterns)
+        return tuple(p for _, p in patterns)
 
     def hosts(self, raw: Mapping[str, Any]) -> HostSelector:
         return HostSelector(self.globs(("hosts", "hostnames"), raw.get("hostnames", [])),
@@ -142,45 +174,64 @@ class _PolicyBuilder:
 
     def checks(self, raw: list[dict[str, Any]], hosts: HostSelector) -> tuple[Check, ...]:
         seen: dict[str, Location] = {}
-        out: list[Check] = []
-        for i, entry in enumerate(raw):
-            cid = entry["id"]
-            if cid in seen:
-                first = seen[cid]
-                self.report(("checks", i, "id"), f"duplicate check id {cid!r} (first defined at "
-                            f"line {first.line})", "duplicate-id")
-                continue
-            seen[cid] = self.doc.at(("checks", i))
-            spec = self.spec(entry["kind"], entry["spec"], ("checks", i, "spec"))
-            out.append(Check(
-                id=cid, kind=entry["kind"], title=entry["title"],
-                severity=Severity(entry["severity"]), rationale=entry["rationale"],
-                remediation=entry["remediation"],
-                references=tuple(entry.get("references", [])), spec=spec,
-                raw_spec=entry["spec"], location=seen[cid], policy=self.name, hosts=hosts,
-            ))
-        return tuple(out)
+        return tuple(c for i, entry in enumerate(raw)
+                     if (c := self.check(i, entry, seen, hosts)) is not None)
+
+    def duplicate(self, i: int, cid: str, seen: dict[str, Location]) -> bool:
+        """True (and reported) when ``checks[i]``'s id was seen before; else it is noted."""
+        if cid in seen:
+            self.report(("checks", i, "id"), f"duplicate check id {cid!r} (first defined at "
+                        f"line {seen[cid].line})", "duplicate-id")
+            return True
+        seen[cid] = self.doc.at(("checks", i))
+        return False
+
+    def check(self, i: int, entry: dict[str, Any], seen: dict[str, Location],
+              hosts: HostSelector) -> Check | None:
+        """The check at ``checks[i]``, after its semantic checks; ``seen``: ids so far."""
+        cid = entry["id"]
+        if self.duplicate(i, cid, seen):
+            return None
+        spec = self.spec(entry["kind"], entry["spec"], ("checks", i, "spec"))
+        return Check(
+            id=cid, kind=entry["kind"], title=entry["title"],
+            severity=Severity(entry["severity"]), rationale=entry["rationale"],
+            remediation=entry["remediation"],
+            references=tuple(entry.get("references", [])), spec=spec,
+            raw_spec=entry["spec"], location=seen[cid], policy=self.name, hosts=hosts,
+        )
 
     def override(self, i: int, raw: dict[str, Any]) -> Override:
         fields = {k: v for k, v in raw.items() if k != "id"}
         return Override(raw["id"], fields, self.doc.at(("overrides", i)), i)
 
-    def waiver(self, i: int, raw: dict[str, Any]) -> Waiver | None:
+    def waiver(self, i: int, raw: Any) -> Waiver | None:
+        """The waiver at ``waivers[i]``, after the semantic checks of each of its parts that
+        passed the schema (all of them, unless called by :meth:`check_parts`)."""
         at: Path_ = ("waivers", i)
-        if not raw["reason"].strip():
-            self.report((*at, "reason"), "waiver has an empty reason", "waiver-reason")
-        try:
-            expires = dt.date.fromisoformat(raw["expires"])
-        except ValueError:
-            self.report((*at, "expires"), f"{short(raw['expires'])} is not a valid date",
-                        "schema")
+        if not isinstance(raw, dict):
             return None
-        if expires < self.today:
-            self.report((*at, "expires"), f"waiver for {raw['check']!r} expired on "
-                        f"{expires.isoformat()}", "waiver-expired")
-        elif expires > one_year_after(self.today):
-            self.report((*at, "expires"), f"waiver for {raw['check']!r} runs until "
-                        f"{expires.isoformat()}, more than a year away", "waiver-long",
-                        Level.WARNING)
+
+        def given(key: str) -> bool:
+            return key in raw and self.sound((*at, key))
+
+        whose = f"waiver for {raw['check']!r}" if given("check") else "waiver"
+        if given("reason") and not raw["reason"].strip():
+            self.report((*at, "reason"), "waiver has an empty reason", "waiver-reason")
+        expires = None
+        if given("expires"):
+            try:
+                expires = dt.date.fromisoformat(raw["expires"])
+            except ValueError:
+                self.report((*at, "expires"), f"{short(raw['expires'])} is not a valid date",
+                            "schema")
+        if expires is not None and expires < self.today:
+            self.report((*at, "expires"), f"{whose} expired on {expires.isoformat()}",
+                        "waiver-expired")
+        elif expires is not None and expires > one_year_after(self.today):
+            self.report((*at, "expires"), f"{whose} runs until {expires.isoformat()}, more "
+                        "than a year away", "waiver-long", Level.WARNING)
         hosts = self.globs((*at, "hosts"), raw.get("hosts", []))
+        if expires is None or not self.sound(at):
+            return None
         return Waiver(raw["check"], raw["reason"], expires, hosts, self.doc.at(at))

@@ -232,7 +232,7 @@ class PolicyStore:
         assert doc is not None
         prefix = ("overrides", index, "spec")
         found = validate(doc, raw, KINDS[kind].spec_schema, partial(_spec_validator, kind),
-                         prefix)
+                         prefix).diagnostics
         if found:
             self.extra.extend(found)
             return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,16 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from agent.core.location import Location
 from agent.policy.model import Severity
-from agent.report.score import FAILING, Change, drift, evidence_digest, score, weights
+from agent.report.score import (
+    FAILING,
+    Change,
+    drift,
+    evidence_digest,
+    score,
+    score_band,
+    verdict,
+    weights,
+)
 from agent.result import AuditRun, Result, Status
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -28,6 +38,11 @@ STATUS_ORDER = (Status.FAIL, Status.ERROR, Status.WAIVED, Status.PASS, Status.NO
 SEVERITY_ORDER = tuple(Severity)
 ITEM_LIMIT = 500
 """Evidence rows shown per check; the JSON result keeps them all."""
+TOP_SEVERITIES = (Severity.CRITICAL, Severity.HIGH)
+"""Failing checks of these severities are named on the first screen."""
+TOP_LIMIT = 8
+"""At most this many of them there, so the first screen stays one screen; the rest follow."""
+_CODE_SPAN = re.compile(r"`([^`\n]+)`")
 
 
 def visible(value: Any) -> Any:
@@ -96,6 +111,27 @@ def item_table(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return {"columns": names, "rows": rows, "more": len(items) - len(shown)}
 
 
+def code_spans(text: str) -> list[tuple[bool, str]]:
+    """``text`` cut at its Markdown code spans (`` `like this` ``): (is code, text) pieces,
+    the backticks dropped. The template puts each code piece in ``<code>``; every piece is
+    escaped like any other text (no markup is built here)."""
+    pieces: list[tuple[bool, str]] = []
+    at = 0
+    for match in _CODE_SPAN.finditer(text):
+        if match.start() > at:
+            pieces.append((False, text[at:match.start()]))
+        pieces.append((True, match.group(1)))
+        at = match.end()
+    if at < len(text) or not pieces:
+        pieces.append((False, text[at:]))
+    return pieces
+
+
+def first_line(text: str) -> str:
+    """The first non-empty line of a message: the one-line finding."""
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
+
+
 def _location(loc: Location) -> str:
     return f"{loc.path}:{loc.line}"
 
@@ -117,8 +153,9 @@ def check_view(result: Result, index: int) -> dict[str, Any]:
         "expected": result.evidence.expected,
         "actual": result.evidence.actual,
         "table": item_table(result.evidence.items),
-        "rationale": check.rationale,
-        "remediation": check.remediation,
+        "finding": first_line(result.message),
+        "rationale": code_spans(check.rationale),
+        "remediation": code_spans(check.remediation),
         "references": list(check.references),
         "policy": check.policy,
         "location": _location(check.location),
@@ -176,8 +213,11 @@ def summary_view(run: AuditRun) -> dict[str, Any]:
                   "fail_width": round(600 * v["fail"] / widest, 2),
                   "error_width": round(600 * v["error"] / widest, 2), "y": 28 * i}
                  for i, (k, v) in enumerate(kinds)]
+    band, meaning = score_band(value)
     return {
         "score": "n/a" if value is None else f"{value:.1f}",
+        "band": band,
+        "meaning": meaning,
         "passed_weight": passed, "total_weight": total,
         "weights": [(sev.value, sev.weight) for sev in SEVERITY_ORDER],
         "total": len(run.results),
@@ -244,12 +284,26 @@ def drift_view(run: AuditRun, baseline: AuditRun) -> dict[str, Any]:
     }
 
 
+def verdict_view(run: AuditRun, checks: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The first screen's verdict and the failing critical and high checks (``checks`` in
+    display order: failures first, then severity)."""
+    found = verdict(run)
+    top = [c for c in checks if c["status"] in {s.value for s in FAILING}
+           and c["severity"] in {s.value for s in TOP_SEVERITIES}]
+    failing = sum(1 for c in checks if c["status"] in {s.value for s in FAILING})
+    return {"state": found.state, "words": found.words, "detail": found.detail,
+            "top": top[:TOP_LIMIT], "top_more": len(top) - len(top[:TOP_LIMIT]),
+            "top_total": len(top), "other_failing": failing - len(top)}
+
+
 def render(run: AuditRun, baseline: AuditRun | None = None) -> str:
     """The whole report; with ``baseline``, a drift section against that earlier run."""
+    checks = ordered(run.results)
     return page("report.html.j2", "report.js", {
         "run": run_view(run),
         "summary": summary_view(run),
-        "checks": ordered(run.results),
+        "verdict": verdict_view(run, checks),
+        "checks": checks,
         "statuses": [s.value for s in STATUS_ORDER],
         "severities": [s.value for s in SEVERITY_ORDER],
         "kinds": sorted({r.check.kind for r in run.results}),

@@ -1,4 +1,4 @@
-"""Hardening score and drift between two runs: shared by the HTML report and the fleet page.
+"""Verdict, hardening score and drift between two runs: shared by the reports.
 
 Score: ``100 * sum(weight of passing checks) / sum(weight of checks that pass, fail or error)``,
 with ``Severity.weight`` (critical 27, high 9, medium 3, low 1, info 0). Waived and not-applicable
@@ -108,3 +108,56 @@ def drift(run: AuditRun, baseline: AuditRun) -> Drift:
         if old.check.id not in seen:
             removed.append(Change(old.check.id, old.check.title, old, None))
     return Drift(tuple(newly), tuple(fixed), tuple(status), tuple(evidence), tuple(removed))
+
+
+@record
+class Verdict:
+    """What a run says about the host, in one word and one sentence."""
+
+    state: str
+    """``compliant``, ``not_compliant`` or ``not_evaluated``."""
+    words: str
+    """The state as a reader says it ("not compliant")."""
+    detail: str
+    """Why, with counts."""
+
+
+EVALUATED = (Status.PASS, Status.FAIL, Status.ERROR, Status.WAIVED)
+"""Statuses of a check that was judged on the host (a waiver covers a judged verdict)."""
+
+
+def verdict(run: AuditRun) -> Verdict:
+    """Not compliant when a check fails or errs; not evaluated when no check was judged (all
+    not applicable, or no check at all); compliant otherwise."""
+    counts = {s: 0 for s in Status}
+    for r in run.results:
+        counts[r.status] += 1
+    failing = counts[Status.FAIL] + counts[Status.ERROR]
+    if failing:
+        return Verdict("not_compliant", "not compliant",
+                       f"{failing} of {len(run.results)} checks fail or could not be evaluated "
+                       f"({counts[Status.FAIL]} fail, {counts[Status.ERROR]} error)")
+    if not any(counts[s] for s in EVALUATED):
+        why = (f"all {len(run.results)} checks are not applicable to this host"
+               if run.results else "the policies hold no check")
+        return Verdict("not_evaluated", "not evaluated", f"no check was evaluated: {why}")
+    return Verdict("compliant", "compliant",
+                   f"{counts[Status.PASS]} pass, {counts[Status.WAIVED]} waived, "
+                   f"{counts[Status.NOT_APPLICABLE]} not applicable; none fails")
+
+
+SCORE_BANDS = ((100.0, "excellent", "every scored check passes"),
+               (90.0, "good", "little of the severity weight fails"),
+               (70.0, "fair", "a notable share of the severity weight fails"),
+               (0.0, "poor", "much of the severity weight fails"))
+"""(lowest score, band, meaning), best first."""
+
+
+def score_band(value: float | None) -> tuple[str, str]:
+    """(band, meaning in words) of a score; ``("none", ...)`` when nothing weighs."""
+    if value is None:
+        return "none", "not scored: no check that weighs passed, failed or errored"
+    for floor, band, meaning in SCORE_BANDS:
+        if value >= floor:
+            return band, meaning
+    return SCORE_BANDS[-1][1:]

@@ -55,7 +55,14 @@ from agent.core import schemafile
 from agent.core.diagnostic import Diagnostic, Level
 from agent.core.location import Location, display_path
 from agent.core.record import record
-from agent.core.schema_errors import dotted, schema_diagnostics, short, suggest, wrong_document
+from agent.core.schema_errors import (
+    SchemaReport,
+    dotted,
+    schema_report,
+    short,
+    suggest,
+    wrong_document,
+)
 from agent.core.yamlload import Document, LoadError, Path_, load_file
 from agent.seccomp import syscalls
 from agent.seccomp.model import (
@@ -245,14 +252,12 @@ def _known_names() -> tuple[str, ...]:
 def parse_file(doc: Document) -> tuple[_File | None, list[Diagnostic]]:
     """One document's own profile content; None when the schema rejects it."""
     data = doc.data
-    if not isinstance(data, dict):
-        return None, [_error(doc.at(()), "a seccomp profile is a mapping", "unknown-document")]
     wrong = wrong_document(doc, data, KIND, "seccomp profile")
     if wrong is not None:
         return None, [wrong]
-    found = schema_diagnostics(doc, data, _validator())
-    if found:
-        return None, found
+    report = schema_report(doc, data, _validator())
+    if report.diagnostics:
+        return None, sorted({*report.diagnostics, *_sound_part_errors(doc, report)})
     diagnostics: list[Diagnostic] = []
     sections = {
         section: tuple(_rule(doc, (section, i), raw, section, diagnostics)
@@ -273,29 +278,58 @@ def parse_file(doc: Document) -> tuple[_File | None, list[Diagnostic]]:
     return parsed, diagnostics
 
 
+def _sound_part_errors(doc: Document, report: SchemaReport) -> list[Diagnostic]:
+    """The name and argument errors of the entries a rejected document's schema accepted: one
+    lint pass finds a misspelled syscall beside an argument index out of range."""
+    found: list[Diagnostic] = []
+    for section in ("rules", "deny"):
+        rules = doc.data.get(section)
+        for i, raw in enumerate(rules if isinstance(rules, list) else []):
+            at: Path_ = (section, i)
+            names = raw.get("syscalls") if isinstance(raw, dict) else None
+            for j, name in enumerate(names if isinstance(names, list) else []):
+                if report.sound((*at, "syscalls", j)):
+                    found.extend(_name_errors(doc.at((*at, "syscalls", j)), name))
+            args = raw.get("args") if isinstance(raw, dict) else None
+            for k, cond in enumerate(args if isinstance(args, list) else []):
+                if report.sound((*at, "args", k)):
+                    found.extend(_arg_errors(doc, (*at, "args", k), cond))
+    return found
+
+
+def _name_errors(where: Location, name: str) -> list[Diagnostic]:
+    """An unknown group or syscall name written at ``where``."""
+    if syscalls.is_group(name) and name not in syscalls.GROUPS:
+        return [_error(where, f"unknown syscall group {short(name)}"
+                       f"{suggest(name, list(syscalls.GROUPS))}", "seccomp-unknown-group")]
+    if not syscalls.is_group(name) and (
+            syscalls.lookup(name).status is syscalls.Status.UNKNOWN):
+        return [_error(where, f"unknown syscall {short(name)}"
+                       f"{suggest(name, list(_known_names()), 0.75)}", "seccomp-unknown-syscall")]
+    return []
+
+
+def _arg_errors(doc: Document, at: Path_, cond: dict[str, Any]) -> list[Diagnostic]:
+    """A schema-valid argument condition (at ``at``) that makes no sense."""
+    if "mask" in cond and cond["op"] != "masked_eq":
+        return [_error(doc.key_at((*at, "mask")), f"{dotted(at)}: mask is only meaningful "
+                       f"with op masked_eq, not {cond['op']}", "seccomp-arg")]
+    return []
+
+
 def _rule(doc: Document, at: Path_, raw: dict[str, Any], section: str,
           diagnostics: list[Diagnostic]) -> RuleSource:
     written: tuple[str, ...] = tuple(raw["syscalls"])
     names = tuple(doc.at((*at, "syscalls", j)) for j in range(len(written)))
     usable: list[str] = []
     for name, where in zip(written, names, strict=True):
-        if syscalls.is_group(name) and name not in syscalls.GROUPS:
-            diagnostics.append(_error(where, f"unknown syscall group {short(name)}"
-                                      f"{suggest(name, list(syscalls.GROUPS))}",
-                                      "seccomp-unknown-group"))
-            continue
-        if not syscalls.is_group(name) and (
-                syscalls.lookup(name).status is syscalls.Status.UNKNOWN):
-            diagnostics.append(_error(where, f"unknown syscall {short(name)}"
-                                      f"{suggest(name, list(_known_names()), 0.75)}",
-                                      "seccomp-unknown-syscall"))
-        usable.append(name)
+        errors = _name_errors(where, name)
+        diagnostics.extend(errors)
+        if not any(e.rule == "seccomp-unknown-group" for e in errors):
+            usable.append(name)
     args: list[ArgCondition] = []
     for k, cond in enumerate(raw.get("args", [])):
-        if "mask" in cond and cond["op"] != "masked_eq":
-            diagnostics.append(_error(doc.key_at((*at, "args", k, "mask")),
-                                      f"{dotted((*at, 'args', k))}: mask is only meaningful "
-                                      f"with op masked_eq, not {cond['op']}", "seccomp-arg"))
+        diagnostics.extend(_arg_errors(doc, (*at, "args", k), cond))
         args.append(ArgCondition(cond["index"], cond["op"], cond["value"], cond.get("mask")))
     default = DENY_DEFAULT if section == "deny" else Action(ActionKind.ALLOW)
     rule = Rule(

@@ -520,12 +520,23 @@ def test_lint_locates_every_problem(tmp_path: Path) -> None:
         "closed [invalid-glob]",
         "bad.yaml:15:16: error: port 70000 is outside 1-65535 [spec]",
     ]
-    # The schema catches shapes first (and then the spec is not interpreted further).
+    # An unknown key is reported beside the spec's other problems, in the same pass.
     path.write_text(BAD_POLICY.replace('process: "ssh[d"', "color: red"))
     done = run_cli("lint", str(path))
     lines = [line.replace(str(path), "bad.yaml") for line in done.stdout.splitlines()]
     assert [line for line in lines if line.startswith("bad.yaml")] == [
+        "bad.yaml:13:18: error: port range '9000-8000' runs backwards (9000 > 8000) [spec]",
+        "bad.yaml:13:37: error: bind '10.1.2.3/8' has host bits set; the network is "
+        "10.0.0.0/8 [spec]",
         "bad.yaml:14:22: error: unknown key 'color' [unknown-key]",
+        "bad.yaml:15:16: error: port 70000 is outside 1-65535 [spec]",
+    ]
+    # A value of the wrong shape stops the spec's interpretation: the schema's word is the one.
+    path.write_text(BAD_POLICY.replace('process: "ssh[d"', "process: [ssh]"))
+    done = run_cli("lint", str(path))
+    lines = [line.replace(str(path), "bad.yaml") for line in done.stdout.splitlines()]
+    assert [line.split(": error: ")[1] for line in lines if line.startswith("bad.yaml")] == [
+        "checks[0].spec.allow[1].process must be a string, not array ['ssh'] [schema]",
     ]
 
 

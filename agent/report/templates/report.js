@@ -62,5 +62,15 @@
     if (before) { rows.forEach(function (row, i) { row.open = before[i]; }); }
     before = null;
   });
+  // A link to a check (from the first screen) opens it, even when filters had hidden it.
+  function openTarget() {
+    var target = location.hash ? document.getElementById(location.hash.slice(1)) : null;
+    if (target && rows.indexOf(target) !== -1) {
+      target.hidden = false;
+      target.open = true;
+    }
+  }
+  window.addEventListener("hashchange", openTarget);
   apply();
+  openTarget();
 }());

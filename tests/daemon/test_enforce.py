@@ -275,3 +275,37 @@ def test_log_becomes_enforce_on_the_bindings_day(tmp_path: Path, children: LiveC
     found = samples(tmp_path / "state" / "hostguard.prom")
     assert found[("hostguard_enforce_pending_processes", (("binding", "both-a"),))] == 1.0
     assert found[("hostguard_enforce_processes", (("binding", "past"),))] == 1.0
+
+
+class Dated(Service):
+    """A service whose UTC day the test sets (the day decides a binding's mode)."""
+
+    day = dt.date(2026, 12, 13)
+
+    def _today(self) -> dt.date:
+        return self.day
+
+
+def test_on_the_day_the_enforcing_filter_is_stacked(tmp_path: Path, children: LiveChildren,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    pid, marker, child = mkdir_child(children, tmp_path)
+    path = config(tmp_path, [binding("gw", marker, mode="log", enforce_from="2026-12-14")])
+    service = Dated(path, clock=Clock(), place=False)
+    assert service.start() is None
+    assert service.cycle() and service.cycle()
+    assert status(pid)["Seccomp_filters"] == "1"
+    assert mkdir_answer(children, child) == "made"
+    service.day = dt.date(2026, 12, 14)
+    assert service.cycle()
+    # A filter cannot be taken off: the enforcing one goes on top, and the stack proves equal
+    # to the profile in enforce mode (deny beats log).
+    assert status(pid)["Seccomp_filters"] == "2"
+    assert mkdir_answer(children, child) == "95"
+    with History(tmp_path / "state" / "history.db") as history:
+        logged, enforced = history.applications()
+    assert [(a["outcome"], a["mode"], a["filters"], a["equivalent"]) for a in (logged, enforced)
+            ] == [("applied", "log", 1, True), ("applied", "enforce", 2, True)]
+    assert logged["digest"] != enforced["digest"]
+    assert service.cycle()
+    assert status(pid)["Seccomp_filters"] == "2"
+    assert len(events(capsys, "enforce-applied")) == 2

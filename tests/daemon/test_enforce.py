@@ -28,7 +28,7 @@ from agent.seccomp.profile import load_profile
 from tests.authoring import write
 from tests.daemon.harness import KPTR_PASS, parse
 from tests.live import LiveChildren, live_children, threaded
-from tests.support import need_root
+from tests.support import need_root, run_cli
 
 NO_MKDIR = """apiVersion: hostguard/v1
 kind: SeccompProfile
@@ -309,3 +309,18 @@ def test_on_the_day_the_enforcing_filter_is_stacked(tmp_path: Path, children: Li
     assert service.cycle()
     assert status(pid)["Seccomp_filters"] == "2"
     assert len(events(capsys, "enforce-applied")) == 2
+
+
+def test_daemon_once_applies_before_it_audits(tmp_path: Path, children: LiveChildren) -> None:
+    pid, marker, child = mkdir_child(children, tmp_path)
+    path = config(tmp_path, [binding("gw", marker)])
+    result = run_cli("daemon", "--config", str(path), "--once", "--no-placement")
+    lines = [parse(line) for line in result.stderr.splitlines()]
+    order = [e["event"] for e in lines if e["event"] in ("enforce-applied", "audit-done")]
+    assert order == ["enforce-applied", "audit-done"], result.stderr
+    assert status(pid)["Seccomp"] == "2"
+    assert mkdir_answer(children, child) == "95"
+    with History(tmp_path / "state" / "history.db") as history:
+        (entry,) = history.applications()
+        assert history.verify() == [] and len(history.runs()) == 1
+    assert (entry["pid"], entry["outcome"], entry["equivalent"]) == (pid, "applied", True)

@@ -175,11 +175,6 @@ class Enforcer:
         except ApplyError as exc:
             return self._failed(key, entry, exc.reason, exc.changed)
         entry.update(_proof(applied))
-        if applied.tid == applied.pid and applied.start_time != proc.start_time:
-            # The pid was reused between the read of /proc and the apply.
-            return self._failed(key, entry, f"pid {proc.pid} now names another process (start "
-                                f"time {applied.start_time}, selected {proc.start_time}): "
-                                "it got the filter", None)
         self.failing.pop(key, None)
         self.carried[key] = (applied.digest, applied.filters)
         self.enforced[binding.id] += 1

@@ -637,6 +637,14 @@ class History:
             meta = self._meta()
         return int(meta["head_id"]), meta["head_hash"]
 
+    def application_head(self) -> tuple[int, str] | None:
+        """(newest application id, its hash), or None before the first application."""
+        with self._errors():
+            if not self._has_applications():
+                return None
+            meta = self._meta()
+        return int(meta[APPLICATIONS + "head_id"]), meta[APPLICATIONS + "head_hash"]
+
     # -- verifying --------------------------------------------------------------------------
     def verify(self) -> builtins.list[Problem]:
         """Every sign of tampering or damage, in run order; empty when the history is intact."""

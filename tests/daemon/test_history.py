@@ -479,7 +479,8 @@ def application(n: int, at: str, outcome: str = "applied") -> dict[str, object]:
     """A stored application's document as the daemon writes it (tests.daemon.test_enforce
     checks the daemon's own)."""
     return {"format": "hostguard/application/v1", "at": at, "binding": "gw", "pid": 4000 + n,
-            "start_time": 90000 + n, "outcome": outcome, "mode": "log", "digest": "ab" * 32,
+            "start_time": 90000 + n, "comm": "fixgw", "outcome": outcome, "mode": "log",
+            "digest": "ab" * 32,
             "equivalent": True, "differences": 0, "stop_ns": 1200 * n, "reason": None}
 
 
@@ -545,3 +546,28 @@ def test_prune_by_age_takes_old_applications_too(db: Path) -> None:
         assert history.verify() == []
     result = run_cli("history", "verify", "--db", str(db))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_cli_applications_and_verify(db: Path) -> None:
+    with History(db) as history:
+        history.record_application(application(1, "2026-12-01T10:00:00.000001Z"))
+        history.record_application({**application(2, "2026-12-02T10:00:00Z", "failed"),
+                                    "reason": "thread 4003 \x1b[31m has 0 filter(s)",
+                                    "equivalent": None, "comm": "fix\x1bgw"})
+        head = history.application_head()
+    assert head is not None and head[0] == 2
+    listing = run_cli("history", "applications", "--db", str(db))
+    assert listing.returncode == 0, listing.stderr
+    lines = listing.stdout.splitlines()
+    assert lines[0].split() == ["ID", "AT", "BINDING", "PID", "OUTCOME", "MODE", "PROOF", "/",
+                                "REASON"]
+    assert lines[1].split() == ["1", "2026-12-01T10:00:00.000001Z", "gw", "4001", "applied",
+                                "log", "equivalent", "('fixgw')"]
+    assert "\x1b" not in listing.stdout and "\\x1b[31m" in lines[2] and "fix\\\\x1bgw" in lines[2]
+    since = run_cli("history", "applications", "--db", str(db), "--since", "2026-12-02",
+                    "--format", "json")
+    assert [a["id"] for a in json.loads(since.stdout)] == [2]
+    verified = run_cli("history", "verify", "--db", str(db))
+    assert verified.returncode == 0
+    assert verified.stdout.splitlines()[1] == (
+        f"{db}: intact: 2 application(s), chain head application 2 {head[1]}")

@@ -45,10 +45,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from agent.checks.base import CheckKind, SpecError, SpecProblem
 from agent.checks.process import SECCOMP_MODES as MODES
-from agent.checks.selectors import ProcessSelector, parse_selectors, select, selects
+from agent.checks.selectors import (
+    SELECTOR_KEYS,
+    SELECTOR_PROPERTIES,
+    Selector,
+    parse_selector,
+    select,
+)
 from agent.checks.selectors import who as _who
 from agent.checks.selectors import who_row as _who_row
-from agent.checks.units import in_unit, unit_glob
 from agent.core.record import record
 from agent.host.facts import ReadError
 from agent.host.processes import Process
@@ -61,44 +66,6 @@ if TYPE_CHECKING:
 _NAMES = {v: k for k, v in MODES.items()}
 _MAX_ROWS = 200
 """Evidence rows kept per check (the message counts them all)."""
-
-
-@record
-class Selector:
-    """Which processes a seccomp check looks at (hashable: it travels in snapshot requests)."""
-
-    process: ProcessSelector | None = None
-    """name / exe / cmdline / user, matched as the ``process`` kind does."""
-    unit: str | None = None
-    """systemd unit glob, matched on the components of the process's cgroup paths."""
-
-    def __call__(self, proc: Process) -> bool | str:
-        if proc.kernel_thread:
-            return False
-        unknown: list[str] = []
-        if self.unit is not None:
-            if "cgroup" in proc.unreadable:
-                unknown.append(f"cgroup: {proc.unreadable['cgroup']}")
-            elif not any(in_unit(member.path, self.unit) for member in proc.cgroups):
-                return False
-        if self.process is not None:
-            verdict = selects(self.process, proc)
-            if verdict is False:
-                return False
-            if isinstance(verdict, str):
-                unknown.append(verdict)
-        return "; ".join(unknown) if unknown else True
-
-    def describe(self) -> str:
-        parts = [f"unit {self.unit}"] if self.unit else []
-        spec = self.process
-        if spec is not None:
-            for key, value in (("name", spec.name), ("exe", spec.exe), ("user", spec.user)):
-                if value is not None:
-                    parts.append(f"{key} {value}")
-            if spec.cmdline is not None:
-                parts.append(f"cmdline /{spec.cmdline.pattern}/")
-        return ", ".join(parts)
 
 
 @record
@@ -133,9 +100,6 @@ class SeccompSpec:
         return DumpRequest(self.selector, self.stop_isolated, threads=self.all_threads)
 
 
-_SELECTORS = ("unit", "name", "exe", "cmdline", "user")
-
-
 class SeccompKind(CheckKind[SeccompSpec]):
     """Seccomp posture of running processes and, on request, their loaded filters."""
 
@@ -147,16 +111,9 @@ class SeccompKind(CheckKind[SeccompSpec]):
         "type": "object",
         "description": summary,
         "additionalProperties": False,
-        "anyOf": [{"required": [k]} for k in _SELECTORS],
+        "anyOf": [{"required": [k]} for k in SELECTOR_KEYS],
         "properties": {
-            "unit": {"type": "string", "minLength": 1,
-                     "description": "systemd unit glob ('.service' added when there is no '.')."},
-            "name": {"type": "string", "minLength": 1, "description": "Glob on comm."},
-            "exe": {"type": "string", "minLength": 1, "description": "Glob on the executable."},
-            "cmdline": {"type": "string", "minLength": 1,
-                        "description": "Python regex searched in the arguments."},
-            "user": {"type": ["string", "integer"], "minimum": 0,
-                     "description": "Effective user name or uid."},
+            **SELECTOR_PROPERTIES,
             "required": {"type": "boolean", "description": "Fail when nothing is selected."},
             "mode": {"enum": list(MODES), "description": "Expected seccomp mode."},
             "no_new_privs": {"type": "boolean", "description": "NoNewPrivs must be set."},
@@ -184,7 +141,7 @@ class SeccompKind(CheckKind[SeccompSpec]):
 
     def parse_at(self, raw: Mapping[str, Any], origin: Path | None) -> SeccompSpec:
         problems: list[SpecProblem] = []
-        selector = _selector(raw, problems)
+        selector = parse_selector(raw, problems)
         deep = bool(raw.get("deep", False))
         for key in ("profile", "must_deny"):
             if key in raw and not deep:
@@ -217,12 +174,6 @@ class SeccompKind(CheckKind[SeccompSpec]):
 
     def evaluate(self, spec: SeccompSpec, snapshot: Snapshot) -> Outcome:
         return _evaluate(spec, snapshot)
-
-
-def _selector(raw: Mapping[str, Any], problems: list[SpecProblem]) -> Selector:
-    unit = unit_glob(raw, problems)
-    process = parse_selectors(raw, problems)
-    return Selector(process if process.given else None, unit)
 
 
 def _declared(raw: Any, origin: Path | None, problems: list[SpecProblem]) -> Declared | None:

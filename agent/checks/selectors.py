@@ -1,5 +1,5 @@
 """Which processes a check looks at: one selector for the ``process``, ``cgroup`` and ``seccomp``
-kinds, parsed, matched and named in messages the same way.
+kinds (and the daemon's ``enforce:`` bindings), parsed, matched and named in messages the same way.
 
 A selector names processes by ``name`` (glob on comm), ``exe`` (glob on the executable's path),
 ``cmdline`` (regex searched in the arguments joined by spaces) and ``user`` (name or uid of the
@@ -10,6 +10,9 @@ Unreadable fields fail closed. A process whose selected-on field could not be re
 why it cannot be told, and each kind reports that as ``error`` naming the pid and the reason
 (unless a definite failure decides the check). A definite mismatch on a field that was read
 still rules the process out, whatever else is unreadable.
+
+:class:`Selector` adds the ``unit`` selector (:mod:`agent.checks.units`) to those: what the
+``seccomp`` kind and the daemon's ``enforce:`` bindings select processes by.
 """
 
 from __future__ import annotations
@@ -20,12 +23,26 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from agent.checks.base import SpecPath, SpecProblem
+from agent.checks.units import in_unit, unit_glob
 from agent.core.record import record
 from agent.host.processes import Process
 from agent.policy.globs import bracket_problem
 
 COMM_MAX = 15
 """comm is truncated to TASK_COMM_LEN - 1 bytes."""
+
+SELECTOR_PROPERTIES: Mapping[str, Any] = {
+    "unit": {"type": "string", "minLength": 1,
+             "description": "systemd unit glob ('.service' added when there is no '.')."},
+    "name": {"type": "string", "minLength": 1, "description": "Glob on comm."},
+    "exe": {"type": "string", "minLength": 1, "description": "Glob on the executable."},
+    "cmdline": {"type": "string", "minLength": 1,
+                "description": "Python regex searched in the arguments."},
+    "user": {"type": ["string", "integer"], "minimum": 0,
+             "description": "Effective user name or uid."},
+}
+"""JSON Schema properties of a :class:`Selector` (at least one of them is required)."""
+SELECTOR_KEYS = tuple(SELECTOR_PROPERTIES)
 
 
 @record
@@ -63,6 +80,58 @@ class ProcessSelector:
 
     def __call__(self, proc: Process) -> bool | str:
         return selects(self, proc)
+
+
+@record
+class Selector:
+    """Processes by systemd unit and/or :class:`ProcessSelector` (hashable: it travels in
+    snapshot requests)."""
+
+    process: ProcessSelector | None = None
+    """name / exe / cmdline / user, matched as the ``process`` kind does."""
+    unit: str | None = None
+    """systemd unit glob, matched on the components of the process's cgroup paths."""
+
+    def process_fields(self) -> frozenset[str]:
+        """Process fields to read for every process to select on."""
+        own = frozenset({"cgroups"}) if self.unit is not None else frozenset()
+        return own | (self.process.process_fields() if self.process is not None else frozenset())
+
+    def __call__(self, proc: Process) -> bool | str:
+        if proc.kernel_thread:
+            return False
+        unknown: list[str] = []
+        if self.unit is not None:
+            if "cgroup" in proc.unreadable:
+                unknown.append(f"cgroup: {proc.unreadable['cgroup']}")
+            elif not any(in_unit(member.path, self.unit) for member in proc.cgroups):
+                return False
+        if self.process is not None:
+            verdict = selects(self.process, proc)
+            if verdict is False:
+                return False
+            if isinstance(verdict, str):
+                unknown.append(verdict)
+        return "; ".join(unknown) if unknown else True
+
+    def describe(self) -> str:
+        parts = [f"unit {self.unit}"] if self.unit else []
+        spec = self.process
+        if spec is not None:
+            for key, value in (("name", spec.name), ("exe", spec.exe), ("user", spec.user)):
+                if value is not None:
+                    parts.append(f"{key} {value}")
+            if spec.cmdline is not None:
+                parts.append(f"cmdline /{spec.cmdline.pattern}/")
+        return ", ".join(parts)
+
+
+def parse_selector(raw: Mapping[str, Any], problems: list[SpecProblem]) -> Selector:
+    """The :class:`Selector` of ``raw`` (keys :data:`SELECTOR_KEYS`); problems are appended,
+    each at its key."""
+    unit = unit_glob(raw, problems)
+    process = parse_selectors(raw, problems)
+    return Selector(process if process.given else None, unit)
 
 
 def parse_selectors(raw: Mapping[str, Any], problems: list[SpecProblem],

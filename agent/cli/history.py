@@ -10,6 +10,7 @@ refused because the history does not verify), 2 unusable database, configuration
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -113,6 +114,11 @@ def add_parsers(sub: Any) -> None:
     at.add_argument("timestamp", type=_time, metavar="TIMESTAMP",
                     help="ISO 8601 (2026-11-24T19:30:00Z; no offset means UTC)")
     at.add_argument("--verbose", "-v", action="store_true", help="list passing checks too")
+    applications = add("applications", "one line per seccomp application of the daemon's "
+                       "enforce: bindings (or their stored JSON documents)", _applications)
+    applications.add_argument("--since", type=_time, metavar="TIME",
+                              help="applications made at or after this ISO 8601 time")
+    applications.add_argument("--format", choices=["text", "json"], default="text")
     prune = add("prune", "delete the oldest runs, keeping the chain verifiable", _prune)
     prune.add_argument("--max-age-days", type=_positive(float), metavar="N",
                        help="delete runs started more than N days ago")
@@ -194,6 +200,33 @@ def _verify(args: argparse.Namespace) -> int:
         kept = (f"{len(runs)} run(s) ({runs[0].id}..{runs[-1].id})" if runs else "no runs")
         after = f" after {pruned} pruned (up to run {anchor_id})" if pruned else ""
         print(f"{history.path}: intact: {kept}{after}, chain head run {head_id} {head_hash}")
+        chain = history.application_head()
+        if chain is not None:
+            print(f"{history.path}: intact: {len(history.applications())} application(s), "
+                  f"chain head application {chain[0]} {chain[1]}")
+        return 0
+    return _with_history(args, body)
+
+
+# -- applications ---------------------------------------------------------------------------------
+def _applications(args: argparse.Namespace) -> int:
+    def body(history: History) -> int:
+        found = history.applications()
+        if args.since is not None:
+            bound = _parse_time(args.since)
+            found = [a for a in found if _parse_time(a["at"]) >= bound]
+        if args.format == "json":
+            print(json.dumps(found, indent=2, sort_keys=True, ensure_ascii=True))
+            return 0
+        print(f"{'ID':>6}  {'AT':<27}  {'BINDING':<12}  {'PID':>7}  {'OUTCOME':<9}  "
+              f"{'MODE':<7}  PROOF / REASON")
+        for entry in found:
+            proof = (entry.get("reason") if entry["outcome"] == "failed"
+                     else "equivalent" if entry.get("equivalent")
+                     else f"{entry.get('differences')} difference(s)")
+            print(f"{entry['id']:>6}  {entry['at']:<27}  {_clean(entry['binding']):<12}  "
+                  f"{entry['pid']:>7}  {entry['outcome']:<9}  {entry['mode']:<7}  "
+                  f"{_clean(str(proof))} ({_clean(str(entry.get('comm', '')))!r})")
         return 0
     return _with_history(args, body)
 

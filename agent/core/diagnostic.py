@@ -105,6 +105,9 @@ RULES: dict[str, Rule] = dict(
               "Close every '[' and use only hostname characters with * ? [...]."),
         _rule("invalid-regex", E, "A regular expression does not compile.",
               "Python re syntax; the message gives the position of the error."),
+        _rule("invalid-profile", E, "A seccomp profile named by a check or an enforce: "
+              "binding cannot be loaded.", "Run hostguard lint on the profile and fix what it "
+              "reports."),
         _rule("symlink-loop", E, "Following folders met a symbolic-link loop.",
               "Remove the link that points back into its own ancestry."),
         _rule("no-policies", W, "A folder holds no *.yaml or *.yml file.",

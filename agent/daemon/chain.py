@@ -17,6 +17,9 @@ broken link), reordered runs (the chain's order differs from the ids' order) and
 tail. A chain without a secret cannot stop someone who rewrites every later hash and the head
 too: record the head hash elsewhere (a ticket, a log shipper) to pin the history up to it.
 
+The same links chain the daemon's seccomp applications (``enforce:``) in a chain of their own,
+whose metadata keys start with ``applications_`` and whose problems name an ``application``.
+
 This module knows digests and links only; ``agent.daemon.history`` reads them out of the
 database and checks, besides, that each run's copied columns and check index agree with its JSON.
 """
@@ -44,12 +47,14 @@ class Problem:
     """That run's start time as stored, when the run is still there."""
     message: str
     """What is wrong, in words."""
+    noun: str = "run"
+    """What the chain links: ``run`` (audits) or ``application`` (``enforce:``)."""
 
     def __str__(self) -> str:
         if self.run_id is None:
             return self.message
         when = f" (started {self.started})" if self.started else ""
-        return f"run {self.run_id}{when}: {self.message}"
+        return f"{self.noun} {self.run_id}{when}: {self.message}"
 
 
 @record
@@ -94,9 +99,11 @@ def chain_hash(prev_hash: str, json_sha256: str) -> str:
     return sha256_hex(bytes.fromhex(prev_hash) + bytes.fromhex(json_sha256))
 
 
-def ends(meta: Mapping[str, str]) -> Ends | Problem:
-    """The anchor and head out of the chain's metadata, or why the chain cannot be checked."""
-    missing = [k for k in META_KEYS if k not in meta]
+def ends(meta: Mapping[str, str], prefix: str = "") -> Ends | Problem:
+    """The anchor and head out of the chain's metadata (keys :data:`META_KEYS`, each after
+    ``prefix``), or why the chain cannot be checked."""
+    meta = {k[len(prefix):]: v for k, v in meta.items() if k.startswith(prefix)}
+    missing = [prefix + k for k in META_KEYS if k not in meta]
     if missing:
         return Problem(None, None, "chain_meta lacks " + ", ".join(missing)
                        + ": the chain cannot be checked")
@@ -107,12 +114,13 @@ def ends(meta: Mapping[str, str]) -> Ends | Problem:
     return Ends(anchor_id, meta["anchor_hash"], head_id, meta["head_hash"])
 
 
-def _span(ids: Sequence[int]) -> str:
-    return f"run {ids[0]}" if len(ids) == 1 else f"runs {ids[0]}..{ids[-1]}"
+def _span(ids: Sequence[int], noun: str) -> str:
+    return f"{noun} {ids[0]}" if len(ids) == 1 else f"{noun}s {ids[0]}..{ids[-1]}"
 
 
-def digest_problems(link: Link) -> list[Problem]:
-    """A run whose content and recorded digests disagree, with which of them was edited."""
+def digest_problems(link: Link, noun: str = "run") -> list[Problem]:
+    """A run (or application) whose content and recorded digests disagree, with which of them
+    was edited."""
     if link.content != link.json_sha256:
         if link.run_hash == chain_hash(link.prev_hash, link.json_sha256):
             message = "edited: its stored JSON does not match its recorded SHA-256"
@@ -124,10 +132,10 @@ def digest_problems(link: Link) -> list[Problem]:
         message = "edited: its run hash does not match its content and previous hash"
     else:
         return []
-    return [Problem(link.id, link.started, message)]
+    return [Problem(link.id, link.started, message, noun)]
 
 
-def chain_problems(links: Sequence[Link], chain: Ends) -> list[Problem]:
+def chain_problems(links: Sequence[Link], chain: Ends, noun: str = "run") -> list[Problem]:
     """Breaks and reordering: walk the chain by hashes and compare with the ids' order
     (``links`` in id order)."""
     out = []
@@ -157,22 +165,25 @@ def chain_problems(links: Sequence[Link], chain: Ends) -> list[Problem]:
         if link.id not in reached:
             if link.id - previous_id > 1:
                 gone = list(range(previous_id + 1, link.id))
-                place = (f"after run {previous_id}" if previous_id > anchor_id
+                place = (f"after {noun} {previous_id}" if previous_id > anchor_id
                          else "at the start of the history" if anchor_id == 0
-                         else f"after the pruned runs (up to {anchor_id})")
-                out.append(Problem(gone[0], None, f"deleted: {_span(gone)} missing {place}, "
-                                   f"before run {link.id} (started {link.started})"))
+                         else f"after the pruned {noun}s (up to {anchor_id})")
+                out.append(Problem(gone[0], None, f"deleted: {_span(gone, noun)} missing "
+                                   f"{place}, before {noun} {link.id} (started {link.started})",
+                                   noun))
             elif link.prev_hash in known:
-                out.append(Problem(link.id, link.started, "inserted: it repeats another run's "
-                                   "link in the chain (a copied or forged run)"))
+                out.append(Problem(link.id, link.started, f"inserted: it repeats another "
+                                   f"{noun}'s link in the chain (a copied or forged {noun})",
+                                   noun))
             elif previous_id == anchor_id:
-                out.append(Problem(link.id, link.started, "its previous hash does not match "
-                                   "the history's anchor: earlier runs deleted and the rest "
-                                   "renumbered, or the anchor edited"))
+                out.append(Problem(link.id, link.started, f"its previous hash does not match "
+                                   f"the history's anchor: earlier {noun}s deleted and the rest "
+                                   "renumbered, or the anchor edited", noun))
             else:
-                out.append(Problem(link.id, link.started, f"its previous hash matches no run: "
-                                   f"run {previous_id} was rewritten with its hashes, or a "
-                                   f"run before it deleted and the rest renumbered"))
+                out.append(Problem(link.id, link.started, f"its previous hash matches no "
+                                   f"{noun}: {noun} {previous_id} was rewritten with its "
+                                   f"hashes, or a {noun} before it deleted and the rest "
+                                   "renumbered", noun))
             reached.add(link.id)
             order.append(link)
             follow(hashes_of[link.id])
@@ -183,24 +194,24 @@ def chain_problems(links: Sequence[Link], chain: Ends) -> list[Problem]:
         if stored != chained:
             link = links[position]
             where = chain_ids.index(link.id)
-            chain_says = f"after run {chain_ids[where - 1]}" if where else "first"
-            ids_say = f"after run {by_id[position - 1]}" if position else "first"
+            chain_says = f"after {noun} {chain_ids[where - 1]}" if where else "first"
+            ids_say = f"after {noun} {by_id[position - 1]}" if position else "first"
             out.append(Problem(link.id, link.started, f"reordered: the hash chain puts it "
-                               f"{chain_says}, its id {ids_say}"))
+                               f"{chain_says}, its id {ids_say}", noun))
     return out
 
 
-def head_problems(links: Sequence[Link], chain: Ends) -> list[Problem]:
+def head_problems(links: Sequence[Link], chain: Ends, noun: str = "run") -> list[Problem]:
     """The newest run must be the recorded chain head (``links`` in id order)."""
     last_id = links[-1].id if links else chain.anchor_id
     if last_id < chain.head_id:
         gone = list(range(last_id + 1, chain.head_id + 1))
-        return [Problem(gone[0], None, f"deleted: {_span(gone)} missing at the end (the "
-                        f"chain head records run {chain.head_id})")]
+        return [Problem(gone[0], None, f"deleted: {_span(gone, noun)} missing at the end (the "
+                        f"chain head records {noun} {chain.head_id})", noun)]
     if last_id > chain.head_id:
         last = links[-1]
         return [Problem(last.id, last.started, f"inserted: not in the recorded chain (its "
-                        f"head is run {chain.head_id})")]
+                        f"head is {noun} {chain.head_id})", noun)]
     if not links:
         if chain.head_hash != chain.anchor_hash:
             return [Problem(None, None, "the chain head and anchor disagree (chain_meta "
@@ -208,6 +219,6 @@ def head_problems(links: Sequence[Link], chain: Ends) -> list[Problem]:
         return []
     last = links[-1]
     if chain.head_hash not in {last.run_hash, last.true_hash}:
-        return [Problem(last.id, last.started, "its hash differs from the recorded chain "
-                        "head: the run was rewritten with its hashes")]
+        return [Problem(last.id, last.started, f"its hash differs from the recorded chain "
+                        f"head: the {noun} was rewritten with its hashes", noun)]
     return []

@@ -20,13 +20,24 @@ that does not exist)::
 
 Relative paths are taken relative to the folder of the configuration file, so a configuration
 and its policies can move together.
+
+``enforce:`` bindings (off when absent) put a seccomp profile's filter on the running processes
+a selector picks, each cycle (:mod:`agent.daemon.enforce`)::
+
+    enforce:
+      - id: fixgw                      # names the binding in the log, history and metrics
+        unit: fixgw.service            # or name / exe / cmdline / user, as the seccomp check
+        profile: seccomp/fixgw.yaml    # relative to this file
+        mode: log                      # log or enforce
+        enforce_from: 2026-12-14       # from this day (UTC) on, log becomes enforce
+        stop_isolated: false           # never stop a process that may run on an isolated CPU
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import importlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import field
 from functools import cache
 from pathlib import Path
@@ -34,7 +45,10 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from agent.checks.base import SpecProblem
+from agent.checks.selectors import SELECTOR_KEYS, SELECTOR_PROPERTIES, Selector, parse_selector
 from agent.core.diagnostic import Diagnostic, Level
+from agent.core.location import Location
 from agent.core.record import record
 from agent.core.schema_errors import schema_report
 from agent.core.schemafile import API_VERSION, document
@@ -47,6 +61,25 @@ REPORT_FORMATS = ("html", "json", "junit", "sarif")
 """Formats the configuration may name; which of them this build can write is checked too."""
 
 _PATH = {"type": "string", "minLength": 1}
+ENFORCE_MODES = ("log", "enforce")
+
+_BINDING: dict[str, Any] = {
+    "type": "object", "additionalProperties": False, "required": ["id", "profile", "mode"],
+    "properties": {
+        "id": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+               "description": "Names the binding in the log, the history and the metrics."},
+        **SELECTOR_PROPERTIES,
+        "profile": {**_PATH, "description": "Seccomp profile (relative to this file)."},
+        "mode": {"enum": list(ENFORCE_MODES), "description": "log: nothing is denied, the "
+                 "kernel logs what would be; enforce: the profile's actions."},
+        "enforce_from": {"type": "string", "minLength": 1,
+                         "description": "With mode log: from this date (YYYY-MM-DD, UTC) on, "
+                         "the filter applied is the enforcing one."},
+        "stop_isolated": {"type": "boolean", "default": False,
+                          "description": "Apply to a process that may run on an isolated CPU "
+                          "(it is stopped for a moment)."},
+    },
+}
 
 SCHEMA: dict[str, Any] = document(
     "https://hostguard.invalid/schema/agent-config-v1.json", "hostguard agent configuration",
@@ -80,8 +113,39 @@ SCHEMA: dict[str, Any] = document(
         "rss_budget_mib": {"type": "number", "exclusiveMinimum": 0,
                            "description": "Resident memory (MiB) the daemon may hold at the "
                            "end of a cycle; over it, the next cycle is skipped."},
+        "enforce": {"type": "array", "items": _BINDING,
+                    "description": "Seccomp profiles the daemon applies to running processes "
+                    "(docs/daemon.md); none when absent."},
     })
 """JSON Schema of the configuration file."""
+
+
+@record
+class Binding:
+    """One ``enforce:`` entry: which processes get which profile's filter, in which mode."""
+
+    id: str
+    """Names the binding in the log, the history and the metrics."""
+    selector: Selector
+    """The processes it applies to, selected as the ``seccomp`` check selects them."""
+    profile_path: Path
+    """The profile file, absolute."""
+    profile: Any = field(compare=False, hash=False)
+    """The loaded :class:`~agent.seccomp.model.Profile`."""
+    mode: str = "log"
+    """``log`` or ``enforce``."""
+    enforce_from: dt.date | None = None
+    """With mode ``log``: from this UTC day on, the mode is ``enforce``."""
+    stop_isolated: bool = False
+    """Whether a process that may run on an isolated CPU may be stopped to apply."""
+    location: Location = field(default_factory=lambda: Location(""), compare=False, hash=False)
+    """Where the binding is written."""
+
+    def mode_on(self, day: dt.date) -> str:
+        """The mode in force on ``day`` (UTC)."""
+        if self.enforce_from is not None and day >= self.enforce_from:
+            return "enforce"
+        return self.mode
 
 
 @record
@@ -118,6 +182,8 @@ class Config:
     """CPU seconds a cycle may spend; no limit when unset."""
     rss_budget_mib: float | None = None
     """Resident MiB the daemon may hold at the end of a cycle; no limit when unset."""
+    enforce: tuple[Binding, ...] = ()
+    """Profiles applied to running processes each cycle; none when empty."""
 
 
 @cache
@@ -156,7 +222,85 @@ def lint_config(doc: Document, today: dt.date | None = None) -> list[Diagnostic]
             parse_address(data["metrics_listen"])
         except ValueError as exc:
             found.append(Diagnostic(doc.at(("metrics_listen",)), Level.ERROR, str(exc), "schema"))
+    if schema.sound(("enforce",)) and schema.sound(("root",)):
+        found.extend(_bindings(doc, data)[1])
     return sorted(found)
+
+
+def _bindings(doc: Document, data: Mapping[str, Any]) -> tuple[tuple[Binding, ...],
+                                                               list[Diagnostic]]:
+    """The ``enforce:`` bindings of a schema-valid document, and their problems (selectors,
+    profiles that do not load, dates, duplicate ids, a root other than ``/``)."""
+    raw = data.get("enforce") or []
+    if not raw:
+        return (), []
+    found: list[Diagnostic] = []
+
+    def error(path: tuple[str | int, ...], message: str, rule: str = "schema") -> None:
+        found.append(Diagnostic(doc.at(path), Level.ERROR, message, rule))
+
+    if Path(str(data.get("root", "/"))) != Path("/"):
+        error(("root",), "enforce: applies filters to this host's running processes: root "
+              "must be / (or absent) when enforce: is given")
+    base = Path(doc.path).parent.absolute()
+    seen: dict[str, int] = {}
+    bindings: list[Binding] = []
+    for i, entry in enumerate(raw):
+        at: tuple[str | int, ...] = ("enforce", i)
+        before = len(found)
+        problems: list[SpecProblem] = []
+        selector = parse_selector(entry, problems)
+        if not any(k in entry for k in SELECTOR_KEYS):
+            error(at, "the binding selects no process: give unit, name, exe, cmdline or user "
+                  "(all given must match)")
+        for problem in problems:
+            error((*at, *problem.path), problem.message, problem.rule)
+        ident = str(entry["id"])
+        if ident in seen:
+            error((*at, "id"), f"binding id {ident!r} is used twice (first by "
+                  f"enforce[{seen[ident]}])", "duplicate-id")
+        seen.setdefault(ident, i)
+        day = _day(entry, at, error)
+        path = _path(base, str(entry["profile"]))
+        profile = _profile(path, str(entry["profile"]), (*at, "profile"), error)
+        if len(found) > before:
+            continue
+        bindings.append(Binding(ident, selector, path, profile, str(entry["mode"]), day,
+                                bool(entry.get("stop_isolated", False)), doc.at(at)))
+    return (tuple(bindings) if not found else ()), found
+
+
+def _day(entry: Mapping[str, Any], at: tuple[str | int, ...],
+         error: Callable[[tuple[str | int, ...], str], None]) -> dt.date | None:
+    """``enforce_from`` as a date; None when absent or wrong (reported)."""
+    if "enforce_from" not in entry:
+        return None
+    text = str(entry["enforce_from"])
+    if entry["mode"] != "log":
+        error((*at, "enforce_from"), "enforce_from turns mode log into enforce: it needs "
+              "mode: log")
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        error((*at, "enforce_from"), f"enforce_from {text!r} is not a date (YYYY-MM-DD)")
+        return None
+
+
+def _profile(path: Path, written: str, at: tuple[str | int, ...],
+             error: Callable[..., None]) -> Any:
+    """The profile at ``path``, or None when it cannot be used (reported with its first
+    located error)."""
+    # Imported late: only a configuration that binds a profile pays for the seccomp model.
+    from agent.seccomp.profile import load_profile  # noqa: PLC0415 - see above
+
+    loaded = load_profile(path)
+    if isinstance(loaded, list):
+        first = f": {loaded[0]}" if loaded else ""
+        more = f" (and {len(loaded) - 1} more)" if len(loaded) > 1 else ""
+        error(at, f"profile {written!r} cannot be used{first}{more}", "invalid-profile")
+        return None
+    return loaded
 
 
 def _number(value: float | None) -> float | None:
@@ -202,4 +346,5 @@ def load_config(path: Path) -> Config | list[Diagnostic]:
         root=_path(base, data.get("root", "/")),
         cpu_budget_seconds=_number(data.get("cpu_budget_seconds")),
         rss_budget_mib=_number(data.get("rss_budget_mib")),
+        enforce=_bindings(loaded, data)[0],
     )

@@ -18,6 +18,11 @@ head in ``chain_meta`` and how ``verify`` names an edited, deleted or reordered 
 (``prune``) deletes a prefix of the chain only and stores the last deleted run's hash as the new
 anchor. ``verify`` also compares each run's copied columns and check index with its stored JSON.
 
+Seccomp applications (the daemon's ``enforce:`` bindings) go into ``applications``, one row per
+application with its JSON document in canonical form, in a hash chain of their own (links as the
+runs', metadata keys ``applications_*``). The table comes with the first application recorded,
+which makes the file schema version 2; a history without one stays version 1.
+
 Durability: WAL with ``synchronous=FULL``. In WAL mode ``NORMAL`` is safe against a killed
 process but may lose the last committed runs on power loss or a kernel crash; ``FULL`` syncs the
 WAL at every commit, one extra fsync per audit (every few minutes), so a run once recorded stays
@@ -45,8 +50,13 @@ from agent.daemon.chain import GENESIS, Link, Problem, chain_hash
 from agent.report.json import as_dict
 from agent.result import AuditRun, Status
 
-SCHEMA_VERSION = 1
-"""``PRAGMA user_version`` of the history schema this code reads and writes."""
+SCHEMA_VERSION = 2
+"""The newest ``PRAGMA user_version`` this code reads and writes: 2 has ``applications``, 1
+(what a history is until the first application is recorded) has not."""
+APPLICATIONS = "applications_"
+"""Prefix of the applications chain's keys in ``chain_meta``."""
+APPLICATION_FORMAT = "hostguard/application/v1"
+"""``format`` of an application's stored document."""
 APPLICATION_ID = 0x48674831
 """``PRAGMA application_id`` marking a hostguard history (``HgH1``)."""
 FILE_MODE = 0o640
@@ -79,6 +89,23 @@ _DDL = (
     "CREATE INDEX checks_by_id ON checks (check_id, run_id)",
     "CREATE TABLE chain_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
 )
+_DDL_2 = (
+    """CREATE TABLE applications (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        at_us INTEGER NOT NULL,
+        binding TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        start_time INTEGER NOT NULL,
+        outcome TEXT NOT NULL,
+        canonical_json BLOB NOT NULL,
+        json_sha256 TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        entry_hash TEXT NOT NULL
+    )""",
+    "CREATE INDEX applications_process ON applications (pid, start_time, id)",
+)
+"""What schema version 2 adds."""
 
 
 class HistoryError(Exception):
@@ -208,12 +235,23 @@ def _columns(data: Mapping[str, Any]) -> dict[str, Any]:
             "counts": _counts(data)}
 
 
+def _application_columns(document: Mapping[str, Any]) -> dict[str, Any]:
+    """The columns copied out of an application's document (in the table's order)."""
+    if document.get("format") != APPLICATION_FORMAT:
+        raise ValueError(f"format {document.get('format')!r} is not {APPLICATION_FORMAT!r}")
+    return {"at": str(document["at"]), "at_us": _micros(parse_time(document["at"])),
+            "binding": str(document["binding"]), "pid": int(document["pid"]),
+            "start_time": int(document["start_time"]), "outcome": str(document["outcome"])}
+
+
 class History:
     """The history database at ``path``; ``create`` makes a new one when the file is absent
     (or empty)."""
 
     def __init__(self, path: Path | str, create: bool = True) -> None:
         self.path = Path(path)
+        self.version = 0
+        """The file's schema version (2 once an application is recorded)."""
         self._before_commit: Callable[[], None] | None = None
         """Test hook: runs inside ``record``'s transaction just before COMMIT."""
         if not self.path.exists():
@@ -260,8 +298,9 @@ class History:
             if version > SCHEMA_VERSION:
                 raise HistoryError(f"{self.path}: written by a newer hostguard (history schema "
                                    f"{version}; this one reads {SCHEMA_VERSION})")
-            if version < SCHEMA_VERSION:
+            if version < 1:
                 raise HistoryError(f"{self.path}: unknown history schema version {version}")
+            self.version = version
             mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise HistoryError(f"{self.path}: cannot use write-ahead logging (journal mode "
@@ -299,7 +338,7 @@ class History:
                                   ("head_hash", GENESIS), ("head_id", "0"),
                                   ("pruned_runs", "0")])
             self._db.execute(f"PRAGMA application_id={APPLICATION_ID}")
-            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            self._db.execute("PRAGMA user_version=1")  # 2 with the first application
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -363,10 +402,69 @@ class History:
                 self._before_commit()
         return run_id
 
+    def record_application(self, document: Mapping[str, Any]) -> int:
+        """Store one seccomp application (its ``hostguard/application/v1`` document, with
+        ``at``, ``binding``, ``pid``, ``start_time`` and ``outcome``) in one transaction, chained
+        after the previous one; return its id. The first makes the file schema version 2."""
+        try:
+            blob = canonical_json(document)
+            columns = _application_columns(document)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise HistoryError(f"cannot record the application: {exc}") from None
+        content = sha256_hex(blob)
+        with self._errors(), self._transaction():
+            if int(self._db.execute("PRAGMA user_version").fetchone()[0]) < 2:
+                for statement in _DDL_2:
+                    self._db.execute(statement)
+                self._db.executemany(
+                    "INSERT INTO chain_meta (key, value) VALUES (?, ?)",
+                    [(APPLICATIONS + k, v) for k, v in (
+                        ("anchor_hash", GENESIS), ("anchor_id", "0"), ("head_hash", GENESIS),
+                        ("head_id", "0"), ("pruned_runs", "0"))])
+                self._db.execute("PRAGMA user_version=2")
+            meta = self._meta()
+            last = self._db.execute("SELECT max(id) FROM applications").fetchone()[0]
+            entry_id = max(int(meta[APPLICATIONS + "head_id"]), int(last or 0)) + 1
+            prev = meta[APPLICATIONS + "head_hash"]
+            entry_hash = chain_hash(prev, content)
+            self._db.execute(
+                "INSERT INTO applications (id, at, at_us, binding, pid, start_time, outcome, "
+                "canonical_json, json_sha256, prev_hash, entry_hash) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (entry_id, *columns.values(), blob, content, prev, entry_hash))
+            self._db.executemany("UPDATE chain_meta SET value = ? WHERE key = ?",
+                                 [(entry_hash, APPLICATIONS + "head_hash"),
+                                  (str(entry_id), APPLICATIONS + "head_id")])
+            if self._before_commit is not None:
+                self._before_commit()
+        self.version = 2
+        return entry_id
+
+    def applications(self) -> builtins.list[dict[str, Any]]:
+        """Every stored application's document with its ``id``, oldest first."""
+        with self._errors():
+            if not self._has_applications():
+                return []
+            rows = self._db.execute("SELECT id, canonical_json FROM applications "
+                                    "ORDER BY id").fetchall()
+        out = []
+        for entry_id, blob in rows:
+            try:
+                document = json.loads(bytes(blob))
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise HistoryError(f"{self.path}: application {entry_id}: stored JSON is "
+                                   f"unreadable ({exc}); run `hostguard history verify`") from None
+            out.append({"id": int(entry_id), **document})
+        return out
+
+    def _has_applications(self) -> bool:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0]) >= 2
+
     def prune(self, max_age_days: float | None = None, max_runs: int | None = None,
               now: dt.datetime | None = None) -> list[int]:
         """Delete the oldest runs: those started more than ``max_age_days`` ago and all but the
-        newest ``max_runs``; return the ids deleted.
+        newest ``max_runs``; return the ids deleted. Applications recorded more than
+        ``max_age_days`` ago go too (``max_runs`` counts runs only).
 
         Only a prefix of the chain goes (a run older than the cutoff that follows a younger one
         stays), and the last deleted run's hash becomes the anchor. A history that does not
@@ -392,6 +490,8 @@ class History:
                 while old < len(rows) and rows[old][1] < cutoff:
                     old += 1
                 cut = max(cut, old)
+            if max_age_days is not None and self._has_applications():
+                self._prune_applications(_micros(moment - dt.timedelta(days=max_age_days)))
             if cut == 0:
                 return []
             last_id, _, last_hash = rows[cut - 1]
@@ -402,6 +502,23 @@ class History:
                                  [(last_hash, "anchor_hash"), (str(last_id), "anchor_id"),
                                   (str(pruned), "pruned_runs")])
             return [int(r[0]) for r in rows[:cut]]
+
+    def _prune_applications(self, cutoff: int) -> None:
+        """Delete the applications recorded before ``cutoff`` (a prefix of their chain)."""
+        rows = self._db.execute("SELECT id, at_us, entry_hash FROM applications "
+                                "ORDER BY id").fetchall()
+        cut = 0
+        while cut < len(rows) and rows[cut][1] < cutoff:
+            cut += 1
+        if cut == 0:
+            return
+        last_id, _, last_hash = rows[cut - 1]
+        self._db.execute("DELETE FROM applications WHERE id <= ?", (last_id,))
+        pruned = int(self._meta()[APPLICATIONS + "pruned_runs"]) + cut
+        self._db.executemany("UPDATE chain_meta SET value = ? WHERE key = ?",
+                             [(last_hash, APPLICATIONS + "anchor_hash"),
+                              (str(last_id), APPLICATIONS + "anchor_id"),
+                              (str(pruned), APPLICATIONS + "pruned_runs")])
 
     # -- reading ----------------------------------------------------------------------------
     def _summary(self, row: Sequence[Any]) -> RunSummary:
@@ -524,6 +641,14 @@ class History:
             meta = self._meta()
         return int(meta["head_id"]), meta["head_hash"]
 
+    def application_head(self) -> tuple[int, str] | None:
+        """(newest application id, its hash), or None before the first application."""
+        with self._errors():
+            if not self._has_applications():
+                return None
+            meta = self._meta()
+        return int(meta[APPLICATIONS + "head_id"]), meta[APPLICATIONS + "head_hash"]
+
     # -- verifying --------------------------------------------------------------------------
     def verify(self) -> builtins.list[Problem]:
         """Every sign of tampering or damage, in run order; empty when the history is intact."""
@@ -559,6 +684,40 @@ class History:
             if run_id not in reported:
                 found.append(Problem(run_id, None, "deleted: the run is gone but its checks are "
                                      "still indexed"))
+        found = sorted(found, key=lambda p: (p.run_id or 0))
+        if self._has_applications():
+            found.extend(self._verify_applications())
+        return found
+
+    def _verify_applications(self) -> builtins.list[Problem]:
+        ends = chain.ends(self._meta(), APPLICATIONS)
+        if isinstance(ends, Problem):
+            return [ends]
+        found: builtins.list[Problem] = []
+        links = []
+        for entry_id, at, at_us, binding, pid, start, outcome, blob, digest, prev, entry_hash in \
+                self._db.execute("SELECT id, at, at_us, binding, pid, start_time, outcome, "
+                                 "canonical_json, json_sha256, prev_hash, entry_hash FROM "
+                                 "applications ORDER BY id"):
+            link = Link(int(entry_id), str(at), sha256_hex(bytes(blob)), str(digest), str(prev),
+                        str(entry_hash))
+            links.append(link)
+            found.extend(chain.digest_problems(link, "application"))
+            try:
+                columns = _application_columns(json.loads(bytes(blob)))
+            except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+                found.append(Problem(link.id, link.started, "edited: its stored JSON is not a "
+                                     f"readable application ({type(exc).__name__})",
+                                     "application"))
+                continue
+            stored = {"at": at, "at_us": at_us, "binding": binding, "pid": pid,
+                      "start_time": start, "outcome": outcome}
+            changed = [k for k in columns if columns[k] != stored[k]]
+            if changed:
+                found.append(Problem(link.id, link.started, "edited: column " + ", ".join(changed)
+                                     + " disagrees with the stored JSON", "application"))
+        found.extend(chain.chain_problems(links, ends, "application"))
+        found.extend(chain.head_problems(links, ends, "application"))
         return sorted(found, key=lambda p: (p.run_id or 0))
 
     @staticmethod

@@ -31,6 +31,15 @@ and what else only the running daemon knows (``Service``)::
                                                problem or could not run, else 0 (absent without
                                                a history)
 
+With ``enforce:`` bindings (``agent.daemon.enforce``), per binding id::
+
+    hostguard_enforce_applications_total{binding,outcome}  counter: attempts since the daemon
+                                               started, by outcome (applied, unchanged, failed)
+    hostguard_enforce_processes{binding}       processes it selected in the last cycle that
+                                               carry its filter
+    hostguard_enforce_pending_processes{binding}  processes it selected in the last cycle that
+                                               do not (failed, backing off, or in conflict)
+
 One series per check with the status as its value keeps the series set stable while statuses
 change (a ``status`` label would start a new series at every drift), at a fifth of the series a
 state set costs. Alert on failing checks with ``hostguard_check_status == 1``; the rules shipped
@@ -64,7 +73,11 @@ from agent.report.score import score
 from agent.result import AuditRun, Status
 
 if TYPE_CHECKING:  # psutil is imported where the daemon runs, not where configurations are linted
+    from agent.daemon.enforce import Tally
     from agent.daemon.resources import Watch
+
+OUTCOMES = ("applied", "unchanged", "failed")
+"""Outcomes of an application, each a series of ``hostguard_enforce_applications_total``."""
 
 FILE_MODE = 0o644
 FOLDER_MODE = 0o755
@@ -128,9 +141,26 @@ def _watched(watch: Watch) -> list[str]:
     ]
 
 
-def render(run: AuditRun, watch: Watch | None = None, service: Service | None = None) -> str:
-    """The exposition text of one run (and of the daemon's resource watch and state, when
-    given)."""
+def _enforced(tally: Tally) -> list[str]:
+    bindings = sorted(tally.enforced.keys() | {b for b, _ in tally.attempts})
+    return [
+        *_family("hostguard_enforce_applications_total", "Seccomp applications attempted by "
+                 "each enforce: binding since the daemon started, by outcome.",
+                 [({"binding": b, "outcome": o}, tally.attempts.get((b, o), 0))
+                  for b in bindings for o in OUTCOMES], "counter"),
+        *_family("hostguard_enforce_processes", "Processes each enforce: binding selected in "
+                 "the last cycle that carry its filter.",
+                 [({"binding": b}, tally.enforced.get(b, 0)) for b in bindings]),
+        *_family("hostguard_enforce_pending_processes", "Processes each enforce: binding "
+                 "selected in the last cycle that do not carry its filter.",
+                 [({"binding": b}, tally.pending.get(b, 0)) for b in bindings]),
+    ]
+
+
+def render(run: AuditRun, watch: Watch | None = None, service: Service | None = None,
+           enforce: Tally | None = None) -> str:
+    """The exposition text of one run (and of the daemon's resource watch, its state and its
+    ``enforce:`` bindings, when given)."""
     seen: set[str] = set()
     checks: list[tuple[Mapping[str, str], float]] = []
     for result in run.results:
@@ -163,17 +193,19 @@ def render(run: AuditRun, watch: Watch | None = None, service: Service | None = 
                     "version": run.tool_version}, 1)]),
         *(_watched(watch) if watch is not None else []),
         *(_service(service) if service is not None else []),
+        *(_enforced(enforce) if enforce is not None else []),
     ]
     return "\n".join(lines) + "\n"
 
 
-def write_textfile(run: AuditRun, path: Path, mode: int = FILE_MODE,
-                   watch: Watch | None = None, service: Service | None = None) -> None:
-    """Write ``render(run, watch, service)`` to ``path`` atomically, making its folders as
-    needed."""
+def write_textfile(run: AuditRun, path: Path, mode: int = FILE_MODE, *,
+                   watch: Watch | None = None, service: Service | None = None,
+                   enforce: Tally | None = None) -> None:
+    """Write ``render(run, watch, service, enforce)`` to ``path`` atomically, making its
+    folders as needed."""
     path = Path(path)
     make_folders(path.parent)
-    write_atomic(path, render(run, watch, service).encode("utf-8"), mode=mode)
+    write_atomic(path, render(run, watch, service, enforce).encode("utf-8"), mode=mode)
 
 
 def make_folders(folder: Path, mode: int = FOLDER_MODE) -> None:
@@ -213,9 +245,9 @@ class Endpoint:
         self._server, _ = start_http_server(self.port, addr=self.host, registry=registry)
 
     def update(self, run: AuditRun, watch: Watch | None = None,
-               service: Service | None = None) -> None:
-        """Serve ``run`` (and ``watch``, ``service``) from now on."""
-        text = render(run, watch, service)
+               service: Service | None = None, enforce: Tally | None = None) -> None:
+        """Serve ``run`` (and ``watch``, ``service``, ``enforce``) from now on."""
+        text = render(run, watch, service, enforce)
         with self._lock:
             self._text = text
 

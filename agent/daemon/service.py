@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 from agent import __version__, audit
 from agent.audit_policies import load_for_audit
@@ -44,6 +45,9 @@ from agent.policy.resolve import PolicySet
 from agent.report import score as scoring
 from agent.report.writer import write_reports
 from agent.result import AuditRun, Result
+
+if TYPE_CHECKING:
+    from agent.daemon.enforce import Enforcer
 
 VERIFY_PERIOD = 3600.0
 """Seconds between full verifications of the history by the daemon."""
@@ -209,6 +213,8 @@ class Service:
         """The last verification of the history found problems or failed (None: not yet)."""
         self.verified_at: float | None = None
         """``clock()`` at the last verification of the history (None: verify at the next run)."""
+        self.enforcer: Enforcer | None = None
+        """The ``enforce:`` bindings' state, from the first cycle that has bindings."""
 
     # -- signals -------------------------------------------------------------------------
     def _on_stop(self, signum: int, frame: FrameType | None) -> None:
@@ -298,8 +304,9 @@ class Service:
         if self.skip_next:
             return self._skip()
         self.cycles += 1
-        log("audit-start", cycle=self.cycles)
         self.watch.begin()
+        self.enforce(config)
+        log("audit-start", cycle=self.cycles)
         self.in_audit = True
         try:
             run = self._audit(config)
@@ -322,6 +329,37 @@ class Service:
         self.last_summary = summary(run) + ("" if ok else "; some outputs not written")
         notify("STATUS=" + self.status())
         return ok
+
+    def enforce(self, config: Config) -> None:
+        """Apply the ``enforce:`` bindings, before the audit (which then sees the filters).
+        Never interrupted by a stop request (a thread held in a ptrace stop is released first);
+        each attempt goes to the history in a transaction of its own as soon as it is made."""
+        if not config.enforce:
+            self.enforcer = None
+            return
+        if self.enforcer is None:
+            # Only a configuration with enforce: loads ptrace injection and the compiler.
+            from agent.daemon.enforce import Enforcer  # noqa: PLC0415 - see above
+
+            self.enforcer = Enforcer(self.clock)
+        try:
+            self.enforcer.cycle(config.enforce, self._today(),
+                                lambda entry: self._record_application(config, entry))
+        except Exception as exc:  # an unreadable /proc, a bug: logged, the audit still runs
+            log("enforce-error", level="error", cycle=self.cycles,
+                error=f"{type(exc).__name__}: {exc}")
+
+    def _record_application(self, config: Config, entry: dict[str, Any]) -> None:
+        if config.history is None:
+            return
+        try:
+            with History(config.history) as store:
+                entry_id = store.record_application(entry)
+            log("history-application", path=str(config.history), application=entry_id)
+        except Exception as exc:  # sqlite3 errors, a full disk: logged, never lost silently
+            log("history-error", level="error", path=str(config.history),
+                error=f"{type(exc).__name__}: {exc}", binding=entry["binding"],
+                pid=entry["pid"], outcome=entry["outcome"])
 
     def _measure(self, config: Config) -> None:
         """The cycle's CPU time and RSS against the budget; over it, the next cycle is skipped."""
@@ -406,11 +444,13 @@ class Service:
         config = self.loaded.config
         service = metrics.Service(config.interval,
                                   self.history_broken if config.history is not None else None)
+        tally = self.enforcer.tally() if self.enforcer is not None else None
         if self.endpoint is not None:
-            self.endpoint.update(run, watch, service)
+            self.endpoint.update(run, watch, service, tally)
         if config.metrics is not None:
             try:
-                metrics.write_textfile(run, config.metrics, watch=watch, service=service)
+                metrics.write_textfile(run, config.metrics, watch=watch, service=service,
+                                       enforce=tally)
                 log("metrics", path=str(config.metrics))
             except Exception as exc:
                 log("metrics-error", level="error", path=str(config.metrics),
@@ -496,6 +536,7 @@ class Service:
         """One audit with every output, then the audit's exit status (4: outputs failed)."""
         assert self.loaded is not None
         config = self.loaded.config
+        self.enforce(config)
         run = self._audit(config)
         audit_done(1, run)
         if not self.publish(run):

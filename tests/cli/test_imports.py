@@ -69,7 +69,8 @@ def test_an_audit_loads_only_what_it_uses(tmp_path: Path) -> None:
     assert heavy(loaded) == []
     kinds = sorted(m for m in loaded if m.startswith("agent.checks.")
                    and m not in ("agent.checks.base", "agent.checks.compare",
-                                 "agent.checks.valuekind", "agent.checks.selectors"))
+                                 "agent.checks.valuekind", "agent.checks.selectors",
+                                 "agent.checks.units"))  # units: the selectors' unit part
     assert kinds == ["agent.checks.process", "agent.checks.sysctl"]
     assert commands(loaded) == ["agent.cli", "agent.cli.args", "agent.cli.audit",
                                 "agent.cli.output"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from agent.daemon.config import Config, load_config
@@ -106,3 +107,118 @@ def test_the_sample_configuration_lints_clean() -> None:
     config = load_config(SAMPLE)
     assert isinstance(config, Config)
     assert config.policies == (Path("/etc/hostguard/policies"),)
+
+
+MKDIR_DENIED = """apiVersion: hostguard/v1
+kind: SeccompProfile
+metadata: {name: no-mkdir}
+default_action: allow
+deny:
+  - syscalls: [mkdir, mkdirat]
+    action: {errno: 95}
+"""
+
+
+def test_enforce_bindings(tmp_path: Path) -> None:
+    write(tmp_path / "seccomp-no-mkdir.yaml", MKDIR_DENIED)
+    path = write(tmp_path / "c.yaml", """\
+apiVersion: hostguard/v1
+kind: AgentConfig
+policies: [p]
+enforce:
+  - id: gw
+    unit: fixgw
+    cmdline: --venue
+    profile: seccomp-no-mkdir.yaml
+    mode: log
+    enforce_from: 2026-12-14
+  - id: feed
+    exe: /opt/feed/*
+    profile: """ + str(tmp_path / "seccomp-no-mkdir.yaml") + """
+    mode: enforce
+    stop_isolated: true
+""")
+    config = load_config(path)
+    assert isinstance(config, Config)
+    gw, feed = config.enforce
+    assert (gw.id, gw.selector.unit, gw.selector.describe()) == (
+        "gw", "fixgw.service", "unit fixgw.service, cmdline /--venue/")
+    assert gw.profile_path == tmp_path / "seccomp-no-mkdir.yaml"
+    assert gw.profile.name == "no-mkdir"
+    assert (gw.mode, gw.enforce_from, gw.stop_isolated) == ("log", dt.date(2026, 12, 14), False)
+    assert gw.mode_on(dt.date(2026, 12, 13)) == "log"
+    assert gw.mode_on(dt.date(2026, 12, 14)) == "enforce"
+    assert (str(gw.location.line), gw.location.col) == ("5", 5)
+    assert (feed.mode, feed.enforce_from, feed.stop_isolated) == ("enforce", None, True)
+    assert feed.mode_on(dt.date(2000, 1, 1)) == "enforce"
+    assert feed.selector.process is not None and feed.selector.process.exe == "/opt/feed/*"
+    # Off by default.
+    plain = write(tmp_path / "plain.yaml", "apiVersion: hostguard/v1\nkind: AgentConfig\n"
+                  "policies: [p]\n")
+    assert load_config(plain).enforce == ()  # type: ignore[union-attr]
+
+
+def test_enforce_errors_are_located(tmp_path: Path) -> None:
+    write(tmp_path / "bad-profile.yaml", MKDIR_DENIED.replace("mkdirat", "mkdirrat"))
+    path = write(tmp_path / "c.yaml", """\
+apiVersion: hostguard/v1
+kind: AgentConfig
+policies: [p]
+root: /srv/host
+enforce:
+  - id: a
+    name: this-name-is-far-too-long
+    profile: bad-profile.yaml
+    mode: log
+    enforce_from: 14.12.2026
+  - id: a
+    unit: "x/y"
+    cmdline: "(unclosed"
+    profile: absent.yaml
+    mode: enforce
+    enforce_from: 2026-12-14
+""")
+    profile = tmp_path / "bad-profile.yaml"
+    assert [str(d) for d in load_config(path)] == [  # type: ignore[union-attr]
+        f"{path}:4:7: error: enforce: applies filters to this host's running processes: root "
+        "must be / (or absent) when enforce: is given [schema]",
+        f"{path}:7:11: error: name 'this-name-is-far-too-long' can never match: the kernel "
+        "truncates comm to 15 bytes; select by exe or cmdline instead [spec]",
+        f"{path}:8:14: error: profile 'bad-profile.yaml' cannot be used: {profile}:6:23: "
+        "error: unknown syscall 'mkdirrat' (did you mean 'mkdirat'?) [seccomp-unknown-syscall] "
+        "[invalid-profile]",
+        f"{path}:10:19: error: enforce_from '14.12.2026' is not a date (YYYY-MM-DD) [schema]",
+        f"{path}:11:9: error: binding id 'a' is used twice (first by enforce[0]) [duplicate-id]",
+        f"{path}:12:11: error: invalid unit glob 'x/y': a unit name has no '/' [invalid-glob]",
+        f"{path}:13:14: error: invalid regex '(unclosed': missing ), unterminated subpattern at "
+        "position 0 [invalid-regex]",
+        f"{path}:14:14: error: profile 'absent.yaml' cannot be used: {tmp_path}/absent.yaml:1:1: "
+        "error: cannot read file: No such file or directory [read-error] [invalid-profile]",
+        f"{path}:16:19: error: enforce_from turns mode log into enforce: it needs mode: log "
+        "[schema]",
+    ]
+    schema = write(tmp_path / "s.yaml", """\
+apiVersion: hostguard/v1
+kind: AgentConfig
+policies: [p]
+enforce:
+  - id: a
+    profile: x.yaml
+    mode: audit
+    stop_isolated: yes
+""")
+    messages = [str(d) for d in load_config(schema)]  # type: ignore[union-attr]
+    assert f"{schema}:7:11: error: enforce[0].mode must be one of log, enforce, not 'audit' " \
+        "[schema]" in messages
+    assert len(messages) == 2, messages
+    nothing = write(tmp_path / "n.yaml", """\
+apiVersion: hostguard/v1
+kind: AgentConfig
+policies: [p]
+enforce: [{id: a, profile: bad-profile.yaml, mode: log}]
+""")
+    assert next(str(d) for d in load_config(nothing)) == (  # type: ignore[union-attr]
+        f"{nothing}:4:11: error: the binding selects no process: give unit, name, exe, cmdline "
+        "or user (all given must match) [schema]")
+    assert any(m.startswith(f"{schema}:8:20: error: enforce[0].stop_isolated must be a boolean")
+               for m in messages), messages

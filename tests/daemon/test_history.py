@@ -222,7 +222,7 @@ def test_foreign_files_are_refused_clearly(tmp_path: Path) -> None:
     con.execute("PRAGMA user_version = 7")
     con.close()
     with pytest.raises(HistoryError, match=r"written by a newer hostguard \(history schema 7; "
-                       r"this one reads 1\)$"):
+                       r"this one reads 2\)$"):
         History(newer)
     with pytest.raises(HistoryError, match=r"absent\.db: no history database there$"):
         History(tmp_path / "absent.db", create=False)
@@ -523,3 +523,101 @@ def test_cli_escapes_hostile_hostnames(tmp_path: Path, runs: list[AuditRun]) -> 
     assert code == 0
     assert out.splitlines()[1].startswith("host evil\\x1b[2J\\nrun 9 forged\\u202e\\udcff, "
                                           "policy ")
+
+
+def application(n: int, at: str, outcome: str = "applied") -> dict[str, object]:
+    """A stored application's document as the daemon writes it (tests.daemon.test_enforce
+    checks the daemon's own)."""
+    return {"format": "hostguard/application/v1", "at": at, "binding": "gw", "pid": 4000 + n,
+            "start_time": 90000 + n, "comm": "fixgw", "outcome": outcome, "mode": "log",
+            "digest": "ab" * 32,
+            "equivalent": True, "differences": 0, "stop_ns": 1200 * n, "reason": None}
+
+
+def test_applications_chain_beside_the_runs(db: Path, tmp_path: Path) -> None:
+    con = sqlite3.connect(db)
+    assert con.execute("PRAGMA user_version").fetchone() == (1,)  # no application yet
+    con.close()
+    with History(db) as history:
+        assert history.applications() == []
+        assert history.version == 1
+        ids = [history.record_application(application(n, f"2026-12-0{n}T10:00:00Z"))
+               for n in (1, 2, 3)]
+        assert ids == [1, 2, 3]
+        assert history.version == 2
+        stored = history.applications()
+        assert history.verify() == []
+    assert [a.pop("id") for a in stored] == [1, 2, 3]
+    assert stored == [application(n, f"2026-12-0{n}T10:00:00Z") for n in (1, 2, 3)]
+    con = sqlite3.connect(db)
+    assert con.execute("PRAGMA user_version").fetchone() == (2,)
+    rows = con.execute("SELECT canonical_json, json_sha256, prev_hash, entry_hash FROM "
+                       "applications ORDER BY id").fetchall()
+    prev = GENESIS
+    for blob, content, prev_hash, entry_hash in rows:  # the runs' links, a chain of their own
+        assert content == hashlib.sha256(blob).hexdigest()
+        assert prev_hash == prev
+        assert entry_hash == hashlib.sha256(bytes.fromhex(prev) + bytes.fromhex(content)) \
+            .hexdigest()
+        prev = entry_hash
+    meta = dict(con.execute("SELECT key, value FROM chain_meta WHERE key LIKE 'applications_%'"))
+    assert meta == {"applications_anchor_hash": GENESIS, "applications_anchor_id": "0",
+                    "applications_head_hash": prev, "applications_head_id": "3",
+                    "applications_pruned_runs": "0"}
+    # Tampering names the application, not a run.
+    edited = json.dumps({**application(2, "2026-12-02T10:00:00Z"), "outcome": "unchanged"},
+                        sort_keys=True, separators=(",", ":")).encode()
+    con.execute("UPDATE applications SET canonical_json = ? WHERE id = 2", (edited,))
+    con.execute("DELETE FROM applications WHERE id = 3")
+    con.commit()
+    con.close()
+    with History(db) as history:
+        found = [str(p) for p in history.verify()]
+    assert found == [
+        "application 2 (started 2026-12-02T10:00:00Z): edited: its stored JSON does not match "
+        "its recorded SHA-256",
+        "application 2 (started 2026-12-02T10:00:00Z): edited: column outcome disagrees with "
+        "the stored JSON",
+        "application 3: deleted: application 3 missing at the end (the chain head records "
+        "application 3)",
+    ]
+    with pytest.raises(HistoryError, match="cannot record the application: format"):
+        History(db).record_application({"format": "other"})
+
+
+def test_prune_by_age_takes_old_applications_too(db: Path) -> None:
+    with History(db) as history:
+        for n in (1, 2, 3):
+            history.record_application(application(n, f"2026-12-0{n}T10:00:00Z"))
+        history.prune(max_age_days=1, now=dt.datetime(2026, 12, 3, 12, tzinfo=dt.UTC))
+        assert [a["id"] for a in history.applications()] == [3]
+        assert history.verify() == []
+        assert history.record_application(application(4, "2026-12-04T10:00:00Z")) == 4
+        assert history.verify() == []
+    result = run_cli("history", "verify", "--db", str(db))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_cli_applications_and_verify(db: Path) -> None:
+    with History(db) as history:
+        history.record_application(application(1, "2026-12-01T10:00:00.000001Z"))
+        history.record_application({**application(2, "2026-12-02T10:00:00Z", "failed"),
+                                    "reason": "thread 4003 \x1b[31m has 0 filter(s)",
+                                    "equivalent": None, "comm": "fix\x1bgw"})
+        head = history.application_head()
+    assert head is not None and head[0] == 2
+    listing = run_cli("history", "applications", "--db", str(db))
+    assert listing.returncode == 0, listing.stderr
+    lines = listing.stdout.splitlines()
+    assert lines[0].split() == ["ID", "AT", "BINDING", "PID", "OUTCOME", "MODE", "PROOF", "/",
+                                "REASON"]
+    assert lines[1].split() == ["1", "2026-12-01T10:00:00.000001Z", "gw", "4001", "applied",
+                                "log", "equivalent", "('fixgw')"]
+    assert "\x1b" not in listing.stdout and "\\x1b[31m" in lines[2] and "fix\\\\x1bgw" in lines[2]
+    since = run_cli("history", "applications", "--db", str(db), "--since", "2026-12-02",
+                    "--format", "json")
+    assert [a["id"] for a in json.loads(since.stdout)] == [2]
+    verified = run_cli("history", "verify", "--db", str(db))
+    assert verified.returncode == 0
+    assert verified.stdout.splitlines()[1] == (
+        f"{db}: intact: 2 application(s), chain head application 2 {head[1]}")

@@ -14,6 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from agent.daemon import metrics
+from agent.daemon.enforce import Tally
 from agent.daemon.metrics import escape_label, render, write_textfile
 from agent.daemon.resources import Usage, Watch
 from agent.policy.resolve import resolve
@@ -247,3 +248,35 @@ def test_the_daemon_adds_its_interval_and_history_state(run: AuditRun, service: 
     families = {f.name: f.type for f in text_string_to_metric_families(text)}
     assert families["hostguard_audit_interval_seconds"] == "gauge"
     assert ("hostguard_history_chain_broken" in families) is (service.history_broken is not None)
+def test_the_daemon_adds_its_enforce_bindings(run: AuditRun) -> None:
+    tally = Tally(attempts={("gw", "applied"): 2, ("gw", "failed"): 5, ('x"y', "unchanged"): 1},
+                  enforced={"gw": 2, 'x"y': 1, "idle": 0}, pending={"gw": 1})
+    assert render(run, enforce=tally) == EXPECTED + """\
+# HELP hostguard_enforce_applications_total Seccomp applications attempted by each enforce: \
+binding since the daemon started, by outcome.
+# TYPE hostguard_enforce_applications_total counter
+hostguard_enforce_applications_total{binding="gw",outcome="applied"} 2
+hostguard_enforce_applications_total{binding="gw",outcome="unchanged"} 0
+hostguard_enforce_applications_total{binding="gw",outcome="failed"} 5
+hostguard_enforce_applications_total{binding="idle",outcome="applied"} 0
+hostguard_enforce_applications_total{binding="idle",outcome="unchanged"} 0
+hostguard_enforce_applications_total{binding="idle",outcome="failed"} 0
+hostguard_enforce_applications_total{binding="x\\"y",outcome="applied"} 0
+hostguard_enforce_applications_total{binding="x\\"y",outcome="unchanged"} 1
+hostguard_enforce_applications_total{binding="x\\"y",outcome="failed"} 0
+# HELP hostguard_enforce_processes Processes each enforce: binding selected in the last cycle \
+that carry its filter.
+# TYPE hostguard_enforce_processes gauge
+hostguard_enforce_processes{binding="gw"} 2
+hostguard_enforce_processes{binding="idle"} 0
+hostguard_enforce_processes{binding="x\\"y"} 1
+# HELP hostguard_enforce_pending_processes Processes each enforce: binding selected in the last \
+cycle that do not carry its filter.
+# TYPE hostguard_enforce_pending_processes gauge
+hostguard_enforce_pending_processes{binding="gw"} 1
+hostguard_enforce_pending_processes{binding="idle"} 0
+hostguard_enforce_pending_processes{binding="x\\"y"} 0
+"""
+    families = {f.name: f for f in text_string_to_metric_families(render(run, enforce=tally))}
+    assert families["hostguard_enforce_applications"].type == "counter"
+    assert len(families["hostguard_enforce_applications"].samples) == 9

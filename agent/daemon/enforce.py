@@ -171,7 +171,8 @@ class Enforcer:
         if isinstance(compiled, str):
             return self._failed(key, entry, f"the profile cannot be compiled: {compiled}", None)
         try:
-            applied = apply_filter(proc.pid, compiled, stop_isolated=binding.stop_isolated)
+            applied = apply_filter(proc.pid, compiled, start_time=proc.start_time,
+                                   stop_isolated=binding.stop_isolated)
         except ApplyError as exc:
             return self._failed(key, entry, exc.reason, exc.changed)
         entry.update(_proof(applied))

@@ -96,14 +96,17 @@ class _Thread:
 
 
 def apply_filter(pid: int, compiled: CompiledFilter, *, tid: int | None = None,
-                 stop_isolated: bool = False, timeout: float = 0.25,
-                 meanwhile: Callable[[], object] | None = None, root: Path = Path("/")
-                 ) -> Applied:
+                 start_time: int | None = None, stop_isolated: bool = False,
+                 timeout: float = 0.25, meanwhile: Callable[[], object] | None = None,
+                 root: Path = Path("/")) -> Applied:
     """Apply ``compiled`` to process ``pid`` and verify it (raises :class:`ApplyError`).
 
     ``tid``: the thread to stop and make the calls (default: the main thread, or the first
-    live one); an idle thread disturbs a busy process least. ``root`` is where the isolated
-    CPUs are read (:func:`agent.host.stop_guard.refuse_stop`; host trees in tests).
+    live one); an idle thread disturbs a busy process least. ``start_time``: the process's
+    start time (``/proc/PID/stat`` field 22) as the caller saw it: checked again just before
+    the stop, so that a pid reused meanwhile by another process is refused. ``root`` is where
+    the isolated CPUs are read (:func:`agent.host.stop_guard.refuse_stop`; host trees in
+    tests).
     ``meanwhile`` is handed to :func:`agent.enforce.inject.inject_filter` (tests)."""
     if pid == os.getpid():
         raise ApplyError("a process cannot apply a filter to itself this way (use "
@@ -128,6 +131,9 @@ def apply_filter(pid: int, compiled: CompiledFilter, *, tid: int | None = None,
                            sha256_hex(program), len(threads), len(before.filters), False, 0,
                            proof)
     target = _target(caller.tid)
+    if start_time is not None and _start_time(pid) != start_time:
+        raise ApplyError(f"process {pid} is not the one selected: its pid now names a process "
+                         "started at another time")
     if before.filters:
         _refuse_blocked_calls(caller.tid, before, target.syscall_at)
     injected = None
@@ -168,6 +174,15 @@ def _threads(pid: int) -> list[_Thread]:
     if not found:
         raise ApplyError(f"no process {pid}")
     return found
+
+
+def _start_time(pid: int) -> int | None:
+    """Field 22 of ``/proc/PID/stat`` (after the command name, which may hold anything)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            return int(handle.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def _field(status: str, key: str) -> str | None:

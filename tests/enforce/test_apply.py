@@ -277,6 +277,19 @@ def test_refused_before_any_stop(c_program: Path, tmp_path: Path) -> None:
         threaded.close()
 
 
+def test_a_pid_that_names_another_process_now_is_refused(python_target: Target,
+                                                         tmp_path: Path) -> None:
+    """The daemon selects a process by pid and start time: a pid reused since is refused."""
+    stat = Path(f"/proc/{python_target.pid}/stat").read_text()
+    started = int(stat.rsplit(")", 1)[1].split()[19])
+    compiled_filter = compiled(profile(tmp_path))
+    with pytest.raises(ApplyError, match="is not the one selected"):
+        apply_filter(python_target.pid, compiled_filter, start_time=started + 1)
+    assert python_target.threads()[python_target.pid]["Seccomp"] == "0"
+    applied = apply_filter(python_target.pid, compiled_filter, start_time=started)
+    assert applied.outcome == "applied" and applied.start_time == started
+
+
 def test_a_process_on_an_isolated_cpu_is_refused_unless_told(python_target: Target,
                                                              tmp_path: Path) -> None:
     root = tmp_path / "host"

@@ -130,11 +130,12 @@ def _merge(args: argparse.Namespace) -> int:
     if failed:  # every unusable file named, nothing written
         return EXIT_USAGE
     page = fleet.render(runs)
+    hosts = len(fleet.latest(runs)[0])
     error = write_output(page.encode("utf-8", "backslashreplace"), args.output, 0o640)
     if error is not None:
         print(f"hostguard: {error}", file=sys.stderr)
         return EXIT_USAGE
-    print(f"fleet page of {len(runs)} result(s) written to {args.output}")
+    print(f"fleet page of {hosts} host(s) from {len(runs)} result(s) written to {args.output}")
     return 0
 
 

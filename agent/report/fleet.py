@@ -3,14 +3,17 @@
 A host x check matrix of status cells, hosts ordered by hardening score (worst first; hosts with
 nothing scored last, ties by hostname), checks ordered by how many hosts fail them, and one
 section per host inside the same file (cells and host names link to its anchors): the page
-stays one file to archive or mail, with no link that can break. When several results name the
-same host, the latest (by start time) is shown and the others are listed as superseded.
+stays one file to archive or mail, with no link that can break. A host is its hostname and
+machine id (hostnames collide: every host whose name is unreadable is ``unknown``); when several
+results are of the same host, the latest (by start time) is shown and the others are listed as
+superseded.
 Same Jinja2 environment, stylesheet and hash-based Content-Security-Policy as the host report.
 """
 
 from __future__ import annotations
 
 import statistics
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,21 +29,40 @@ SHOWN = (Status.FAIL, Status.ERROR, Status.WAIVED)
 _SEVERITIES = tuple(Severity)
 
 
+def host_key(run: AuditRun, index: int) -> tuple[str, str | int]:
+    """Who a result is about: its hostname and machine id. Hostnames collide (every host whose
+    name could not be read is ``unknown``), so two results are one host only when both match; a
+    result without a machine id is a host of its own (``index``), since nothing shows it is the
+    same machine as another."""
+    machine = run.host.machine_id
+    return run.host.hostname, machine if machine else index
+
+
 def latest(runs: Sequence[AuditRun]) -> tuple[list[AuditRun], list[AuditRun]]:
-    """(the latest run per hostname, the older ones it supersedes)."""
-    best: dict[str, AuditRun] = {}
+    """(the latest run per host (``host_key``), the older ones it supersedes)."""
+    best: dict[tuple[str, str | int], AuditRun] = {}
     older: list[AuditRun] = []
-    for run in runs:
-        name = run.host.hostname
-        kept = best.get(name)
+    for index, run in enumerate(runs):
+        key = host_key(run, index)
+        kept = best.get(key)
         if kept is None:
-            best[name] = run
+            best[key] = run
         elif run.started > kept.started:
             older.append(kept)
-            best[name] = run
+            best[key] = run
         else:
             older.append(run)
     return list(best.values()), older
+
+
+def label(run: AuditRun, names: Counter[str]) -> str:
+    """How ``run``'s host is named on the page: its hostname, with its machine id (or that it
+    has none, and when it ran) where ``names`` counts more than one host of that name."""
+    name = run.host.hostname
+    if names[name] > 1:
+        machine = run.host.machine_id
+        name += f" (machine {machine})" if machine else f" (no machine id, {run.started})"
+    return name
 
 
 def render(runs: Sequence[AuditRun]) -> str:
@@ -48,11 +70,12 @@ def render(runs: Sequence[AuditRun]) -> str:
     if not runs:
         raise ValueError("a fleet page needs at least one result")
     current, superseded = latest(runs)
-    scored = [(score(r), r) for r in current]
-    scored.sort(key=lambda sr: (sr[0] is None, sr[0] or 0.0, sr[1].host.hostname))
+    names = Counter(r.host.hostname for r in current)
+    scored = [(score(r), label(r, names), r) for r in current]
+    scored.sort(key=lambda sr: (sr[0] is None, sr[0] or 0.0, sr[1]))
 
     checks: dict[str, dict[str, Any]] = {}
-    for _, run in scored:
+    for _, _, run in scored:
         for r in run.results:
             entry = checks.setdefault(r.check.id, {
                 "id": r.check.id, "title": r.check.title, "kind": r.check.kind,
@@ -67,7 +90,7 @@ def render(runs: Sequence[AuditRun]) -> str:
         c["anchor"] = f"k{j}"
 
     hosts = []
-    for i, (value, run) in enumerate(scored):
+    for i, (value, name, run) in enumerate(scored):
         by_id = {r.check.id: r for r in run.results}
         cells = []
         for c in columns:
@@ -80,7 +103,7 @@ def render(runs: Sequence[AuditRun]) -> str:
         listed = sorted((r for r in run.results if r.status in SHOWN),
                         key=lambda r: (index[r.check.id]))
         hosts.append({
-            "anchor": f"h{i}", "hostname": run.host.hostname,
+            "anchor": f"h{i}", "hostname": name,
             "score": "n/a" if value is None else f"{value:.1f}",
             "started": run.started, "kernel": run.host.kernel_release or "unknown",
             "boot_id": run.host.boot_id or "unknown", "digest": run.policy_digest,
@@ -89,7 +112,7 @@ def render(runs: Sequence[AuditRun]) -> str:
             "cells": cells,
             "listed": [_row(r, f"h{i}-{index[r.check.id]}") for r in listed],
         })
-    values = [v for v, _ in scored if v is not None]
+    values = [v for v, _, _ in scored if v is not None]
     return page("fleet.html.j2", "fleet.js", {
         "hosts": hosts,
         "columns": columns,
@@ -97,7 +120,7 @@ def render(runs: Sequence[AuditRun]) -> str:
         "median": f"{statistics.median(values):.1f}" if values else "n/a",
         "lowest": f"{min(values):.1f}" if values else "n/a",
         "digests": len({r.policy_digest for r in current}),
-        "superseded": [(r.host.hostname, r.started) for r in superseded],
+        "superseded": [(label(r, names), r.started) for r in superseded],
     })
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import stat
 from pathlib import Path
@@ -101,7 +102,7 @@ def test_merge_command(tmp_path: Path) -> None:
     out = tmp_path / "out" / "fleet.html"
     done = run_cli("report", "merge", *paths, "-o", str(out))
     assert (done.returncode, done.stderr) == (0, "")
-    assert done.stdout == f"fleet page of 4 result(s) written to {out}\n"
+    assert done.stdout == f"fleet page of 3 host(s) from 4 result(s) written to {out}\n"
     assert stat.S_IMODE(out.stat().st_mode) == 0o640
     assert out.read_text(encoding="utf-8") == fleet.render(three_hosts())
 
@@ -132,3 +133,42 @@ def test_render_html_with_baseline(tmp_path: Path) -> None:
     done = run_cli("report", "render", str(after), "--format", "html", "--baseline", str(before))
     assert (done.returncode, done.stderr) == (0, "")
     assert "drift-newly-failing" in Page(done.stdout).ids()
+
+
+def machine(run: AuditRun, machine_id: str | None, hostname: str = "unknown") -> AuditRun:
+    host = dataclasses.replace(run.host, hostname=hostname, machine_id=machine_id)
+    return dataclasses.replace(run, host=host)
+
+
+def test_hosts_of_one_name_are_told_apart_by_machine_id(tmp_path: Path) -> None:
+    # Two hosts whose hostname could not be read: two rows, nothing superseded.
+    a, b, c = three_hosts()[:3]
+    runs = [machine(a, "1111"), machine(b, "2222", hostname="unknown"), machine(c, "3333", "mid")]
+    page = Page(fleet.render(runs))
+    assert [row[0] for row in cells(page)] == [
+        "unknown (machine 2222)", "mid", "unknown (machine 1111)"]
+    assert "superseded" not in page.plain()
+    paths = []
+    for i, run in enumerate(runs):
+        path = tmp_path / f"r{i}.json"
+        path.write_text(json_report.render(run), encoding="utf-8")
+        paths.append(str(path))
+    out = tmp_path / "fleet.html"
+    done = run_cli("report", "merge", *paths, "-o", str(out))
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == f"fleet page of 3 host(s) from 3 result(s) written to {out}\n"
+
+
+def test_one_machine_twice_is_superseded_and_no_machine_id_is_never_merged() -> None:
+    old, new = (machine(make_run("x", [make_result(make_check("A"), status)], started=started),
+                        "1111")
+                for status, started in (("fail", "2026-05-01T10:00:00Z"),
+                                        ("pass", "2026-06-01T10:00:00Z")))
+    page = Page(fleet.render([new, old]))
+    assert cells(page) == [["unknown", "s-pass"]]
+    assert "superseded by a later one: unknown (2026-05-01T10:00:00Z)." in page.plain()
+    # Without a machine id nothing shows two results are of one host: both are shown.
+    page = Page(fleet.render([machine(new, None), machine(old, None)]))
+    assert cells(page) == [["unknown (no machine id, 2026-05-01T10:00:00Z)", "s-fail"],
+                           ["unknown (no machine id, 2026-06-01T10:00:00Z)", "s-pass"]]
+    assert "superseded" not in page.plain()

@@ -67,7 +67,7 @@ def test_hosts_by_score_checks_by_failures_and_cells() -> None:
     assert "0.0" in text and "87.1" in text
     # Columns by failing hosts, then errors, then severity: A (1 fail, critical),
     # B (1 fail, low), C (no fail, 1 error).
-    assert re.findall(r'<th class="vert" scope="col" title="[^"]*" data-severity="[a-z]*" '
+    assert re.findall(r'<th class="check" scope="col" title="[^"]*" data-severity="[a-z]*" '
                       r'data-kind="[a-z]*"><a href="#k\d">([^<]*)</a>', body) == [
         "A", "B", "C"]
     heads = [a["href"] for a in page.all("a") if a["href"].startswith("#k")]

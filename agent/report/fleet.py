@@ -39,16 +39,13 @@ BANDS = ((50.0, "bad"), (80.0, "poor"), (95.0, "fair"), (100.0, "good"))
 """Score bands (upper bound, name) that colour scores and the distribution."""
 _SEVERITIES = tuple(Severity)
 _STATUS_RANK = {s.value: i for i, s in enumerate(SHOWN)}
-# A matrix cell holds no host or policy data (a status and a link made of two numbers), so a row
-# of cells is put together here from these fixed pieces: one expression per row for the template
-# instead of three per cell, which is most of a thousand-host page's rendering.
-_EMPTY = Markup('<td class="c"></td>')
-_PLAIN = {status: Markup(f'<td class="c s-{status}">{symbol}</td>')  # noqa: S704 - constants
-          for status, symbol in SYMBOLS.items()}
-_LINKED = {status: Markup(  # noqa: S704 - constants; format() escapes the anchor's two parts
-    f'<td class="c s-{status}"><a href="#{{}}-{{}}">{symbol}</a></td>')
-    for status, symbol in SYMBOLS.items()}
-
+# A matrix cell holds no host or policy data (a status, and a link made of two integers), so a
+# row of cells is put together here from these fixed pieces: one expression per row for the
+# template instead of three per cell, which is most of a thousand-host page's rendering.
+_EMPTY = '<td class="c"></td>'
+_PLAIN = {status: f'<td class="c s-{status}">{symbol}</td>' for status, symbol in SYMBOLS.items()}
+_LINKED = {status: f'<td class="c s-{status}"><a href="#h{{:d}}-{{:d}}">{symbol}</a></td>'
+           for status, symbol in SYMBOLS.items()}
 
 class Row(NamedTuple):
     """One failing, erroring or waived check of a host, as its section lists it."""
@@ -252,7 +249,7 @@ class Fleet:
             if status is None:
                 cells.append(_EMPTY)
             elif status in _STATUS_RANK:
-                cells.append(_LINKED[status].format(anchor, j))
+                cells.append(_LINKED[status].format(i, j))
             else:
                 cells.append(_PLAIN[status])
         failed = Counter(r.severity for r in host.rows if r.status == "fail")
@@ -264,7 +261,7 @@ class Fleet:
             "digest": host.digest, "policies": host.policies, "counts": host.counts,
             "failing": host.counts["fail"] + host.counts["error"],
             "critical": failed["critical"], "high": failed["high"],
-            "cells": Markup("").join(cells),
+            "cells": Markup("".join(cells)),  # noqa: S704 - fixed pieces and integers only
             "rows": [(f"{anchor}-{index[r.id]}", r) for r in host.rows],
         }
 

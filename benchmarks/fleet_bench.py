@@ -1,15 +1,18 @@
-"""Time of ``hostguard report merge`` over a synthetic fleet of result JSONs.
+"""Time and peak memory of ``hostguard report merge`` over a synthetic fleet of result JSONs.
 
 Run from the project root::
 
-    python benchmarks/fleet_bench.py [--hosts 500] [--checks 200] [--runs 3]
+    python benchmarks/fleet_bench.py [--hosts 1000] [--checks 200] [--runs 3]
 
 Writes ``--hosts`` ``hostguard/result/v1`` files of ``--checks`` results each (a fixed
 pseudo-random mix: about 10% fail with process evidence rows, 3% error, 2% waived, 5% not
-applicable, the rest pass), then times, ``--runs`` times each: loading the files (JSON parse and
-schema validation, in process), ``fleet.render`` alone on the loaded runs, and the whole command
-``python -m agent report merge FILES -o fleet.html`` as a process. Prints the medians and the
-page size. Nothing is asserted about time: the exit status is non-zero only when merge failed.
+applicable, the rest pass), then runs, ``--runs`` rounds of each, as processes: the reference,
+a Python that only reads and parses every file (``json.loads``, nothing kept: the floor any merge
+of these files pays), and the whole command ``python -m agent report merge FILES -o fleet.html``.
+Prints, for each, the median wall time and the peak RSS (``ru_maxrss`` of the process), the
+merge's ratios to the reference and the page size; then, in this process, the median time of
+loading one file (parse, schema validation, rebuild) and of ``fleet.render`` alone over the
+loaded runs. Nothing is asserted about time: the exit status is non-zero only when merge failed.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -99,19 +102,89 @@ def write_fleet(folder: Path, hosts: int, n_checks: int) -> list[Path]:
     return paths
 
 
-def timed(fn: Callable[[], object], runs: int) -> tuple[float, object]:
-    """(median seconds, last result)."""
-    times, result = [], None
+PEAK = """import atexit, resource, runpy, sys
+out = sys.argv.pop(1)
+def peak() -> None:
+    with open("/proc/self/status") as status, open(out, "w") as f:
+        f.write(next(l.split()[1] for l in status if l.startswith("VmHWM:")) + " ")
+        f.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+atexit.register(peak)
+sys.argv.pop(0)
+if sys.argv[0] == "-m":
+    sys.argv.pop(0)
+    runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
+else:
+    exec(sys.argv.pop(1))
+"""
+"""Runs ``-m MODULE ARGS`` or ``-c CODE ARGS`` and writes its peak RSS (``VmHWM``, KiB) to the
+file named first: the figure of its own address space, where ``ru_maxrss`` (even the process's
+own) counts what the parent held when it forked; then the largest peak of its worker processes
+(``ru_maxrss`` of its children: they fork from it early, while it is small)."""
+
+
+def measured(argv: Sequence[str], peak_file: Path) -> tuple[float, int, int, int]:
+    """(wall seconds, peak RSS and largest worker's peak RSS in KiB, exit code) of
+    ``python ARGV`` as a process."""
+    command = [sys.executable, "-c", PEAK, str(peak_file), *argv]
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=PROJECT, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, check=False)
+    elapsed = time.perf_counter() - start
+    if done.returncode:
+        sys.stderr.write(done.stderr.decode(errors="replace"))
+    own, workers = (int(n) for n in peak_file.read_text(encoding="ascii").split())
+    return elapsed, own, workers, done.returncode
+
+
+def rounds(commands: dict[str, list[str]], runs: int, peak_file: Path
+           ) -> dict[str, tuple[float, int, int, int]]:
+    """Median seconds, highest peak RSS and worker peak RSS (KiB) and highest exit code of each
+    command; each round runs every command once, so drift in the machine's load weighs on all of
+    them alike."""
+    seen: dict[str, list[tuple[float, int, int, int]]] = {name: [] for name in commands}
+    for _ in range(runs):
+        for name, argv in commands.items():
+            seen[name].append(measured(argv, peak_file))
+    return {name: (statistics.median(g[0] for g in got), max(g[1] for g in got),
+                   max(g[2] for g in got), max(g[3] for g in got))
+            for name, got in seen.items()}
+
+
+def load(path: Path) -> AuditRun:
+    """One result file as ``report merge`` reads it."""
+    return load_run(json.loads(path.read_bytes()))
+
+
+def load_one(paths: Sequence[Path], runs: int) -> float:
+    """Median seconds to load one file, over up to 50 files, ``runs`` times each."""
+    times = []
+    for path in paths[:50]:
+        for _ in range(runs):
+            start = time.perf_counter()
+            load(path)
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def render_time(paths: Sequence[Path], runs: int) -> float:
+    """Median seconds of ``fleet.render`` over every file's run, loaded beforehand."""
+    loaded = [load(p) for p in paths]
+    times = []
     for _ in range(runs):
         start = time.perf_counter()
-        result = fn()
+        fleet.render(loaded)
         times.append(time.perf_counter() - start)
-    return statistics.median(times), result
+    return statistics.median(times)
+
+
+PARSE_ONLY = ("import json, sys\nfor p in sys.argv[1:]:\n"
+              "    with open(p, 'rb') as f: json.loads(f.read())")
+"""The reference: read and parse every file, keep nothing."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--hosts", type=int, default=500)
+    parser.add_argument("--hosts", type=int, default=1000)
     parser.add_argument("--checks", type=int, default=200)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args(argv)
@@ -123,34 +196,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         size = sum(p.stat().st_size for p in paths)
         print(f"synthetic fleet: {args.hosts} hosts x {args.checks} checks, "
               f"{size / 1e6:.1f} MB of result JSON")
-
-        def load() -> list[AuditRun]:
-            return [load_run(json.loads(p.read_text(encoding="utf-8"))) for p in paths]
-
-        load_s, runs = timed(load, args.runs)
-        assert isinstance(runs, list)
-        render_s, page = timed(lambda: fleet.render(runs), args.runs)
-        assert isinstance(page, str)
-        print(f"load:   median {load_s:.2f} s (JSON parse + schema validation + rebuild)")
-        print(f"render: median {render_s:.2f} s (fleet.render; page {len(page.encode()) / 1e6:.1f}"
-              " MB)")
         out = folder / "fleet.html"
-        command = [sys.executable, "-m", "agent", "report", "merge", *map(str, paths),
-                   "-o", str(out)]
-        codes: list[int] = []
-
-        def merge() -> None:
-            done = subprocess.run(command, cwd=PROJECT, capture_output=True, text=True,
-                                  check=False)
-            codes.append(done.returncode)
-            if done.returncode:
-                sys.stderr.write(done.stderr)
-
-        cli_s, _ = timed(merge, args.runs)
-        if any(codes):
-            print(f"fleet_bench: report merge exited {max(codes)}", file=sys.stderr)
+        files = [str(p) for p in paths]
+        got = rounds({"parse": ["-c", PARSE_ONLY, *files],
+                      "merge": ["-m", "agent", "report", "merge", *files, "-o", str(out)]},
+                     args.runs, folder / "peak")
+        ref_s, ref_kib, _, ref_code = got["parse"]
+        merge_s, merge_kib, worker_kib, merge_code = got["merge"]
+        if ref_code or merge_code:
+            print(f"fleet_bench: exit {ref_code} (parse), {merge_code} (merge)", file=sys.stderr)
             return 1
-        print(f"merge:  median {cli_s:.2f} s (python -m agent report merge, whole process)")
+        print(f"parse:  median {ref_s:.2f} s, peak RSS {ref_kib / 1024:.0f} MiB (reference: "
+              "read + json.loads every file, whole process)")
+        print(f"merge:  median {merge_s:.2f} s, peak RSS {merge_kib / 1024:.0f} MiB, largest "
+              f"worker {worker_kib / 1024:.0f} MiB (python -m agent report merge, whole process; "
+              f"page {out.stat().st_size / 1e6:.1f} MB)")
+        print(f"ratio:  merge / parse {merge_s / ref_s:.2f}x time, "
+              f"{merge_kib / ref_kib:.2f}x peak RSS")
+        print(f"one file: median {load_one(paths, args.runs) * 1000:.2f} ms (read, JSON parse, "
+              "schema validation, rebuild)")
+        render_s = render_time(paths, args.runs)
+        print(f"render: median {render_s:.2f} s (fleet.render of the loaded runs, in process)")
     return 0
 
 

@@ -1,108 +1,291 @@
 """The fleet page: many hosts' results on one self-contained HTML page.
 
-A host x check matrix of status cells, hosts ordered by hardening score (worst first; hosts with
-nothing scored last, ties by hostname), checks ordered by how many hosts fail them, and one
-section per host inside the same file (cells and host names link to its anchors): the page
-stays one file to archive or mail, with no link that can break. When several results name the
-same host, the latest (by start time) is shown and the others are listed as superseded.
-Same Jinja2 environment, stylesheet and hash-based Content-Security-Policy as the host report.
+It opens with the fleet's verdict and the distribution of hardening scores, then the worst hosts
+and the most failed checks, then a host x check matrix of coloured status cells (hosts by score,
+worst first, hosts with nothing scored last, ties by name; checks by how many hosts fail them),
+the table of every check, and one section per host inside the same file (cells and host names
+link to its anchors): the page stays one file to archive or mail, with no link that can break.
+A host is its hostname and machine id (hostnames collide: every host whose name is unreadable is
+``unknown``); when several results are of the same host, the latest (by start time) is shown and
+the others are listed as superseded.
+
+A run is reduced to what the page shows of it as soon as it is added (``Fleet.add``): its status
+per check, and the rows of its failing, erroring and waived checks. So ``report merge`` holds one
+full result at a time, whatever the size of the fleet. Same Jinja2 environment, escaping and
+hash-based Content-Security-Policy as the host report.
 """
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
-from typing import Any
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple
+
+from markupsafe import Markup
 
 from agent.policy.model import Severity
 from agent.report.html import page
 from agent.report.score import score
-from agent.result import AuditRun, Result, Status
+from agent.result import AuditRun, Status
 
 SYMBOLS = {"pass": "\u2713", "fail": "\u2717", "error": "!", "waived": "W", "not_applicable": "-"}
-"""Matrix cell text, readable without colour (and in print)."""
+"""Matrix cell text, readable without colour (and in print); the cell's background says it too."""
 SHOWN = (Status.FAIL, Status.ERROR, Status.WAIVED)
 """Statuses listed in a host's section (passing and not applicable ones are only counted)."""
+TOP = 10
+"""Hosts and checks named in the worst-first lists at the top."""
+BANDS = ((50.0, "bad"), (80.0, "poor"), (95.0, "fair"), (100.0, "good"))
+"""Score bands (upper bound, name) that colour scores and the distribution."""
 _SEVERITIES = tuple(Severity)
+_STATUS_RANK = {s.value: i for i, s in enumerate(SHOWN)}
+# A matrix cell holds no host or policy data (a status, and a link made of two integers), so a
+# row of cells is put together here from these fixed pieces: one expression per row for the
+# template instead of three per cell, which is most of a thousand-host page's rendering.
+_EMPTY = '<td class="c"></td>'
+_PLAIN = {status: f'<td class="c s-{status}">{symbol}</td>' for status, symbol in SYMBOLS.items()}
+_LINKED = {status: f'<td class="c s-{status}"><a href="#h{{:d}}-{{:d}}">{symbol}</a></td>'
+           for status, symbol in SYMBOLS.items()}
+
+class Row(NamedTuple):
+    """One failing, erroring or waived check of a host, as its section lists it."""
+
+    id: str
+    title: str
+    kind: str
+    severity: str
+    status: str
+    message: str
+    expected: str
+    actual: str
 
 
-def latest(runs: Sequence[AuditRun]) -> tuple[list[AuditRun], list[AuditRun]]:
-    """(the latest run per hostname, the older ones it supersedes)."""
-    best: dict[str, AuditRun] = {}
-    older: list[AuditRun] = []
-    for run in runs:
-        name = run.host.hostname
-        kept = best.get(name)
+class CheckInfo(NamedTuple):
+    """A check as the fleet names it (from the first result that carried it)."""
+
+    title: str
+    kind: str
+    severity: str
+
+
+class HostView(NamedTuple):
+    """What the page shows of one run."""
+
+    hostname: str
+    machine_id: str | None
+    started: str
+    kernel: str
+    boot_id: str
+    digest: str
+    policies: str
+    score: float | None
+    counts: dict[str, int]
+    statuses: dict[str, str]
+    """Check id -> status, for every result."""
+    rows: tuple[Row, ...]
+    """The failing, erroring and waived checks, most severe first."""
+
+
+def view(run: AuditRun) -> HostView:
+    """``run`` reduced to what the fleet page shows of it."""
+    counts = dict.fromkeys((s.value for s in Status), 0)
+    statuses: dict[str, str] = {}
+    rows = []
+    for r in run.results:
+        status = r.status.value
+        counts[status] += 1
+        statuses[r.check.id] = status
+        if r.status in SHOWN:
+            rows.append(Row(r.check.id, r.check.title, r.check.kind, r.check.severity.value,
+                            status, r.message, r.evidence.expected, r.evidence.actual))
+    rank = {s.value: i for i, s in enumerate(_SEVERITIES)}
+    rows.sort(key=lambda row: (rank[row.severity], _STATUS_RANK[row.status], row.id))
+    host = run.host
+    return HostView(host.hostname, host.machine_id, run.started, host.kernel_release or "unknown",
+                    host.boot_id or "unknown", run.policy_digest,
+                    ", ".join(sorted({p.name for p in run.policies})), score(run), counts,
+                    statuses, tuple(rows))
+
+
+def checks(run: AuditRun) -> dict[str, CheckInfo]:
+    """How ``run`` names its checks, by id."""
+    return {r.check.id: CheckInfo(r.check.title, r.check.kind, r.check.severity.value)
+            for r in run.results}
+
+
+def host_key(host: HostView, index: int) -> tuple[str, str | int]:
+    """Who a result is about: its hostname and machine id. Hostnames collide (every host whose
+    name could not be read is ``unknown``), so two results are one host only when both match; a
+    result without a machine id is a host of its own (``index``), since nothing shows it is the
+    same machine as another."""
+    return host.hostname, host.machine_id if host.machine_id else index
+
+
+def latest(hosts: Sequence[HostView]) -> tuple[list[HostView], list[HostView]]:
+    """(the latest view per host (``host_key``), the older ones it supersedes)."""
+    best: dict[tuple[str, str | int], HostView] = {}
+    older: list[HostView] = []
+    for index, host in enumerate(hosts):
+        key = host_key(host, index)
+        kept = best.get(key)
         if kept is None:
-            best[name] = run
-        elif run.started > kept.started:
+            best[key] = host
+        elif host.started > kept.started:
             older.append(kept)
-            best[name] = run
+            best[key] = host
         else:
-            older.append(run)
+            older.append(host)
     return list(best.values()), older
+
+
+def label(host: HostView, names: Counter[str]) -> str:
+    """How ``host`` is named on the page: its hostname, with its machine id (or that it has
+    none, and when it ran) where ``names`` counts more than one host of that name."""
+    name = host.hostname
+    if names[name] > 1:
+        machine = host.machine_id
+        name += f" (machine {machine})" if machine else f" (no machine id, {host.started})"
+    return name
+
+
+def band(value: float | None) -> str:
+    """The score band's name (``none`` when nothing was scored)."""
+    if value is None:
+        return "none"
+    return next(name for upper, name in BANDS if value <= upper)
+
+
+class Fleet:
+    """A fleet page built up one run at a time."""
+
+    def __init__(self) -> None:
+        self.hosts: list[HostView] = []
+        self.checks: dict[str, CheckInfo] = {}
+
+    def add(self, run: AuditRun) -> None:
+        """Keep what the page shows of ``run`` (and nothing else of it)."""
+        self.add_view(view(run), checks(run))
+
+    def add_view(self, host: HostView, named: dict[str, CheckInfo]) -> None:
+        """Keep ``host`` (a ``view``), and the checks it ``named`` that the fleet did not know."""
+        for check_id, info in named.items():
+            self.checks.setdefault(check_id, info)
+        self.hosts.append(host)
+
+    def current(self) -> list[HostView]:
+        """The hosts shown (the latest result of each)."""
+        return latest(self.hosts)[0]
+
+    def render(self) -> str:
+        """The page (at least one run added)."""
+        if not self.hosts:
+            raise ValueError("a fleet page needs at least one result")
+        return page("fleet.html.j2", "fleet.js", self._context(), style="fleet.css")
+
+    def _context(self) -> dict[str, Any]:
+        current, superseded = latest(self.hosts)
+        names = Counter(h.hostname for h in current)
+        ordered = sorted(((label(h, names), h) for h in current),
+                         key=lambda nh: (nh[1].score is None, nh[1].score or 0.0, nh[0]))
+        columns = self._columns(h for _, h in ordered)
+        hosts = [self._host(i, name, h, columns) for i, (name, h) in enumerate(ordered)]
+        values = [h.score for _, h in ordered if h.score is not None]
+        failing = [h for h in hosts if h["failing"]]
+        critical = sum(1 for h in hosts if h["critical"])
+        if not values:
+            verdict = "not-evaluated"
+        elif failing:
+            verdict = "not-compliant"
+        else:
+            verdict = "compliant"
+        return {
+            "hosts": hosts,
+            "columns": columns,
+            "verdict": verdict,
+            "failing_hosts": len(failing),
+            "critical_hosts": critical,
+            "distribution": distribution(h.score for _, h in ordered),
+            "worst": [h for h in hosts if h["failing"]][:TOP],
+            "most_failed": [c for c in columns if c["fail"] or c["error"]][:TOP],
+            "severities": [s.value for s in _SEVERITIES],
+            "kinds": sorted({c["kind"] for c in columns}),
+            "symbols": list(SYMBOLS.items()),
+            "median": f"{statistics.median(values):.1f}" if values else "n/a",
+            "lowest": f"{min(values):.1f}" if values else "n/a",
+            "digests": len({h.digest for h in current}),
+            "superseded": [(label(h, names), h.started) for h in superseded],
+        }
+
+    def _columns(self, hosts: Iterable[HostView]) -> list[dict[str, Any]]:
+        """Every check any shown host ran, most failed first, with its counts."""
+        tally: dict[str, Counter[str]] = {}
+        for host in hosts:
+            for check_id, status in host.statuses.items():
+                counts = tally.get(check_id)
+                if counts is None:
+                    counts = tally[check_id] = Counter()
+                counts[status] += 1
+        columns: list[dict[str, Any]] = []
+        for check_id, counts in tally.items():
+            info = self.checks[check_id]
+            columns.append({"id": check_id, "title": info.title, "kind": info.kind,
+                            "severity": info.severity, "fail": counts["fail"],
+                            "error": counts["error"], "waived": counts["waived"],
+                            "hosts": sum(counts.values()),
+                            "rank": _SEVERITIES.index(Severity(info.severity))})
+        columns.sort(key=lambda c: (-c["fail"], -c["error"], c["rank"], c["id"]))
+        for j, c in enumerate(columns):
+            c["anchor"] = f"k{j}"
+        return columns
+
+    def _host(self, i: int, name: str, host: HostView, columns: Sequence[dict[str, Any]]
+              ) -> dict[str, Any]:
+        anchor = f"h{i}"
+        statuses = host.statuses
+        index = {c["id"]: j for j, c in enumerate(columns)}
+        cells = []
+        for j, c in enumerate(columns):
+            status = statuses.get(c["id"])
+            if status is None:
+                cells.append(_EMPTY)
+            elif status in _STATUS_RANK:
+                cells.append(_LINKED[status].format(i, j))
+            else:
+                cells.append(_PLAIN[status])
+        failed = Counter(r.severity for r in host.rows if r.status == "fail")
+        return {
+            "anchor": anchor, "hostname": name,
+            "score": "n/a" if host.score is None else f"{host.score:.1f}",
+            "band": band(host.score),
+            "started": host.started, "kernel": host.kernel, "boot_id": host.boot_id,
+            "digest": host.digest, "policies": host.policies, "counts": host.counts,
+            "failing": host.counts["fail"] + host.counts["error"],
+            "critical": failed["critical"], "high": failed["high"],
+            "cells": Markup("".join(cells)),  # noqa: S704 - fixed pieces and integers only
+            "rows": [(f"{anchor}-{index[r.id]}", r) for r in host.rows],
+        }
+
+
+def distribution(scores: Iterable[float | None]) -> list[dict[str, Any]]:
+    """Hosts per score decile (0-9.9, ..., 90-100) and unscored, with bar geometry (SVG units:
+    bars 40 wide, at most 100 high)."""
+    buckets = [0] * 11
+    for value in scores:
+        buckets[10 if value is None else min(int(value // 10), 9)] += 1
+    highest = max(buckets) or 1
+    out = []
+    for i, count in enumerate(buckets):
+        name = "n/a" if i == 10 else f"{i * 10}-{i * 10 + 9}" if i < 9 else "90-100"
+        height = round(100 * count / highest, 1)
+        out.append({"name": name, "count": count, "x": 48 * i, "height": height,
+                    "y": round(100 - height, 1),
+                    "band": "none" if i == 10 else band(i * 10 + 9.9)})
+    return out
 
 
 def render(runs: Sequence[AuditRun]) -> str:
     """The fleet page for ``runs`` (at least one)."""
-    if not runs:
-        raise ValueError("a fleet page needs at least one result")
-    current, superseded = latest(runs)
-    scored = [(score(r), r) for r in current]
-    scored.sort(key=lambda sr: (sr[0] is None, sr[0] or 0.0, sr[1].host.hostname))
-
-    checks: dict[str, dict[str, Any]] = {}
-    for _, run in scored:
-        for r in run.results:
-            entry = checks.setdefault(r.check.id, {
-                "id": r.check.id, "title": r.check.title, "kind": r.check.kind,
-                "severity": r.check.severity.value, "fail": 0, "error": 0, "waived": 0,
-                "hosts": 0, "rank": _SEVERITIES.index(r.check.severity)})
-            entry["hosts"] += 1
-            if r.status.value in ("fail", "error", "waived"):
-                entry[r.status.value] += 1
-    columns = sorted(checks.values(), key=lambda c: (-c["fail"], -c["error"], c["rank"], c["id"]))
-    index = {c["id"]: j for j, c in enumerate(columns)}
-    for j, c in enumerate(columns):
-        c["anchor"] = f"k{j}"
-
-    hosts = []
-    for i, (value, run) in enumerate(scored):
-        by_id = {r.check.id: r for r in run.results}
-        cells = []
-        for c in columns:
-            found = by_id.get(c["id"])
-            if found is None:
-                cells.append(("", "", ""))
-            else:
-                link = f"h{i}-{index[c['id']]}" if found.status in SHOWN else ""
-                cells.append((found.status.value, SYMBOLS[found.status.value], link))
-        listed = sorted((r for r in run.results if r.status in SHOWN),
-                        key=lambda r: (index[r.check.id]))
-        hosts.append({
-            "anchor": f"h{i}", "hostname": run.host.hostname,
-            "score": "n/a" if value is None else f"{value:.1f}",
-            "started": run.started, "kernel": run.host.kernel_release or "unknown",
-            "boot_id": run.host.boot_id or "unknown", "digest": run.policy_digest,
-            "policies": ", ".join(sorted({p.name for p in run.policies})),
-            "counts": {s.value: sum(1 for r in run.results if r.status is s) for s in Status},
-            "cells": cells,
-            "listed": [_row(r, f"h{i}-{index[r.check.id]}") for r in listed],
-        })
-    values = [v for v, _ in scored if v is not None]
-    return page("fleet.html.j2", "fleet.js", {
-        "hosts": hosts,
-        "columns": columns,
-        "symbols": list(SYMBOLS.items()),
-        "median": f"{statistics.median(values):.1f}" if values else "n/a",
-        "lowest": f"{min(values):.1f}" if values else "n/a",
-        "digests": len({r.policy_digest for r in current}),
-        "superseded": [(r.host.hostname, r.started) for r in superseded],
-    })
-
-
-def _row(result: Result, anchor: str) -> dict[str, str]:
-    return {"anchor": anchor, "id": result.check.id, "title": result.check.title,
-            "severity": result.check.severity.value, "status": result.status.value,
-            "message": result.message, "expected": result.evidence.expected,
-            "actual": result.evidence.actual}
+    fleet = Fleet()
+    for run in runs:
+        fleet.add(run)
+    return fleet.render()

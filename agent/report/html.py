@@ -77,16 +77,18 @@ def content_security_policy(style: str, script: str) -> str:
             "img-src 'none'; base-uri 'none'; form-action 'none'")
 
 
-def page(template: str, script: str, context: Mapping[str, Any]) -> str:
-    """Render ``template`` with the shared stylesheet and ``script`` included inline."""
-    style_text = _ENV.get_template("report.css").render()
+def page(template: str, script: str, context: Mapping[str, Any],
+         style: str = "report.css") -> str:
+    """Render ``template`` with the stylesheet ``style`` and ``script`` included inline."""
+    style_text = _ENV.get_template(style).render()
     script_text = _ENV.get_template(script).render()
-    for name, body, tag in (("report.css", style_text, "</style"),
+    for name, body, tag in ((style, style_text, "</style"),
                             (script, script_text, "</script")):
         if tag in body.lower():  # would end the element early
             raise ValueError(f"{name} must not contain {tag}")
     return _ENV.get_template(template).render(
-        csp=content_security_policy(style_text, script_text), script=script, **context)
+        csp=content_security_policy(style_text, script_text), style=style, script=script,
+        **context)
 
 
 def cell(value: Any) -> str:

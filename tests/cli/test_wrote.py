@@ -26,7 +26,8 @@ def result(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize(("command", "name", "then"), [
     (["report", "render", "{result}", "--format", "sarif"], "r.sarif", ""),
-    (["report", "merge", "{result}"], "fleet.html", " (fleet page of 1 result(s))"),
+    (["report", "merge", "{result}"], "fleet.html",
+     " (fleet page of 1 host(s) from 1 result(s))"),
     (["seccomp", "export", str(GATEWAY)], "gw.json", ""),
     (["seccomp", "merge", str(GATEWAY), str(GATEWAY)], "gw.yaml", ""),
 ])

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import stat
 from pathlib import Path
 
 import pytest
 
+from agent.cli.report import PARALLEL_FROM
 from agent.report import fleet
 from agent.report import json as json_report
 from agent.result import AuditRun
@@ -43,12 +45,14 @@ def cells(page: Page) -> list[list[str]]:
     out: list[list[str]] = []
     inside = False
     for tag, attrs in page.tags:
-        if tag == "table":
-            inside = attrs.get("id") == "matrix"
+        if tag == "div" and "matrix-box" in attrs.get("class", ""):
+            inside = True
+        elif tag == "section":
+            inside = False
         if inside and tag == "tr" and "data-host" in attrs:
             out.append([attrs["data-host"]])
-        elif inside and tag == "td" and out and "cell" in attrs.get("class", ""):
-            out[-1].append(attrs["class"].removeprefix("cell").strip() or "-")
+        elif inside and tag == "td" and out and "c" in attrs.get("class", "").split():
+            out[-1].append(attrs["class"].removeprefix("c").strip() or "-")
     return out
 
 
@@ -63,13 +67,16 @@ def test_hosts_by_score_checks_by_failures_and_cells() -> None:
     assert "0.0" in text and "87.1" in text
     # Columns by failing hosts, then errors, then severity: A (1 fail, critical),
     # B (1 fail, low), C (no fail, 1 error).
-    assert re.findall(r'<th class="vert" scope="col"><a href="#k\d">([^<]*)</a>', body) == [
+    assert re.findall(r'<th class="check" scope="col" title="[^"]*" data-severity="[a-z]*" '
+                      r'data-kind="[a-z]*"><a href="#k\d">([^<]*)</a>', body) == [
         "A", "B", "C"]
     heads = [a["href"] for a in page.all("a") if a["href"].startswith("#k")]
-    assert heads == ["#k0", "#k1", "#k2"]
+    assert heads == ["#k0", "#k1", "#k2"] * 2  # the most failed checks, then the matrix
     rows = [a["id"] for _, a in page.tags if a.get("id", "").startswith("k")]
     assert rows == ["k0", "k1", "k2"]
-    assert "lowest 0.0, median 87.1" in text
+    assert "Lowest 0.0, median 87.1" in text
+    assert ("Not compliant: 2 of 3 hosts fail or could not evaluate a check; 1 fail a critical "
+            "one.") in text
     assert "superseded by a later one: mid (2026-05-01T10:00:00Z)." in text
     # Every link resolves inside the page; failing cells link to the host's row for the check.
     links = [a["href"] for a in page.all("a")]
@@ -82,9 +89,9 @@ def test_failure_counts_per_check() -> None:
     body = fleet.render(three_hosts())
     foot = body.split("<tfoot>", 1)[1].split("</tfoot>", 1)[0]
     assert foot.count("<td>1</td>") == 2 and foot.count("<td>0</td>") == 1
-    assert ('<tr id="k2"><td><code>C</code></td><td>check C</td><td>sysctl</td>'
-            '<td class="sev-medium">medium</td><td>0</td><td>1</td><td>0</td><td>2</td></tr>'
-            ) in body
+    assert ('<tr id="k2" data-severity="medium" data-kind="sysctl"><td class="id"><code>C</code>'
+            '</td><td>check C</td><td>sysctl</td><td class="sev-medium">medium</td><td>0</td>'
+            '<td>1</td><td>0</td><td>2</td></tr>') in body
 
 
 def test_an_empty_fleet_is_refused() -> None:
@@ -101,7 +108,7 @@ def test_merge_command(tmp_path: Path) -> None:
     out = tmp_path / "out" / "fleet.html"
     done = run_cli("report", "merge", *paths, "-o", str(out))
     assert (done.returncode, done.stderr) == (0, "")
-    assert done.stdout == f"wrote {out} (fleet page of 4 result(s))\n"
+    assert done.stdout == f"wrote {out} (fleet page of 3 host(s) from 4 result(s))\n"
     assert stat.S_IMODE(out.stat().st_mode) == 0o640
     assert out.read_text(encoding="utf-8") == fleet.render(three_hosts())
 
@@ -132,3 +139,68 @@ def test_render_html_with_baseline(tmp_path: Path) -> None:
     done = run_cli("report", "render", str(after), "--format", "html", "--baseline", str(before))
     assert (done.returncode, done.stderr) == (0, "")
     assert "drift-newly-failing" in Page(done.stdout).ids()
+
+
+def machine(run: AuditRun, machine_id: str | None, hostname: str = "unknown") -> AuditRun:
+    host = dataclasses.replace(run.host, hostname=hostname, machine_id=machine_id)
+    return dataclasses.replace(run, host=host)
+
+
+def test_hosts_of_one_name_are_told_apart_by_machine_id(tmp_path: Path) -> None:
+    # Two hosts whose hostname could not be read: two rows, nothing superseded.
+    a, b, c = three_hosts()[:3]
+    runs = [machine(a, "1111"), machine(b, "2222", hostname="unknown"), machine(c, "3333", "mid")]
+    page = Page(fleet.render(runs))
+    assert [row[0] for row in cells(page)] == [
+        "unknown (machine 2222)", "mid", "unknown (machine 1111)"]
+    assert "superseded" not in page.plain()
+    paths = []
+    for i, run in enumerate(runs):
+        path = tmp_path / f"r{i}.json"
+        path.write_text(json_report.render(run), encoding="utf-8")
+        paths.append(str(path))
+    out = tmp_path / "fleet.html"
+    done = run_cli("report", "merge", *paths, "-o", str(out))
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == f"wrote {out} (fleet page of 3 host(s) from 3 result(s))\n"
+
+
+def test_one_machine_twice_is_superseded_and_no_machine_id_is_never_merged() -> None:
+    old, new = (machine(make_run("x", [make_result(make_check("A"), status)], started=started),
+                        "1111")
+                for status, started in (("fail", "2026-05-01T10:00:00Z"),
+                                        ("pass", "2026-06-01T10:00:00Z")))
+    page = Page(fleet.render([new, old]))
+    assert cells(page) == [["unknown", "s-pass"]]
+    assert "superseded by a later one: unknown (2026-05-01T10:00:00Z)." in page.plain()
+    # Without a machine id nothing shows two results are of one host: both are shown.
+    page = Page(fleet.render([machine(new, None), machine(old, None)]))
+    assert cells(page) == [["unknown (no machine id, 2026-05-01T10:00:00Z)", "s-fail"],
+                           ["unknown (no machine id, 2026-06-01T10:00:00Z)", "s-pass"]]
+    assert "superseded" not in page.plain()
+
+
+def test_a_large_merge_reads_in_workers_and_writes_the_same_page(tmp_path: Path) -> None:
+    # From PARALLEL_FROM files on (and with two CPUs or more) the files are read by worker
+    # processes: the page is the one rendered in process, unusable files named in order.
+    runs = [machine(run, f"{i:04d}", f"h{i}") for i, run in
+            enumerate(three_hosts()[:3] * (PARALLEL_FROM // 3 + 1))]
+    paths = []
+    for i, run in enumerate(runs):
+        path = tmp_path / f"r{i}.json"
+        path.write_text(json_report.render(run), encoding="utf-8")
+        paths.append(str(path))
+    out = tmp_path / "fleet.html"
+    done = run_cli("report", "merge", *paths, "-o", str(out))
+    assert (done.returncode, done.stderr) == (0, "")
+    n = len(runs)
+    assert done.stdout == f"wrote {out} (fleet page of {n} host(s) from {n} result(s))\n"
+    assert out.read_text(encoding="utf-8") == fleet.render(runs)
+    bad = tmp_path / "bad.json"
+    bad.write_text("[]", encoding="utf-8")
+    done = run_cli("report", "merge", paths[0], str(bad), *paths[1:], str(tmp_path / "none.json"),
+                   "-o", str(tmp_path / "not-written.html"))
+    assert done.returncode == 2
+    assert [line.split(": ")[1] for line in done.stderr.splitlines()] == [
+        str(bad), str(tmp_path / "none.json")]
+    assert not (tmp_path / "not-written.html").exists()

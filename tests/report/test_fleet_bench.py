@@ -18,13 +18,18 @@ def test_fleet_bench_runs_small() -> None:
                           timeout=120, check=False, env={"PATH": "/usr/bin:/bin"})
     assert (done.returncode, done.stderr) == (0, "")
     lines = done.stdout.splitlines()
-    assert len(lines) == 4
+    assert len(lines) == 6
     assert re.fullmatch(r"synthetic fleet: 3 hosts x 4 checks, \d+\.\d MB of result JSON", lines[0])
-    assert re.fullmatch(r"load:   median \d+\.\d\d s \(JSON parse \+ schema validation \+ "
-                        r"rebuild\)", lines[1])
-    assert re.fullmatch(r"render: median \d+\.\d\d s \(fleet\.render; page \d+\.\d MB\)", lines[2])
-    assert re.fullmatch(r"merge:  median \d+\.\d\d s \(python -m agent report merge, whole "
-                        r"process\)", lines[3])
+    assert re.fullmatch(r"parse:  median \d+\.\d\d s, peak RSS \d+ MiB \(reference: read \+ "
+                        r"json\.loads every file, whole process\)", lines[1])
+    assert re.fullmatch(r"merge:  median \d+\.\d\d s, peak RSS \d+ MiB, largest worker \d+ MiB "
+                        r"\(python -m agent report merge, whole process; page \d+\.\d MB\)",
+                        lines[2])
+    assert re.fullmatch(r"ratio:  merge / parse \d+\.\d\dx time, \d+\.\d\dx peak RSS", lines[3])
+    assert re.fullmatch(r"one file: median \d+\.\d\d ms \(read, JSON parse, schema validation, "
+                        r"rebuild\)", lines[4])
+    assert re.fullmatch(r"render: median \d+\.\d\d s \(fleet\.render of the loaded runs, in "
+                        r"process\)", lines[5])
 
 
 def test_fleet_bench_rejects_zero_sizes() -> None:

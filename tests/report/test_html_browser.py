@@ -8,6 +8,7 @@ host data try to set ``window.__pwned`` and open dialogs.
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,7 +77,7 @@ class Opened:
 def open_page(browser: Browser, tmp_path: Path) -> Iterator[Any]:
     contexts = []
 
-    def opener(body: str, name: str, javascript: bool = True) -> Opened:
+    def opener(body: str, name: str, javascript: bool = True, load_s: float = 30) -> Opened:
         path = tmp_path / name
         path.write_text(body, encoding="utf-8")
         context = browser.new_context(java_script_enabled=javascript,
@@ -93,7 +94,7 @@ def open_page(browser: Browser, tmp_path: Path) -> Iterator[Any]:
         page.on("dialog", dialog)
         page.on("console", lambda m: opened.console.append(f"{m.type}: {m.text}")
                 if m.type in ("error", "warning") else None)
-        page.goto(opened.url)
+        page.goto(opened.url, timeout=load_s * 1000)  # a bound, not a speed goal
         page.wait_for_load_state("load")
         return opened
 
@@ -204,21 +205,129 @@ def test_fleet_page(open_page: Any) -> None:
                                       "Array.from(r.cells).slice(1).map(c => c.innerText))")
     assert cells == [["3.6", "\u2717", "\u2713"], ["96.4", "\u2713", "\u2717"],
                      ["100.0", "\u2713", "\u2713"]]
-    page.click("#matrix tbody tr:first-child td.cell a")
+    page.click("#matrix tbody tr:first-child td.c a")
     assert page.evaluate("location.hash") == "#h0-0"
     page.check("#f-failing")
-    assert page.inner_text("#shown") == "2 of 3 hosts shown"
+    assert page.inner_text("#shown") == "2 of 3 hosts, 2 of 2 checks shown"
     page.fill("#f-host", "mi")
-    assert page.inner_text("#shown") == "1 of 3 hosts shown"
+    assert page.inner_text("#shown") == "1 of 3 hosts, 2 of 2 checks shown"
     page.fill("#f-host", "")
     page.uncheck("#f-failing")
-    assert page.inner_text("#shown") == "3 of 3 hosts shown"
+    assert page.inner_text("#shown") == "3 of 3 hosts, 2 of 2 checks shown"
     opened.quiet()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shot = ARTIFACTS / "fleet.png"
     page.screenshot(path=str(shot), full_page=True)
     print(f"screenshot: {shot}")
     assert shot.stat().st_size > 5_000
+
+
+SEVERITIES = ("critical", "high", "medium", "low", "info")
+KINDS = ("sysctl", "process", "ports", "mount", "kernel_cmdline")
+
+
+def large_fleet(hosts: int, checks: int) -> str:
+    """A fleet page of ``hosts`` x ``checks`` (the real Fleet; one run built at a time). Host i
+    fails each check with a chance growing with i, so the worst hosts are the last built; one
+    hostname carries the script payload."""
+    rng = random.Random(18)
+    defined = [make_check(f"FLEET-CHECK-{i:03d}", SEVERITIES[i % 5], KINDS[i % 5])
+               for i in range(checks)]
+    page = fleet.Fleet()
+    for h in range(hosts):
+        fails = 0.02 + 0.3 * h / hosts
+        results = []
+        for check in defined:
+            roll = rng.random()
+            status = ("fail" if roll < fails else "error" if roll < fails + 0.02 else
+                      "not_applicable" if roll > 0.97 else "pass")
+            results.append(make_result(check, status))
+        name = SCRIPT if h == hosts // 2 else f"trd-{h:04d}"
+        page.add(make_run(name, results))
+    return page.render()
+
+
+def test_fleet_page_at_scale_loads_and_filters(open_page: Any) -> None:
+    # An 18 MB page: loading it is bounded generously, since the CPU may be shared.
+    opened = open_page(large_fleet(1000, 200), "fleet-large.html", load_s=300)
+    page = opened.page
+    opened.quiet()
+    assert page.evaluate("typeof window.__pwned") == "undefined"
+    # The verdict is on the first screen; the page never grows sideways.
+    box = page.locator("#verdict").bounding_box()
+    assert box is not None and box["y"] + box["height"] <= 1000
+    assert page.inner_text("#verdict").startswith("Not compliant: 1000 of 1000 hosts fail")
+    assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
+    # Worst first: the worst hosts list and the matrix open with the last hosts built.
+    worst = page.eval_on_selector_all("#worst tbody td:first-child",
+                                      "els => els.map(e => e.innerText)")
+    first = page.eval_on_selector_all("#matrix tbody th", "els => els.map(e => e.innerText)")
+    assert len(first) == 1000 and worst == first[:10]
+    assert all(name >= "trd-0500" for name in worst)  # those that fail most often
+    scores = page.eval_on_selector_all("#matrix tbody td.score",
+                                       "els => els.map(e => parseFloat(e.innerText))")
+    assert len(scores) == 1000 and scores == sorted(scores)
+    fails = page.eval_on_selector_all("#checks tbody td:nth-child(5)",
+                                      "els => els.map(e => parseInt(e.innerText))")
+    assert fails == sorted(fails, reverse=True)
+    # Cells say their status by colour too; check ids do not wrap.
+    colours = page.evaluate("""() => ['fail', 'pass', 'error'].map(s => getComputedStyle(
+        document.querySelector('#matrix td.c.s-' + s)).backgroundColor)""")
+    assert len(set(colours)) == 3 and "rgba(0, 0, 0, 0)" not in colours
+    assert page.evaluate("getComputedStyle(document.querySelector('td.id')).whiteSpace") == (
+        "nowrap")
+    # A host's table lists its most severe checks first.
+    ranks = page.eval_on_selector_all("#h0 tbody tr", "rows => rows.map(r => "
+                                      "r.getAttribute('data-severity'))")
+    assert ranks and ranks == sorted(ranks, key=SEVERITIES.index)
+    # Headers stay in view when the matrix scrolls.
+    page.evaluate("document.querySelector('.matrix-box').scrollTop = 5000")
+    top = page.evaluate("""() => document.querySelector('#matrix table.head')
+        .getBoundingClientRect().top -
+        document.querySelector('.matrix-box').getBoundingClientRect().top""")
+    assert abs(top) <= 2
+    assert page.evaluate("document.querySelector('.matrix-box').scrollTop") > 4000
+    assert page.inner_text("#shown") == "1000 of 1000 hosts, 200 of 200 checks shown"
+    head_width = "document.querySelector('#matrix table.head').getBoundingClientRect().width"
+    width = page.evaluate(head_width)
+    page.select_option("#f-severity", "critical")
+    assert page.inner_text("#shown") == "1000 of 1000 hosts, 40 of 200 checks shown"
+    narrower = page.evaluate(head_width)
+    assert narrower < width / 3  # the other columns collapsed
+    assert page.evaluate("""() => Array.from(document.querySelectorAll('#h0 tbody tr'))
+        .filter(r => !r.hidden).every(r => r.getAttribute('data-severity') === 'critical')""")
+    page.select_option("#f-kind", "process")
+    assert page.inner_text("#shown") == "1000 of 1000 hosts, 0 of 200 checks shown"
+    page.select_option("#f-severity", "high")
+    assert page.inner_text("#shown") == "1000 of 1000 hosts, 40 of 200 checks shown"
+    page.fill("#f-host", "trd-099")
+    assert page.inner_text("#shown") == "10 of 1000 hosts, 40 of 200 checks shown"
+    page.fill("#f-host", "script>")
+    assert page.inner_text("#shown") == "1 of 1000 hosts, 40 of 200 checks shown"
+    assert page.inner_text("#matrix tbody tr:not([hidden]) th") == SCRIPT
+    opened.quiet()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.fill("#f-host", "")
+    page.select_option("#f-kind", "")
+    page.select_option("#f-severity", "")
+    page.evaluate("document.querySelector('.matrix-box').scrollTop = 0; scrollTo(0, 0)")
+    shot = ARTIFACTS / "fleet-large.png"
+    page.screenshot(path=str(shot))
+    print(f"screenshot: {shot}")
+
+
+def test_many_checks_for_few_hosts_stay_in_the_page(open_page: Any) -> None:
+    # 68 checks for 3 hosts once pushed the page sideways; now the matrix scrolls in its box.
+    defined = [make_check(f"KRN-{i:03d}", SEVERITIES[i % 5]) for i in range(68)]
+    runs = [make_run(f"host-{h}", [make_result(c, "fail" if (i + h) % 4 == 0 else "pass")
+                                   for i, c in enumerate(defined)]) for h in range(3)]
+    opened = open_page(fleet.render(runs), "fleet-wide.html")
+    page = opened.page
+    opened.quiet()
+    assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
+    box = page.evaluate("""() => { const b = document.querySelector('.matrix-box');
+        return [b.scrollWidth > b.clientWidth, b.getBoundingClientRect().right <= innerWidth]; }""")
+    assert box == [True, True]
 
 
 def test_csp_is_enforced(open_page: Any) -> None:

@@ -76,7 +76,7 @@ def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
 def add_parsers(sub: Any) -> None:
     """Register ``hostguard history`` and its subcommands."""
     history = sub.add_parser(
-        "history", help="the audit history: list, show, diff, at, verify, prune",
+        "history", help="the audit history: list, show, diff, at, verify, prune, applications",
         description="The daemon's SQLite history of every audit run, hash-chained. Exit 0 done, "
         "1 the negative answer (tampered, changes, no run in force, prune refused), 2 unusable "
         "database, configuration or arguments.")

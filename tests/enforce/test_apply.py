@@ -74,11 +74,11 @@ class Target:
         assert line, f"the target ended ({self.process.poll()})"
         return line.strip()
 
-    def ask(self, command: str) -> list[str]:
+    def ask(self, command: str, timeout: float = 20) -> list[str]:
         assert self.process.stdin is not None
         self.process.stdin.write(command + "\n")
         self.process.stdin.flush()
-        return self.read().split()
+        return self.read(timeout).split()
 
     def status(self) -> list[tuple[int, int]]:
         words = self.ask("status")[1:]
@@ -195,7 +195,8 @@ def test_c_pthreads_get_the_filter_through_each_blocked_call(c_program: Path,
         assert all(err == EOPNOTSUPP for _, err in after), after
         assert target.ask("new") == ["new", str(EOPNOTSUPP)]
         assert target.ask("release") == ["released"]
-        results = dict(word.split("=") for word in target.ask("results")[1:])
+        # (the 30 s nanosleep must end first)
+        results = dict(word.split("=") for word in target.ask("results", timeout=90)[1:])
         # futex and read returned normally; nanosleep was restarted (restart_syscall) and
         # slept its whole time (0, not -1/EINTR); epoll_wait is the one call the kernel ends
         # with EINTR after any stop, SIGSTOP/SIGCONT or a debugger alike (signal(7)).

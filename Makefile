@@ -9,7 +9,7 @@ HOSTNAME := $(shell hostname 2>/dev/null || echo host)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,deploy]'
 	touch $(STAMP)
 
 ## audit: one-shot audit of this host with the shipped policy; exit 0 whenever the audit ran

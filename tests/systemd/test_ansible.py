@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import lxml.html
 import pytest
 import yaml
 
@@ -107,6 +108,20 @@ def wheelhouse(folder: Path) -> list[Path]:
                    timeout=600)
     found = sorted(wheels.glob("*.whl"))
     assert any(w.name.startswith("hostguard-") for w in found), found
+    return found
+
+
+def host_sections(page: str) -> dict[str, dict[str, str]]:
+    """The fleet page's per-host sections: hostname -> check id -> status, for the checks each
+    lists."""
+    found: dict[str, dict[str, str]] = {}
+    for section in lxml.html.fromstring(page).iter("section"):
+        if "host-detail" not in (section.get("class") or "").split():
+            continue
+        hostname = str(section.xpath("string(h3)")).rsplit(": score", 1)[0]
+        rows = [[str(cell.xpath("string()")) for cell in row.findall("td")]
+                for row in section.findall("table/tbody/tr")]
+        found[hostname] = {cells[0]: cells[3] for cells in rows}
     return found
 
 
@@ -218,9 +233,14 @@ def test_role_installs_configures_and_reloads_once_per_policy_edit(fleet: Fleet)
     # the shipped gateway policies apply to the gateway only
     assert docs["gateway"]["PORT-001"] != "not_applicable"
     assert docs["risk"]["PORT-001"] == "not_applicable"
-    page = (results / "fleet.html").read_text()
-    assert fleet.gateway.name in page and fleet.risk.name in page
-    assert "SITE-RISK-001" in page and "SITE-GW-001" in page
+    listed = host_sections((results / "fleet.html").read_text())
+    assert listed.keys() == {fleet.gateway.name, fleet.risk.name}
+    # each host's section lists its own failures: the risk check fails on the risk host only
+    assert listed[fleet.risk.name].get("SITE-RISK-001") == "fail"
+    assert "SITE-RISK-001" not in listed[fleet.gateway.name]
+    for machine, role in ((fleet.gateway, "gateway"), (fleet.risk, "risk")):
+        for check, status in listed[machine.name].items():
+            assert docs[role][check] == status, (machine.name, check)
 
     # hostguard_fail_on: the risk host's critical failure fails its play, after the page.
     strict = fleet.play("audit.yml", "-e", "hostguard_fail_on=critical", "-e",

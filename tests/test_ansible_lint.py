@@ -60,7 +60,7 @@ def test_every_role_variable_has_an_argument_spec_with_its_default() -> None:
                  *ROLE.glob("templates/*.j2")]:
         used |= set(re.findall(r"\bhostguard_[a-z_]+", path.read_text(encoding="utf-8")))
     registered = {"hostguard_pip", "hostguard_pip_index", "hostguard_install",
-                  "hostguard_unit_changed", "hostguard_wheel_copy", "hostguard_installed",
+                  "hostguard_restart", "hostguard_wheel_copy", "hostguard_installed",
                   "hostguard_site_found", "hostguard_audit", "hostguard_levels",
                   "hostguard_result", "hostguard_failing", "hostguard_wheel_name"}
     assert used - registered == declared.keys()

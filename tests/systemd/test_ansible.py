@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -37,9 +38,10 @@ RECAP = re.compile(r"^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\
                    r"unreachable=(?P<unreachable>\d+)\s+failed=(?P<failed>\d+)", re.M)
 CONFIG = "/etc/hostguard/hostguard.yaml"
 BOOT_TARGET = "sysinit.target"
-"""The containers boot the host's /usr: the services the host has installed (avahi, prometheus,
-...) would start with multi-user.target, or basic.target's timers, and some fail in a container,
-which says nothing about the role; the role starts hostguard itself."""
+"""Both containers boot the host's /usr and share its network: the services the host has
+installed (avahi, prometheus, node_exporter, ...) would start in both with multi-user.target, or
+with basic.target's timers, and the second's fail on ports the first holds. That says nothing
+about the role, which starts hostguard itself."""
 
 
 def site_policy(name: str, role: str, check: str, *, severity: str, spec: str,
@@ -101,11 +103,19 @@ def recap(done: subprocess.CompletedProcess[str]) -> dict[str, dict[str, int]]:
 
 def wheelhouse(folder: Path) -> list[Path]:
     """hostguard's wheel, built from a copy of the checkout, and its dependencies' wheels."""
-    source = copy_checkout(PROJECT, folder / "src")
+    copy_checkout(PROJECT, folder / "src")
+    return build_wheels(folder, deps=True)
+
+
+def build_wheels(folder: Path, deps: bool) -> list[Path]:
+    """Build ``folder/src`` into ``folder/wheels`` (its dependencies too with ``deps``),
+    replacing the hostguard wheel there; every wheel there."""
     wheels = folder / "wheels"
+    for old in wheels.glob("hostguard-*.whl"):
+        old.unlink()
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check",
-                    "--wheel-dir", str(wheels), str(source)], check=True, capture_output=True,
-                   timeout=600)
+                    *([] if deps else ["--no-deps"]), "--wheel-dir", str(wheels),
+                    str(folder / "src")], check=True, capture_output=True, timeout=600)
     found = sorted(wheels.glob("*.whl"))
     assert any(w.name.startswith("hostguard-") for w in found), found
     return found
@@ -216,6 +226,25 @@ def test_role_installs_configures_and_reloads_once_per_policy_edit(fleet: Fleet)
         assert "(never passes)" in machine.run(
             "cat", "/etc/hostguard/policies/site/site-risk.yaml").stdout
         agent.wait_status(machine, "reloaded ", timeout=60)
+
+    # A new hostguard (the wheel rebuilt with a change): reinstalled and restarted, not
+    # reloaded (a reload would keep the old program), the configuration put back.
+    marker = f"# rebuilt by test_ansible in {os.getpid()}\n"
+    init = fleet.folder / "src" / "agent" / "__init__.py"
+    init.write_text(init.read_text() + marker)
+    build_wheels(fleet.folder, deps=False)
+    before = {m.name: (reloads(m), agent.show(m, "ExecMainPID")) for m in fleet.machines}
+    upgrade = fleet.play("site.yml")
+    assert all(c["changed"] > 0 for c in recap(upgrade).values())
+    for machine, role in ((fleet.gateway, "gateway"), (fleet.risk, "risk")):
+        installed = machine.sh("cat /opt/hostguard/lib/python3*/site-packages/agent/__init__.py")
+        assert installed.stdout.endswith(marker)
+        events, pid = before[machine.name]
+        assert agent.show(machine, "ExecMainPID") != pid
+        assert agent.show(machine, "ActiveState")["ActiveState"] == "active"
+        assert reloads(machine) == events
+        assert yaml.safe_load(machine.run("cat", CONFIG).stdout)["labels"] == LABELS[role]
+        agent.wait_status(machine, "loaded ", timeout=60)
 
     # The audit playbook: every host's result fetched, one fleet page on the controller.
     fleet.play("audit.yml")

@@ -79,18 +79,24 @@ class Fleet:
         return self.gateway, self.risk
 
     def play(self, playbook: str, *extra: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        env = {"PATH": f"{BIN}:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",
-               "HOME": "/root", "ANSIBLE_HOME": str(self.folder / "ansible-home"),
-               "ANSIBLE_LOCAL_TEMP": str(self.folder / "ansible-tmp"),
-               "ANSIBLE_NOCOLOR": "1", "ANSIBLE_RETRY_FILES_ENABLED": "0",
-               "ANSIBLE_FORKS": "2", "ANSIBLE_DEPRECATION_WARNINGS": "0"}
         done = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(self.inventory),
-                               str(PLAYBOOKS / playbook), *extra], env=env, text=True,
+                               str(PLAYBOOKS / playbook), *extra], env=ansible_env(self.folder),
+                              text=True,
                               capture_output=True, timeout=600, check=False)
         self.runs.append(done)
         if ok:
             assert done.returncode == 0, f"{playbook}:\n{done.stdout[-6000:]}\n{done.stderr}"
         return done
+
+
+def ansible_env(folder: Path) -> dict[str, str]:
+    """The controller's environment: its own state under ``folder``, not in ~/.ansible. HOME
+    is also what the connection hands to the hosts (their remote temp is under it)."""
+    return {"PATH": f"{BIN}:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",
+            "HOME": "/root", "ANSIBLE_HOME": str(folder / "ansible-home"),
+            "ANSIBLE_LOCAL_TEMP": str(folder / "ansible-tmp"), "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_RETRY_FILES_ENABLED": "0", "ANSIBLE_FORKS": "2",
+            "ANSIBLE_DEPRECATION_WARNINGS": "0"}
 
 
 def recap(done: subprocess.CompletedProcess[str]) -> dict[str, dict[str, int]]:
@@ -147,12 +153,11 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     for tool in ("systemd-nspawn", "nsenter", "git"):
         need_tool(tool)
     need((BIN / "ansible-playbook").is_file(), "ansible is not installed (the deploy extra)")
+    folder = tmp_path_factory.mktemp("hg-ansible")
     done = subprocess.run([str(BIN / "ansible-doc"), "-t", "connection", "-l"],
-                          capture_output=True, text=True, check=False,
-                          env={"PATH": str(BIN), "HOME": "/root", "LANG": "C.UTF-8"})
+                          capture_output=True, text=True, check=False, env=ansible_env(folder))
     need("community.docker.nsenter" in done.stdout,
          "community.docker.nsenter is not installed (the ansible package provides it)")
-    folder = tmp_path_factory.mktemp("hg-ansible")
     wheels = wheelhouse(folder)
     policies = folder / "policies"
     policies.mkdir()

@@ -11,7 +11,7 @@ REPORTS ?= reports
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,deploy]'
 	touch $(STAMP)
 
 ## audit: one-shot audit of this host with the shipped policy: the findings, then the JSON result

@@ -40,17 +40,24 @@ class CommandFailed(AssertionError):
     """A command inside the container exited non-zero (its output is in the message)."""
 
 
-def stage(folder: Path, project: Path) -> Path:
-    """Copy the checkout's files into ``folder/src`` and install it (not editable, no extras)
-    into ``folder/venv``, built from /usr/bin/python3 so that the container's /usr runs it."""
+def copy_checkout(project: Path, target: Path) -> Path:
+    """The checkout's files (tracked and untracked, not ignored: no venv, no build output)
+    copied into ``target``."""
     files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=project,
                            capture_output=True, check=True).stdout.decode().split("\0")
     for name in filter(None, files):
         source = project / name
         if source.is_file():  # a tracked file deleted in the work tree is not copied
-            target = folder / "src" / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
+            copied = target / name
+            copied.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, copied)
+    return target
+
+
+def stage(folder: Path, project: Path) -> Path:
+    """Copy the checkout's files into ``folder/src`` and install it (not editable, no extras)
+    into ``folder/venv``, built from /usr/bin/python3 so that the container's /usr runs it."""
+    copy_checkout(project, folder / "src")
     venv = folder / "venv"
     subprocess.run(["/usr/bin/python3", "-m", "venv", str(venv)], check=True)
     subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
@@ -174,13 +181,16 @@ class Machine:
 
 
 @contextlib.contextmanager
-def booted(name: str, staging: Path, log: Path) -> Iterator[Machine]:
-    """A container named ``name`` with ``staging`` bound at :data:`INSIDE`; powered off and
-    reaped on the way out, whatever happened."""
+def booted(name: str, staging: Path, log: Path, target: str | None = None) -> Iterator[Machine]:
+    """A container named ``name`` with ``staging`` bound at :data:`INSIDE`, booted into
+    ``target`` (default: the host's default target); powered off and reaped on the way out,
+    whatever happened."""
     argv = ["systemd-nspawn", "--register=no", "--keep-unit", "-D", "/", "--volatile=yes",
             "-M", name, "-b", "--console=pipe", f"--bind={staging}:{INSIDE}",
             # systemd-firstboot wants a terminal, which --console=pipe does not give.
             "--", "systemd.mask=systemd-firstboot.service"]
+    if target is not None:
+        argv.append(f"systemd.unit={target}")
     env = {**os.environ, "SYSTEMD_SECCOMP": "0"}
     started = time.monotonic()
     with log.open("wb") as out:

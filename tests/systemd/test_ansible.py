@@ -135,9 +135,11 @@ def host_sections(page: str) -> dict[str, dict[str, str]]:
         if "host-detail" not in (section.get("class") or "").split():
             continue
         hostname = str(section.xpath("string(h3)")).rsplit(": score", 1)[0]
+        header = [str(cell.xpath("string()")) for cell in section.findall("table/thead/tr/th")]
         rows = [[str(cell.xpath("string()")) for cell in row.findall("td")]
                 for row in section.findall("table/tbody/tr")]
-        found[hostname] = {cells[0]: cells[3] for cells in rows}
+        found[hostname] = {cells[header.index("check")]: cells[header.index("status")]
+                           for cells in rows}
     return found
 
 

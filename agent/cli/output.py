@@ -13,6 +13,7 @@ from agent.core.diagnostic import Diagnostic
 
 if TYPE_CHECKING:
     from agent.core import layout
+    from agent.seccomp.compile import CompiledFilter
     from agent.seccomp.model import Profile
 
 
@@ -54,6 +55,22 @@ def profile_or_say(path: Path) -> Profile | None:
         say_invalid(loaded, f"invalid profile {path}")
         return None
     return loaded
+
+
+def compiled_or_say(path: Path, mode: str | None) -> CompiledFilter | None:
+    """The filter the profile at ``path`` compiles to (in ``mode``, if given), or None after
+    saying on stderr why it cannot be used."""
+    from agent.seccomp.compile import build_filter  # noqa: PLC0415 - seccomp commands only
+    from agent.seccomp.plan import CompileError  # noqa: PLC0415 - seccomp commands only
+
+    loaded = profile_or_say(path)
+    if loaded is None:
+        return None
+    try:
+        return build_filter(loaded, mode)
+    except CompileError as exc:
+        print(f"hostguard: cannot compile {path}: {exc}", file=sys.stderr)
+        return None
 
 
 def lay_out(steps: list[layout.Step], dry_run: bool) -> int:

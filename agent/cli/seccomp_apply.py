@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agent.cli.output import profile_or_say
+from agent.cli.output import compiled_or_say
 from agent.cli.seccomp_live import comparison_json, print_comparison
 
 EXIT_DIFFERENT = 1
@@ -47,16 +47,9 @@ def add_apply(commands: Any) -> None:
 
 def _apply(args: argparse.Namespace) -> int:
     from agent.enforce.apply import ApplyError, apply_filter  # noqa: PLC0415 - this command only
-    from agent.seccomp.compile import build_filter  # noqa: PLC0415 - this command only
-    from agent.seccomp.plan import CompileError  # noqa: PLC0415 - this command only
 
-    loaded = profile_or_say(args.profile)
-    if loaded is None:
-        return EXIT_NOT_APPLIED
-    try:
-        compiled = build_filter(loaded, args.mode)
-    except CompileError as exc:
-        print(f"hostguard: cannot compile {args.profile}: {exc}", file=sys.stderr)
+    compiled = compiled_or_say(args.profile, args.mode)
+    if compiled is None:
         return EXIT_NOT_APPLIED
     try:
         applied = apply_filter(args.pid, compiled, tid=args.tid,

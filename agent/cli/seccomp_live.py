@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agent.cli.output import profile_or_say
+from agent.cli.output import compiled_or_say
 
 EXIT_ERROR = 2
 
@@ -102,16 +102,10 @@ def _dump(args: argparse.Namespace) -> int:
 
 def _verify(args: argparse.Namespace) -> int:
     from agent.seccomp import bpf, verify  # noqa: PLC0415 - these commands only
-    from agent.seccomp.compile import build_filter  # noqa: PLC0415 - these commands only
-    from agent.seccomp.plan import CompileError  # noqa: PLC0415 - these commands only
 
-    loaded = profile_or_say(args.profile)
-    if loaded is None:
+    compiled = compiled_or_say(args.profile, args.mode)
+    if compiled is None:
         return EXIT_ERROR
-    try:
-        compiled = build_filter(loaded, args.mode)
-    except CompileError as exc:
-        return _fail(f"cannot compile {args.profile}: {exc}")
     got = _read(args.pid, args.tid)
     if isinstance(got, str):
         return _fail(got)

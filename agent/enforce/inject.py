@@ -69,7 +69,6 @@ from agent.host.ptrace import (
 )
 from agent.host.seccomp_dump import (
     DumpError,
-    Held,
     run_stopped,
     wait_report,
 )
@@ -108,10 +107,6 @@ class Regs(ctypes.Structure):
         "r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8", "rax", "rcx",
         "rdx", "rsi", "rdi", "orig_rax", "rip", "cs", "eflags", "rsp", "ss", "fs_base",
         "gs_base", "ds", "es", "fs", "gs")]
-
-    def values(self) -> tuple[int, ...]:
-        """Every register, in the struct's order."""
-        return tuple(getattr(self, field[0]) for field in self._fields_)
 
 
 class InjectError(Exception):
@@ -214,11 +209,7 @@ def inject_filter(target: Target, program: bytes, *, nnp: bool, timeout: float =
         os.close(fd)
     if session.failure is not None:
         raise session.failure
-    return _injected(target.tid, set_nnp, held)
-
-
-def _injected(tid: int, set_nnp: bool, held: Held) -> Injected:
-    return Injected(tid, set_nnp, held.held_ns, held.stop_ns)
+    return Injected(target.tid, set_nnp, held.held_ns, held.stop_ns)
 
 
 class _Session:

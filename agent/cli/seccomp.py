@@ -12,7 +12,7 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.cli import (
     seccomp_apply,
@@ -24,12 +24,12 @@ from agent.cli import (
 )
 from agent.cli.args import command_words, runs_a_command
 from agent.cli.output import profile_or_say, say_wrote, write_output
-from agent.enforce import exec as enforce
-from agent.seccomp import compile as seccomp_compile
-from agent.seccomp import oci, syscalls, systemd
-from agent.seccomp.model import FormatError, Profile
-from agent.seccomp.plan import MODES, CompileError
-from agent.seccomp.profile import to_yaml
+from agent.core.native import MissingLibrary
+from agent.enforce import EXIT_CANNOT_RUN
+from agent.seccomp.model import MODES, FormatError, Profile
+
+if TYPE_CHECKING:
+    from agent.seccomp import systemd
 
 
 def add_parsers(sub: Any) -> None:
@@ -84,6 +84,9 @@ def _caps(text: str | None) -> list[str] | None:
 
 
 def _import(args: argparse.Namespace) -> int:
+    from agent.seccomp import oci  # noqa: PLC0415 - libseccomp only when a command runs: --help works without it
+    from agent.seccomp.profile import to_yaml  # noqa: PLC0415 - libseccomp only when a command runs: --help works without it
+
     try:
         profile, notes = oci.load_oci(args.file, args.arch, _caps(args.caps))
     except FormatError as exc:
@@ -123,6 +126,8 @@ def _add_export(commands: Any) -> None:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from agent.seccomp import oci  # noqa: PLC0415 - libseccomp only when a command runs: --help works without it
+
     profile = profile_or_say(args.profile)
     if profile is None:
         return 2
@@ -169,6 +174,8 @@ def _systemd_lines(profile: Profile, lossy: bool, widen: bool = False
                    ) -> systemd.SystemdFilter | None:
     """The translation, or None (after naming each loss) when it is not exact and not
     ``lossy``: a drop-in that decides otherwise than the profile is written only on request."""
+    from agent.seccomp import systemd  # noqa: PLC0415 - libseccomp only when a command runs: --help works without it
+
     result = systemd.to_systemd(profile, widen=widen)
     for note in result.notes:
         print(f"hostguard: note: {note}", file=sys.stderr)
@@ -222,15 +229,18 @@ def _add_exec(sub: Any) -> None:
     cmd.add_argument("command", nargs=argparse.REMAINDER, metavar="CMD [ARGS...]")
     cmd.set_defaults(handler=_exec)
 
-    runs_a_command(cmd, "hostguard exec", enforce.EXIT_CANNOT_RUN)
+    runs_a_command(cmd, "hostguard exec", EXIT_CANNOT_RUN)
 
 
 def _exec(args: argparse.Namespace) -> int:
-    argv = command_words(args)
-
-    def refuse(message: str, status: int = enforce.EXIT_CANNOT_RUN) -> int:
+    def refuse(message: str, status: int = EXIT_CANNOT_RUN) -> int:
         print(f"hostguard exec: {message}; the command was not run", file=sys.stderr)
         return status
+    try:
+        from agent.enforce import exec as enforce  # noqa: PLC0415 - libseccomp only when a command runs: --help works without it
+    except MissingLibrary as exc:
+        return refuse(str(exc))
+    argv = command_words(args)
     if args.profile is None:
         return refuse("--profile is required")
     if args.mode is not None and args.mode not in MODES:
@@ -266,6 +276,10 @@ def _add_compile(commands: Any) -> None:
 
 
 def _compile(args: argparse.Namespace) -> int:
+    from agent.seccomp import compile as seccomp_compile  # noqa: PLC0415 - libseccomp only when a command runs: --help works without it
+    from agent.seccomp import oci, syscalls  # noqa: PLC0415 - libseccomp only when a command runs: --help works without it
+    from agent.seccomp.plan import CompileError  # noqa: PLC0415 - libseccomp only when a command runs: --help works without it
+
     profile = profile_or_say(args.profile)
     if profile is None:
         return 2

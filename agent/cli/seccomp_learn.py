@@ -14,7 +14,6 @@ from typing import Any
 
 from agent.cli.output import profile_or_say, say_wrote, write_output
 from agent.host import seccomp_log
-from agent.seccomp import learn
 
 _NAME = "hostguard seccomp learn"
 _RELATIVE = re.compile(r"(\d{1,9})([smhd])")
@@ -96,6 +95,8 @@ def _learn(args: argparse.Namespace) -> int:
     if log.lost:
         print(f"{_NAME}: note: {log.lost} ring buffer gap(s): records overwritten while reading",
               file=sys.stderr)
+    from agent.seccomp import learn  # noqa: PLC0415 - libseccomp only when a command runs: --help works without it
+
     calls = [(e.arch, e.syscall) for e in log.events
              if e.time >= start and learn.wanted(e.code)
              and (args.pid is None or e.pid == args.pid)

@@ -15,15 +15,16 @@ import shlex
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.cli.args import command_words, runs_a_command
 from agent.cli.output import write_output
-from agent.enforce import exec as enforce
-from agent.enforce import trace
+from agent.core.native import MissingLibrary
+from agent.enforce import EXIT_CANNOT_RUN
 from agent.host import stop_guard
-from agent.seccomp import recorded
-from agent.seccomp.profile import to_yaml
+
+if TYPE_CHECKING:
+    from agent.enforce import trace
 
 EXIT_NOT_WRITTEN = 125
 """The command ran, but its profile could not be written."""
@@ -58,10 +59,17 @@ def add_record(commands: Any) -> None:
     cmd.add_argument("command", nargs=argparse.REMAINDER, metavar="CMD [ARGS...]")
     cmd.set_defaults(handler=_record)
 
-    runs_a_command(cmd, _NAME, enforce.EXIT_CANNOT_RUN)
+    runs_a_command(cmd, _NAME, EXIT_CANNOT_RUN)
 
 
 def _record(args: argparse.Namespace) -> int:
+    try:
+        from agent.enforce import exec as enforce  # noqa: PLC0415 - libseccomp only when a command runs: --help works without it
+        from agent.enforce import trace  # noqa: PLC0415 - libseccomp only when a command runs: --help works without it
+        from agent.seccomp import recorded  # noqa: PLC0415 - libseccomp only when a command runs: --help works without it
+    except MissingLibrary as exc:
+        print(f"{_NAME}: {exc}; nothing was run", file=sys.stderr)
+        return EXIT_CANNOT_RUN
     argv = command_words(args)
     if args.pid is not None:
         return _attach(args, argv)
@@ -76,7 +84,7 @@ def _record(args: argparse.Namespace) -> int:
         sys.stderr.flush()
         done = trace.run_traced(path, argv, recorded.watch() if args.args else None)
     except (enforce.ExecError, trace.TraceError) as exc:
-        status = exc.status if isinstance(exc, enforce.ExecError) else enforce.EXIT_CANNOT_RUN
+        status = exc.status if isinstance(exc, enforce.ExecError) else EXIT_CANNOT_RUN
         print(f"{_NAME}: {exc}; the command was not run", file=sys.stderr)
         return status
     failed = _write(args, argv[0], f"from: {shlex.join(argv)}", when, done)
@@ -97,6 +105,9 @@ def _attach(args: argparse.Namespace, argv: list[str]) -> int:
     why = None if args.stop_isolated else stop_guard.refuse_stop(args.pid)
     if why is not None:
         return refuse(f"not attaching to {args.pid}: {why} (--stop-isolated allows it)")
+    from agent.enforce import trace  # noqa: PLC0415 - libseccomp only when a command runs: --help works without it
+    from agent.seccomp import recorded  # noqa: PLC0415 - libseccomp only when a command runs: --help works without it
+
     name = _program(args.pid)
     when = _now()
     try:
@@ -112,6 +123,9 @@ def _attach(args: argparse.Namespace, argv: list[str]) -> int:
 def _write(args: argparse.Namespace, program: str, source: str, when: str,
            done: trace.Trace) -> int | None:
     """Write the profile; None when written, else the exit status."""
+    from agent.seccomp import recorded  # noqa: PLC0415 - libseccomp only when a command runs: --help works without it
+    from agent.seccomp.profile import to_yaml  # noqa: PLC0415 - libseccomp only when a command runs: --help works without it
+
     result = recorded.record_profile([program], done.calls, done.values if args.args else None)
     for note in result.notes:
         print(f"{_NAME}: note: {note}", file=sys.stderr)

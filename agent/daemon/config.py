@@ -54,6 +54,7 @@ from agent.core.schema_errors import schema_report
 from agent.core.schemafile import API_VERSION, document
 from agent.core.yamlload import Document, LoadError, load_file
 from agent.daemon.metrics import parse_address
+from agent.seccomp.model import MODES
 
 KIND = "AgentConfig"
 DEFAULT_PATH = Path("/etc/hostguard/hostguard.yaml")
@@ -61,7 +62,6 @@ REPORT_FORMATS = ("html", "json", "junit", "sarif")
 """Formats the configuration may name; which of them this build can write is checked too."""
 
 _PATH = {"type": "string", "minLength": 1}
-ENFORCE_MODES = ("log", "enforce")
 
 _BINDING: dict[str, Any] = {
     "type": "object", "additionalProperties": False, "required": ["id", "profile", "mode"],
@@ -70,7 +70,7 @@ _BINDING: dict[str, Any] = {
                "description": "Names the binding in the log, the history and the metrics."},
         **SELECTOR_PROPERTIES,
         "profile": {**_PATH, "description": "Seccomp profile (relative to this file)."},
-        "mode": {"enum": list(ENFORCE_MODES), "description": "log: nothing is denied, the "
+        "mode": {"enum": list(MODES), "description": "log: nothing is denied, the "
                  "kernel logs what would be; enforce: the profile's actions."},
         "enforce_from": {"type": "string", "minLength": 1,
                          "description": "With mode log: from this date (YYYY-MM-DD, UTC) on, "

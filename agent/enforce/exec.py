@@ -26,15 +26,11 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+from agent.enforce import EXIT_CANNOT_RUN, EXIT_NOT_FOUND
 from agent.enforce.load import load_filter, set_no_new_privs
 from agent.seccomp.compile import CompiledFilter, build_filter
 from agent.seccomp.model import Profile
 from agent.seccomp.plan import CompileError
-
-EXIT_CANNOT_RUN = 126
-"""The target was not started (or could not be executed)."""
-EXIT_NOT_FOUND = 127
-"""The command was not found."""
 
 
 class ExecError(Exception):

@@ -53,6 +53,9 @@ ALLOW = Action(ActionKind.ALLOW)
 KILL_PROCESS = Action(ActionKind.KILL_PROCESS)
 EPERM = Action(ActionKind.ERRNO, 1)
 
+MODES = ("enforce", "log")
+"""How a filter is loaded: ``enforce`` (the profile's actions) or ``log`` (the kernel logs what
+would be denied and allows it)."""
 ARG_OPS = ("eq", "ne", "lt", "le", "gt", "ge", "masked_eq")
 U64_MAX = 2**64 - 1
 MAX_ERRNO = 4095

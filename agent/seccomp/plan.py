@@ -35,6 +35,7 @@ from agent.core.record import record
 from agent.seccomp import bpf, syscalls
 from agent.seccomp.model import (
     ARG_OPS,
+    MODES,
     Action,
     ActionKind,
     ArgCondition,
@@ -44,7 +45,6 @@ from agent.seccomp.model import (
 )
 
 U64 = (1 << 64) - 1
-MODES = ("enforce", "log")
 MAX_SPLIT = 4096
 """Upper bound on libseccomp rules one syscall may expand into (``NOT`` of many conditions)."""
 

@@ -72,3 +72,26 @@ def test_the_daemon_exits_2_naming_it(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.endswith(SAID), done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.root
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["seccomp", "--help"],
+                                  ["seccomp", "compile", "--help"], ["exec", "--help"]],
+                         ids=["help", "version", "seccomp-help", "compile-help", "exec-help"])
+def test_help_needs_no_libseccomp(args: list[str]) -> None:
+    done = without_libseccomp(*args)
+    assert done.returncode == 0, done.stderr
+    assert "hostguard" in done.stdout
+
+
+@pytest.mark.root
+@pytest.mark.parametrize("command", ["exec", "record"])
+def test_a_command_asked_to_run_filtered_is_not_run(command: str, tmp_path: Path) -> None:
+    ran = tmp_path / "ran"
+    args = (["exec", "--profile", "policies/seccomp/trading-gateway.yaml"] if command == "exec"
+            else ["seccomp", "record", "-o", str(tmp_path / "p.yaml")])
+    done = without_libseccomp(*args, "--", "/usr/bin/touch", str(ran))
+    assert done.returncode == 126, done.stderr
+    assert "libseccomp (libseccomp.so.2) cannot be found" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not ran.exists()

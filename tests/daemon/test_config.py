@@ -208,7 +208,7 @@ enforce:
     stop_isolated: yes
 """)
     messages = [str(d) for d in load_config(schema)]  # type: ignore[union-attr]
-    assert f"{schema}:7:11: error: enforce[0].mode must be one of log, enforce, not 'audit' " \
+    assert f"{schema}:7:11: error: enforce[0].mode must be one of enforce, log, not 'audit' " \
         "[schema]" in messages
     assert len(messages) == 2, messages
     nothing = write(tmp_path / "n.yaml", """\

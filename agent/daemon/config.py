@@ -62,6 +62,7 @@ REPORT_FORMATS = ("html", "json", "junit", "sarif")
 """Formats the configuration may name; which of them this build can write is checked too."""
 
 _PATH = {"type": "string", "minLength": 1}
+RETENTION_KEYS = ("history_max_age_days", "history_max_runs")
 
 _BINDING: dict[str, Any] = {
     "type": "object", "additionalProperties": False, "required": ["id", "profile", "mode"],
@@ -97,6 +98,12 @@ SCHEMA: dict[str, Any] = document(
         "keep": {"type": "integer", "minimum": 1,
                  "description": "Keep the newest N report files per format."},
         "history": {**_PATH, "description": "SQLite history database."},
+        "history_max_age_days": {"type": "number", "exclusiveMinimum": 0,
+                                 "description": "Prune the history's runs started more than "
+                                 "this many days ago, when the hourly verification passes."},
+        "history_max_runs": {"type": "integer", "minimum": 1,
+                             "description": "Prune the history to its newest N runs, when the "
+                             "hourly verification passes."},
         "metrics": {**_PATH, "description": "Prometheus textfile-collector file."},
         "metrics_listen": {"type": "string", "minLength": 1,
                            "description": "Serve the metrics over HTTP at HOST:PORT "
@@ -168,6 +175,10 @@ class Config:
     """Keep the newest N report files per format (all when unset)."""
     history: Path | None = None
     """SQLite history database; no history when unset."""
+    history_max_age_days: float | None = None
+    """Prune runs older than this (hourly, after the chain verifies); all kept when unset."""
+    history_max_runs: int | None = None
+    """Prune to the newest N runs (hourly, after the chain verifies); all kept when unset."""
     metrics: Path | None = None
     """Prometheus textfile; no metrics when unset."""
     metrics_listen: str | None = None
@@ -222,6 +233,10 @@ def lint_config(doc: Document, today: dt.date | None = None) -> list[Diagnostic]
             parse_address(data["metrics_listen"])
         except ValueError as exc:
             found.append(Diagnostic(doc.at(("metrics_listen",)), Level.ERROR, str(exc), "schema"))
+    for key in RETENTION_KEYS:
+        if key in data and "history" not in data:
+            found.append(Diagnostic(doc.at((key,)), Level.ERROR,
+                                    f"{key} prunes the history: it needs 'history'", "schema"))
     if schema.sound(("enforce",)) and schema.sound(("root",)):
         found.extend(_bindings(doc, data)[1])
     return sorted(found)
@@ -339,6 +354,8 @@ def load_config(path: Path) -> Config | list[Diagnostic]:
         reports=tuple(data.get("reports", ["json"])),
         keep=data.get("keep"),
         history=opt("history"),
+        history_max_age_days=_number(data.get("history_max_age_days")),
+        history_max_runs=data.get("history_max_runs"),
         metrics=opt("metrics"),
         metrics_listen=data.get("metrics_listen"),
         deep_seccomp=tuple(data.get("deep_seccomp", [])),

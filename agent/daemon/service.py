@@ -34,7 +34,7 @@ from agent.core.diagnostic import Level
 from agent.core.record import record
 from agent.daemon import metrics, resources
 from agent.daemon.config import Config, load_config
-from agent.daemon.history import CorruptHistory, History
+from agent.daemon.history import CorruptHistory, History, NotVerified
 from agent.daemon.log import log
 from agent.daemon.notify import notify, status_text, watchdog_interval
 from agent.daemon.placement import place_self
@@ -424,14 +424,28 @@ class Service:
         return ok
 
     def _verify(self, store: History, path: Path) -> None:
-        """Verify the whole chain when due; a verification that cannot run counts as broken."""
+        """Verify the whole chain when due, and prune it as configured once it verifies (the
+        prune's own verification is the one); a verification that cannot run counts as
+        broken."""
         now = self.clock()
         if self.verified_at is not None and now - self.verified_at < VERIFY_PERIOD:
             return
         self.verified_at = now
         self.beat = now  # the audit is done: the watchdog's period starts again for the verify
         self.history_broken = True  # fail closed until the verification says otherwise
-        problems = store.verify()
+        assert self.loaded is not None
+        config = self.loaded.config
+        if config.history_max_age_days is None and config.history_max_runs is None:
+            problems = store.verify()
+        else:
+            try:
+                pruned = store.prune(config.history_max_age_days, config.history_max_runs)
+                problems = []
+                if pruned:
+                    log("history-pruned", path=str(path), runs=len(pruned),
+                        first=pruned[0], last=pruned[-1])
+            except NotVerified as exc:
+                problems = list(exc.problems)
         for problem in problems:
             log("history-broken", level="error", path=str(path), problem=str(problem))
         self.history_broken = bool(problems)

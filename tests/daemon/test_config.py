@@ -34,6 +34,8 @@ output_dir: /var/lib/hostguard/reports
 reports: [json, sarif]
 keep: 5
 history: state/history.db
+history_max_age_days: 400
+history_max_runs: 100000
 metrics: /var/lib/node_exporter/hostguard.prom
 deep_seccomp: [SEC-001]
 labels: {role: gateway}
@@ -44,8 +46,9 @@ rss_budget_mib: 256
     assert load_config(path) == Config(
         path=path, policies=(tmp_path / "p",), interval=30.0, jitter=2.5,
         output_dir=Path("/var/lib/hostguard/reports"), reports=("json", "sarif"), keep=5,
-        history=tmp_path / "state/history.db",
-        metrics=Path("/var/lib/node_exporter/hostguard.prom"), deep_seccomp=("SEC-001",),
+        history=tmp_path / "state/history.db", history_max_age_days=400.0,
+        history_max_runs=100000, metrics=Path("/var/lib/node_exporter/hostguard.prom"),
+        deep_seccomp=("SEC-001",),
         labels={"role": "gateway"}, root=Path("/"), cpu_budget_seconds=2.5,
         rss_budget_mib=256.0)
 
@@ -71,6 +74,18 @@ rss_budget_mib: lots
         f"{path}:8:21: error: cpu_budget_seconds: 0 is less than or equal to "
         "the minimum of 0 [schema]",
         f"{path}:9:17: error: rss_budget_mib must be a number, not string 'lots' [schema]",
+    ]
+
+
+def test_retention_needs_a_history(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.yaml", "apiVersion: hostguard/v1\nkind: AgentConfig\n"
+                 "policies: [p]\nhistory_max_runs: 10\nhistory_max_age_days: 0\n")
+    assert [str(d) for d in load_config(path)] == [  # type: ignore[union-attr]
+        f"{path}:4:19: error: history_max_runs prunes the history: it needs 'history' [schema]",
+        f"{path}:5:23: error: history_max_age_days prunes the history: it needs 'history' "
+        "[schema]",
+        f"{path}:5:23: error: history_max_age_days: 0 is less than or equal to the minimum "
+        "of 0 [schema]",
     ]
 
 

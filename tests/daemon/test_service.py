@@ -480,6 +480,41 @@ def test_a_tampered_history_is_exported_as_a_broken_chain(tmp_path: Path,
     assert _samples(textfile)["hostguard_history_chain_broken"] == 1
 
 
+def test_the_history_is_pruned_when_it_verifies_and_kept_when_it_does_not(
+        tmp_path: Path, listener: Listener) -> None:
+    # The prune runs with the (hourly) verification: at the start, then at each reload here.
+    config = write_config(tmp_path, history="state/history.db", metrics="metrics/hostguard.prom",
+                          interval=0.3, history_max_runs=2)
+    database = tmp_path / "state" / "history.db"
+    textfile = tmp_path / "metrics" / "hostguard.prom"
+    daemon = Daemon(config, listener)
+    try:
+        wait_for(lambda: len(daemon.events("history")) >= 4, what="four runs recorded")
+        daemon.send(signal.SIGHUP)
+        wait_for(lambda: len(daemon.events("history-pruned")) >= 1, what="a prune")
+        pruned = daemon.events("history-pruned")[0]
+        with History(database, create=False) as history:
+            kept = [r.id for r in history.runs()]
+            assert history.verify() == []
+        # The newest two when it pruned, and the runs recorded since.
+        assert kept[0] == int(pruned["last"]) + 1 and len(kept) >= 2
+        assert pruned["first"] == "1" and int(pruned["runs"]) == int(pruned["last"])
+        tamper(database, f"UPDATE runs SET hostname = 'x' WHERE id = {kept[0]}")
+        cycles = len(daemon.events("history"))
+        daemon.send(signal.SIGHUP)
+        wait_for(lambda: len(daemon.events("history")) > cycles + 2, what="cycles after reload")
+        wait_for(lambda: _samples(textfile).get("hostguard_history_chain_broken") == 1,
+                 what="the broken chain exported")
+        daemon.stop()
+    finally:
+        daemon.kill()
+    # A history that does not verify is not pruned: the evidence stays.
+    assert len(daemon.events("history-pruned")) == 1
+    with History(database, create=False) as history:
+        assert next(r.id for r in history.runs()) == kept[0]
+    assert daemon.events("history-verified")[-1]["problems"] == "1"
+
+
 @pytest.mark.parametrize(("budget", "fields"), [
     ({"cpu_budget_seconds": 0.000001}, ("cpu_s", "cpu_budget_s")),
     ({"rss_budget_mib": 1}, ("rss_mib", "rss_budget_mib")),

@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import IO, Any, NoReturn
+
+_INVALID_CHOICE = re.compile(r"argument (\S+): invalid choice: '([^']*)'")
+"""argparse's message for a word none of a parser's choices has (3.11's wording)."""
 
 
 class Parser(argparse.ArgumentParser):
@@ -24,6 +28,21 @@ class Parser(argparse.ArgumentParser):
         if extras:
             self.error(f"unrecognized arguments: {' '.join(extras)}{self._suggest(extras)}")
         return parsed, extras
+
+    def error(self, message: str) -> NoReturn:
+        """argparse's refusal, with the nearest command for a mistyped one (``audti`` ->
+        ``audit``)."""
+        wrong = _INVALID_CHOICE.match(message)
+        if wrong is not None:
+            import difflib  # noqa: PLC0415 - a usage error only, not every start
+
+            commands = [name for action in self._actions
+                        if isinstance(action.choices, Mapping)  # a subparsers action
+                        and action.metavar == wrong[1] for name in action.choices]
+            near = difflib.get_close_matches(wrong[2], commands, n=1, cutoff=0.6)
+            if near:
+                message += f" (did you mean {near[0]}?)"
+        super().error(message)
 
     def _suggest(self, extras: list[str]) -> str:
         """`` (did you mean --label?)`` for the first unknown option that is near one of ours."""

@@ -72,6 +72,22 @@ def test_a_mistyped_option_gets_a_hint_and_the_usage_of_its_command(
     assert done.stderr.endswith(f"\n{prog}: error: {hint}\n")
 
 
+@pytest.mark.parametrize(("words", "prog", "hint"), [
+    (["audti"], "hostguard", "(did you mean audit?)"),
+    (["seccomp", "compil", "p.yaml"], "hostguard seccomp", "(did you mean compile?)"),
+    (["report", "merj"], "hostguard report", "(did you mean merge?)"),
+    (["zzzzzz"], "hostguard", "'policies', 'install-service')"),
+])
+def test_a_mistyped_command_gets_the_nearest_one(words: list[str], prog: str,
+                                                 hint: str) -> None:
+    done = run_cli(*words)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.startswith(f"usage: {prog} ")
+    word = words[0] if len(words) == 1 else words[1]
+    assert f": invalid choice: '{word}'" in done.stderr
+    assert done.stderr.endswith(f"{hint}\n")
+
+
 def test_a_command_that_runs_a_command_keeps_its_own_status() -> None:
     done = run_cli("exec", "--profle", "p.yaml", "--", "true")
     assert done.returncode == 126

@@ -33,6 +33,8 @@ def add_parsers(sub: Any) -> None:
     cmd.add_argument("--deep-seccomp", action="store_true", help="also install the drop-in "
                      "that lets deep seccomp checks read other processes' filters (weakens the "
                      "unit's own sandbox: docs/daemon.md)")
+    cmd.add_argument("--clock-read", action="store_true", help="also install the drop-in that "
+                     "lets timesync checks read the kernel clock (adjtimex; docs/daemon.md)")
     cmd.set_defaults(handler=_install)
 
 
@@ -46,7 +48,7 @@ def _install(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         command = install.installed_command()
-        entries = install.entries(command, args.deep_seccomp)
+        entries = install.entries(command, args.deep_seccomp, args.clock_read)
     except install.InstallError as exc:
         print(f"hostguard: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -3,8 +3,8 @@
 The configuration (``/etc/hostguard/hostguard.yaml``, from the shipped sample), the shipped
 policies with their seccomp profiles (``/etc/hostguard/policies``, ``seccomp/`` beside them,
 since ``gateway-seccomp.yaml`` names ``seccomp/trading-gateway.yaml``), the unit with
-``ExecStart=`` naming the hostguard that runs the install, the deep-seccomp drop-in when asked
-for, and the state folder the unit's ``StateDirectory=`` names. Folders holding the
+``ExecStart=`` naming the hostguard that runs the install, the deep-seccomp or clock-read drop-in
+when asked for, and the state folder the unit's ``StateDirectory=`` names. Folders holding the
 configuration and policies are 0750, the files 0640 (a host's policies and waivers say what it
 does not enforce); unit files are 0644, as systemd's own.
 
@@ -35,6 +35,7 @@ CONFIG = shipped.SYSTEM_CONFIG
 POLICIES = shipped.SYSTEM_POLICIES
 UNIT = Path("/etc/systemd/system/hostguard.service")
 DROP_IN = Path("/etc/systemd/system/hostguard.service.d/deep-seccomp.conf")
+CLOCK_DROP_IN = DROP_IN.with_name("clock-read.conf")
 STATE_ROOT = Path("/var/lib")
 PRIVATE_FOLDER, PRIVATE_FILE, UNIT_FILE, UNIT_FOLDER = 0o750, 0o640, 0o644, 0o755
 HIDDEN_BY_PROTECT_HOME = (Path("/home"), Path("/root"), Path("/run/user"))
@@ -102,8 +103,9 @@ def state_folders(unit: str) -> list[Entry]:
     return [Entry(STATE_ROOT / name, mode) for name in names]
 
 
-def entries(command: Sequence[str], deep_seccomp: bool) -> list[Entry]:
-    """Everything the install lays out, parents before what they hold."""
+def entries(command: Sequence[str], deep_seccomp: bool, clock_read: bool = False) -> list[Entry]:
+    """Everything the install lays out, parents before what they hold. The clock-read drop-in
+    is left out beside the deep-seccomp one, which lifts every filter, adjtimex's too."""
     try:
         packaging = shipped.packaging()
         top = shipped.policies()
@@ -111,6 +113,7 @@ def entries(command: Sequence[str], deep_seccomp: bool) -> list[Entry]:
         unit = (packaging / "systemd" / "hostguard.service").read_text(encoding="utf-8")
         config = (packaging / "hostguard.yaml").read_bytes()
         drop_in = (packaging / "systemd" / "deep-seccomp.conf").read_bytes()
+        clock_drop_in = (packaging / "systemd" / CLOCK_DROP_IN.name).read_bytes()
     except (shipped.NotShipped, OSError) as exc:
         raise InstallError(str(exc)) from None
     found = [Entry(CONFIG_FOLDER, PRIVATE_FOLDER), Entry(CONFIG, PRIVATE_FILE, config),
@@ -121,6 +124,9 @@ def entries(command: Sequence[str], deep_seccomp: bool) -> list[Entry]:
     found.append(Entry(UNIT, UNIT_FILE, with_exec_start(unit, command).encode()))
     if deep_seccomp:
         found += [Entry(DROP_IN.parent, UNIT_FOLDER), Entry(DROP_IN, UNIT_FILE, drop_in)]
+    elif clock_read:
+        found += [Entry(CLOCK_DROP_IN.parent, UNIT_FOLDER),
+                  Entry(CLOCK_DROP_IN, UNIT_FILE, clock_drop_in)]
     return found + state_folders(unit)
 
 

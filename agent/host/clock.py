@@ -78,8 +78,8 @@ def read_clock(root: Path) -> KernelClock | ReadError:
     if state < 0:
         code = ctypes.get_errno()
         # Reading needs no privilege: EPERM is a system call filter (systemd's ProtectClock=).
-        hint = " (a system call filter refuses it, e.g. systemd's ProtectClock=)" if (
-            code == errno.EPERM) else ""
+        hint = (" (a system call filter refuses it, e.g. systemd's ProtectClock=; under "
+                "hostguard.service: install-service --clock-read)") if code == errno.EPERM else ""
         return ReadError(f"adjtimex: {os.strerror(code).lower()}{hint}")
     return KernelClock(state, timex.status, timex.maxerror, timex.esterror, timex.offset,
                        timex.freq)

@@ -164,6 +164,26 @@ def test_deep_seccomp_drop_in_only_when_asked(tmp_path: Path) -> None:
     assert stat.S_IMODE(os.stat((tmp_path / DROP_IN).parent).st_mode) == 0o755
 
 
+CLOCK_DROP_IN = "etc/systemd/system/hostguard.service.d/clock-read.conf"
+
+
+def test_clock_read_drop_in_only_when_asked_and_not_beside_deep_seccomp(tmp_path: Path) -> None:
+    for name in ("plain", "clock", "both"):
+        (tmp_path / name).mkdir()
+    assert install(tmp_path / "plain").returncode == 0
+    assert not (tmp_path / "plain" / CLOCK_DROP_IN).exists()
+    done = install(tmp_path / "clock", "--clock-read")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "clock" / CLOCK_DROP_IN).read_bytes() == \
+        (PROJECT / "packaging/systemd/clock-read.conf").read_bytes()
+    assert stat.S_IMODE(os.stat(tmp_path / "clock" / CLOCK_DROP_IN).st_mode) == 0o644
+    # The deep-seccomp drop-in lifts every filter, adjtimex's too: one drop-in is enough.
+    done = install(tmp_path / "both", "--clock-read", "--deep-seccomp")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "both" / DROP_IN).exists()
+    assert not (tmp_path / "both" / CLOCK_DROP_IN).exists()
+
+
 def test_something_in_the_way_writes_nothing(tmp_path: Path) -> None:
     (tmp_path / "etc/systemd/system/hostguard.service").mkdir(parents=True)
     done = install(tmp_path, "--force")

@@ -103,3 +103,43 @@ def test_deep_seccomp_drop_in_resets_every_seccomp_backed_setting(tmp_path: Path
     match = re.search(r"Overall exposure level for hostguard\.service: (\d+\.\d)", security.stdout)
     assert match is not None
     assert f"**{match.group(1)} MEDIUM**" in DOC.read_text()
+
+
+CLOCK_DROP_IN = PROJECT / "packaging" / "systemd" / "clock-read.conf"
+
+
+def _security(unit: Path) -> str:
+    analyze = need_tool("systemd-analyze")
+    return subprocess.run([analyze, "security", "--offline=true", str(unit)],
+                          capture_output=True, text=True, timeout=60, check=False).stdout
+
+
+def test_clock_read_drop_in_allows_adjtimex_alone_and_keeps_the_filter(tmp_path: Path) -> None:
+    unit = tmp_path / "hostguard.service"
+    unit.write_text(UNIT.read_text())
+    (tmp_path / "hostguard.service.d").mkdir()
+    (tmp_path / "hostguard.service.d" / "clock-read.conf").write_text(CLOCK_DROP_IN.read_text())
+    security = _security(unit)
+    lines = security.splitlines()
+    # @clock is allowed through adjtimex only, the filter stays, the clock cannot be set.
+    [clock] = [line for line in lines if "SystemCallFilter=~@clock" in line]
+    assert clock.startswith("✗") and "(e.g. adjtimex is allowed)" in clock
+    assert any(line.startswith("✓ CapabilityBoundingSet=~CAP_SYS_TIME") for line in lines)
+    assert any(line.startswith("✓ SystemCallFilter=~@mount") for line in lines)
+    match = re.search(r"Overall exposure level for hostguard\.service: (\d+\.\d)", security)
+    assert match is not None, security
+    assert f"**{match.group(1)} OK** instead of 2.3" in DOC.read_text()
+
+
+def test_clock_read_before_deep_seccomp_leaves_no_filter(tmp_path: Path) -> None:
+    # Drop-ins apply in name order: deep-seccomp's empty SystemCallFilter= must come last, or
+    # the allow list would hold adjtimex alone.
+    assert sorted([CLOCK_DROP_IN.name, DROP_IN.name]) == [CLOCK_DROP_IN.name, DROP_IN.name]
+    (tmp_path / "deep").mkdir()
+    deep = _with_drop_in(tmp_path / "deep")
+    both_folder = tmp_path / "both"
+    both_folder.mkdir()
+    both = _with_drop_in(both_folder)
+    (both_folder / "hostguard.service.d" / "clock-read.conf").write_text(
+        CLOCK_DROP_IN.read_text())
+    assert _security(both) == _security(deep)

@@ -74,7 +74,8 @@ def test_the_wheel_carries_the_policies_profiles_configuration_and_units(
     for path in shipped.policy_files():
         name = path.relative_to(PROJECT / "policies")
         assert (inside / "policies" / name).read_bytes() == path.read_bytes()
-    for unit in ("hostguard.yaml", "systemd/hostguard.service", "systemd/deep-seccomp.conf"):
+    for unit in ("hostguard.yaml", "systemd/hostguard.service", "systemd/deep-seccomp.conf",
+                 "systemd/clock-read.conf"):
         assert (inside / "packaging" / unit).read_bytes() == \
             (PROJECT / "packaging" / unit).read_bytes()
     done = installed.run("--version")

@@ -187,7 +187,8 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
                      "hostguard_controller_command": str(BIN / "hostguard")},
             "children": {
                 "gateways": {"hosts": {gateway.name: {"ansible_nsenter_pid": gateway.pid1}},
-                             "vars": {"hostguard_labels": LABELS["gateway"]}},
+                             "vars": {"hostguard_labels": LABELS["gateway"],
+                                      "hostguard_clock_read": True}},
                 "risk": {"hosts": {risk.name: {"ansible_nsenter_pid": risk.pid1}},
                          "vars": {"hostguard_labels": LABELS["risk"]}}}}}
         path = folder / "inventory.yml"
@@ -214,6 +215,9 @@ def test_role_installs_configures_and_reloads_once_per_policy_edit(fleet: Fleet)
         assert "gateway-seccomp.yaml" in machine.run("ls", "/etc/hostguard/policies").stdout
         machine.run("/opt/hostguard/bin/hostguard", "lint", "--strict", CONFIG)
         agent.wait_status(machine, "loaded ", timeout=60)
+        # hostguard_clock_read on the gateways only: the drop-in, in force.
+        dropins = agent.show(machine, "DropInPaths")["DropInPaths"]
+        assert ("hostguard.service.d/clock-read.conf" in dropins) is (role == "gateway"), dropins
 
     second = fleet.play("site.yml")
     assert {h: c["changed"] for h, c in recap(second).items()} == {

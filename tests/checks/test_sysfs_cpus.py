@@ -1,6 +1,7 @@
 """``sysfs`` per CPU (``{cpus}``, ``cpus:``) and ``where:``: spec problems, a full
-``/sys/devices/system/cpu`` tree under ``tmp_path`` (eight CPUs, cpufreq, cpuidle states with
-latencies, CPUs 2-5 isolated), and this host's CPUs against ``cat`` reading the same files."""
+``/sys/devices/system/cpu`` tree under ``tmp_path`` (:func:`tests.host.cpu_tree.power_tree`:
+eight CPUs, cpufreq, cpuidle states with latencies, CPUs 2-5 isolated), and this host's CPUs
+against ``cat`` reading the same files."""
 
 from __future__ import annotations
 
@@ -18,41 +19,18 @@ from agent.checks.valuekind import Where
 from agent.host.processes import parse_cpu_list
 from agent.host.snapshot import SnapshotRequest, take
 from agent.result import Outcome, Status
-from tests.support import FIXTURES, need_tool
+from tests.host.cpu_tree import power_tree, put
+from tests.support import need_tool
 
 KIND = SysfsKind()
 GOVERNOR = "devices/system/cpu/cpu{cpus}/cpufreq/scaling_governor"
 IDLE = "devices/system/cpu/cpu{cpus}/cpuidle/state*/disable"
 DEEP = {"file": "latency", "op": "ge", "value": 11}
-STATES = (("POLL", 0), ("C1", 2), ("C1E", 10), ("C6", 133))
-"""Name and exit latency (us) of each idle state, as intel_idle lists them on a Xeon."""
-
-
-def put(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text + "\n", encoding="utf-8")
 
 
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
-    """CPUs 0-7, 2-5 isolated (isolcpus=managed_irq,domain,2-5 nohz_full=2-5); the isolated ones
-    run performance with C1E and C6 disabled, the housekeeping ones powersave with all enabled."""
-    root = tmp_path / "host"
-    shutil.copytree(FIXTURES / "hosts" / "irq-isolated", root)
-    cpu = root / "sys" / "devices" / "system" / "cpu"
-    for name in ("online", "present", "possible"):
-        put(cpu / name, "0-7")
-    for n in range(8):
-        isolated = 2 <= n <= 5
-        put(cpu / f"cpu{n}" / "cpufreq" / "scaling_governor",
-            "performance" if isolated else "powersave")
-        for index, (name, latency) in enumerate(STATES):
-            state = cpu / f"cpu{n}" / "cpuidle" / f"state{index}"
-            put(state / "name", name)
-            put(state / "latency", str(latency))
-            put(state / "disable", "1" if isolated and latency >= 10 else "0")
-    put(cpu / "smt" / "control", "off")
-    return root
+    return power_tree(tmp_path / "host")
 
 
 def judge(raw: dict[str, Any], root: Path) -> Outcome:

@@ -276,7 +276,6 @@ class _Judge:
 
     def where(self, key: str, where: Where) -> tuple[bool | None, str]:
         """Whether ``key`` is judged and its sibling's value; (None, why) when unknown."""
-        assert self.values is not None
         siblings = self.snapshot.sysfs.get(_sibling(read_glob(self.spec.key), where.file), {})
         sibling = _sibling(key, where.file)
         value = siblings.get(sibling)

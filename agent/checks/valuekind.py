@@ -3,7 +3,8 @@
 ``sysctl`` (keys under ``/proc/sys``) and ``sysfs`` (paths under ``/sys``) are such kinds: a
 spec names the values, gives one condition (:mod:`agent.checks.compare`) and says what a key that
 matches nothing means (``missing``). A subclass names its key field, says where the snapshot
-keeps the values, and how its key's components are separated.
+keeps the values, and how its key's components are separated. ``sysfs`` adds two options of
+its own (:class:`ValueSpec`'s ``cpus`` and ``where``: :mod:`agent.checks.sysfs`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,16 @@ from agent.result import Outcome
 
 
 @record
+class Where:
+    """Only the matches whose sibling file satisfies a condition are judged (``sysfs``)."""
+
+    file: str
+    """The sibling's name, in the folder of each match (``latency`` beside ``disable``)."""
+    condition: Condition
+    """What the sibling must satisfy for its match to be judged."""
+
+
+@record
 class ValueSpec:
     """Parsed spec of a :class:`ValueKind`."""
 
@@ -36,11 +47,17 @@ class ValueSpec:
     """What every match must satisfy."""
     missing: str
     """Verdict when the key matches nothing on the host."""
+    cpus: str | frozenset[int] | None = None
+    """``sysfs`` only: the CPUs the key's ``{cpus}`` stands for, each in turn: a set the host
+    names (``isolated``, ``online``, ``all``) or the CPUs the policy lists; None: no ``{cpus}``."""
+    where: Where | None = None
+    """``sysfs`` only: which matches are judged; None: all."""
 
 
-def value_schema(summary: str, field: str, key: Mapping[str, Any]) -> dict[str, Any]:
+def value_schema(summary: str, field: str, key: Mapping[str, Any],
+                 more: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The spec schema of a :class:`ValueKind`: ``field`` (a non-empty string further described
-    by ``key``), the condition and ``missing``."""
+    by ``key``), the condition, ``missing`` and the kind's ``more`` properties."""
     return {
         "type": "object",
         "description": summary,
@@ -50,6 +67,7 @@ def value_schema(summary: str, field: str, key: Mapping[str, Any]) -> dict[str, 
             field: {"type": "string", "minLength": 1, **key},
             **CONDITION_PROPERTIES,
             "missing": MISSING_SCHEMA,
+            **(more or {}),
         },
     }
 
@@ -70,16 +88,25 @@ class ValueKind(CheckKind[ValueSpec]):
     def values(self, spec: ValueSpec, snapshot: Snapshot) -> Values | None:
         """The values the snapshot holds for ``spec.key`` (None when it was not read)."""
 
-    def parse(self, raw: Mapping[str, Any]) -> ValueSpec:
+    def key_problem(self, key: str) -> str | None:
+        """Why ``key`` names no host value, or None."""
+        return path_glob_problem(key, self.separator(key))
+
+    def parse_value(self, raw: Mapping[str, Any]) -> tuple[ValueSpec, list[SpecProblem]]:
+        """The key, condition and ``missing`` of ``raw``, and what is wrong with them."""
         key = str(raw[self.field])
         condition, problems = parse_condition(raw)
-        problem = path_glob_problem(key, self.separator(key))
+        problem = self.key_problem(key)
         if problem:
             problems.insert(0, SpecProblem((self.field,), f"invalid {self.noun} {key!r}: {problem}",
                                            "invalid-glob"))
+        return ValueSpec(key, condition, str(raw.get("missing", "error"))), problems
+
+    def parse(self, raw: Mapping[str, Any]) -> ValueSpec:
+        spec, problems = self.parse_value(raw)
         if problems:
             raise SpecError(problems)
-        return ValueSpec(key, condition, str(raw.get("missing", "error")))
+        return spec
 
     def evaluate(self, spec: ValueSpec, snapshot: Snapshot) -> Outcome:
         return judge_values(spec.key, self.values(spec, snapshot), spec.condition, spec.missing)

@@ -1,11 +1,19 @@
-"""CPU lists as the kernel writes them, and which CPUs the boot line isolates."""
+"""CPU lists as the kernel writes them, which CPUs the boot line isolates, and the named CPU
+sets a check may range over."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
 from agent.host.cmdline import KernelCmdline
+from agent.host.facts import ReadError
 from agent.host.processes import parse_cpu_list
+from agent.host.procfs import read_file
+
+CPU_SETS = {"online": "online", "all": "present"}
+"""Named CPU sets read from a file of ``/sys/devices/system/cpu`` (name -> file); the third
+name, ``isolated``, is :func:`agent.host.stop_guard.isolated_cpus`."""
 
 ISOLCPUS_FLAGS = frozenset({"nohz", "domain", "managed_irq"})
 """Flags ``isolcpus=`` may start with (Documentation/admin-guide/kernel-parameters.txt)."""
@@ -41,3 +49,21 @@ def isolcpus(cmdline: KernelCmdline) -> frozenset[int]:
         return parse_cpu_list(",".join(tokens))
     except ValueError:
         return frozenset()
+
+
+def read_cpu_set(root: Path, name: str) -> frozenset[int] | ReadError:
+    """The CPUs of :data:`CPU_SETS` ``name`` under ``root``; a file missing, unreadable, empty
+    or not a CPU list is a :class:`ReadError` (every host has CPU 0 in both)."""
+    relative = f"sys/devices/system/cpu/{CPU_SETS[name]}"
+    text = read_file(root, relative)
+    if text is None:
+        return ReadError(f"no such file: {root / relative}")
+    if isinstance(text, ReadError):
+        return text
+    try:
+        cpus = parse_cpu_list(text)
+    except ValueError:
+        return ReadError(f"{root / relative}: not a CPU list: {text.strip()[:80]!r}")
+    if not cpus:
+        return ReadError(f"{root / relative} is empty")
+    return cpus

@@ -93,6 +93,9 @@ class SnapshotRequest:
     affinity lists, every running irqbalance's environment, and the host's isolated CPUs
     (implies the process table, the kernel command line and the cgroups:
     :mod:`agent.host.irq`)."""
+    cpu_sets: frozenset[str] = frozenset()
+    """Named CPU sets: ``online``, ``all`` (present) or ``isolated`` (implies the kernel
+    command line and the cgroups: :func:`agent.host.stop_guard.isolated_cpus`)."""
 
     def __or__(self, other: SnapshotRequest) -> SnapshotRequest:
         return SnapshotRequest(
@@ -112,6 +115,7 @@ class SnapshotRequest:
             modules=self.modules or other.modules,
             clock=self.clock or other.clock,
             irqs=self.irqs or other.irqs,
+            cpu_sets=self.cpu_sets | other.cpu_sets,
         )
 
     def process_plan(self) -> tuple[frozenset[str], frozenset[Detail]] | None:
@@ -189,6 +193,8 @@ class Snapshot:
     """The kernel clock as ``adjtimex`` reports it; ``None`` when not asked."""
     irqs: IrqTable | None = None
     """The hardware IRQs, the isolated CPUs and irqbalance; ``None`` when not asked."""
+    cpu_sets: Mapping[str, frozenset[int] | ReadError] = field(default_factory=dict)
+    """Requested CPU set name -> its CPUs (or why they are unknown)."""
 
 
 def take(root: Path, request: SnapshotRequest, dump_cache: DumpCache | None = None,
@@ -217,12 +223,13 @@ def take(root: Path, request: SnapshotRequest, dump_cache: DumpCache | None = No
         # The same process table: read once, shared.
         listeners = socket_tables.read_listener_table(root, table, early)
     cgroups: CgroupTree | ReadError | None = None
-    if request.cgroups or request.seccomp_dumps or request.irqs:
+    isolated = "isolated" in request.cpu_sets
+    if request.cgroups or request.seccomp_dumps or request.irqs or isolated:
         from agent.host.cgroups import read_cgroups  # noqa: PLC0415 - cgroup, deep, irq checks only
 
         cgroups = read_cgroups(root)
     cmdline = (procfs.read_cmdline(root) if request.cmdline or request.seccomp_dumps
-               or request.irqs else None)
+               or request.irqs or isolated else None)
     dumps = None
     if request.seccomp_dumps and table is not None:
         from agent.host.loaded_filters import read_loaded  # noqa: PLC0415 - deep seccomp checks only
@@ -245,6 +252,7 @@ def take(root: Path, request: SnapshotRequest, dump_cache: DumpCache | None = No
         modules=_modules(root) if request.modules else None,
         clock=_clock(root) if request.clock else None,
         irqs=_irqs(root, table, cmdline, cgroups) if request.irqs else None,
+        cpu_sets=_cpu_sets(root, request.cpu_sets, cmdline, cgroups),
     )
 
 
@@ -289,6 +297,17 @@ def _clock(root: Path) -> KernelClock | ReadError:
     from agent.host.clock import read_clock  # noqa: PLC0415 - timesync checks only
 
     return read_clock(root)
+
+
+def _cpu_sets(root: Path, names: frozenset[str], cmdline: KernelCmdline | ReadError | None,
+              cgroups: CgroupTree | ReadError | None) -> dict[str, frozenset[int] | ReadError]:
+    if not names:
+        return {}
+    from agent.host.cpus import read_cpu_set  # noqa: PLC0415 - CPU-list sysfs checks only
+    from agent.host.stop_guard import isolated_cpus  # noqa: PLC0415 - CPU-list sysfs checks only
+
+    return {name: isolated_cpus(cmdline, cgroups, root=root) if name == "isolated"
+            else read_cpu_set(root, name) for name in sorted(names)}
 
 
 def _irqs(root: Path, table: ProcessTable | None, cmdline: KernelCmdline | ReadError | None,

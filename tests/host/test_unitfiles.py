@@ -215,7 +215,29 @@ def test_symlinked_dropin_dir(tmp_path: Path) -> None:
     assert load_unit(tmp_path, "s.service").dropins == ("/srv/dropins/s.conf",)
 
 
-TREES = [tree_dropins_masking, tree_type_and_dash, tree_trailing_dash, tree_template,
+def tree_template_alias(root: Path) -> str:
+    put(root, f"{USR}/foo@.service")
+    link(root, f"{ETC}/bar@.service", f"{USR}/foo@.service")
+    put(root, f"{ETC}/bar@.service.d/b.conf", "[Service]\nNice=1\n")
+    put(root, f"{ETC}/bar@q.service.d/q.conf", "[Service]\nNice=2\n")
+    put(root, f"{ETC}/foo@q.service.d/f.conf", "[Service]\nNice=3\n")
+    return "bar@q.service"
+
+
+def tree_instance_alias(root: Path) -> str:
+    put(root, f"{USR}/foo@.service")
+    link(root, f"{ETC}/baz@k.service", f"{USR}/foo@k.service")
+    put(root, f"{ETC}/baz@k.service.d/k.conf", "[Service]\nNice=1\n")
+    return "baz@k.service"
+
+
+def tree_alias_of_masked(root: Path) -> str:
+    link(root, f"{ETC}/hidden.service", "/dev/null")
+    link(root, f"{ETC}/other-name.service", f"{ETC}/hidden.service")
+    return "other-name.service"
+
+
+TREES = [tree_template_alias, tree_instance_alias, tree_alias_of_masked, tree_dropins_masking, tree_type_and_dash, tree_trailing_dash, tree_template,
          tree_dash_template, tree_own_instance_file, tree_alias, tree_alias_relative,
          tree_alias_chain, tree_linked, tree_self_alias, tree_bad_alias_type, tree_masked,
          tree_masked_empty, tree_not_found, tree_run_over_usr]

@@ -237,10 +237,11 @@ def tree_alias_of_masked(root: Path) -> str:
     return "other-name.service"
 
 
-TREES = [tree_template_alias, tree_instance_alias, tree_alias_of_masked, tree_dropins_masking, tree_type_and_dash, tree_trailing_dash, tree_template,
-         tree_dash_template, tree_own_instance_file, tree_alias, tree_alias_relative,
-         tree_alias_chain, tree_linked, tree_self_alias, tree_bad_alias_type, tree_masked,
-         tree_masked_empty, tree_not_found, tree_run_over_usr]
+TREES = [tree_template_alias, tree_instance_alias, tree_alias_of_masked, tree_dropins_masking,
+         tree_type_and_dash, tree_trailing_dash, tree_template, tree_dash_template,
+         tree_own_instance_file, tree_alias, tree_alias_relative, tree_alias_chain,
+         tree_linked, tree_self_alias, tree_bad_alias_type, tree_masked, tree_masked_empty,
+         tree_not_found, tree_run_over_usr]
 
 
 @pytest.mark.parametrize("tree", TREES, ids=lambda tree: tree.__name__)

@@ -17,7 +17,8 @@ each setting (an invalid value is ignored, an empty one resets), then adjusted a
 and ``ProtectClock=`` take their capabilities out of the bounding set; ``PrivateDevices=``
 closes the device policy and ``ProtectClock=`` allows ``char-rtc``. Offline, systemd 252 does
 not infer ``PrivateMounts=`` from the other sandboxing settings (the online assessment does).
-Specifiers such as ``%i`` are not expanded (a ``User=%i`` counts as a non-root user).
+``User=`` has the specifiers of the unit's name expanded (``User=%i`` of ``run@root.service``
+is root); other specifiers are left as written.
 
 This is evaluation over a unit already read, not host access, hence a module of the checks.
 """
@@ -29,7 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from agent.checks.process import CAP_BITS
-from agent.host.unitfiles import UnitFiles
+from agent.host.unitfiles import UnitFiles, expand_specifiers
 from agent.seccomp import syscalls
 from agent.seccomp.model import FormatError
 from agent.seccomp.systemd import FilterSettings, filter_settings
@@ -567,7 +568,7 @@ def _settings(unit: UnitFiles) -> _Info:
     info.flags = flags
     info.dynamic_user = flags["DynamicUser"]
     for value in get("User"):
-        info.user = value or None
+        info.user = expand_specifiers(unit.names[0] if unit.names else unit.name, value) or None
     info.supplementary_groups = _list_nonempty(get("SupplementaryGroups"))
     info.bounding = _capabilities(get("CapabilityBoundingSet"), _CAP_ALL)
     info.ambient = _capabilities(get("AmbientCapabilities"), 0)

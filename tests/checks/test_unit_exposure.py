@@ -64,6 +64,10 @@ UNITS: dict[str, str] = {
                        "clock_adjtime settimeofday adjtimex clock_adjtime64",
     "scf-reset": "SystemCallFilter=~@clock\nSystemCallFilter=",
     "scf-small-allow": "SystemCallFilter=read write exit",
+    "scf-deny-errno": "SystemCallFilter=~@mount:EPERM @swap:kill",
+    "scf-deny-then-allow": "SystemCallFilter=~@mount @reboot\nSystemCallFilter=@mount",
+    "scf-absent-names": "SystemCallFilter=~socketcall ipc _llseek mount",
+    "scf-unknown-name": "SystemCallFilter=~mount no_such_call",
     "af-allow": "RestrictAddressFamilies=AF_UNIX AF_INET",
     "af-deny": "RestrictAddressFamilies=~AF_PACKET AF_NETLINK",
     "af-none": "RestrictAddressFamilies=none",
@@ -127,13 +131,16 @@ def build(root: Path) -> list[str]:
     (units / "md@.service").write_text("[Service]\nExecStart=/bin/echo %i\nUser=md\n")
     (units / "md@a.service.d").mkdir()
     (units / "md@a.service.d" / "x.conf").write_text("[Service]\nPrivateNetwork=yes\n")
+    (units / "as@.service").write_text("[Service]\nExecStart=/bin/true\nUser=%i\n")
+    (units / "as-j@.service").write_text("[Service]\nExecStart=/bin/true\nUser=%j\n")
     (units / "dropin-off.service").write_text(
         "[Service]\nExecStart=/bin/true\nNoNewPrivileges=yes\nProtectSystem=strict\n")
     (units / "dropin-off.service.d").mkdir()
     (units / "dropin-off.service.d" / "z.conf").write_text(
         "[Service]\nNoNewPrivileges=no\nProtectSystem=\n")
     return [*names, "hostguard.service", "hostguard-deep.service", "md@a.service",
-            "dropin-off.service"]
+            "dropin-off.service", "as@root.service", "as@0.service", "as@app.service",
+            "as@nobody.service", "as-j@x.service"]
 
 
 def systemd_scores(root: Path, names: list[str]) -> dict[str, str]:

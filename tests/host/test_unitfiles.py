@@ -18,6 +18,7 @@ from agent.host.unitfiles import (
     MAX_UNIT_FILE,
     Assignment,
     UnitFileError,
+    expand_specifiers,
     load_unit,
     load_units,
     parse_unit_text,
@@ -409,3 +410,11 @@ def test_real_units_match_systemd() -> None:
         unit = load_unit(Path("/"), name)
         view = our_view(Path("/"), name)
         assert view == views[unit.names[0] if view not in ("masked", "not-found") else name], name
+
+
+def test_expand_specifiers() -> None:
+    assert expand_specifiers("md@a.service", "%i %I %n %N %p %P %j %J %f %% %H") == (
+        "a a md@a.service md@a md md md md /a % %H")
+    assert expand_specifiers("foo-bar@dev-sda1.service", "%i|%I|%p|%P|%j|%f") == (
+        "dev-sda1|dev/sda1|foo-bar|foo/bar|bar|/dev/sda1")
+    assert expand_specifiers("a\\x2db.service", "%p|%P|%f|%i") == "a\\x2db|a-b|/a-b|"

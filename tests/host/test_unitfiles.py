@@ -13,6 +13,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agent.host.unitfiles import (
     MAX_UNIT_FILE,
@@ -418,3 +420,45 @@ def test_expand_specifiers() -> None:
     assert expand_specifiers("foo-bar@dev-sda1.service", "%i|%I|%p|%P|%j|%f") == (
         "dev-sda1|dev/sda1|foo-bar|foo/bar|bar|/dev/sda1")
     assert expand_specifiers("a\\x2db.service", "%p|%P|%f|%i") == "a\\x2db|a-b|/a-b|"
+
+
+DESCRIPTIONS = {
+    "joined": "Description=one \\\n# a comment inside\n  two \\\n; another\nthree\\\\\n",
+    "tabs": "Description=\ttab\there \t\n",
+    "crlf": "Description=crlf \\\r\nline\r\n",
+    "equals": "Description  =  a=b = c  \n",
+    "last-wins": "Description=first\nDescription=second\n",
+    "bom": "Description=after a BOM\n",
+    "eof-continuation": "Description=ends \\",
+    "no-equals": "Description\nDescription=kept\n",
+}
+
+
+def test_values_match_systemd(tmp_path: Path) -> None:
+    """``Description=`` as systemd's own parser leaves it (its debug dump of each unit)."""
+    for stem, text in DESCRIPTIONS.items():
+        body = f"[Service]\nExecStart=/bin/true\n[Unit]\n{text}"
+        put(tmp_path, f"{USR}/{stem}.service", "\ufeff" + body if stem == "bom" else body)
+    analyze = need_tool("systemd-analyze")
+    env = {**os.environ, "SYSTEMD_LOG_LEVEL": "debug", "SYSTEMD_COLORS": "0"}
+    names = [f"{stem}.service" for stem in DESCRIPTIONS]
+    result = subprocess.run([analyze, "verify", "--man=no", f"--root={tmp_path}", "--", *names],
+                            capture_output=True, text=True, timeout=120, check=False, env=env)
+    theirs = dict(re.findall(r"(?m)^\s*-> Unit (\S+):\n\s*Description: (.*)$", result.stdout))
+    assert set(theirs) == set(names)
+    for name in names:
+        assert load_unit(tmp_path, name).last("Unit", "Description") == theirs[name], name
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=400))
+def test_hostile_bytes_never_crash(data: bytes) -> None:
+    """Any bytes: parsed, or refused as a :class:`UnitFileError` naming the place."""
+    text = data.decode("utf-8", "surrogateescape")
+    try:
+        found, _ = parse_unit_text(text, "/h.service")
+    except UnitFileError as error:
+        assert error.path == "/h.service" and error.line >= 1 and error.col >= 1
+        return
+    for assignment in found:
+        assert assignment.key and "\n" not in assignment.key and assignment.line >= 1

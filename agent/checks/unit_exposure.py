@@ -226,7 +226,7 @@ def _syscall_row(group: str) -> Judge:
         filters = info.filters
         names = filters.syscalls if filters else None
         allow = bool(filters and filters.allow_list)
-        if not allow and not names:
+        if not allow and not names and not (filters and filters.held_elsewhere):
             return 10, "Service does not filter system calls"
         held = names or frozenset()
         offender = next((name for name in syscalls.expand([group])

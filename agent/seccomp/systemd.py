@@ -387,6 +387,9 @@ class FilterSettings:
     syscalls: frozenset[str] | None
     """Native syscalls the list holds (an allow-list's ``~name:errno`` exceptions left out);
     None when no filter is set."""
+    held_elsewhere: frozenset[str]
+    """Syscalls of other architectures only the list holds: systemd keeps them, so a
+    deny-list of nothing but those still counts as a filter."""
     families_allow: bool
     """``RestrictAddressFamilies=`` is an allow-list (or ``none``)."""
     families: frozenset[int] | None
@@ -394,6 +397,16 @@ class FilterSettings:
     architectures: frozenset[str]
     """``SystemCallArchitectures=``'s names systemd knows (``native``, ``x86-64`` ...),
     gathered over its assignments as systemd does (an empty one clears them)."""
+
+
+def _elsewhere(entry: str) -> list[str]:
+    """The names of ``entry`` (a group expanded) that are syscalls of other architectures
+    only."""
+    try:
+        names = syscalls.expand([entry]) if syscalls.is_group(entry) else (entry,)
+    except syscalls.UnknownGroup:
+        return []  # members() reports it
+    return [n for n in names if syscalls.lookup(n).status is syscalls.Status.ABSENT]
 
 
 def filter_settings(lines: Sequence[str], source: str = "<systemd>") -> FilterSettings:
@@ -411,8 +424,8 @@ def filter_settings(lines: Sequence[str], source: str = "<systemd>") -> FilterSe
             words = value.split()
             arches = arches | {w for w in words if w == "native" or w in _SYSTEMD_ARCH} \
                 if words else set()
-    return FilterSettings(parser.allow_list, names, parser.families_allow, families,
-                          frozenset(arches))
+    return FilterSettings(parser.allow_list, names, frozenset(parser.elsewhere),
+                          parser.families_allow, families, frozenset(arches))
 
 
 def _parse(lines: Iterable[str], source: str) -> _SystemdParser:
@@ -436,6 +449,9 @@ class _SystemdParser:
         self.notes: list[str] = []
         self.table: dict[str, int | None] | None = None
         """Name -> errno (None: the list's own meaning), as systemd's hashmap."""
+        self.elsewhere: set[str] = set()
+        """Syscalls of other architectures only that systemd's hashmap holds besides (it
+        keeps their pseudo-numbers); they filter nothing here but make the list non-empty."""
         self.allow_list = False
         self.errno: int | None = None
         """SystemCallErrorNumber=; None: kill."""
@@ -466,6 +482,7 @@ class _SystemdParser:
     def filter(self, value: str, where: Location) -> None:
         if not value:  # an empty assignment resets
             self.table, self.allow_list = None, False
+            self.elsewhere = set()
             return
         invert = value.startswith("~")
         if self.table is None:  # the first assignment decides allow-list or deny-list
@@ -473,6 +490,7 @@ class _SystemdParser:
             self.allow_list = not invert
             if self.allow_list:
                 self.table.update(dict.fromkeys(self.members("@default", where)))
+                self.elsewhere = set(_elsewhere("@default"))
         for word in value.removeprefix("~").split():
             entry, colon, suffix = word.partition(":")
             err: int | None = None
@@ -482,11 +500,17 @@ class _SystemdParser:
                                       f"number (systemd ignores {word!r})")
                     continue
                 err = _KILL if suffix == "kill" else _errno_value(suffix, where, 0)
+            keep = (not invert) == self.allow_list or (invert and err is not None)
             for member in self.members(entry, where):
-                if (not invert) == self.allow_list or (invert and err is not None):
+                if keep:
                     self.table[member] = err
                 else:
                     self.table.pop(member, None)
+            for member in _elsewhere(entry):
+                if keep:
+                    self.elsewhere.add(member)
+                else:
+                    self.elsewhere.discard(member)
 
     def syscall_log(self, value: str, where: Location) -> None:
         if not value:

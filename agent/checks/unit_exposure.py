@@ -216,7 +216,7 @@ def _architectures(info: _Info) -> tuple[int, str | None]:
     arches = info.filters.architectures if info.filters else frozenset()
     if not arches:
         return 10, "Service may execute system calls with all ABIs"
-    if "native" in arches:
+    if arches == {"native"}:  # with another name, even the native one's, it counts as many
         return 0, "Service may execute system calls only with native ABI"
     return 8, "Service may execute system calls with multiple ABIs"
 

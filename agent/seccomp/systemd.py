@@ -360,18 +360,19 @@ def address_family_filter(lines: Iterable[str], source: str = "<systemd>") -> Pr
     the families it lists. Only the native ABI is described (systemd skips i386 altogether).
     """
     parser = _parse(lines, source)
-    if parser.families is None or (not parser.families_allow and not parser.families):
+    if not parser.families_allow and not parser.families:
         return None
+    families = parser.families or set()
     refused: list[tuple[ArgCondition, ...]] = []
     if not parser.families_allow:
-        refused = [(ArgCondition(0, "eq", f),) for f in sorted(parser.families)]
-    elif not parser.families:
+        refused = [(ArgCondition(0, "eq", f),) for f in sorted(families)]
+    elif not families:
         refused = [()]
     else:
-        first, last = min(parser.families), max(parser.families)
+        first, last = min(families), max(families)
         refused = [(ArgCondition(0, "lt", first),), (ArgCondition(0, "gt", last),)]
         refused += [(ArgCondition(0, "eq", f),) for f in range(1, last)
-                    if f not in parser.families and f >= first]
+                    if f not in families and f >= first]
     return Profile(name="restrict-address-families", default_action=ALLOW,
                    deny=tuple(Rule(("socket",), EAFNOSUPPORT, args, ("socket",))
                               for args in refused))
@@ -393,7 +394,8 @@ class FilterSettings:
     families_allow: bool
     """``RestrictAddressFamilies=`` is an allow-list (or ``none``)."""
     families: frozenset[int] | None
-    """Address family numbers it lists; None when it is not set."""
+    """Address family numbers it lists; None when it is not set (``none`` is an empty
+    allow-list)."""
     architectures: frozenset[str]
     """``SystemCallArchitectures=``'s names systemd knows (``native``, ``x86-64`` ...),
     gathered over its assignments as systemd does (an empty one clears them)."""
@@ -416,7 +418,8 @@ def filter_settings(lines: Sequence[str], source: str = "<systemd>") -> FilterSe
     table = parser.table
     names = None if table is None else frozenset(
         name for name, err in table.items() if not parser.allow_list or err is None)
-    families = None if parser.families is None else frozenset(parser.families)
+    families = (None if parser.families is None and not parser.families_allow
+                else frozenset(parser.families or ()))
     arches: set[str] = set()
     for raw in lines:
         key, _, value = raw.partition("=")
@@ -460,7 +463,8 @@ class _SystemdParser:
         self.log: dict[str, None] | None = None
         self.log_invert = False
         self.families: set[int] | None = None
-        """RestrictAddressFamilies='s set (None: never assigned, or reset)."""
+        """RestrictAddressFamilies='s set (None: never assigned, reset, or ``none``, which
+        leaves an allow-list of nothing that the next assignment replaces, as systemd)."""
         self.families_allow = False
 
     def setting(self, key: str, value: str, where: Location) -> None:
@@ -533,8 +537,8 @@ class _SystemdParser:
         if not value:
             self.families, self.families_allow = None, False
             return
-        if value == "none":
-            self.families, self.families_allow = set(), True
+        if value == "none":  # no set, yet an allow-list: the next assignment starts afresh
+            self.families, self.families_allow = None, True
             return
         invert = value.startswith("~")
         if self.families is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import subprocess
 from functools import cache
@@ -74,6 +75,7 @@ UNITS: dict[str, str] = {
     "af-deny": "RestrictAddressFamilies=~AF_PACKET AF_NETLINK",
     "af-none": "RestrictAddressFamilies=none",
     "af-exotic": "RestrictAddressFamilies=AF_UNIX AF_BLUETOOTH",
+    "af-none-then-minus": "RestrictAddressFamilies=none\nRestrictAddressFamilies=~AF_INET",
     "net-private": "PrivateNetwork=yes\nIPAddressDeny=any",
     "ip-localhost": "IPAddressDeny=any\nIPAddressAllow=localhost",
     "ip-other": "IPAddressDeny=any\nIPAddressAllow=localhost 10.0.0.0/8",
@@ -110,6 +112,8 @@ UNITS: dict[str, str] = {
     "delegate-empty": "Delegate=",
     "delegate-no": "Delegate=yes\nDelegate=no",
     "arch-reset": "SystemCallArchitectures=native\nSystemCallArchitectures=",
+    "arch-native-and-own": "SystemCallArchitectures=native x86-64",
+    "arch-native-twice": "SystemCallArchitectures=native native",
     "af-reset": "RestrictAddressFamilies=AF_UNIX\nRestrictAddressFamilies=",
     "af-allow-then-minus": "RestrictAddressFamilies=AF_INET AF_UNIX\n"
                            "RestrictAddressFamilies=~AF_INET",
@@ -262,3 +266,24 @@ def test_every_service_on_this_host() -> None:
         assert ours == systemd_rows(Path("/"), name), name
         compared += 1
     assert compared > 20
+
+
+@pytest.mark.parametrize("seed", [6, 7, 8])
+def test_random_combinations_match_systemd(tmp_path: Path, seed: int) -> None:
+    """Settings drawn (with fixed seeds) from the fixtures' lines, several to a unit, so that
+    they meet in combinations nobody wrote by hand; every score as systemd's. (These seeds
+    found the ``RestrictAddressFamilies=none`` and ``SystemCallArchitectures=`` rules.)"""
+    pool = sorted({line for lines in UNITS.values() for line in lines.split("\n") if line})
+    draw = random.Random(seed)
+    units = tmp_path / ETC
+    units.mkdir(parents=True)
+    names = []
+    for number in range(150):
+        lines = draw.sample(pool, draw.randint(2, 20))
+        name = f"mix{number}.service"
+        (units / name).write_text("[Service]\nExecStart=/bin/true\n" + "\n".join(lines) + "\n")
+        names.append(name)
+    theirs = systemd_scores(tmp_path, names)
+    assert set(theirs) == set(names)
+    ours = {name: f"{exposure(load_unit(tmp_path, name)).score:.1f}" for name in names}
+    assert ours == theirs

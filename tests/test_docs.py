@@ -96,7 +96,9 @@ def test_the_documented_layout_is_what_install_service_lays_out() -> None:
     assert "hostguard install-service" in install
     rows = dict(re.findall(r"^\| `(/[^`]+?)/?` \| (0\d{3}) \|", install, re.M))
     laid_out = {str(e.path): f"{e.mode:04o}"
-                for e in entries(["/opt/hostguard/bin/hostguard"], deep_seccomp=True)
+                for deep in (True, False)  # one drop-in or the other
+                for e in entries(["/opt/hostguard/bin/hostguard"], deep_seccomp=deep,
+                                 clock_read=True)
                 if e.content is None or not str(e.path).startswith("/etc/hostguard/policies/")}
     assert rows == laid_out
     # One mode for /etc/hostguard wherever it is told (issue 14: README said 0755 by omission).

@@ -237,3 +237,28 @@ def test_host_sections_rendered_in_workers_show_hostile_data_as_text(tmp_path: P
     assert text.count(f"policy {TEMPLATE}, digest") == len(runs)
     assert text.count(f"forbidden processes running: {SCRIPT}") == len(runs)
     assert text.count(f"no {IMG}") == len(runs) + 2  # and in the two tables of checks
+
+
+def test_a_check_is_named_as_the_first_file_names_it_when_read_in_workers(tmp_path: Path
+                                                                           ) -> None:
+    # Each worker names a check to the page once; the page still names it as the first file
+    # (in the order given) does, whichever worker read that file.
+    runs = [machine(make_run("x", [make_result(make_check("A", title=f"A as file {i} names it"),
+                                               "fail")]), f"{i:04d}", f"h{i}")
+            for i in range(4 * PARALLEL_FROM)]
+    paths = []
+    for i, run in enumerate(runs):
+        path = tmp_path / f"r{i}.json"
+        path.write_text(json_report.render(run), encoding="utf-8")
+        paths.append(str(path))
+    for order in (paths, paths[::-1]):
+        out = tmp_path / "fleet.html"
+        done = run_cli("report", "merge", *order, "-o", str(out))
+        assert (done.returncode, done.stderr) == (0, "")
+        first = int(Path(order[0]).stem[1:])
+        body = out.read_text(encoding="utf-8")
+        assert body == fleet.render([runs[int(Path(p).stem[1:])] for p in order])
+        # Each host's section has its own result's title; the tables of checks the first one.
+        assert body.count(f"A as file {first} names it") == 3
+        assert all(body.count(f"A as file {i} names it") == 1
+                   for i in range(len(runs)) if i != first)

@@ -9,10 +9,13 @@ A host is its hostname and machine id (hostnames collide: every host whose name 
 ``unknown``); when several results are of the same host, the latest (by start time) is shown and
 the others are listed as superseded.
 
-A run is reduced to what the page shows of it as soon as it is added (``Fleet.add``): its status
-per check, and the rows of its failing, erroring and waived checks. So ``report merge`` holds one
-full result at a time, whatever the size of the fleet. Same Jinja2 environment, escaping and
-hash-based Content-Security-Policy as the host report.
+A run is reduced to what the page shows of it as soon as it is added (``Fleet.add``, or ``view``
+where the result is read): its status per check, and its section already rendered
+(``fleet_host.html.j2``: the paragraph about the host and the rows of its failing, erroring and
+waived checks). So ``report merge`` holds one full result at a time, whatever the size of the
+fleet, and its worker processes render the sections, leaving the page only what the whole fleet
+decides (order, names, columns, and the anchors that join them). Same Jinja2 environment,
+escaping and hash-based Content-Security-Policy as the host report.
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ def visible(value: Any) -> Any:
     ``\\udcff``) instead of reordering or hiding text; newlines and tabs stay. What is HTML
     already (``__html__``, as escaping sees it: a piece a template rendered) is left as it is:
     its data came through here when it was rendered."""
-    if not isinstance(value, str) or hasattr(value, "__html__") or value.isprintable():
+    if not isinstance(value, str) or value.isprintable() or hasattr(value, "__html__"):
         return value
     return "".join(c if c.isprintable() or c in "\n\t" else repr(c)[1:-1] for c in value)
 

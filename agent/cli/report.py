@@ -140,13 +140,34 @@ PARALLEL_FROM = 8
 """Result files from which ``merge`` reads them in worker processes (one per usable CPU)."""
 
 
-def _viewed(path: str) -> tuple[HostView, dict[str, CheckInfo]] | str:
-    """A result file as the fleet page keeps it, or the message saying why it is unusable (run
-    in a worker process: only the small view travels back)."""
+def _viewed(path: str, named: set[str]) -> tuple[HostView, dict[str, CheckInfo]] | str:
+    """A result file as the fleet page keeps it, and the checks it names that are not in
+    ``named`` (which it adds them to), or the message saying why it is unusable. The page keeps
+    the first naming of each check in file order, so a reader that sees the files in that order
+    need not name a check twice (run in a worker process: only the small view travels back)."""
     from agent.report import fleet  # noqa: PLC0415 - keeps `report --help` light
 
     run = read_result(path)
-    return run if isinstance(run, str) else (fleet.view(run), fleet.checks(run))
+    if isinstance(run, str):
+        return run
+    checks = {k: v for k, v in fleet.checks(run).items() if k not in named}
+    named.update(checks)
+    return fleet.view(run), checks
+
+
+_NAMED: set[str] = set()
+"""The checks this worker process has named to the page (``_viewed``)."""
+
+
+def _forget() -> None:
+    """Start a worker process with no check named."""
+    _NAMED.clear()
+
+
+def _viewed_here(path: str) -> tuple[HostView, dict[str, CheckInfo]] | str:
+    """``_viewed`` in a worker process, which reads its share of the files in order (a chunk
+    after the other, each from its start)."""
+    return _viewed(path, _NAMED)
 
 
 def _views(paths: Sequence[str]) -> Iterator[tuple[HostView, dict[str, CheckInfo]] | str]:
@@ -154,12 +175,14 @@ def _views(paths: Sequence[str]) -> Iterator[tuple[HostView, dict[str, CheckInfo
     merge, so they are spread over the usable CPUs (stdin is read here)."""
     workers = min(len(os.sched_getaffinity(0)), len(paths))
     if workers < 2 or len(paths) < PARALLEL_FROM or "-" in paths:
-        yield from map(_viewed, paths)
+        named: set[str] = set()
+        yield from (_viewed(path, named) for path in paths)
         return
     from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415 - large merges only
 
-    with ProcessPoolExecutor(workers) as pool:
-        yield from pool.map(_viewed, paths, chunksize=max(1, len(paths) // (workers * 8)))
+    with ProcessPoolExecutor(workers, initializer=_forget) as pool:
+        yield from pool.map(_viewed_here, paths,
+                            chunksize=max(1, len(paths) // (workers * 8)))
 
 
 def _merge(args: argparse.Namespace) -> int:

@@ -241,8 +241,8 @@ def _additional(c: _Compiler, value: Any, schema: Mapping[str, Any]) -> _Check:
 
 
 def _required(c: _Compiler, value: Any, schema: Mapping[str, Any]) -> _Check:
-    keys = tuple(value)
-    return lambda x: type(x) is not dict or all(key in x for key in keys)
+    keys = frozenset(value)  # a subset test on the keys view: no Python loop per key
+    return lambda x: type(x) is not dict or keys <= x.keys()
 
 
 def _min_properties(c: _Compiler, value: Any, schema: Mapping[str, Any]) -> _Check:
@@ -295,16 +295,12 @@ def _pattern(c: _Compiler, value: Any, schema: Mapping[str, Any]) -> _Check:
     return lambda x: type(x) is not str or search(x) is not None
 
 
-def _number(x: Any) -> bool:
-    return type(x) is int or type(x) is float
-
-
 def _minimum(c: _Compiler, value: Any, schema: Mapping[str, Any]) -> _Check:
-    return lambda x: not _number(x) or x >= value
+    return lambda x: (type(x) is not int and type(x) is not float) or x >= value
 
 
 def _maximum(c: _Compiler, value: Any, schema: Mapping[str, Any]) -> _Check:
-    return lambda x: not _number(x) or x <= value
+    return lambda x: (type(x) is not int and type(x) is not float) or x <= value
 
 
 def _any_of(c: _Compiler, value: Any, schema: Mapping[str, Any]) -> _Check:
@@ -318,7 +314,14 @@ def _all_of(c: _Compiler, value: Any, schema: Mapping[str, Any]) -> _Check:
 
 def _one_of(c: _Compiler, value: Any, schema: Mapping[str, Any]) -> _Check:
     subs = tuple(c.node(sub) for sub in value)
-    return lambda x: sum(sub(x) for sub in subs) == 1  # each verdict certain, or unsure
+
+    def check(x: Any) -> bool:
+        matched = 0
+        for sub in subs:  # no generator per call: the hot path; each verdict certain, or unsure
+            if sub(x):
+                matched += 1
+        return matched == 1
+    return check
 
 
 def _if(c: _Compiler, value: Any, schema: Mapping[str, Any]) -> _Check:

@@ -9,23 +9,26 @@ A host is its hostname and machine id (hostnames collide: every host whose name 
 ``unknown``); when several results are of the same host, the latest (by start time) is shown and
 the others are listed as superseded.
 
-A run is reduced to what the page shows of it as soon as it is added (``Fleet.add``): its status
-per check, and the rows of its failing, erroring and waived checks. So ``report merge`` holds one
-full result at a time, whatever the size of the fleet. Same Jinja2 environment, escaping and
-hash-based Content-Security-Policy as the host report.
+A run is reduced to what the page shows of it as soon as it is added (``Fleet.add``, or ``view``
+where the result is read): its status per check, and its section already rendered
+(``fleet_host.html.j2``: the paragraph about the host and the rows of its failing, erroring and
+waived checks). So ``report merge`` holds one full result at a time, whatever the size of the
+fleet, and its worker processes render the sections, leaving the page only what the whole fleet
+decides (order, names, columns, and the anchors that join them). Same Jinja2 environment,
+escaping and hash-based Content-Security-Policy as the host report.
 """
 
 from __future__ import annotations
 
 import statistics
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from markupsafe import Markup
 
 from agent.policy.model import Severity
-from agent.report.html import page
+from agent.report.html import macros, page
 from agent.report.score import score
 from agent.result import AuditRun, Status
 
@@ -39,6 +42,7 @@ BANDS = ((50.0, "bad"), (80.0, "poor"), (95.0, "fair"), (100.0, "good"))
 """Score bands (upper bound, name) that colour scores and the distribution."""
 _SEVERITIES = tuple(Severity)
 _STATUS_RANK = {s.value: i for i, s in enumerate(SHOWN)}
+_SEVERITY_RANK = {s.value: i for i, s in enumerate(_SEVERITIES)}
 # A matrix cell holds no host or policy data (a status, and a link made of two integers), so a
 # row of cells is put together here from these fixed pieces: one expression per row for the
 # template instead of three per cell, which is most of a thousand-host page's rendering.
@@ -69,21 +73,26 @@ class CheckInfo(NamedTuple):
 
 
 class HostView(NamedTuple):
-    """What the page shows of one run."""
+    """What the page shows of one run: facts the whole fleet weighs, and the host's section
+    already rendered (escaped ``Markup``), so that a worker process renders it, not the page."""
 
     hostname: str
     machine_id: str | None
     started: str
-    kernel: str
-    boot_id: str
     digest: str
-    policies: str
     score: float | None
     counts: dict[str, int]
     statuses: dict[str, str]
     """Check id -> status, for every result."""
-    rows: tuple[Row, ...]
-    """The failing, erroring and waived checks, most severe first."""
+    critical: int
+    """Failing checks of critical severity."""
+    high: int
+    """Failing checks of high severity."""
+    summary: Markup
+    """The section's paragraph: kernel, boot id, policies, counts."""
+    rows: tuple[tuple[str, Markup], ...]
+    """The failing, erroring and waived checks, most severe first: (check id, the table row
+    after its id, which only the page can write: it names the check's matrix column)."""
 
 
 def view(run: AuditRun) -> HostView:
@@ -98,13 +107,17 @@ def view(run: AuditRun) -> HostView:
         if r.status in SHOWN:
             rows.append(Row(r.check.id, r.check.title, r.check.kind, r.check.severity.value,
                             status, r.message, r.evidence.expected, r.evidence.actual))
-    rank = {s.value: i for i, s in enumerate(_SEVERITIES)}
-    rows.sort(key=lambda row: (rank[row.severity], _STATUS_RANK[row.status], row.id))
+    rows.sort(key=lambda row: (_SEVERITY_RANK[row.severity], _STATUS_RANK[row.status], row.id))
+    failed = Counter(row.severity for row in rows if row.status == "fail")
     host = run.host
-    return HostView(host.hostname, host.machine_id, run.started, host.kernel_release or "unknown",
-                    host.boot_id or "unknown", run.policy_digest,
-                    ", ".join(sorted({p.name for p in run.policies})), score(run), counts,
-                    statuses, tuple(rows))
+    pieces = macros("fleet_host.html.j2")
+    summary = pieces.summary({
+        "kernel": host.kernel_release or "unknown", "boot_id": host.boot_id or "unknown",
+        "started": run.started, "policies": ", ".join(sorted({p.name for p in run.policies})),
+        "digest": run.policy_digest, "counts": counts})
+    return HostView(host.hostname, host.machine_id, run.started, run.policy_digest, score(run),
+                    counts, statuses, failed["critical"], failed["high"], summary,
+                    tuple((row.id, pieces.row(row)) for row in rows))
 
 
 def checks(run: AuditRun) -> dict[str, CheckInfo]:
@@ -188,7 +201,9 @@ class Fleet:
         ordered = sorted(((label(h, names), h) for h in current),
                          key=lambda nh: (nh[1].score is None, nh[1].score or 0.0, nh[0]))
         columns = self._columns(h for _, h in ordered)
-        hosts = [self._host(i, name, h, columns) for i, (name, h) in enumerate(ordered)]
+        ids = [c["id"] for c in columns]
+        column = {check_id: j for j, check_id in enumerate(ids)}
+        hosts = [_host(i, name, h, ids, column) for i, (name, h) in enumerate(ordered)]
         values = [h.score for _, h in ordered if h.score is not None]
         failing = [h for h in hosts if h["failing"]]
         critical = sum(1 for h in hosts if h["critical"])
@@ -238,32 +253,32 @@ class Fleet:
             c["anchor"] = f"k{j}"
         return columns
 
-    def _host(self, i: int, name: str, host: HostView, columns: Sequence[dict[str, Any]]
-              ) -> dict[str, Any]:
-        anchor = f"h{i}"
-        statuses = host.statuses
-        index = {c["id"]: j for j, c in enumerate(columns)}
-        cells = []
-        for j, c in enumerate(columns):
-            status = statuses.get(c["id"])
-            if status is None:
-                cells.append(_EMPTY)
-            elif status in _STATUS_RANK:
-                cells.append(_LINKED[status].format(i, j))
-            else:
-                cells.append(_PLAIN[status])
-        failed = Counter(r.severity for r in host.rows if r.status == "fail")
-        return {
-            "anchor": anchor, "hostname": name,
-            "score": "n/a" if host.score is None else f"{host.score:.1f}",
-            "band": band(host.score),
-            "started": host.started, "kernel": host.kernel, "boot_id": host.boot_id,
-            "digest": host.digest, "policies": host.policies, "counts": host.counts,
-            "failing": host.counts["fail"] + host.counts["error"],
-            "critical": failed["critical"], "high": failed["high"],
-            "cells": Markup("".join(cells)),  # noqa: S704 - fixed pieces and integers only
-            "rows": [(f"{anchor}-{index[r.id]}", r) for r in host.rows],
-        }
+
+def _host(i: int, name: str, host: HostView, ids: Sequence[str], column: Mapping[str, int]
+          ) -> dict[str, Any]:
+    """What the page shows of ``host``, the ``i``-th host, named ``name``; ``ids`` are the
+    matrix's check ids in column order, ``column`` their index."""
+    anchor = f"h{i}"
+    statuses = host.statuses
+    cells = []
+    for j, check_id in enumerate(ids):
+        status = statuses.get(check_id)
+        if status is None:
+            cells.append(_EMPTY)
+        elif status in _STATUS_RANK:
+            cells.append(_LINKED[status].format(i, j))
+        else:
+            cells.append(_PLAIN[status])
+    return {
+        "anchor": anchor, "hostname": name,
+        "score": "n/a" if host.score is None else f"{host.score:.1f}",
+        "band": band(host.score), "started": host.started,
+        "failing": host.counts["fail"] + host.counts["error"],
+        "critical": host.critical, "high": host.high,
+        "cells": Markup("".join(cells)),  # noqa: S704 - fixed pieces and integers only
+        "summary": host.summary,
+        "rows": [(f"{anchor}-{column[check_id]}", row) for check_id, row in host.rows],
+    }
 
 
 def distribution(scores: Iterable[float | None]) -> list[dict[str, Any]]:

@@ -48,8 +48,10 @@ _CODE_SPAN = re.compile(r"`([^`\n]+)`")
 def visible(value: Any) -> Any:
     """Every ``{{ }}`` output passes here before escaping: control, format (bidi) and
     unpaired-surrogate characters in host data are shown as escapes (``\\x1b``, ``\\u202e``,
-    ``\\udcff``) instead of reordering or hiding text; newlines and tabs stay."""
-    if not isinstance(value, str) or value.isprintable():
+    ``\\udcff``) instead of reordering or hiding text; newlines and tabs stay. What is HTML
+    already (``__html__``, as escaping sees it: a piece a template rendered) is left as it is:
+    its data came through here when it was rendered."""
+    if not isinstance(value, str) or value.isprintable() or hasattr(value, "__html__"):
         return value
     return "".join(c if c.isprintable() or c in "\n\t" else repr(c)[1:-1] for c in value)
 
@@ -89,6 +91,12 @@ def page(template: str, script: str, context: Mapping[str, Any],
     return _ENV.get_template(template).render(
         csp=content_security_policy(style_text, script_text), style=style, script=script,
         **context)
+
+
+def macros(template: str) -> Any:
+    """The macros of ``template`` (a template that only defines macros), to call from Python:
+    each call renders through the one environment and returns its escaped HTML."""
+    return _ENV.get_template(template).module
 
 
 def cell(value: Any) -> str:

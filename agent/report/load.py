@@ -10,6 +10,7 @@ same mapping as ``raw_spec``), not the kind's parsed object.
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import fields
 from functools import cache
@@ -26,6 +27,12 @@ from agent.result import AuditRun, Evidence, PolicyFile, Result, Status
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import ValidationError
+
+
+_STATUSES = {s.value: s for s in Status}
+_SEVERITIES = {s.value: s for s in Severity}
+"""Enum members by value: a dict lookup per result instead of an enum call (a fleet of result
+files holds hundreds of thousands); the schema has admitted only these values."""
 
 
 class ResultLoadError(ValueError):
@@ -118,7 +125,7 @@ def _result(entry: Mapping[str, Any], where: str) -> Result:
         id=entry["id"],
         kind=entry["kind"],
         title=entry["title"],
-        severity=Severity(entry["severity"]),
+        severity=_SEVERITIES[entry["severity"]],
         rationale=entry["rationale"],
         remediation=entry["remediation"],
         references=tuple(entry["references"]),
@@ -141,11 +148,11 @@ def _result(entry: Mapping[str, Any], where: str) -> Result:
                                   f"{raw['expires']!r} is not a date") from None
         waiver = Waiver(check.id, raw["reason"], expires, tuple(raw["hosts"]),
                         _location(raw["location"]))
-        waived_status = None if raw["status"] is None else Status(raw["status"])
+        waived_status = None if raw["status"] is None else _STATUSES[raw["status"]]
     evidence = entry["evidence"]
     return Result(
         check=check,
-        status=Status(entry["status"]),
+        status=_STATUSES[entry["status"]],
         message=entry["message"],
         evidence=Evidence(evidence["expected"], evidence["actual"],
                           tuple(dict(item) for item in evidence["items"])),
@@ -157,15 +164,16 @@ def _result(entry: Mapping[str, Any], where: str) -> Result:
 
 def _check_summary(summary: Mapping[str, Any], results: tuple[Result, ...]) -> None:
     """The summary must say what the results say: an edited file is refused, not re-rendered."""
+    statuses = Counter(r.status for r in results)
     expected: dict[str, int] = {"total": len(results)}
     for status in Status:
-        expected[status.value] = sum(r.status is status for r in results)
+        expected[status.value] = statuses[status]
     for key, count in expected.items():
         if summary[key] != count:
             raise ResultLoadError(f"invalid {SCHEMA} document: $.summary.{key}: "
                                   f"{summary[key]}, but the results hold {count}")
-    failed = [r.check.severity.value for r in results if r.status is Status.FAIL]
-    by_severity = {s.value: failed.count(s.value) for s in Severity if s.value in failed}
+    failed = Counter(r.check.severity for r in results if r.status is Status.FAIL)
+    by_severity = {s.value: failed[s] for s in Severity if s in failed}
     if dict(summary["failed_by_severity"]) != by_severity:
         raise ResultLoadError(f"invalid {SCHEMA} document: $.summary.failed_by_severity: "
                               f"{summary['failed_by_severity']}, but the results hold "

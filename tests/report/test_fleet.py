@@ -14,8 +14,12 @@ from agent.report import fleet
 from agent.report import json as json_report
 from agent.result import AuditRun
 from tests.report.html_runs import (
+    CLOSE,
+    IMG,
     SCRIPT,
+    TEMPLATE,
     Page,
+    hostile_run,
     make_check,
     make_result,
     make_run,
@@ -204,3 +208,57 @@ def test_a_large_merge_reads_in_workers_and_writes_the_same_page(tmp_path: Path)
     assert [line.split(": ")[1] for line in done.stderr.splitlines()] == [
         str(bad), str(tmp_path / "none.json")]
     assert not (tmp_path / "not-written.html").exists()
+
+
+def test_host_sections_rendered_in_workers_show_hostile_data_as_text(tmp_path: Path) -> None:
+    # A host's section is rendered in the worker that read its result: every field of it comes
+    # from the host or its policy, and each shows literally, nothing of it markup or control.
+    hostile = hostile_run()
+    host = dataclasses.replace(hostile.host, kernel_release=IMG, boot_id=f"{CLOSE}\x1b[31m")
+    policies = (dataclasses.replace(hostile.policies[0], name=TEMPLATE),)
+    runs = [machine(dataclasses.replace(hostile, host=host, policies=policies), f"{i:04d}",
+                    f"h{i}") for i in range(PARALLEL_FROM)]
+    paths = []
+    for i, run in enumerate(runs):
+        path = tmp_path / f"r{i}.json"
+        path.write_text(json_report.render(run), encoding="utf-8")
+        paths.append(str(path))
+    out = tmp_path / "fleet.html"
+    done = run_cli("report", "merge", *paths, "-o", str(out))
+    assert (done.returncode, done.stderr) == (0, "")
+    body = out.read_text(encoding="utf-8")
+    assert body == fleet.render(runs)
+    page = Page(body)
+    assert page.all("img") == [] and len(page.all("script")) == 1
+    assert "\x1b" not in body and "{{" not in page.inline["script"][0]
+    text = page.plain()
+    assert "<p>" not in text and "<td" not in text  # the pieces are not escaped twice either
+    assert text.count(f"Kernel {IMG}, boot id {CLOSE}\\x1b[31m") == len(runs)
+    assert text.count(f"policy {TEMPLATE}, digest") == len(runs)
+    assert text.count(f"forbidden processes running: {SCRIPT}") == len(runs)
+    assert text.count(f"no {IMG}") == len(runs) + 2  # and in the two tables of checks
+
+
+def test_a_check_is_named_as_the_first_file_names_it_when_read_in_workers(tmp_path: Path
+                                                                           ) -> None:
+    # Each worker names a check to the page once; the page still names it as the first file
+    # (in the order given) does, whichever worker read that file.
+    runs = [machine(make_run("x", [make_result(make_check("A", title=f"A as file {i} names it"),
+                                               "fail")]), f"{i:04d}", f"h{i}")
+            for i in range(4 * PARALLEL_FROM)]
+    paths = []
+    for i, run in enumerate(runs):
+        path = tmp_path / f"r{i}.json"
+        path.write_text(json_report.render(run), encoding="utf-8")
+        paths.append(str(path))
+    for order in (paths, paths[::-1]):
+        out = tmp_path / "fleet.html"
+        done = run_cli("report", "merge", *order, "-o", str(out))
+        assert (done.returncode, done.stderr) == (0, "")
+        first = int(Path(order[0]).stem[1:])
+        body = out.read_text(encoding="utf-8")
+        assert body == fleet.render([runs[int(Path(p).stem[1:])] for p in order])
+        # Each host's section has its own result's title; the tables of checks the first one.
+        assert body.count(f"A as file {first} names it") == 3
+        assert all(body.count(f"A as file {i} names it") == 1
+                   for i in range(len(runs)) if i != first)

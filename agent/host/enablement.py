@@ -33,15 +33,7 @@ from pathlib import Path
 from agent.core.record import record
 from agent.host.facts import ReadError
 from agent.host.files import resolve
-
-SEARCH_PATH = (
-    "/etc/systemd/system.control", "/run/systemd/system.control", "/run/systemd/transient",
-    "/run/systemd/generator.early", "/etc/systemd/system", "/etc/systemd/system.attached",
-    "/run/systemd/system", "/run/systemd/system.attached", "/run/systemd/generator",
-    "/usr/local/lib/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system",
-    "/run/systemd/generator.late",
-)
-"""System units' search path, first folder first (``systemd-analyze unit-paths``)."""
+from agent.host.unitfiles import SEARCH_PATH
 
 PERSISTENT_CONFIG = "/etc/systemd/system"
 _GENERATORS = ("/run/systemd/generator.early", "/run/systemd/generator",

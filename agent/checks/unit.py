@@ -350,8 +350,10 @@ def _row(unit: str, expectation: str, verdict: str, finding: str) -> dict[str, A
 
 
 def _last(files: UnitFiles, section: str, key: str) -> Assignment | None:
+    """The assignment that gives ``key`` its value (an empty one systemd skips is none)."""
+    value = files.last(section, key)
     return next((a for a in reversed(files.assignments) if a.section == section
-                 and a.key == key), None)
+                 and a.key == key and a.value == value), None)
 
 
 def _where(assignment: Assignment) -> str:
@@ -394,12 +396,11 @@ def _property(name: str, files: UnitFiles, rule: Expectation,
     last = _last(files, rule.section, rule.key)
     if last is not None:
         row["file"] = _where(last)
-    if not values:
+    if not values or last is None or not last.value:
         row["verdict"] = "pass" if rule.test == "set" and not rule.value else "fail"
         shown = "reset to the default" if last is not None else "not set"
         row["finding"] = f"{name}: {rule.key} {shown}" + (f" ({_where(last)})" if last else "")
         return row
-    assert last is not None
     value = last.value
     verdict: bool | str
     if rule.test == "set":

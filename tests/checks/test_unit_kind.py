@@ -25,6 +25,7 @@ from agent.host.snapshot import SnapshotRequest, take
 from agent.host.systemd_units import read_unit, read_units
 from agent.host.unitfiles import UnitFiles, unit_names
 from agent.result import Status
+from tests.host.test_unitfiles_empty import verify_dump
 from tests.support import PROJECT, need, need_tool
 
 KIND = UnitKind()
@@ -75,7 +76,7 @@ Restart=on-failure
 WantedBy=multi-user.target
 """)
     put(tmp_path, f"{ETC}/fixgw.service.d/10-hardening.conf",
-        "[Service]\nNoNewPrivileges=on\nLimitMEMLOCK=infinity:infinity\n")
+        "[Service]\nNoNewPrivileges=on\nLimitMEMLOCK=infinity:infinity\nRestart=\n")
     put(tmp_path, f"{ETC}/fixgw.service.d/20-pin.conf", "[Service]\nCPUAffinity=3 4\n")
     link(tmp_path, f"{ETC}/multi-user.target.wants/fixgw.service", f"/{VENDOR}/fixgw.service")
     put(tmp_path, f"{VENDOR}/mdfeed.service",
@@ -90,7 +91,8 @@ CPUAffinity=
 CPUAffinity=4,5
 CPUAffinity=1
 LimitMEMLOCK=infinity
-Restart=
+Nice=-5
+Nice=
 """)
     put(tmp_path, f"{VENDOR}/risk.service", "[Service]\nExecStart=/opt/risk\n")
     link(tmp_path, f"{ETC}/rpcbind.service", "/dev/null")
@@ -170,21 +172,24 @@ def test_trading_units_pass_through_their_drop_ins(gateway: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("expectation", "verdict", "finding"),
-    [
-        ({"set": True}, "fail", f"mdfeed.service: Restart reset to the default (/{ETC}/"
-         "mdfeed.service:9)"),
-        ({"set": False}, "pass", f"mdfeed.service: Restart reset to the default (/{ETC}/"
-         "mdfeed.service:9)"),
-        ("on-failure", "fail", f"mdfeed.service: Restart reset to the default (/{ETC}/"
-         "mdfeed.service:9)"),
-    ],
-)
-def test_an_empty_assignment_resets(gateway: Path, expectation: Any, verdict: str,
-                                    finding: str) -> None:
-    _, _, rows = judge({"unit": "mdfeed", "properties": {"Service": {"Restart": expectation}}},
+    ("expectation", "verdict"), [({"set": True}, "fail"), ({"set": False}, "pass"), (0, "fail")])
+def test_an_empty_assignment_resets(gateway: Path, expectation: Any, verdict: str) -> None:
+    _, _, rows = judge({"unit": "mdfeed", "properties": {"Service": {"Nice": expectation}}},
                        gateway)
-    assert [(r["verdict"], r["finding"]) for r in rows] == [(verdict, finding)]
+    assert [(r["verdict"], r["finding"]) for r in rows] == [
+        (verdict, f"mdfeed.service: Nice reset to the default (/{ETC}/mdfeed.service:10)")]
+
+
+def test_an_empty_assignment_systemd_ignores(gateway: Path) -> None:
+    # Restart= in fixgw's drop-in: "Failed to parse service restart specifier, ignoring".
+    _, _, rows = judge({"unit": "fixgw", "properties": {"Service": {"Restart": "on-failure"}}},
+                       gateway)
+    assert [(r["verdict"], r["finding"]) for r in rows] == [
+        ("pass", f"fixgw.service: Restart=on-failure (/{VENDOR}/fixgw.service:10)")]
+    _, _, rows = judge({"unit": "mdfeed", "properties": {"Service": {"Restart": {"set": True}}}},
+                       gateway)
+    assert [(r["verdict"], r["finding"]) for r in rows] == [
+        ("fail", "mdfeed.service: Restart not set")]
 
 
 @pytest.mark.parametrize(
@@ -406,6 +411,26 @@ def test_settings_as_systemd_analyze_cat_config_shows_them(gateway: Path) -> Non
         files = read_unit(gateway, name).files
         assert isinstance(files, UnitFiles), name
         assert [(a.section, a.key, a.value) for a in files.assignments] == theirs
+
+
+def test_settings_as_systemds_own_dump_shows_them(gateway: Path) -> None:
+    # systemd-analyze verify loads the units with this host's systemd and dumps what it made
+    # of them: the values the checks judged must be those.
+    out = verify_dump(gateway, ["fixgw.service", "mdfeed.service"])
+    blocks = dict(re.findall(r"(?ms)^\s*-> Unit (\S+):\n(.*?)(?=^\s*-> Unit |\Z)", out))
+    for name, cpus, restart, memlock in (("fixgw.service", "2-4", "on-failure", "infinity"),
+                                         ("mdfeed.service", "1,4-5", "no", "infinity")):
+        dump = dict(re.findall(r"(?m)^\t\t(\w+): (.*)$", blocks[name]))
+        assert dump["CPUAffinity"].replace(" ", ",") == cpus
+        assert dump["Restart"] == restart
+        assert dump["LimitMEMLOCK"] == dump["LimitMEMLOCKSoft"] == str(2**64 - 1)  # infinity
+        _, _, rows = judge({"unit": name, "properties": {"Service": {
+            "CPUAffinity": {"within": cpus}, "LimitMEMLOCK": memlock}}}, gateway)
+        assert [r["verdict"] for r in rows] == ["pass", "pass"], rows
+        assert rows[0]["value"].startswith(f"{cpus} ")
+        files = read_unit(gateway, name).files
+        assert isinstance(files, UnitFiles)
+        assert (files.last("Service", "Restart") or "no") == restart
 
 
 def test_the_shipped_unit_under_etc(tmp_path: Path) -> None:

@@ -7,7 +7,8 @@ search path is an alias (``/etc/systemd/system/sshd.service -> /lib/systemd/syst
 and the unit is read from the target's fragment; a link out of it "links" a unit file from
 elsewhere and keeps its own path; a link to ``/dev/null`` or an empty file masks the unit. An
 instance (``md@a.service``) without a file of its own is read from its template
-(``md@.service``); specifiers such as ``%i`` are left unexpanded in the values.
+(``md@.service``); specifiers such as ``%i`` are left unexpanded in the values
+(:func:`expand_specifiers` expands those that depend on the unit's name alone).
 
 Drop-ins are found as ``src/shared/dropin.c`` finds them: ``NAME.d/*.conf`` for the unit's name
 and its aliases in every directory of the search path, then for an instance its template's,
@@ -190,6 +191,41 @@ class UnitFiles:
                     assignment.value or key not in EMPTY_IGNORED):
                 value = assignment.value
         return value
+
+
+def _unescape(text: str) -> str:
+    """``unit_name_unescape``: ``-`` is ``/``, ``\\xNN`` the byte NN."""
+    out = bytearray()
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char == "-":
+            out += b"/"
+        elif char == "\\" and text[i + 1:i + 2] == "x" and len(text) >= i + 4:
+            try:
+                out.append(int(text[i + 2:i + 4], 16))
+                i += 4
+                continue
+            except ValueError:
+                out += char.encode()
+        else:
+            out += char.encode()
+        i += 1
+    return out.decode("utf-8", "replace")
+
+
+def expand_specifiers(unit_id: str, value: str) -> str:
+    """``value`` with the specifiers that depend on the unit's name alone expanded as
+    ``unit_full_printf`` expands them (``%n %N %p %P %i %I %j %J %f %%``); the others (host
+    name, machine id, user ...) are left as written."""
+    prefix, instance, _ = _split(unit_id)
+    stem = unit_id.rpartition(".")[0]
+    last = prefix.rpartition("-")[2]
+    escaped = {"n": unit_id, "N": stem, "p": prefix, "P": _unescape(prefix),
+               "i": instance or "", "I": _unescape(instance or ""), "j": last,
+               "J": _unescape(last), "%": "%"}
+    escaped["f"] = "/" + (_unescape(instance) if instance else _unescape(prefix)).lstrip("/")
+    return re.sub(r"%(.)", lambda m: escaped.get(m.group(1), m.group(0)), value)
 
 
 def unit_name_valid(name: str) -> bool:

@@ -377,6 +377,44 @@ def address_family_filter(lines: Iterable[str], source: str = "<systemd>") -> Pr
                               for args in refused))
 
 
+@record
+class FilterSettings:
+    """What a unit's ``SystemCallFilter=`` and ``RestrictAddressFamilies=`` lines leave in
+    systemd's execution context (what ``systemd-analyze security`` judges)."""
+
+    allow_list: bool
+    """``SystemCallFilter=`` is an allow-list (its first assignment had no ``~``)."""
+    syscalls: frozenset[str] | None
+    """Native syscalls the list holds (an allow-list's ``~name:errno`` exceptions left out);
+    None when no filter is set."""
+    families_allow: bool
+    """``RestrictAddressFamilies=`` is an allow-list (or ``none``)."""
+    families: frozenset[int] | None
+    """Address family numbers it lists; None when it is not set."""
+    architectures: frozenset[str]
+    """``SystemCallArchitectures=``'s names systemd knows (``native``, ``x86-64`` ...),
+    gathered over its assignments as systemd does (an empty one clears them)."""
+
+
+def filter_settings(lines: Sequence[str], source: str = "<systemd>") -> FilterSettings:
+    """The :class:`FilterSettings` of ``Key=value`` lines, parsed as by :func:`parse_systemd`
+    (which raises :class:`FormatError` for an unknown ``@group`` or a bad errno)."""
+    parser = _parse(lines, source)
+    table = parser.table
+    names = None if table is None else frozenset(
+        name for name, err in table.items() if not parser.allow_list or err is None)
+    families = None if parser.families is None else frozenset(parser.families)
+    arches: set[str] = set()
+    for raw in lines:
+        key, _, value = raw.partition("=")
+        if key.strip() == "SystemCallArchitectures":
+            words = value.split()
+            arches = arches | {w for w in words if w == "native" or w in _SYSTEMD_ARCH} \
+                if words else set()
+    return FilterSettings(parser.allow_list, names, parser.families_allow, families,
+                          frozenset(arches))
+
+
 def _parse(lines: Iterable[str], source: str) -> _SystemdParser:
     parser = _SystemdParser()
     for number, raw in enumerate(lines, 1):

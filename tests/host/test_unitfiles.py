@@ -13,11 +13,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agent.host.unitfiles import (
     MAX_UNIT_FILE,
     Assignment,
     UnitFileError,
+    expand_specifiers,
     load_unit,
     load_units,
     parse_unit_text,
@@ -215,10 +218,33 @@ def test_symlinked_dropin_dir(tmp_path: Path) -> None:
     assert load_unit(tmp_path, "s.service").dropins == ("/srv/dropins/s.conf",)
 
 
-TREES = [tree_dropins_masking, tree_type_and_dash, tree_trailing_dash, tree_template,
-         tree_dash_template, tree_own_instance_file, tree_alias, tree_alias_relative,
-         tree_alias_chain, tree_linked, tree_self_alias, tree_bad_alias_type, tree_masked,
-         tree_masked_empty, tree_not_found, tree_run_over_usr]
+def tree_template_alias(root: Path) -> str:
+    put(root, f"{USR}/foo@.service")
+    link(root, f"{ETC}/bar@.service", f"{USR}/foo@.service")
+    put(root, f"{ETC}/bar@.service.d/b.conf", "[Service]\nNice=1\n")
+    put(root, f"{ETC}/bar@q.service.d/q.conf", "[Service]\nNice=2\n")
+    put(root, f"{ETC}/foo@q.service.d/f.conf", "[Service]\nNice=3\n")
+    return "bar@q.service"
+
+
+def tree_instance_alias(root: Path) -> str:
+    put(root, f"{USR}/foo@.service")
+    link(root, f"{ETC}/baz@k.service", f"{USR}/foo@k.service")
+    put(root, f"{ETC}/baz@k.service.d/k.conf", "[Service]\nNice=1\n")
+    return "baz@k.service"
+
+
+def tree_alias_of_masked(root: Path) -> str:
+    link(root, f"{ETC}/hidden.service", "/dev/null")
+    link(root, f"{ETC}/other-name.service", f"{ETC}/hidden.service")
+    return "other-name.service"
+
+
+TREES = [tree_template_alias, tree_instance_alias, tree_alias_of_masked, tree_dropins_masking,
+         tree_type_and_dash, tree_trailing_dash, tree_template, tree_dash_template,
+         tree_own_instance_file, tree_alias, tree_alias_relative, tree_alias_chain,
+         tree_linked, tree_self_alias, tree_bad_alias_type, tree_masked, tree_masked_empty,
+         tree_not_found, tree_run_over_usr]
 
 
 @pytest.mark.parametrize("tree", TREES, ids=lambda tree: tree.__name__)
@@ -386,3 +412,53 @@ def test_real_units_match_systemd() -> None:
         unit = load_unit(Path("/"), name)
         view = our_view(Path("/"), name)
         assert view == views[unit.names[0] if view not in ("masked", "not-found") else name], name
+
+
+def test_expand_specifiers() -> None:
+    assert expand_specifiers("md@a.service", "%i %I %n %N %p %P %j %J %f %% %H") == (
+        "a a md@a.service md@a md md md md /a % %H")
+    assert expand_specifiers("foo-bar@dev-sda1.service", "%i|%I|%p|%P|%j|%f") == (
+        "dev-sda1|dev/sda1|foo-bar|foo/bar|bar|/dev/sda1")
+    assert expand_specifiers("a\\x2db.service", "%p|%P|%f|%i") == "a\\x2db|a-b|/a-b|"
+
+
+DESCRIPTIONS = {
+    "joined": "Description=one \\\n# a comment inside\n  two \\\n; another\nthree\\\\\n",
+    "tabs": "Description=\ttab\there \t\n",
+    "crlf": "Description=crlf \\\r\nline\r\n",
+    "equals": "Description  =  a=b = c  \n",
+    "last-wins": "Description=first\nDescription=second\n",
+    "bom": "Description=after a BOM\n",
+    "eof-continuation": "Description=ends \\",
+    "no-equals": "Description\nDescription=kept\n",
+}
+
+
+def test_values_match_systemd(tmp_path: Path) -> None:
+    """``Description=`` as systemd's own parser leaves it (its debug dump of each unit)."""
+    for stem, text in DESCRIPTIONS.items():
+        body = f"[Service]\nExecStart=/bin/true\n[Unit]\n{text}"
+        put(tmp_path, f"{USR}/{stem}.service", "\ufeff" + body if stem == "bom" else body)
+    analyze = need_tool("systemd-analyze")
+    env = {**os.environ, "SYSTEMD_LOG_LEVEL": "debug", "SYSTEMD_COLORS": "0"}
+    names = [f"{stem}.service" for stem in DESCRIPTIONS]
+    result = subprocess.run([analyze, "verify", "--man=no", f"--root={tmp_path}", "--", *names],
+                            capture_output=True, text=True, timeout=120, check=False, env=env)
+    theirs = dict(re.findall(r"(?m)^\s*-> Unit (\S+):\n\s*Description: (.*)$", result.stdout))
+    assert set(theirs) == set(names)
+    for name in names:
+        assert load_unit(tmp_path, name).last("Unit", "Description") == theirs[name], name
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=400))
+def test_hostile_bytes_never_crash(data: bytes) -> None:
+    """Any bytes: parsed, or refused as a :class:`UnitFileError` naming the place."""
+    text = data.decode("utf-8", "surrogateescape")
+    try:
+        found, _ = parse_unit_text(text, "/h.service")
+    except UnitFileError as error:
+        assert error.path == "/h.service" and error.line >= 1 and error.col >= 1
+        return
+    for assignment in found:
+        assert assignment.key and "\n" not in assignment.key and assignment.line >= 1

@@ -25,6 +25,7 @@ from agent.host.snapshot import SnapshotRequest, take
 from agent.host.systemd_units import read_unit, read_units
 from agent.host.unitfiles import UnitFiles, unit_names
 from agent.result import Status
+from tests.checks.test_unit_exposure import systemd_scores
 from tests.host.test_unitfiles_empty import verify_dump
 from tests.support import PROJECT, need, need_tool
 
@@ -130,16 +131,19 @@ def test_registered_and_request() -> None:
                                                                "value": 1}}}},
          [(("properties", "Service", "Nice"), "an expectation holds one of 'set', "
            "'op'/'value' or 'within'")]),
-        ({"unit": "fixgw"}, [((), "a unit check expects nothing: give properties or state")]),
+        ({"unit": "fixgw"}, [((), "a unit check expects nothing: give properties, exposure or "
+                               "state")]),
         ({"unit": "fixgw", "state": "absent", "properties": {"Service": {"Nice": 0}}},
-         [(("state",), "'absent' allows no unit, whose properties cannot hold")]),
+         [(("state",), "'absent' allows no unit, whose settings cannot hold")]),
+        ({"unit": "rpcbind.socket", "exposure": {"max": 2}},
+         [(("exposure",), "exposure is assessed for services, not a .socket unit")]),
         ({"unit": "fix[gw", "state": "enabled"},
          [(("unit",), "invalid unit glob 'fix[gw': '[' at position 4 is never closed")]),
         ({**TRADING, "slice": "trading]", "state": "enabled"},
          [(("slice",), "invalid slice glob 'trading]': ']' at position 8 closes no '['")]),
         ({"unit": "fixgw", "state": "enabled", "missing": "not_applicable"},
-         [(("missing",), "'missing' is for properties; a state check judges an absent unit "
-           "by 'state'")]),
+         [(("missing",), "'missing' is for properties and exposure; a state check judges an "
+           "absent unit by 'state'")]),
         ({"unit": "fixgw", "properties": {"Service": {"Nice": {"op": "ge", "value": "x"}}}},
          [(("properties", "Service", "Nice", "value"), "op 'ge' needs an integer value")]),
     ],
@@ -431,6 +435,34 @@ def test_settings_as_systemds_own_dump_shows_them(gateway: Path) -> None:
         files = read_unit(gateway, name).files
         assert isinstance(files, UnitFiles)
         assert (files.last("Service", "Restart") or "no") == restart
+
+
+def test_exposure_as_systemd_analyze_security_scores_it(gateway: Path) -> None:
+    put(gateway, f"{ETC}/hostguard.service", SHIPPED.read_text(encoding="utf-8"))
+    names = ["hostguard.service", "fixgw.service", "mdfeed.service"]
+    theirs = systemd_scores(gateway, names)
+    assert set(theirs) == set(names)
+    for name in names:
+        score = float(theirs[name])
+        for limit, verdict in ((score, "pass"), (round(score - 0.1, 1), "fail")):
+            status, message, rows = judge({"unit": name, "exposure": {"max": limit}}, gateway)
+            assert [(r["verdict"], r["value"]) for r in rows] == [(verdict, score)], name
+            assert message.startswith(f"{name}: exposure {theirs[name]} ") or verdict == "pass"
+    # The shipped unit is hardened; the fixture's trading units are not.
+    assert float(theirs["hostguard.service"]) < 2.5 < float(theirs["fixgw.service"])
+    status, message, _ = judge({**TRADING, "exposure": {"max": 2.5}}, gateway)
+    assert status is Status.FAIL
+    assert re.fullmatch(r"fixgw\.service: exposure \d\.\d \w+ > 2\.5; most: .*; "
+                        r"mdfeed\.service: exposure .*", message), message
+
+
+def test_exposure_of_what_is_no_service_or_not_there(gateway: Path) -> None:
+    put(gateway, f"{VENDOR}/md.socket", "[Socket]\nListenStream=9000\n")
+    status, message, _ = judge({"unit": "md.*", "exposure": {"max": 5}}, gateway)
+    assert (status, message) == (Status.ERROR, "cannot evaluate: md.socket: no exposure score: "
+                                 "md.socket is not a service unit")
+    assert judge({"unit": "rpcbind", "exposure": {"max": 5}}, gateway)[:2] == (
+        Status.FAIL, "rpcbind.service: masked")
 
 
 def test_the_shipped_unit_under_etc(tmp_path: Path) -> None:

@@ -272,8 +272,10 @@ class UnitKind(CheckKind[UnitSpec]):
         rows: list[dict[str, Any]] = []
         skipped: list[str] = []
         units = [u for u in found.units if _selected(spec, u)]
+        selected = {u.name for u in units}
         for reading in units:
-            rows += _judge(spec, reading, isolated, skipped)
+            rows += _judge(spec, reading, isolated, skipped,
+                           alias_of_selected=_alias_of(reading) in selected)
         if not units:
             finding = f"no unit matches {spec.unit}" + (
                 f" with Slice= {spec.slice}" if spec.slice else "")
@@ -387,8 +389,16 @@ def _where(assignment: Assignment) -> str:
     return f"{assignment.path}:{assignment.line}"
 
 
+def _alias_of(reading: UnitReading) -> str | None:
+    """The unit's id when ``reading`` selected it by an alias, else None."""
+    files = reading.files
+    if isinstance(files, UnitFiles) and files.names and files.names[0] != reading.name:
+        return files.names[0]
+    return None
+
+
 def _judge(spec: UnitSpec, reading: UnitReading, isolated: frozenset[int] | ReadError | None,
-           skipped: list[str]) -> list[dict[str, Any]]:
+           skipped: list[str], *, alias_of_selected: bool) -> list[dict[str, Any]]:
     name = reading.name
     rows: list[dict[str, Any]] = []
     if spec.state:
@@ -398,8 +408,8 @@ def _judge(spec: UnitSpec, reading: UnitReading, isolated: frozenset[int] | Read
             word = "absent" if reading.state == "not-found" else reading.state
             rows.append(_row(name, "state", "pass" if word in spec.state else "fail",
                              f"{name}: {word}"))
-    if not spec.settings:
-        return rows
+    if not spec.settings or alias_of_selected:
+        return rows  # an alias's settings are its unit's, judged under the unit's own name
     files = reading.files
     if isinstance(files, ReadError):
         return [*rows, _row(name, "settings", "error", f"{name}: {files.reason}")]

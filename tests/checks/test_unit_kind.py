@@ -228,6 +228,23 @@ def test_limits_in_sizes_and_booleans_in_any_spelling(tmp_path: Path) -> None:
     assert rows[3]["finding"].endswith(": 'maybe' is not a boolean")
 
 
+def test_an_alias_is_judged_once(gateway: Path) -> None:
+    put(gateway, f"{VENDOR}/fixgw.service", (gateway / VENDOR / "fixgw.service").read_text(
+        encoding="utf-8") + "Alias=orders.service\n")
+    link(gateway, f"{ETC}/orders.service", f"/{VENDOR}/fixgw.service")
+    _, _, rows = judge({**TRADING, "state": ["enabled", "alias", "static", "disabled"],
+                        "properties": {"Service": {"NoNewPrivileges": True}}}, gateway)
+    assert [(r["unit"], r["expectation"]) for r in rows] == [
+        ("fixgw.service", "state"), ("fixgw.service", "Service.NoNewPrivileges is yes"),
+        ("mdfeed.service", "state"), ("mdfeed.service", "Service.NoNewPrivileges is yes"),
+        ("orders.service", "state")]
+    assert rows[-1]["finding"] == "orders.service: alias"
+    # Named on its own, an alias is judged: its settings are the unit's.
+    _, _, rows = judge({"unit": "orders", "properties": {"Service": {"NoNewPrivileges": True}}},
+                       gateway)
+    assert [r["verdict"] for r in rows] == ["pass"]
+
+
 def test_a_unit_that_is_not_there(gateway: Path) -> None:
     raw: dict[str, Any] = {"unit": "nosuch", "properties": {"Service": {"NoNewPrivileges": True}}}
     assert judge(raw, gateway)[:2] == (Status.FAIL, "nosuch.service: not found")

@@ -216,7 +216,7 @@ def _architectures(info: _Info) -> tuple[int, str | None]:
     arches = info.filters.architectures if info.filters else frozenset()
     if not arches:
         return 10, "Service may execute system calls with all ABIs"
-    if "native" in arches:
+    if arches == {"native"}:  # with another name, even the native one's, it counts as many
         return 0, "Service may execute system calls only with native ABI"
     return 8, "Service may execute system calls with multiple ABIs"
 
@@ -226,7 +226,7 @@ def _syscall_row(group: str) -> Judge:
         filters = info.filters
         names = filters.syscalls if filters else None
         allow = bool(filters and filters.allow_list)
-        if not allow and not names:
+        if not allow and not names and not (filters and filters.held_elsewhere):
             return 10, "Service does not filter system calls"
         held = names or frozenset()
         offender = next((name for name in syscalls.expand([group])

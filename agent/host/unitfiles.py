@@ -12,8 +12,9 @@ instance (``md@a.service``) without a file of its own is read from its template
 
 Drop-ins are found as ``src/shared/dropin.c`` finds them: ``NAME.d/*.conf`` for the unit's name
 and its aliases in every directory of the search path, then for an instance its template's,
-then the dash prefixes (``foo-.service.d`` for ``foo-bar.service``), and last the unit type's
-(``service.d``). Of several drop-ins with one file name the first found wins and masks the
+then the dash prefixes (``foo-.service.d`` for ``foo-bar.service``; ``foo-@i.service.d``,
+``foo-@.service.d`` and ``foo-.service.d`` for ``foo-bar@i.service``), and last the unit
+type's (``service.d``). Of several drop-ins with one file name the first found wins and masks the
 others; the winners apply sorted by file name, whatever their directory.
 
 Files are parsed as ``src/shared/conf-parser.c`` parses them: ``#`` and ``;`` start comment
@@ -462,7 +463,9 @@ def _find_dirs(names_map: _NameMap, base: str, directory: str, name: str,
             break
         prefix = prefix[:dash]  # a trailing dash: chop it off, once
         chopped = True
-    built = f"{prefix}@{instance}.{suffix}" if instance is not None else f"{prefix}.{suffix}"
+    # Only an instance keeps its instance: a template's prefix is a plain name, so the
+    # template foo-bar@.service reaches foo-.service.d, as systemd's recursion does.
+    built = f"{prefix}@{instance}.{suffix}" if kind == "instance" else f"{prefix}.{suffix}"
     _find_dirs(names_map, base, directory, built, dirs)
 
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from agent.host.processes import Process
     from agent.host.seccomp_dump import FilterDump
     from agent.host.sockets import ListenerTable, Sockets
+    from agent.host.systemd_units import UnitSet
 
 Values = Mapping[str, "str | ReadError"]
 """Concrete key -> raw value (or why it could not be read). Empty when nothing matched."""
@@ -97,6 +98,10 @@ class SnapshotRequest:
     """Named CPU sets: ``online``, ``all`` (present) or ``isolated`` (implies the kernel
     command line and the cgroups: :func:`agent.host.stop_guard.isolated_cpus`)."""
 
+    units: frozenset[str] = frozenset()
+    """systemd unit names or globs whose files (fragment and drop-ins merged) and enablement
+    are needed (:mod:`agent.host.systemd_units`)."""
+
     def __or__(self, other: SnapshotRequest) -> SnapshotRequest:
         return SnapshotRequest(
             sysctl=self.sysctl | other.sysctl,
@@ -116,6 +121,7 @@ class SnapshotRequest:
             clock=self.clock or other.clock,
             irqs=self.irqs or other.irqs,
             cpu_sets=self.cpu_sets | other.cpu_sets,
+            units=self.units | other.units,
         )
 
     def process_plan(self) -> tuple[frozenset[str], frozenset[Detail]] | None:
@@ -195,6 +201,8 @@ class Snapshot:
     """The hardware IRQs, the isolated CPUs and irqbalance; ``None`` when not asked."""
     cpu_sets: Mapping[str, frozenset[int] | ReadError] = field(default_factory=dict)
     """Requested CPU set name -> its CPUs (or why they are unknown)."""
+    units: Mapping[str, UnitSet] = field(default_factory=dict)
+    """Requested unit name or glob -> the units it selects."""
 
 
 def take(root: Path, request: SnapshotRequest, dump_cache: DumpCache | None = None,
@@ -253,6 +261,7 @@ def take(root: Path, request: SnapshotRequest, dump_cache: DumpCache | None = No
         clock=_clock(root) if request.clock else None,
         irqs=_irqs(root, table, cmdline, cgroups) if request.irqs else None,
         cpu_sets=_cpu_sets(root, request.cpu_sets, cmdline, cgroups),
+        units=_units(root, request.units),
     )
 
 
@@ -315,3 +324,11 @@ def _irqs(root: Path, table: ProcessTable | None, cmdline: KernelCmdline | ReadE
     from agent.host.irq import read_irqs  # noqa: PLC0415 - irq checks only
 
     return read_irqs(root, table, cmdline, cgroups)
+
+
+def _units(root: Path, patterns: frozenset[str]) -> dict[str, UnitSet]:
+    if not patterns:
+        return {}
+    from agent.host.systemd_units import read_units  # noqa: PLC0415 - unit checks only
+
+    return {pattern: read_units(root, pattern) for pattern in sorted(patterns)}

@@ -78,6 +78,42 @@ _WHITESPACE = " \t\n\r"
 _EOL = re.compile("\r\n|\r|\n|\0")
 """``read_line``'s line ends."""
 
+EMPTY_IGNORED = frozenset({
+    "AllowIsolate", "BlockIOAccounting", "BusName", "CPUAccounting",
+    "CPUSchedulingPriority", "CPUSchedulingResetOnFork", "CacheDirectoryMode",
+    "CollectMode", "ConfigurationDirectoryMode", "DefaultDependencies", "DevicePolicy",
+    "ExitType", "FailureAction", "FileDescriptorStoreMax", "FinalKillSignal",
+    "GuessMainPID", "IOAccounting", "IPAccounting", "IgnoreOnIsolate", "IgnoreSIGPIPE",
+    "JobRunningTimeoutSec", "JobTimeoutAction", "JobTimeoutSec", "KeyringMode",
+    "KillSignal", "LimitAS", "LimitCORE", "LimitCPU", "LimitDATA", "LimitFSIZE",
+    "LimitLOCKS", "LimitMEMLOCK", "LimitMSGQUEUE", "LimitNICE", "LimitNOFILE", "LimitNPROC",
+    "LimitRSS", "LimitRTPRIO", "LimitRTTIME", "LimitSIGPENDING", "LimitSTACK",
+    "LockPersonality", "LogLevelMax", "LogRateLimitBurst", "LogRateLimitIntervalSec",
+    "LogsDirectoryMode", "ManagedOOMPreference", "MemoryAccounting",
+    "MemoryDenyWriteExecute", "NoNewPrivileges", "NonBlocking", "NotifyAccess", "OOMPolicy",
+    "OnFailureIsolate", "OnFailureJobMode", "OnSuccessJobMode", "PermissionsStartOnly",
+    "PrivateDevices", "PrivateIPC", "PrivateMounts", "PrivateNetwork", "PrivateTmp",
+    "PrivateUsers", "ProcSubset", "ProtectClock", "ProtectControlGroups", "ProtectHome",
+    "ProtectHostname", "ProtectKernelLogs", "ProtectKernelModules", "ProtectKernelTunables",
+    "ProtectProc", "ProtectSystem", "RefuseManualStart", "RefuseManualStop",
+    "RemainAfterExit", "RemoveIPC", "Restart", "RestartKillSignal", "RestartSec",
+    "RestrictRealtime", "RestrictSUIDSGID", "RootDirectoryStartOnly",
+    "RuntimeDirectoryMode", "RuntimeDirectoryPreserve", "RuntimeMaxSec",
+    "RuntimeRandomizedExtraSec", "SendSIGHUP", "SendSIGKILL", "Slice", "StandardError",
+    "StandardInput", "StandardOutput", "StartLimitAction", "StartLimitBurst",
+    "StartLimitInterval", "StartLimitIntervalSec", "StateDirectoryMode", "StopWhenUnneeded",
+    "SuccessAction", "SyslogFacility", "SyslogLevel", "SyslogLevelPrefix", "TTYReset",
+    "TTYVHangup", "TTYVTDisallocate", "TasksAccounting", "TimeoutCleanSec", "TimeoutSec",
+    "TimeoutStartFailureMode", "TimeoutStartSec", "TimeoutStopFailureMode",
+    "TimeoutStopSec", "TimerSlackNSec", "Type", "UMask", "UtmpMode", "WatchdogSec",
+    "WatchdogSignal",
+})
+"""Keys of ``[Unit]`` and ``[Service]`` (and the exec, kill and resource-control settings other
+unit types share) whose parser refuses an empty value ("Failed to parse ..., ignoring") instead
+of resetting: ``NoNewPrivileges=`` after ``NoNewPrivileges=yes`` leaves it yes. Probed from
+systemd 252 (``systemd --dump-configuration-items``, each key assigned empty and loaded by
+``systemd-analyze verify``); tests/host/test_unitfiles_empty.py probes again."""
+
 
 class UnitFileError(Exception):
     """A unit file systemd would refuse, or one that could not be read."""
@@ -135,22 +171,25 @@ class UnitFiles:
 
     def values(self, section: str, key: str) -> list[str]:
         """The values of ``key`` in order, an empty assignment clearing those before it (as
-        systemd treats list settings such as ``ExecStart=`` or ``CapabilityBoundingSet=``)."""
+        systemd treats list settings such as ``ExecStart=`` or ``CapabilityBoundingSet=``),
+        except for the keys of :data:`EMPTY_IGNORED`, where systemd skips it."""
         found: list[str] = []
         for assignment in self.assignments:
             if assignment.section == section and assignment.key == key:
                 if assignment.value:
                     found.append(assignment.value)
-                else:
+                elif key not in EMPTY_IGNORED:
                     found.clear()
         return found
 
     def last(self, section: str, key: str) -> str | None:
         """The effective value of a single-valued setting: the last assignment's (``""``
-        when that one is empty, which resets it to systemd's default); ``None`` if unset."""
+        when that one is empty, which resets it to systemd's default; for the keys of
+        :data:`EMPTY_IGNORED` an empty one is skipped); ``None`` if unset."""
         value: str | None = None
         for assignment in self.assignments:
-            if assignment.section == section and assignment.key == key:
+            if assignment.section == section and assignment.key == key and (
+                    assignment.value or key not in EMPTY_IGNORED):
                 value = assignment.value
         return value
 

@@ -1,6 +1,7 @@
 """The shipped ``trading-host`` policy audited: on the isolated fixture tree (the IRQs it names,
-the clock it cannot read there, the CPU power files it lacks, then has), and on this host (its
-clock as the ``adjtimex`` tool says, its CPU power files as ``cat`` reads them)."""
+the clock it cannot read there, the CPU power files it lacks, then has, the trading units it
+selects), and on this host (its clock as the ``adjtimex`` tool says, its CPU power files as
+``cat`` reads them)."""
 
 from __future__ import annotations
 
@@ -26,10 +27,21 @@ def test_fixture_tree() -> None:
     assert code == 1
     assert {cid: r["status"] for cid, r in results.items()} == {
         "TIME-001": "error", "TIME-002": "error", "TIME-003": "error", "TIME-004": "fail",
-        "IRQ-001": "fail", "CPU-001": "error", "CPU-002": "error", "CPU-003": "error"}
+        "IRQ-001": "fail", "CPU-001": "error", "CPU-002": "error", "CPU-003": "error",
+        "UNIT-001": "pass", "UNIT-002": "pass", "UNIT-003": "pass", "UNIT-004": "fail",
+        "UNIT-005": "fail"}
     assert "only read on the live host" in str(results["TIME-001"]["message"])
     irqs = re.findall(r"IRQ (\d+) \(", str(results["IRQ-001"]["message"]))
     assert irqs == ["25", "26", "27"]
+    # The trading units: fixgw (vendor file, the site's drop-in) and mdfeed (in /etc); chrony,
+    # in no trading slice, is not one of them.
+    units = {row["unit"] for cid, r in results.items() if cid.startswith("UNIT-")
+             for row in r["evidence"]["items"]}  # type: ignore[index]
+    assert units == {"fixgw.service", "mdfeed.service"}
+    assert results["UNIT-004"]["message"] == (
+        "mdfeed.service: LimitMEMLOCK=64M (/etc/systemd/system/mdfeed.service:11)")
+    assert re.match(r"fixgw\.service: exposure 9\.\d UNSAFE > 2\.5; most: ",
+                    str(results["UNIT-005"]["message"]))
     # the tree has no cpuN folders: each isolated CPU's missing file is named
     assert results["CPU-001"]["message"] == "cannot evaluate: " + "; ".join(
         f"devices/system/cpu/cpu{n}/cpufreq/scaling_governor: no such file" for n in range(2, 6))

@@ -22,7 +22,7 @@ def power_tree(root: Path) -> Path:
     """``root`` as the ``irq-isolated`` fixture (isolcpus=managed_irq,domain,2-5 nohz_full=2-5)
     with CPUs 0-7: the isolated ones run performance with C6 disabled, the housekeeping ones
     powersave with every state enabled; SMT off."""
-    shutil.copytree(FIXTURES / "hosts" / "irq-isolated", root)
+    shutil.copytree(FIXTURES / "hosts" / "irq-isolated", root, symlinks=True)
     cpu = root / "sys" / "devices" / "system" / "cpu"
     for name in ("online", "present", "possible"):
         put(cpu / name, "0-7")

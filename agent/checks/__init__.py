@@ -32,6 +32,7 @@ _KINDS: dict[str, str] = {
     "kmod": "agent.checks.kmod:KmodKind",
     "timesync": "agent.checks.timesync:TimesyncKind",
     "irq": "agent.checks.irq:IrqKind",
+    "unit": "agent.checks.unit:UnitKind",
 }
 """``kind:`` name -> its class, as ``module:class``."""
 

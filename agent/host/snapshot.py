@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from agent.host.processes import Process
     from agent.host.seccomp_dump import FilterDump
     from agent.host.sockets import ListenerTable, Sockets
+    from agent.host.systemd_units import UnitSet
 
 Values = Mapping[str, "str | ReadError"]
 """Concrete key -> raw value (or why it could not be read). Empty when nothing matched."""
@@ -94,6 +95,10 @@ class SnapshotRequest:
     (implies the process table, the kernel command line and the cgroups:
     :mod:`agent.host.irq`)."""
 
+    units: frozenset[str] = frozenset()
+    """systemd unit names or globs whose files (fragment and drop-ins merged) and enablement
+    are needed (:mod:`agent.host.systemd_units`)."""
+
     def __or__(self, other: SnapshotRequest) -> SnapshotRequest:
         return SnapshotRequest(
             sysctl=self.sysctl | other.sysctl,
@@ -112,6 +117,7 @@ class SnapshotRequest:
             modules=self.modules or other.modules,
             clock=self.clock or other.clock,
             irqs=self.irqs or other.irqs,
+            units=self.units | other.units,
         )
 
     def process_plan(self) -> tuple[frozenset[str], frozenset[Detail]] | None:
@@ -189,6 +195,8 @@ class Snapshot:
     """The kernel clock as ``adjtimex`` reports it; ``None`` when not asked."""
     irqs: IrqTable | None = None
     """The hardware IRQs, the isolated CPUs and irqbalance; ``None`` when not asked."""
+    units: Mapping[str, UnitSet] = field(default_factory=dict)
+    """Requested unit name or glob -> the units it selects."""
 
 
 def take(root: Path, request: SnapshotRequest, dump_cache: DumpCache | None = None,
@@ -245,6 +253,7 @@ def take(root: Path, request: SnapshotRequest, dump_cache: DumpCache | None = No
         modules=_modules(root) if request.modules else None,
         clock=_clock(root) if request.clock else None,
         irqs=_irqs(root, table, cmdline, cgroups) if request.irqs else None,
+        units=_units(root, request.units),
     )
 
 
@@ -296,3 +305,11 @@ def _irqs(root: Path, table: ProcessTable | None, cmdline: KernelCmdline | ReadE
     from agent.host.irq import read_irqs  # noqa: PLC0415 - irq checks only
 
     return read_irqs(root, table, cmdline, cgroups)
+
+
+def _units(root: Path, patterns: frozenset[str]) -> dict[str, UnitSet]:
+    if not patterns:
+        return {}
+    from agent.host.systemd_units import read_units  # noqa: PLC0415 - unit checks only
+
+    return {pattern: read_units(root, pattern) for pattern in sorted(patterns)}

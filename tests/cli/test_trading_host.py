@@ -1,5 +1,6 @@
 """The shipped ``trading-host`` policy audited: on the isolated fixture tree (the IRQs it names,
-the clock it cannot read there) and on this host (its clock as the ``adjtimex`` tool says)."""
+the clock it cannot read there, the trading units it selects) and on this host (its clock as the
+``adjtimex`` tool says)."""
 
 from __future__ import annotations
 
@@ -23,10 +24,18 @@ def test_fixture_tree() -> None:
     assert code == 1
     assert {cid: r["status"] for cid, r in results.items()} == {
         "TIME-001": "error", "TIME-002": "error", "TIME-003": "error", "TIME-004": "fail",
-        "IRQ-001": "fail"}
+        "IRQ-001": "fail", "UNIT-001": "pass", "UNIT-002": "pass", "UNIT-003": "pass",
+        "UNIT-004": "fail"}
     assert "only read on the live host" in str(results["TIME-001"]["message"])
     irqs = re.findall(r"IRQ (\d+) \(", str(results["IRQ-001"]["message"]))
     assert irqs == ["25", "26", "27"]
+    # The trading units: fixgw (vendor file, the site's drop-in) and mdfeed (in /etc); chrony,
+    # in no trading slice, is not one of them.
+    units = {row["unit"] for cid, r in results.items() if cid.startswith("UNIT-")
+             for row in r["evidence"]["items"]}  # type: ignore[index]
+    assert units == {"fixgw.service", "mdfeed.service"}
+    assert results["UNIT-004"]["message"] == (
+        "mdfeed.service: LimitMEMLOCK=64M (/etc/systemd/system/mdfeed.service:11)")
 
 
 def test_only_gateways_are_held_to_it() -> None:

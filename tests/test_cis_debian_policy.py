@@ -1,7 +1,8 @@
-"""The shipped CIS Debian policy (policies/cis-debian.yaml, which extends filesystem.yaml):
-every check passes on a host tree laid out as the CIS Debian Linux 12 Benchmark v1.1.0 asks
-and fails on one that breaks each recommendation; on this host, its sysctl and file verdicts
-agree with what ``sysctl -n`` and ``stat`` (procps, coreutils) report.
+"""The shipped CIS Debian policies (policies/cis-debian.yaml, which extends filesystem.yaml, and
+cis-debian-services.yaml): every check passes on a host tree laid out as the CIS Debian Linux
+12 Benchmark v1.1.0 asks and fails on one that breaks each recommendation; on this host the
+sysctl and file verdicts agree with ``sysctl -n`` and ``stat`` (procps, coreutils), and the
+service verdicts with ``systemctl --root=DIR is-enabled`` on the same trees.
 
 The values written here come from the benchmark's text, not from the policy's specs, so a
 wrong value in a spec shows up as a check that does not pass on the compliant tree.
@@ -334,3 +335,78 @@ def test_live_file_verdicts_agree_with_stat(live: dict[str, dict[str, Any]]) -> 
         assert result["status"] == ("pass" if ok else "fail"), (cid, read.stdout)
         judged += 1
     assert judged >= 5
+
+
+# The services policy: units as Debian 12's packages install them, judged by the unit kind,
+# with ``systemctl --root=DIR is-enabled`` (systemd) as the oracle.
+
+SERVICES = PROJECT / "policies" / "cis-debian-services.yaml"
+GENERATED = ("isc-dhcp-server.service", "isc-dhcp-server6.service", "slapd.service",
+             "tftpd-hpa.service", "xinetd.service")
+"""Init scripts only in Debian 12: systemd-sysv-generator makes their units at boot."""
+
+
+def service_tree(root: Path, units: list[str], how: str) -> Path:
+    """``units`` installed and enabled, disabled or masked (or generated, for init scripts)."""
+    write(root / "proc/sys/kernel/hostname", "deb12\n")
+    for unit in units:
+        target = "sockets.target" if unit.endswith(".socket") else "multi-user.target"
+        body = f"[Unit]\nDescription={unit}\n[Install]\nWantedBy={target}\n"
+        if unit.endswith(".service"):
+            body = body.replace("[Install]", "[Service]\nExecStart=/usr/sbin/true\n[Install]")
+        if unit in GENERATED:
+            if how == "disabled":
+                continue  # what is read of an init script's unit cannot say: purged here
+            write(root / "run/systemd/generator.late" / unit, body.replace(
+                f"[Install]\nWantedBy={target}\n", ""))
+        else:
+            write(root / "usr/lib/systemd/system" / unit, body)
+        if how == "enabled" and unit not in GENERATED:
+            wants = root / "etc/systemd/system" / f"{target}.wants"
+            wants.mkdir(parents=True, exist_ok=True)
+            (wants / unit).symlink_to(f"/usr/lib/systemd/system/{unit}")
+        elif how == "masked":
+            (root / "etc/systemd/system").mkdir(parents=True, exist_ok=True)
+            (root / "etc/systemd/system" / unit).symlink_to("/dev/null")
+    return root
+
+
+def service_audit(root: Path) -> dict[str, dict[str, Any]]:
+    done = run_cli("audit", "--root", str(root), "--policy", str(SERVICES), *LABEL,
+                   "--format", "json")
+    assert done.returncode in (0, 1), done.stderr
+    return {r["id"]: r for r in json.loads(done.stdout)["results"]}
+
+
+def is_enabled(root: Path, unit: str) -> str:
+    done = subprocess.run([need_tool("systemctl"), f"--root={root}", "is-enabled", unit],
+                          capture_output=True, text=True, timeout=60, check=False)
+    return done.stdout.strip() or ("not-found" if "No such file" in done.stderr
+                                   else done.stderr.strip())
+
+
+@pytest.fixture(scope="module")
+def units() -> list[str]:
+    done = run_cli("audit", "--policy", str(SERVICES), *LABEL, "--format", "json")
+    found = [r["spec"]["unit"] for r in json.loads(done.stdout)["results"]]
+    assert len(found) == len(set(found)) == 28
+    return found
+
+
+@pytest.mark.parametrize("how", ["absent", "disabled", "masked"])
+def test_services_that_are_not_enabled_pass(units: list[str], how: str, tmp_path: Path) -> None:
+    root = service_tree(tmp_path, [] if how == "absent" else units, how)
+    results = service_audit(root)
+    assert {r["status"] for r in results.values()} == {"pass"}
+    oracle = {u: is_enabled(root, u) for u in units if u not in GENERATED}
+    assert set(oracle.values()) == {{"absent": "not-found"}.get(how, how)}
+
+
+def test_enabled_services_fail_as_systemctl_says(units: list[str], tmp_path: Path) -> None:
+    root = service_tree(tmp_path, units, "enabled")
+    results = service_audit(root)
+    for result in results.values():
+        unit = result["spec"]["unit"]
+        word = is_enabled(root, unit)
+        assert word == ("generated" if unit in GENERATED else "enabled"), unit
+        assert (result["status"], result["message"]) == ("fail", f"{unit}: {word}"), unit

@@ -1,5 +1,6 @@
-"""``unit``: systemd unit settings as the unit files and drop-ins give them, and whether a unit is
-enabled, disabled, masked or absent as ``systemctl is-enabled`` says.
+"""``unit``: systemd unit settings as the unit files and drop-ins give them, a service's exposure
+level as ``systemd-analyze security`` scores it, and whether a unit is enabled, disabled, masked
+or absent as ``systemctl is-enabled`` says.
 
 Passes::
 
@@ -14,9 +15,10 @@ Passes::
             CPUAffinity: {within: isolated}
             Restart: {set: true}
             LimitMEMLOCK: infinity
+        exposure: {max: 2.5}
       # host: isolcpus=2-5; /etc/systemd/system/fixgw.service Slice=trading.slice,
       # NoNewPrivileges=yes, Restart=on-failure, LimitMEMLOCK=infinity, and its drop-in
-      # fixgw.service.d/pin.conf CPUAffinity=2 3
+      # fixgw.service.d/pin.conf CPUAffinity=2 3 with the sandboxing of hostguard.service (2.3)
 
 Fails::
 
@@ -30,6 +32,7 @@ the last assignment of a key wins, an empty one resets it, and a CPU list (``CPU
 ``AllowedCPUs=``) is the union of its assignments since the last reset. What the service
 manager derives at run time (an implied ``NoNewPrivileges=`` under ``SystemCallFilter=``,
 defaults) is not guessed: a key that is not set fails every expectation but ``set: false``.
+The exposure is :func:`agent.checks.unit_exposure.exposure` of the same merged files.
 Enablement is decided from the files and links (:mod:`agent.host.enablement`).
 """
 
@@ -43,6 +46,7 @@ from typing import Any, ClassVar
 from agent.checks.base import CheckKind, SpecError, SpecProblem
 from agent.checks.compare import CONDITION_PROPERTIES, OPS, Condition, parse_condition
 from agent.checks.rows import outcome_of
+from agent.checks.unit_exposure import ExposureError, exposure
 from agent.checks.units import unit_glob
 from agent.core.record import record
 from agent.core.schema_errors import suggest
@@ -135,8 +139,15 @@ class UnitSpec:
     properties: tuple[Expectation, ...]
     state: tuple[str, ...]
     """Allowed ``is-enabled`` words (``absent`` for none); empty: not judged."""
+    exposure: float | None
+    """The highest exposure score allowed; None: not judged."""
     missing: str
     """Verdict when no unit is there to judge settings of: ``fail`` or ``not_applicable``."""
+
+    @property
+    def settings(self) -> bool:
+        """Whether the unit's settings are judged (properties or exposure)."""
+        return bool(self.properties) or self.exposure is not None
 
     @property
     def isolated(self) -> bool:
@@ -148,8 +159,9 @@ class UnitKind(CheckKind[UnitSpec]):
 
     name = "unit"
     summary = ("systemd unit settings as the unit files and drop-ins merge them (booleans, "
-               "Limit* values, CPU lists within the isolated CPUs), and whether a unit is "
-               "enabled, disabled, masked or absent (systemctl is-enabled).")
+               "Limit* values, CPU lists within the isolated CPUs), a service's exposure "
+               "level (systemd-analyze security), and whether a unit is enabled, disabled, "
+               "masked or absent (systemctl is-enabled).")
     spec_schema: ClassVar[Mapping[str, Any]] = {
         "type": "object",
         "description": summary,
@@ -177,6 +189,14 @@ class UnitKind(CheckKind[UnitSpec]):
                                          "uniqueItems": True}],
                       "description": "Allowed enablement, as systemctl is-enabled prints it "
                                      "('absent': no unit file); a list allows any of them."},
+            "exposure": {
+                "type": "object", "required": ["max"], "additionalProperties": False,
+                "description": "The overall exposure level systemd-analyze security "
+                               "--offline=yes gives the service (0.0 safest to 10.0).",
+                "properties": {"max": {"type": "number", "minimum": 0, "maximum": 10,
+                                       "examples": [2.5],
+                                       "description": "The highest exposure allowed."}},
+            },
             "missing": {"enum": ["fail", "not_applicable"], "default": "fail",
                         "description": "Verdict when no unit is there whose settings to judge "
                                        "(default: fail)."},
@@ -212,18 +232,25 @@ class UnitKind(CheckKind[UnitSpec]):
                 problems.append(SpecProblem(at, f"unknown state {word!r}"
                                             f"{suggest(word, list(STATE_WORDS))}; one of "
                                             f"{', '.join(STATE_WORDS)}"))
-        if not expectations and not states:
-            problems.append(SpecProblem((), "a unit check expects nothing: give properties or "
-                                        "state"))
-        if "absent" in states and expectations:
+        limit = raw.get("exposure", {}).get("max") if "exposure" in raw else None
+        settings = bool(expectations) or limit is not None
+        if limit is not None and kind not in (None, "service"):
+            problems.append(SpecProblem(("exposure",), f"exposure is assessed for services, "
+                                        f"not a .{kind} unit"))
+        if not settings and not states:
+            problems.append(SpecProblem((), "a unit check expects nothing: give properties, "
+                                        "exposure or state"))
+        if "absent" in states and settings:
             problems.append(SpecProblem(("state",), "'absent' allows no unit, whose "
-                                        "properties cannot hold"))
-        if raw.get("missing") == "not_applicable" and not expectations:
-            problems.append(SpecProblem(("missing",), "'missing' is for properties; a state "
-                                        "check judges an absent unit by 'state'"))
+                                        "settings cannot hold"))
+        if raw.get("missing") == "not_applicable" and not settings:
+            problems.append(SpecProblem(("missing",), "'missing' is for properties and "
+                                        "exposure; a state check judges an absent unit by "
+                                        "'state'"))
         if problems:
             raise SpecError(problems)
         return UnitSpec(unit, slice_glob, tuple(expectations), states,
+                        float(limit) if limit is not None else None,
                         str(raw.get("missing", "fail")))
 
     def request(self, spec: UnitSpec) -> SnapshotRequest:
@@ -245,18 +272,20 @@ class UnitKind(CheckKind[UnitSpec]):
         rows: list[dict[str, Any]] = []
         skipped: list[str] = []
         units = [u for u in found.units if _selected(spec, u)]
+        selected = {u.name for u in units}
         for reading in units:
-            rows += _judge(spec, reading, isolated, skipped)
+            rows += _judge(spec, reading, isolated, skipped,
+                           alias_of_selected=_alias_of(reading) in selected)
         if not units:
             finding = f"no unit matches {spec.unit}" + (
                 f" with Slice= {spec.slice}" if spec.slice else "")
-            if spec.state and not spec.properties:
+            if spec.state and not spec.settings:
                 verdict = "pass" if "absent" in spec.state else "fail"
                 rows.append(_row(spec.unit, "state", verdict, finding))
             elif spec.missing == "not_applicable":
                 skipped.append(finding)
             else:
-                rows.append(_row(spec.unit, "properties", "fail", finding))
+                rows.append(_row(spec.unit, "settings", "fail", finding))
         if not rows:
             actual = "; ".join(skipped)
             return Outcome(Status.NOT_APPLICABLE, actual, Evidence(expected, actual))
@@ -350,16 +379,26 @@ def _row(unit: str, expectation: str, verdict: str, finding: str) -> dict[str, A
 
 
 def _last(files: UnitFiles, section: str, key: str) -> Assignment | None:
+    """The assignment that gives ``key`` its value (an empty one systemd skips is none)."""
+    value = files.last(section, key)
     return next((a for a in reversed(files.assignments) if a.section == section
-                 and a.key == key), None)
+                 and a.key == key and a.value == value), None)
 
 
 def _where(assignment: Assignment) -> str:
     return f"{assignment.path}:{assignment.line}"
 
 
+def _alias_of(reading: UnitReading) -> str | None:
+    """The unit's id when ``reading`` selected it by an alias, else None."""
+    files = reading.files
+    if isinstance(files, UnitFiles) and files.names and files.names[0] != reading.name:
+        return files.names[0]
+    return None
+
+
 def _judge(spec: UnitSpec, reading: UnitReading, isolated: frozenset[int] | ReadError | None,
-           skipped: list[str]) -> list[dict[str, Any]]:
+           skipped: list[str], *, alias_of_selected: bool) -> list[dict[str, Any]]:
     name = reading.name
     rows: list[dict[str, Any]] = []
     if spec.state:
@@ -369,22 +408,40 @@ def _judge(spec: UnitSpec, reading: UnitReading, isolated: frozenset[int] | Read
             word = "absent" if reading.state == "not-found" else reading.state
             rows.append(_row(name, "state", "pass" if word in spec.state else "fail",
                              f"{name}: {word}"))
-    if not spec.properties:
-        return rows
+    if not spec.settings or alias_of_selected:
+        return rows  # an alias's settings are its unit's, judged under the unit's own name
     files = reading.files
     if isinstance(files, ReadError):
-        return [*rows, _row(name, "properties", "error", f"{name}: {files.reason}")]
+        return [*rows, _row(name, "settings", "error", f"{name}: {files.reason}")]
     if files.masked or files.fragment is None:
         what = "masked" if files.masked else "not found"
         finding = f"{name}: {what}"
         if spec.missing == "not_applicable":
             skipped.append(finding)
         else:
-            rows.append(_row(name, "properties", "fail", finding))
+            rows.append(_row(name, "settings", "fail", finding))
         return rows
     for expectation in spec.properties:
         rows.append(_property(name, files, expectation, isolated))
+    if spec.exposure is not None:
+        rows.append(_exposure(name, files, spec.exposure))
     return rows
+
+
+def _exposure(name: str, files: UnitFiles, limit: float) -> dict[str, Any]:
+    row = _row(name, f"exposure <= {limit}", "error", "")
+    try:
+        found = exposure(files)
+    except ExposureError as exc:
+        row["finding"] = f"{name}: no exposure score: {exc}"
+        return row
+    worst = sorted((r for r in found.rows if r.exposure), key=lambda r: -(r.exposure or 0))
+    row.update(value=found.score, level=found.level,
+               worst=[f"{r.name} {r.exposure}" for r in worst[:5]])
+    row["verdict"] = "pass" if found.score <= limit else "fail"
+    above = f" > {limit}; most: {', '.join(row['worst'][:3])}" if row["verdict"] == "fail" else ""
+    row["finding"] = f"{name}: exposure {found.score:.1f} {found.level}{above}"
+    return row
 
 
 def _property(name: str, files: UnitFiles, rule: Expectation,
@@ -394,12 +451,11 @@ def _property(name: str, files: UnitFiles, rule: Expectation,
     last = _last(files, rule.section, rule.key)
     if last is not None:
         row["file"] = _where(last)
-    if not values:
+    if not values or last is None or not last.value:
         row["verdict"] = "pass" if rule.test == "set" and not rule.value else "fail"
         shown = "reset to the default" if last is not None else "not set"
         row["finding"] = f"{name}: {rule.key} {shown}" + (f" ({_where(last)})" if last else "")
         return row
-    assert last is not None
     value = last.value
     verdict: bool | str
     if rule.test == "set":
@@ -463,6 +519,8 @@ def _describe(spec: UnitSpec) -> str:
     if spec.state:
         parts.append("state " + " or ".join(spec.state))
     parts += [rule.describe() for rule in spec.properties]
+    if spec.exposure is not None:
+        parts.append(f"exposure <= {spec.exposure}")
     if spec.missing == "not_applicable":
         parts.append("if present")
     return ": ".join(parts[:1]) + (": " + ", ".join(parts[1:]) if parts[1:] else "")

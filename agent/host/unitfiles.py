@@ -7,12 +7,14 @@ search path is an alias (``/etc/systemd/system/sshd.service -> /lib/systemd/syst
 and the unit is read from the target's fragment; a link out of it "links" a unit file from
 elsewhere and keeps its own path; a link to ``/dev/null`` or an empty file masks the unit. An
 instance (``md@a.service``) without a file of its own is read from its template
-(``md@.service``); specifiers such as ``%i`` are left unexpanded in the values.
+(``md@.service``); specifiers such as ``%i`` are left unexpanded in the values
+(:func:`expand_specifiers` expands those that depend on the unit's name alone).
 
 Drop-ins are found as ``src/shared/dropin.c`` finds them: ``NAME.d/*.conf`` for the unit's name
 and its aliases in every directory of the search path, then for an instance its template's,
-then the dash prefixes (``foo-.service.d`` for ``foo-bar.service``), and last the unit type's
-(``service.d``). Of several drop-ins with one file name the first found wins and masks the
+then the dash prefixes (``foo-.service.d`` for ``foo-bar.service``; ``foo-@i.service.d``,
+``foo-@.service.d`` and ``foo-.service.d`` for ``foo-bar@i.service``), and last the unit
+type's (``service.d``). Of several drop-ins with one file name the first found wins and masks the
 others; the winners apply sorted by file name, whatever their directory.
 
 Files are parsed as ``src/shared/conf-parser.c`` parses them: ``#`` and ``;`` start comment
@@ -76,6 +78,42 @@ _WHITESPACE = " \t\n\r"
 _EOL = re.compile("\r\n|\r|\n|\0")
 """``read_line``'s line ends."""
 
+EMPTY_IGNORED = frozenset({
+    "AllowIsolate", "BlockIOAccounting", "BusName", "CPUAccounting",
+    "CPUSchedulingPriority", "CPUSchedulingResetOnFork", "CacheDirectoryMode",
+    "CollectMode", "ConfigurationDirectoryMode", "DefaultDependencies", "DevicePolicy",
+    "ExitType", "FailureAction", "FileDescriptorStoreMax", "FinalKillSignal",
+    "GuessMainPID", "IOAccounting", "IPAccounting", "IgnoreOnIsolate", "IgnoreSIGPIPE",
+    "JobRunningTimeoutSec", "JobTimeoutAction", "JobTimeoutSec", "KeyringMode",
+    "KillSignal", "LimitAS", "LimitCORE", "LimitCPU", "LimitDATA", "LimitFSIZE",
+    "LimitLOCKS", "LimitMEMLOCK", "LimitMSGQUEUE", "LimitNICE", "LimitNOFILE", "LimitNPROC",
+    "LimitRSS", "LimitRTPRIO", "LimitRTTIME", "LimitSIGPENDING", "LimitSTACK",
+    "LockPersonality", "LogLevelMax", "LogRateLimitBurst", "LogRateLimitIntervalSec",
+    "LogsDirectoryMode", "ManagedOOMPreference", "MemoryAccounting",
+    "MemoryDenyWriteExecute", "NoNewPrivileges", "NonBlocking", "NotifyAccess", "OOMPolicy",
+    "OnFailureIsolate", "OnFailureJobMode", "OnSuccessJobMode", "PermissionsStartOnly",
+    "PrivateDevices", "PrivateIPC", "PrivateMounts", "PrivateNetwork", "PrivateTmp",
+    "PrivateUsers", "ProcSubset", "ProtectClock", "ProtectControlGroups", "ProtectHome",
+    "ProtectHostname", "ProtectKernelLogs", "ProtectKernelModules", "ProtectKernelTunables",
+    "ProtectProc", "ProtectSystem", "RefuseManualStart", "RefuseManualStop",
+    "RemainAfterExit", "RemoveIPC", "Restart", "RestartKillSignal", "RestartSec",
+    "RestrictRealtime", "RestrictSUIDSGID", "RootDirectoryStartOnly",
+    "RuntimeDirectoryMode", "RuntimeDirectoryPreserve", "RuntimeMaxSec",
+    "RuntimeRandomizedExtraSec", "SendSIGHUP", "SendSIGKILL", "Slice", "StandardError",
+    "StandardInput", "StandardOutput", "StartLimitAction", "StartLimitBurst",
+    "StartLimitInterval", "StartLimitIntervalSec", "StateDirectoryMode", "StopWhenUnneeded",
+    "SuccessAction", "SyslogFacility", "SyslogLevel", "SyslogLevelPrefix", "TTYReset",
+    "TTYVHangup", "TTYVTDisallocate", "TasksAccounting", "TimeoutCleanSec", "TimeoutSec",
+    "TimeoutStartFailureMode", "TimeoutStartSec", "TimeoutStopFailureMode",
+    "TimeoutStopSec", "TimerSlackNSec", "Type", "UMask", "UtmpMode", "WatchdogSec",
+    "WatchdogSignal",
+})
+"""Keys of ``[Unit]`` and ``[Service]`` (and the exec, kill and resource-control settings other
+unit types share) whose parser refuses an empty value ("Failed to parse ..., ignoring") instead
+of resetting: ``NoNewPrivileges=`` after ``NoNewPrivileges=yes`` leaves it yes. Probed from
+systemd 252 (``systemd --dump-configuration-items``, each key assigned empty and loaded by
+``systemd-analyze verify``); tests/host/test_unitfiles_empty.py probes again."""
+
 
 class UnitFileError(Exception):
     """A unit file systemd would refuse, or one that could not be read."""
@@ -133,24 +171,62 @@ class UnitFiles:
 
     def values(self, section: str, key: str) -> list[str]:
         """The values of ``key`` in order, an empty assignment clearing those before it (as
-        systemd treats list settings such as ``ExecStart=`` or ``CapabilityBoundingSet=``)."""
+        systemd treats list settings such as ``ExecStart=`` or ``CapabilityBoundingSet=``),
+        except for the keys of :data:`EMPTY_IGNORED`, where systemd skips it."""
         found: list[str] = []
         for assignment in self.assignments:
             if assignment.section == section and assignment.key == key:
                 if assignment.value:
                     found.append(assignment.value)
-                else:
+                elif key not in EMPTY_IGNORED:
                     found.clear()
         return found
 
     def last(self, section: str, key: str) -> str | None:
         """The effective value of a single-valued setting: the last assignment's (``""``
-        when that one is empty, which resets it to systemd's default); ``None`` if unset."""
+        when that one is empty, which resets it to systemd's default; for the keys of
+        :data:`EMPTY_IGNORED` an empty one is skipped); ``None`` if unset."""
         value: str | None = None
         for assignment in self.assignments:
-            if assignment.section == section and assignment.key == key:
+            if assignment.section == section and assignment.key == key and (
+                    assignment.value or key not in EMPTY_IGNORED):
                 value = assignment.value
         return value
+
+
+def _unescape(text: str) -> str:
+    """``unit_name_unescape``: ``-`` is ``/``, ``\\xNN`` the byte NN."""
+    out = bytearray()
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char == "-":
+            out += b"/"
+        elif char == "\\" and text[i + 1:i + 2] == "x" and len(text) >= i + 4:
+            try:
+                out.append(int(text[i + 2:i + 4], 16))
+                i += 4
+                continue
+            except ValueError:
+                out += char.encode()
+        else:
+            out += char.encode()
+        i += 1
+    return out.decode("utf-8", "replace")
+
+
+def expand_specifiers(unit_id: str, value: str) -> str:
+    """``value`` with the specifiers that depend on the unit's name alone expanded as
+    ``unit_full_printf`` expands them (``%n %N %p %P %i %I %j %J %f %%``); the others (host
+    name, machine id, user ...) are left as written."""
+    prefix, instance, _ = _split(unit_id)
+    stem = unit_id.rpartition(".")[0]
+    last = prefix.rpartition("-")[2]
+    escaped = {"n": unit_id, "N": stem, "p": prefix, "P": _unescape(prefix),
+               "i": instance or "", "I": _unescape(instance or ""), "j": last,
+               "J": _unescape(last), "%": "%"}
+    escaped["f"] = "/" + (_unescape(instance) if instance else _unescape(prefix)).lstrip("/")
+    return re.sub(r"%(.)", lambda m: escaped.get(m.group(1), m.group(0)), value)
 
 
 def unit_name_valid(name: str) -> bool:
@@ -387,7 +463,9 @@ def _find_dirs(names_map: _NameMap, base: str, directory: str, name: str,
             break
         prefix = prefix[:dash]  # a trailing dash: chop it off, once
         chopped = True
-    built = f"{prefix}@{instance}.{suffix}" if instance is not None else f"{prefix}.{suffix}"
+    # Only an instance keeps its instance: a template's prefix is a plain name, so the
+    # template foo-bar@.service reaches foo-.service.d, as systemd's recursion does.
+    built = f"{prefix}@{instance}.{suffix}" if kind == "instance" else f"{prefix}.{suffix}"
     _find_dirs(names_map, base, directory, built, dirs)
 
 

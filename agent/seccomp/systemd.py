@@ -360,21 +360,75 @@ def address_family_filter(lines: Iterable[str], source: str = "<systemd>") -> Pr
     the families it lists. Only the native ABI is described (systemd skips i386 altogether).
     """
     parser = _parse(lines, source)
-    if parser.families is None or (not parser.families_allow and not parser.families):
+    if not parser.families_allow and not parser.families:
         return None
+    families = parser.families or set()
     refused: list[tuple[ArgCondition, ...]] = []
     if not parser.families_allow:
-        refused = [(ArgCondition(0, "eq", f),) for f in sorted(parser.families)]
-    elif not parser.families:
+        refused = [(ArgCondition(0, "eq", f),) for f in sorted(families)]
+    elif not families:
         refused = [()]
     else:
-        first, last = min(parser.families), max(parser.families)
+        first, last = min(families), max(families)
         refused = [(ArgCondition(0, "lt", first),), (ArgCondition(0, "gt", last),)]
         refused += [(ArgCondition(0, "eq", f),) for f in range(1, last)
-                    if f not in parser.families and f >= first]
+                    if f not in families and f >= first]
     return Profile(name="restrict-address-families", default_action=ALLOW,
                    deny=tuple(Rule(("socket",), EAFNOSUPPORT, args, ("socket",))
                               for args in refused))
+
+
+@record
+class FilterSettings:
+    """What a unit's ``SystemCallFilter=`` and ``RestrictAddressFamilies=`` lines leave in
+    systemd's execution context (what ``systemd-analyze security`` judges)."""
+
+    allow_list: bool
+    """``SystemCallFilter=`` is an allow-list (its first assignment had no ``~``)."""
+    syscalls: frozenset[str] | None
+    """Native syscalls the list holds (an allow-list's ``~name:errno`` exceptions left out);
+    None when no filter is set."""
+    held_elsewhere: frozenset[str]
+    """Syscalls of other architectures only the list holds: systemd keeps them, so a
+    deny-list of nothing but those still counts as a filter."""
+    families_allow: bool
+    """``RestrictAddressFamilies=`` is an allow-list (or ``none``)."""
+    families: frozenset[int] | None
+    """Address family numbers it lists; None when it is not set (``none`` is an empty
+    allow-list)."""
+    architectures: frozenset[str]
+    """``SystemCallArchitectures=``'s names systemd knows (``native``, ``x86-64`` ...),
+    gathered over its assignments as systemd does (an empty one clears them)."""
+
+
+def _elsewhere(entry: str) -> list[str]:
+    """The names of ``entry`` (a group expanded) that are syscalls of other architectures
+    only."""
+    try:
+        names = syscalls.expand([entry]) if syscalls.is_group(entry) else (entry,)
+    except syscalls.UnknownGroup:
+        return []  # members() reports it
+    return [n for n in names if syscalls.lookup(n).status is syscalls.Status.ABSENT]
+
+
+def filter_settings(lines: Sequence[str], source: str = "<systemd>") -> FilterSettings:
+    """The :class:`FilterSettings` of ``Key=value`` lines, parsed as by :func:`parse_systemd`
+    (which raises :class:`FormatError` for an unknown ``@group`` or a bad errno)."""
+    parser = _parse(lines, source)
+    table = parser.table
+    names = None if table is None else frozenset(
+        name for name, err in table.items() if not parser.allow_list or err is None)
+    families = (None if parser.families is None and not parser.families_allow
+                else frozenset(parser.families or ()))
+    arches: set[str] = set()
+    for raw in lines:
+        key, _, value = raw.partition("=")
+        if key.strip() == "SystemCallArchitectures":
+            words = value.split()
+            arches = arches | {w for w in words if w == "native" or w in _SYSTEMD_ARCH} \
+                if words else set()
+    return FilterSettings(parser.allow_list, names, frozenset(parser.elsewhere),
+                          parser.families_allow, families, frozenset(arches))
 
 
 def _parse(lines: Iterable[str], source: str) -> _SystemdParser:
@@ -398,6 +452,9 @@ class _SystemdParser:
         self.notes: list[str] = []
         self.table: dict[str, int | None] | None = None
         """Name -> errno (None: the list's own meaning), as systemd's hashmap."""
+        self.elsewhere: set[str] = set()
+        """Syscalls of other architectures only that systemd's hashmap holds besides (it
+        keeps their pseudo-numbers); they filter nothing here but make the list non-empty."""
         self.allow_list = False
         self.errno: int | None = None
         """SystemCallErrorNumber=; None: kill."""
@@ -406,7 +463,8 @@ class _SystemdParser:
         self.log: dict[str, None] | None = None
         self.log_invert = False
         self.families: set[int] | None = None
-        """RestrictAddressFamilies='s set (None: never assigned, or reset)."""
+        """RestrictAddressFamilies='s set (None: never assigned, reset, or ``none``, which
+        leaves an allow-list of nothing that the next assignment replaces, as systemd)."""
         self.families_allow = False
 
     def setting(self, key: str, value: str, where: Location) -> None:
@@ -428,6 +486,7 @@ class _SystemdParser:
     def filter(self, value: str, where: Location) -> None:
         if not value:  # an empty assignment resets
             self.table, self.allow_list = None, False
+            self.elsewhere = set()
             return
         invert = value.startswith("~")
         if self.table is None:  # the first assignment decides allow-list or deny-list
@@ -435,6 +494,7 @@ class _SystemdParser:
             self.allow_list = not invert
             if self.allow_list:
                 self.table.update(dict.fromkeys(self.members("@default", where)))
+                self.elsewhere = set(_elsewhere("@default"))
         for word in value.removeprefix("~").split():
             entry, colon, suffix = word.partition(":")
             err: int | None = None
@@ -444,11 +504,17 @@ class _SystemdParser:
                                       f"number (systemd ignores {word!r})")
                     continue
                 err = _KILL if suffix == "kill" else _errno_value(suffix, where, 0)
+            keep = (not invert) == self.allow_list or (invert and err is not None)
             for member in self.members(entry, where):
-                if (not invert) == self.allow_list or (invert and err is not None):
+                if keep:
                     self.table[member] = err
                 else:
                     self.table.pop(member, None)
+            for member in _elsewhere(entry):
+                if keep:
+                    self.elsewhere.add(member)
+                else:
+                    self.elsewhere.discard(member)
 
     def syscall_log(self, value: str, where: Location) -> None:
         if not value:
@@ -471,8 +537,8 @@ class _SystemdParser:
         if not value:
             self.families, self.families_allow = None, False
             return
-        if value == "none":
-            self.families, self.families_allow = set(), True
+        if value == "none":  # no set, yet an allow-list: the next assignment starts afresh
+            self.families, self.families_allow = None, True
             return
         invert = value.startswith("~")
         if self.families is None:

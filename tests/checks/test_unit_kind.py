@@ -25,6 +25,8 @@ from agent.host.snapshot import SnapshotRequest, take
 from agent.host.systemd_units import read_unit, read_units
 from agent.host.unitfiles import UnitFiles, unit_names
 from agent.result import Status
+from tests.checks.test_unit_exposure import systemd_scores
+from tests.host.test_unitfiles_empty import verify_dump
 from tests.support import PROJECT, need, need_tool
 
 KIND = UnitKind()
@@ -75,7 +77,7 @@ Restart=on-failure
 WantedBy=multi-user.target
 """)
     put(tmp_path, f"{ETC}/fixgw.service.d/10-hardening.conf",
-        "[Service]\nNoNewPrivileges=on\nLimitMEMLOCK=infinity:infinity\n")
+        "[Service]\nNoNewPrivileges=on\nLimitMEMLOCK=infinity:infinity\nRestart=\n")
     put(tmp_path, f"{ETC}/fixgw.service.d/20-pin.conf", "[Service]\nCPUAffinity=3 4\n")
     link(tmp_path, f"{ETC}/multi-user.target.wants/fixgw.service", f"/{VENDOR}/fixgw.service")
     put(tmp_path, f"{VENDOR}/mdfeed.service",
@@ -90,7 +92,8 @@ CPUAffinity=
 CPUAffinity=4,5
 CPUAffinity=1
 LimitMEMLOCK=infinity
-Restart=
+Nice=-5
+Nice=
 """)
     put(tmp_path, f"{VENDOR}/risk.service", "[Service]\nExecStart=/opt/risk\n")
     link(tmp_path, f"{ETC}/rpcbind.service", "/dev/null")
@@ -128,16 +131,19 @@ def test_registered_and_request() -> None:
                                                                "value": 1}}}},
          [(("properties", "Service", "Nice"), "an expectation holds one of 'set', "
            "'op'/'value' or 'within'")]),
-        ({"unit": "fixgw"}, [((), "a unit check expects nothing: give properties or state")]),
+        ({"unit": "fixgw"}, [((), "a unit check expects nothing: give properties, exposure or "
+                               "state")]),
         ({"unit": "fixgw", "state": "absent", "properties": {"Service": {"Nice": 0}}},
-         [(("state",), "'absent' allows no unit, whose properties cannot hold")]),
+         [(("state",), "'absent' allows no unit, whose settings cannot hold")]),
+        ({"unit": "rpcbind.socket", "exposure": {"max": 2}},
+         [(("exposure",), "exposure is assessed for services, not a .socket unit")]),
         ({"unit": "fix[gw", "state": "enabled"},
          [(("unit",), "invalid unit glob 'fix[gw': '[' at position 4 is never closed")]),
         ({**TRADING, "slice": "trading]", "state": "enabled"},
          [(("slice",), "invalid slice glob 'trading]': ']' at position 8 closes no '['")]),
         ({"unit": "fixgw", "state": "enabled", "missing": "not_applicable"},
-         [(("missing",), "'missing' is for properties; a state check judges an absent unit "
-           "by 'state'")]),
+         [(("missing",), "'missing' is for properties and exposure; a state check judges an "
+           "absent unit by 'state'")]),
         ({"unit": "fixgw", "properties": {"Service": {"Nice": {"op": "ge", "value": "x"}}}},
          [(("properties", "Service", "Nice", "value"), "op 'ge' needs an integer value")]),
     ],
@@ -170,21 +176,24 @@ def test_trading_units_pass_through_their_drop_ins(gateway: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("expectation", "verdict", "finding"),
-    [
-        ({"set": True}, "fail", f"mdfeed.service: Restart reset to the default (/{ETC}/"
-         "mdfeed.service:9)"),
-        ({"set": False}, "pass", f"mdfeed.service: Restart reset to the default (/{ETC}/"
-         "mdfeed.service:9)"),
-        ("on-failure", "fail", f"mdfeed.service: Restart reset to the default (/{ETC}/"
-         "mdfeed.service:9)"),
-    ],
-)
-def test_an_empty_assignment_resets(gateway: Path, expectation: Any, verdict: str,
-                                    finding: str) -> None:
-    _, _, rows = judge({"unit": "mdfeed", "properties": {"Service": {"Restart": expectation}}},
+    ("expectation", "verdict"), [({"set": True}, "fail"), ({"set": False}, "pass"), (0, "fail")])
+def test_an_empty_assignment_resets(gateway: Path, expectation: Any, verdict: str) -> None:
+    _, _, rows = judge({"unit": "mdfeed", "properties": {"Service": {"Nice": expectation}}},
                        gateway)
-    assert [(r["verdict"], r["finding"]) for r in rows] == [(verdict, finding)]
+    assert [(r["verdict"], r["finding"]) for r in rows] == [
+        (verdict, f"mdfeed.service: Nice reset to the default (/{ETC}/mdfeed.service:10)")]
+
+
+def test_an_empty_assignment_systemd_ignores(gateway: Path) -> None:
+    # Restart= in fixgw's drop-in: "Failed to parse service restart specifier, ignoring".
+    _, _, rows = judge({"unit": "fixgw", "properties": {"Service": {"Restart": "on-failure"}}},
+                       gateway)
+    assert [(r["verdict"], r["finding"]) for r in rows] == [
+        ("pass", f"fixgw.service: Restart=on-failure (/{VENDOR}/fixgw.service:10)")]
+    _, _, rows = judge({"unit": "mdfeed", "properties": {"Service": {"Restart": {"set": True}}}},
+                       gateway)
+    assert [(r["verdict"], r["finding"]) for r in rows] == [
+        ("fail", "mdfeed.service: Restart not set")]
 
 
 @pytest.mark.parametrize(
@@ -217,6 +226,23 @@ def test_limits_in_sizes_and_booleans_in_any_spelling(tmp_path: Path) -> None:
         "NoNewPrivileges": True}}}, tmp_path)
     assert [r["verdict"] for r in rows] == ["pass", "pass", "pass", "error"]
     assert rows[3]["finding"].endswith(": 'maybe' is not a boolean")
+
+
+def test_an_alias_is_judged_once(gateway: Path) -> None:
+    put(gateway, f"{VENDOR}/fixgw.service", (gateway / VENDOR / "fixgw.service").read_text(
+        encoding="utf-8") + "Alias=orders.service\n")
+    link(gateway, f"{ETC}/orders.service", f"/{VENDOR}/fixgw.service")
+    _, _, rows = judge({**TRADING, "state": ["enabled", "alias", "static", "disabled"],
+                        "properties": {"Service": {"NoNewPrivileges": True}}}, gateway)
+    assert [(r["unit"], r["expectation"]) for r in rows] == [
+        ("fixgw.service", "state"), ("fixgw.service", "Service.NoNewPrivileges is yes"),
+        ("mdfeed.service", "state"), ("mdfeed.service", "Service.NoNewPrivileges is yes"),
+        ("orders.service", "state")]
+    assert rows[-1]["finding"] == "orders.service: alias"
+    # Named on its own, an alias is judged: its settings are the unit's.
+    _, _, rows = judge({"unit": "orders", "properties": {"Service": {"NoNewPrivileges": True}}},
+                       gateway)
+    assert [r["verdict"] for r in rows] == ["pass"]
 
 
 def test_a_unit_that_is_not_there(gateway: Path) -> None:
@@ -406,6 +432,54 @@ def test_settings_as_systemd_analyze_cat_config_shows_them(gateway: Path) -> Non
         files = read_unit(gateway, name).files
         assert isinstance(files, UnitFiles), name
         assert [(a.section, a.key, a.value) for a in files.assignments] == theirs
+
+
+def test_settings_as_systemds_own_dump_shows_them(gateway: Path) -> None:
+    # systemd-analyze verify loads the units with this host's systemd and dumps what it made
+    # of them: the values the checks judged must be those.
+    out = verify_dump(gateway, ["fixgw.service", "mdfeed.service"])
+    blocks = dict(re.findall(r"(?ms)^\s*-> Unit (\S+):\n(.*?)(?=^\s*-> Unit |\Z)", out))
+    for name, cpus, restart, memlock in (("fixgw.service", "2-4", "on-failure", "infinity"),
+                                         ("mdfeed.service", "1,4-5", "no", "infinity")):
+        dump = dict(re.findall(r"(?m)^\t\t(\w+): (.*)$", blocks[name]))
+        assert dump["CPUAffinity"].replace(" ", ",") == cpus
+        assert dump["Restart"] == restart
+        assert dump["LimitMEMLOCK"] == dump["LimitMEMLOCKSoft"] == str(2**64 - 1)  # infinity
+        _, _, rows = judge({"unit": name, "properties": {"Service": {
+            "CPUAffinity": {"within": cpus}, "LimitMEMLOCK": memlock}}}, gateway)
+        assert [r["verdict"] for r in rows] == ["pass", "pass"], rows
+        assert rows[0]["value"].startswith(f"{cpus} ")
+        files = read_unit(gateway, name).files
+        assert isinstance(files, UnitFiles)
+        assert (files.last("Service", "Restart") or "no") == restart
+
+
+def test_exposure_as_systemd_analyze_security_scores_it(gateway: Path) -> None:
+    put(gateway, f"{ETC}/hostguard.service", SHIPPED.read_text(encoding="utf-8"))
+    names = ["hostguard.service", "fixgw.service", "mdfeed.service"]
+    theirs = systemd_scores(gateway, names)
+    assert set(theirs) == set(names)
+    for name in names:
+        score = float(theirs[name])
+        for limit, verdict in ((score, "pass"), (round(score - 0.1, 1), "fail")):
+            status, message, rows = judge({"unit": name, "exposure": {"max": limit}}, gateway)
+            assert [(r["verdict"], r["value"]) for r in rows] == [(verdict, score)], name
+            assert message.startswith(f"{name}: exposure {theirs[name]} ") or verdict == "pass"
+    # The shipped unit is hardened; the fixture's trading units are not.
+    assert float(theirs["hostguard.service"]) < 2.5 < float(theirs["fixgw.service"])
+    status, message, _ = judge({**TRADING, "exposure": {"max": 2.5}}, gateway)
+    assert status is Status.FAIL
+    assert re.fullmatch(r"fixgw\.service: exposure \d\.\d \w+ > 2\.5; most: .*; "
+                        r"mdfeed\.service: exposure .*", message), message
+
+
+def test_exposure_of_what_is_no_service_or_not_there(gateway: Path) -> None:
+    put(gateway, f"{VENDOR}/md.socket", "[Socket]\nListenStream=9000\n")
+    status, message, _ = judge({"unit": "md.*", "exposure": {"max": 5}}, gateway)
+    assert (status, message) == (Status.ERROR, "cannot evaluate: md.socket: no exposure score: "
+                                 "md.socket is not a service unit")
+    assert judge({"unit": "rpcbind", "exposure": {"max": 5}}, gateway)[:2] == (
+        Status.FAIL, "rpcbind.service: masked")
 
 
 def test_the_shipped_unit_under_etc(tmp_path: Path) -> None:

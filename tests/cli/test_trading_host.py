@@ -25,7 +25,7 @@ def test_fixture_tree() -> None:
     assert {cid: r["status"] for cid, r in results.items()} == {
         "TIME-001": "error", "TIME-002": "error", "TIME-003": "error", "TIME-004": "fail",
         "IRQ-001": "fail", "UNIT-001": "pass", "UNIT-002": "pass", "UNIT-003": "pass",
-        "UNIT-004": "fail"}
+        "UNIT-004": "fail", "UNIT-005": "fail"}
     assert "only read on the live host" in str(results["TIME-001"]["message"])
     irqs = re.findall(r"IRQ (\d+) \(", str(results["IRQ-001"]["message"]))
     assert irqs == ["25", "26", "27"]
@@ -36,6 +36,8 @@ def test_fixture_tree() -> None:
     assert units == {"fixgw.service", "mdfeed.service"}
     assert results["UNIT-004"]["message"] == (
         "mdfeed.service: LimitMEMLOCK=64M (/etc/systemd/system/mdfeed.service:11)")
+    assert re.match(r"fixgw\.service: exposure 9\.\d UNSAFE > 2\.5; most: ",
+                    str(results["UNIT-005"]["message"]))
 
 
 def test_only_gateways_are_held_to_it() -> None:

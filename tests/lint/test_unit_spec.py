@@ -80,6 +80,21 @@ def here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
       "StartupAllowedCPUs), not Nice [spec]",
       "p.yaml:16:25: error: an expectation holds one of 'set', 'op'/'value' or 'within' "
       "[spec]"]),
+        ("""\
+    spec: {unit: fixgw, exposure: {max: 12}}
+""", ["p.yaml:11:41: error: checks[0].spec.exposure.max: 12 is greater than the maximum of 10 "
+      "[schema]"]),
+        ("""\
+    spec:
+      unit: fixgw
+      exposure: {max: high}
+""", ["p.yaml:13:23: error: checks[0].spec.exposure.max must be a number, not string 'high' "
+      "[schema]"]),
+        ("""\
+    spec:
+      unit: rpcbind.socket
+      exposure: {max: 2.5}
+""", ["p.yaml:13:17: error: exposure is assessed for services, not a .socket unit [spec]"]),
     ],
 )
 def test_bad_specs_are_located(here: Path, spec: str, found: list[str]) -> None:
@@ -97,4 +112,5 @@ def test_a_good_spec_is_clean(here: Path) -> None:
           CPUAffinity: {within: isolated}
           Restart: {set: true}
           LimitMEMLOCK: infinity
+      exposure: {max: 2.5}
 """) == []

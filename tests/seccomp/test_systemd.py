@@ -324,3 +324,24 @@ def test_cli_systemd_dropin_and_its_errors(tmp_path: Path) -> None:
             "read gets allow in every case (widened") in wide.stderr
     missing = run_cli("seccomp", "export", str(tmp_path / "nope.yaml"))
     assert missing.returncode == 2 and "invalid profile" in missing.stderr
+
+
+def test_filter_settings_keep_what_systemd_keeps() -> None:
+    settings = systemd.filter_settings([
+        "SystemCallFilter=@clock read",
+        "SystemCallFilter=~clock_settime:EPERM",
+        "RestrictAddressFamilies=~AF_PACKET",
+        "SystemCallArchitectures=native",
+        "SystemCallArchitectures=x86 bogus",
+    ])
+    assert settings.allow_list
+    assert settings.syscalls is not None
+    assert "read" in settings.syscalls and "clock_gettime" in settings.syscalls
+    assert "clock_settime" not in settings.syscalls  # an errno exception is not allowed
+    assert (settings.families_allow, settings.families) == (False, frozenset({17}))
+    assert settings.architectures == frozenset({"native", "x86"})  # gathered, unknown dropped
+    cleared = systemd.filter_settings(["SystemCallArchitectures=native",
+                                       "SystemCallArchitectures=", "SystemCallFilter=~@clock",
+                                       "SystemCallFilter="])
+    assert (cleared.architectures, cleared.syscalls, cleared.families) == (
+        frozenset(), None, None)

@@ -273,6 +273,13 @@ def test_restrict_address_families_is_read_as_systemd_reads_it() -> None:
     deny = systemd.address_family_filter(["RestrictAddressFamilies=~AF_PACKET"])
     assert deny is not None
     assert [r.args for r in deny.deny] == [(ArgCondition(0, "eq", 17),)]
+    # "none" leaves no set: the next assignment starts a new list, here a deny-list (systemd
+    # 252's config_parse_address_families; systemd-analyze security agrees, see
+    # tests/checks/test_unit_exposure.py).
+    after_none = systemd.address_family_filter(["RestrictAddressFamilies=none",
+                                                "RestrictAddressFamilies=~AF_INET"])
+    assert after_none is not None
+    assert [r.args for r in after_none.deny] == [(ArgCondition(0, "eq", 2),)]
 
 
 FAMILY_RULES = st.lists(st.tuples(

@@ -15,10 +15,13 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 ## audit: one-shot audit of this host with the shipped policy: the findings, then the JSON result
-## and the HTML report in $(REPORTS)/ (their paths printed); exit 0 whenever the audit ran
+## and the HTML report in $(REPORTS)/ (their paths printed); exit 0 whenever the audit ran.
+## AUDIT_ARGS adds to the command line, e.g. the opt-in CIS policy:
+## make audit AUDIT_ARGS="--policy policies/cis-debian.yaml --label benchmark=cis-debian"
+AUDIT_ARGS ?=
 audit: $(STAMP)
 	@mkdir -p $(REPORTS)
-	@$(HOSTGUARD) audit --policy policies/trading-baseline.yaml --format json \
+	@$(HOSTGUARD) audit --policy policies/trading-baseline.yaml $(AUDIT_ARGS) --format json \
 		--output $(REPORTS)/audit-$(HOSTNAME).json --report html --output-dir $(REPORTS); \
 	rc=$$?; case $$rc in 0|1|3|5) ;; *) exit $$rc;; esac
 

@@ -135,7 +135,10 @@ class KmodKind(CheckKind[KmodSpec]):
         rows: list[dict[str, Any]] = []
         if not modules.support:
             found = "the kernel has no module support (no /proc/modules): it loads no module"
-            rows = [_row(part, name, "pass", found)
+            # What it cannot load it may have built in: modules.builtin says so when shipped.
+            builtin = modules.builtin if not isinstance(modules.builtin, ReadError) else ()
+            rows = [_row(part, name, "fail", f"built into the kernel ({modules.builtin_file})")
+                    if part == "not_loaded" and name in builtin else _row(part, name, "pass", found)
                     for part, names in (("not_loaded", spec.not_loaded),
                                         ("disabled", spec.disabled)) for name in names]
             if spec.loading_disabled:

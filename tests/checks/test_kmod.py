@@ -130,6 +130,21 @@ def test_no_module_support_passes_with_that_as_evidence(tmp_path: Path) -> None:
                                             for prefix in ("cramfs: ", "cramfs: ", "")]
 
 
+def test_no_module_support_still_fails_a_module_built_in(tmp_path: Path) -> None:
+    # A monolithic kernel loads no module, but what it has built in runs all the same.
+    (tmp_path / "proc/sys/kernel").mkdir(parents=True)
+    (tmp_path / "proc/sys/kernel/osrelease").write_text("6.1.0-mono\n")
+    builtin = tmp_path / "lib/modules/6.1.0-mono/modules.builtin"
+    builtin.parent.mkdir(parents=True)
+    builtin.write_text("kernel/net/sctp/sctp.ko\n")
+    status, _, rows = judge({"not_loaded": ["sctp", "dccp"], "disabled": ["sctp"]}, tmp_path)
+    assert status is Status.FAIL
+    assert [(r["verdict"], r["finding"]) for r in rows] == [
+        ("fail", f"sctp: built into the kernel ({builtin})"),
+        ("pass", "dccp: the kernel has no module support (no /proc/modules): it loads no module"),
+        ("pass", "sctp: the kernel has no module support (no /proc/modules): it loads no module")]
+
+
 def test_unreadable_parts_are_errors(tmp_path: Path) -> None:
     root = _copy(tmp_path, "0")
     (root / "lib/modules/6.1.0-18-amd64/modules.builtin").unlink()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -28,8 +29,8 @@ def test_fixture_tree() -> None:
     assert {cid: r["status"] for cid, r in results.items()} == {
         "TIME-001": "error", "TIME-002": "error", "TIME-003": "error", "TIME-004": "fail",
         "IRQ-001": "fail", "CPU-001": "error", "CPU-002": "error", "CPU-003": "error",
-        "UNIT-001": "pass", "UNIT-002": "pass", "UNIT-003": "pass", "UNIT-004": "fail",
-        "UNIT-005": "fail"}
+        "HUGE-001": "pass", "UNIT-001": "pass", "UNIT-002": "pass", "UNIT-003": "pass",
+        "UNIT-004": "fail", "UNIT-005": "fail"}
     assert "only read on the live host" in str(results["TIME-001"]["message"])
     irqs = re.findall(r"IRQ (\d+) \(", str(results["IRQ-001"]["message"]))
     assert irqs == ["25", "26", "27"]
@@ -45,6 +46,20 @@ def test_fixture_tree() -> None:
     # the tree has no cpuN folders: each isolated CPU's missing file is named
     assert results["CPU-001"]["message"] == "cannot evaluate: " + "; ".join(
         f"devices/system/cpu/cpu{n}/cpufreq/scaling_governor: no such file" for n in range(2, 6))
+
+
+def test_huge_pages_of_another_size_or_none(tmp_path: Path) -> None:
+    root = tmp_path / "host"
+    shutil.copytree(FIXTURES / "hosts" / "irq-isolated", root, symlinks=True)
+    table = root / "proc" / "1" / "mountinfo"
+    table.write_text(table.read_text().replace("pagesize=1024M", "pagesize=2M"))
+    _, results = _results("--label", "role=gateway", "--root", str(root))
+    assert results["HUGE-001"]["status"] == "fail"
+    assert results["HUGE-001"]["message"] == "/dev/hugepages: pagesize=1G not set"
+    table.write_text("".join(line for line in table.read_text().splitlines(keepends=True)
+                             if "hugetlbfs" not in line))
+    _, results = _results("--label", "role=gateway", "--root", str(root))
+    assert results["HUGE-001"]["status"] == "fail"
 
 
 def test_cpu_power_on_a_full_cpu_tree(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import stat
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,16 @@ def three_hosts() -> list[AuditRun]:
     return [run("good", "pass", "pass"), run(SCRIPT, "fail", "waived", None),
             run("mid", "pass", "fail", "error"),
             run("mid", "fail", "fail", "fail", started="2026-05-01T10:00:00Z")]
+
+
+def written(folder: Path, runs: Iterable[AuditRun]) -> list[str]:
+    """Each run as a result file ``rN.json`` in ``folder``, as ``report merge`` reads them."""
+    paths = []
+    for i, run in enumerate(runs):
+        path = folder / f"r{i}.json"
+        path.write_text(json_report.render(run), encoding="utf-8")
+        paths.append(str(path))
+    return paths
 
 
 def cells(page: Page) -> list[list[str]]:
@@ -104,11 +115,7 @@ def test_an_empty_fleet_is_refused() -> None:
 
 
 def test_merge_command(tmp_path: Path) -> None:
-    paths = []
-    for i, run in enumerate(three_hosts()):
-        path = tmp_path / f"r{i}.json"
-        path.write_text(json_report.render(run), encoding="utf-8")
-        paths.append(str(path))
+    paths = written(tmp_path, three_hosts())
     out = tmp_path / "out" / "fleet.html"
     done = run_cli("report", "merge", *paths, "-o", str(out))
     assert (done.returncode, done.stderr) == (0, "")
@@ -158,11 +165,7 @@ def test_hosts_of_one_name_are_told_apart_by_machine_id(tmp_path: Path) -> None:
     assert [row[0] for row in cells(page)] == [
         "unknown (machine 2222)", "mid", "unknown (machine 1111)"]
     assert "superseded" not in page.plain()
-    paths = []
-    for i, run in enumerate(runs):
-        path = tmp_path / f"r{i}.json"
-        path.write_text(json_report.render(run), encoding="utf-8")
-        paths.append(str(path))
+    paths = written(tmp_path, runs)
     out = tmp_path / "fleet.html"
     done = run_cli("report", "merge", *paths, "-o", str(out))
     assert (done.returncode, done.stderr) == (0, "")
@@ -189,11 +192,7 @@ def test_a_large_merge_reads_in_workers_and_writes_the_same_page(tmp_path: Path)
     # processes: the page is the one rendered in process, unusable files named in order.
     runs = [machine(run, f"{i:04d}", f"h{i}") for i, run in
             enumerate(three_hosts()[:3] * (PARALLEL_FROM // 3 + 1))]
-    paths = []
-    for i, run in enumerate(runs):
-        path = tmp_path / f"r{i}.json"
-        path.write_text(json_report.render(run), encoding="utf-8")
-        paths.append(str(path))
+    paths = written(tmp_path, runs)
     out = tmp_path / "fleet.html"
     done = run_cli("report", "merge", *paths, "-o", str(out))
     assert (done.returncode, done.stderr) == (0, "")
@@ -218,11 +217,7 @@ def test_host_sections_rendered_in_workers_show_hostile_data_as_text(tmp_path: P
     policies = (dataclasses.replace(hostile.policies[0], name=TEMPLATE),)
     runs = [machine(dataclasses.replace(hostile, host=host, policies=policies), f"{i:04d}",
                     f"h{i}") for i in range(PARALLEL_FROM)]
-    paths = []
-    for i, run in enumerate(runs):
-        path = tmp_path / f"r{i}.json"
-        path.write_text(json_report.render(run), encoding="utf-8")
-        paths.append(str(path))
+    paths = written(tmp_path, runs)
     out = tmp_path / "fleet.html"
     done = run_cli("report", "merge", *paths, "-o", str(out))
     assert (done.returncode, done.stderr) == (0, "")
@@ -246,11 +241,7 @@ def test_a_check_is_named_as_the_first_file_names_it_when_read_in_workers(tmp_pa
     runs = [machine(make_run("x", [make_result(make_check("A", title=f"A as file {i} names it"),
                                                "fail")]), f"{i:04d}", f"h{i}")
             for i in range(4 * PARALLEL_FROM)]
-    paths = []
-    for i, run in enumerate(runs):
-        path = tmp_path / f"r{i}.json"
-        path.write_text(json_report.render(run), encoding="utf-8")
-        paths.append(str(path))
+    paths = written(tmp_path, runs)
     for order in (paths, paths[::-1]):
         out = tmp_path / "fleet.html"
         done = run_cli("report", "merge", *order, "-o", str(out))

@@ -139,4 +139,5 @@ def test_a_filtered_adjtimex_is_an_error_naming_the_filter(tmp_path: Path) -> No
     (result,) = json.loads(done.stdout)["results"]
     assert (done.returncode, result["status"]) == (3, "error"), done.stderr
     assert result["message"] == ("cannot evaluate: adjtimex: operation not permitted (a system "
-                                 "call filter refuses it, e.g. systemd's ProtectClock=)")
+                                 "call filter refuses it, e.g. systemd's ProtectClock=; under "
+                                 "hostguard.service: install-service --clock-read)")

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from agent.host.seccomp_dump import FilterDump
     from agent.host.sockets import ListenerTable, Sockets
     from agent.host.systemd_units import UnitSet
+    from agent.host.unitfiles import UnitFileError, UnitFiles
 
 Values = Mapping[str, "str | ReadError"]
 """Concrete key -> raw value (or why it could not be read). Empty when nothing matched."""
@@ -331,4 +332,6 @@ def _units(root: Path, patterns: frozenset[str]) -> dict[str, UnitSet]:
         return {}
     from agent.host.systemd_units import read_units  # noqa: PLC0415 - unit checks only
 
-    return {pattern: read_units(root, pattern) for pattern in sorted(patterns)}
+    # One read of each unit, whichever patterns select it.
+    loaded: dict[str, UnitFiles | UnitFileError] = {}
+    return {pattern: read_units(root, pattern, loaded) for pattern in sorted(patterns)}

@@ -79,13 +79,17 @@ def read_unit(root: Path, name: str,
     return UnitReading(name, load(name), unit_state(root, name, install))
 
 
-def read_units(root: Path, pattern: str) -> UnitSet:
-    """The units ``pattern`` (a unit name or glob) selects under ``root``."""
+def read_units(root: Path, pattern: str,
+               loaded: dict[str, UnitFiles | UnitFileError] | None = None) -> UnitSet:
+    """The units ``pattern`` (a unit name or glob) selects under ``root`` (``loaded``: units
+    already read, by name, shared with the other patterns of one snapshot)."""
+    cache: dict[str, UnitFiles | UnitFileError] = loaded if loaded is not None else {}
     if not _GLOB & set(pattern):
-        return UnitSet((read_unit(root, pattern),))
+        return UnitSet((read_unit(root, pattern, cache),))
     try:
         names = [name for name in unit_names(root) if fnmatch.fnmatchcase(name, pattern)]
-        loaded = load_units(root, names)  # the search path listed once for them all
+        # the search path listed once for them all
+        cache.update(load_units(root, [name for name in names if name not in cache]))
     except UnitFileError as exc:
         return UnitSet((), _problem(exc))
-    return UnitSet(tuple(read_unit(root, name, loaded) for name in sorted(names)))
+    return UnitSet(tuple(read_unit(root, name, cache) for name in sorted(names)))

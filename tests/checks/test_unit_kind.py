@@ -514,3 +514,10 @@ def test_install_of() -> None:
     assert Install(True, False, (), None) != Install(False, False, (), None)
     assert unit_state(Path("/nonexistent-root"), "x.service", lambda n: Install(
         False, False, (), None)) == "not-found"
+
+
+def test_a_unit_two_patterns_select_is_read_once(gateway: Path) -> None:
+    snapshot = take(gateway, SnapshotRequest(units=frozenset({"fixgw.service", "*.service"})))
+    [alone] = snapshot.units["fixgw.service"].units
+    [globbed] = [u for u in snapshot.units["*.service"].units if u.name == "fixgw.service"]
+    assert alone.files is globbed.files  # one reading, shared by both checks

@@ -38,6 +38,7 @@ from agent.daemon.history import CorruptHistory, History, NotVerified
 from agent.daemon.log import log
 from agent.daemon.notify import notify, status_text, watchdog_interval
 from agent.daemon.placement import place_self
+from agent.daemon.wakeup import Wakeup
 from agent.host.dump_cache import DumpCache
 from agent.host.fdwalk import FdWalk
 from agent.host.snapshot import OwnListener
@@ -189,7 +190,6 @@ class Service:
         self.stop_requested = False
         self.reload_requested = False
         self.in_audit = False
-        self.wake = threading.Event()
         self.beat = clock()
         self.cycles = 0
         self.previous: dict[str, tuple[str, str]] = {}
@@ -217,15 +217,14 @@ class Service:
         """The ``enforce:`` bindings' state, from the first cycle that has bindings."""
 
     # -- signals -------------------------------------------------------------------------
+    # Handlers take no lock (the main thread may hold it): the loop's sleep is a Wakeup.
     def _on_stop(self, signum: int, frame: FrameType | None) -> None:
         self.stop_requested = True
-        self.wake.set()
         if self.in_audit:
             raise _Stop
 
     def _on_reload(self, signum: int, frame: FrameType | None) -> None:
         self.reload_requested = True
-        self.wake.set()
 
     # -- helpers ---------------------------------------------------------------------------
     def _today(self) -> dt.date:
@@ -498,6 +497,11 @@ class Service:
     def serve(self) -> int:
         """Run until SIGTERM/SIGINT."""
         assert self.loaded is not None
+        with Wakeup() as wakeup:
+            return self._serve(wakeup)
+
+    def _serve(self, wakeup: Wakeup) -> int:
+        assert self.loaded is not None
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
         signal.signal(signal.SIGHUP, self._on_reload)
@@ -523,8 +527,7 @@ class Service:
                     continue
                 now = self.clock()
                 if now < due:
-                    self.wake.wait(min(due - now, slice_s))
-                    self.wake.clear()
+                    wakeup.wait(min(due - now, slice_s))
                     continue
                 last_start = now
                 self.cycle()

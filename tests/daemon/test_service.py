@@ -243,6 +243,29 @@ def test_overrunning_audits_never_overlap(tmp_path: Path, listener: Listener) ->
         assert abs(int(event["skipped"]) - duration // interval) <= 1
 
 
+def test_a_storm_of_reloads_during_short_sleeps_never_stalls_the_loop(
+        tmp_path: Path, listener: Listener) -> None:
+    # Signals landing while the loop sleeps or wakes: a handler that took the lock the main
+    # thread held (threading.Event.set) hung the daemon, and SIGTERM then never stopped it.
+    config = write_config(tmp_path, interval=0.0002)
+    daemon = Daemon(config, listener)
+    try:
+        wait_for(lambda: len(daemon.events("audit-done")) >= 3, what="first audits")
+        end = time.monotonic() + 1
+        while time.monotonic() < end:
+            daemon.send(signal.SIGHUP)
+            time.sleep(0.0005)
+        reloads = len(daemon.events("reload-done"))
+        daemon.send(signal.SIGHUP)
+        wait_for(lambda: len(daemon.events("reload-done")) > reloads, what="one more reload")
+        code, elapsed = daemon.stop()
+    finally:
+        daemon.kill()
+    assert (code, elapsed < 5) == (0, True)
+    assert len(daemon.events("reload-done")) > 10
+    assert listener.texts()[-1] == "STOPPING=1"
+
+
 def test_next_start_skips_the_slots_an_audit_overran() -> None:
     assert next_start(100.0, 100.5, 10.0, 0.0) == (110.0, 0)
     assert next_start(100.0, 100.5, 10.0, 2.5) == (112.5, 0)

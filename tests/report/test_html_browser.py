@@ -85,6 +85,8 @@ def open_page(browser: Browser, tmp_path: Path) -> Iterator[Any]:
         contexts.append(context)
         context.add_init_script(RECORD_VIOLATIONS)
         page = context.new_page()
+        # Filtering a large page on a shared CPU can take as long as loading it: one bound.
+        page.set_default_timeout(load_s * 1000)
         opened = Opened(page, path.as_uri())
         page.on("request", lambda r: opened.requests.append(r.url))
         def dialog(d: Dialog) -> None:

@@ -53,7 +53,6 @@ from agent.core.schema_errors import suggest
 from agent.host.cpus import format_cpus
 from agent.host.enablement import STATES
 from agent.host.facts import ReadError
-from agent.host.isolation import host_isolation
 from agent.host.processes import parse_cpu_list
 from agent.host.snapshot import Snapshot, SnapshotRequest
 from agent.host.systemd_units import UnitReading
@@ -254,8 +253,8 @@ class UnitKind(CheckKind[UnitSpec]):
                         str(raw.get("missing", "fail")))
 
     def request(self, spec: UnitSpec) -> SnapshotRequest:
-        return SnapshotRequest(units=frozenset({spec.unit}), cmdline=spec.isolated,
-                               cgroups=spec.isolated)
+        return SnapshotRequest(units=frozenset({spec.unit}),
+                               cpu_sets=frozenset({"isolated"} if spec.isolated else ()))
 
     def evaluate(self, spec: UnitSpec, snapshot: Snapshot) -> Outcome:
         expected = _describe(spec)
@@ -354,10 +353,11 @@ def _boolean(text: str) -> bool | None:
 
 
 def _isolated(snapshot: Snapshot) -> frozenset[int] | ReadError:
-    found = host_isolation(snapshot.cmdline, snapshot.cgroups)
-    if found.problems:
-        return ReadError("the isolated CPUs are unknown: " + "; ".join(found.problems))
-    return found.isolated
+    # The isolated CPUs every kind means (irq, sysfs cpus: isolated): any source that marks one.
+    found = snapshot.cpu_sets.get("isolated", ReadError("the isolated CPUs were not read"))
+    if isinstance(found, ReadError):
+        return ReadError(f"the isolated CPUs are unknown: {found.reason}")
+    return found
 
 
 def _selected(spec: UnitSpec, reading: UnitReading) -> bool:

@@ -1,7 +1,10 @@
-"""Which CPUs the host keeps for pinned work: boot parameters and isolated cpuset partitions.
+"""Which CPUs the kernel keeps out of load balancing: boot parameters and isolated partitions.
 
-One reading serves both the ``cgroup`` check's isolation rule and the daemon, which keeps off
-exactly these CPUs.
+One reading serves both the ``cgroup`` check's isolation rule (is a target's CPU set isolated
+as the kernel applies it?) and the daemon, which keeps off these CPUs and ``nohz_full``'s.
+"CPUs a policy calls isolated" (``irq``, ``sysfs`` ``cpus: isolated``, ``unit`` ``within:
+isolated``) is the wider, fail-closed answer of :func:`agent.host.stop_guard.isolated_cpus`:
+every CPU any source marks.
 """
 
 from __future__ import annotations
@@ -61,6 +64,9 @@ def host_isolation(cmdline: KernelCmdline | ReadError | None,
         problems.append(f"cannot read the kernel command line: {reason}")
     partitions: list[tuple[str, frozenset[int]]] = []
     unified = tree.unified if isinstance(tree, CgroupTree) else None
+    if not isinstance(tree, CgroupTree):  # partitions unknown: an answer without them guesses
+        reason = tree.reason if tree is not None else "not read"
+        problems.append(f"cannot read the cgroups: {reason}")
     for node in unified.nodes.values() if unified is not None else ():
         state = node.files.get("cpuset.cpus.partition")
         # "isolated invalid (reason)": the kernel refused the partition, it isolates nothing.

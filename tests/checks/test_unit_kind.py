@@ -61,6 +61,7 @@ def gateway(tmp_path: Path) -> Path:
     override in /etc), risk (in no trading slice), a masked and a broken unit."""
     put(tmp_path, "proc/cmdline", "BOOT_IMAGE=/vmlinuz isolcpus=managed_irq,domain,2-5 "
         "nohz_full=2-5\n")
+    put(tmp_path, "proc/self/mountinfo", "")  # no cgroup hierarchy: no partition isolates
     put(tmp_path, f"{VENDOR}/fixgw.service", """\
 [Unit]
 Description=FIX order gateway
@@ -112,8 +113,8 @@ def test_registered_and_request() -> None:
     assert KIND.request(spec) == SnapshotRequest(units=frozenset({"fixgw.service"}))
     spec = KIND.parse({**TRADING, "properties": {"Service": {"CPUAffinity": {
         "within": "isolated"}}}})
-    assert KIND.request(spec) == SnapshotRequest(units=frozenset({"*.service"}), cmdline=True,
-                                                 cgroups=True)
+    assert KIND.request(spec) == SnapshotRequest(units=frozenset({"*.service"}),
+                                                 cpu_sets=frozenset({"isolated"}))
 
 
 @pytest.mark.parametrize(

@@ -420,15 +420,8 @@ def filter_settings(lines: Sequence[str], source: str = "<systemd>") -> FilterSe
         name for name, err in table.items() if not parser.allow_list or err is None)
     families = (None if parser.families is None and not parser.families_allow
                 else frozenset(parser.families or ()))
-    arches: set[str] = set()
-    for raw in lines:
-        key, _, value = raw.partition("=")
-        if key.strip() == "SystemCallArchitectures":
-            words = value.split()
-            arches = arches | {w for w in words if w == "native" or w in _SYSTEMD_ARCH} \
-                if words else set()
     return FilterSettings(parser.allow_list, names, frozenset(parser.elsewhere),
-                          parser.families_allow, families, frozenset(arches))
+                          parser.families_allow, families, frozenset(parser.arches))
 
 
 def _parse(lines: Iterable[str], source: str) -> _SystemdParser:
@@ -458,7 +451,10 @@ class _SystemdParser:
         self.allow_list = False
         self.errno: int | None = None
         """SystemCallErrorNumber=; None: kill."""
-        self.arches: list[str] | None = None
+        self.arches: list[str] = []
+        """SystemCallArchitectures='s systemd names (``native``, ``x86-64``): systemd adds each
+        assignment's to one set, an empty assignment clears it, and an empty set filters every
+        ABI the same way."""
         self.nnp = False
         self.log: dict[str, None] | None = None
         self.log_invert = False
@@ -473,7 +469,8 @@ class _SystemdParser:
         elif key == "SystemCallErrorNumber":
             self.errno = None if value in ("", "kill") else _errno_value(value, where, 1)
         elif key == "SystemCallArchitectures":
-            self.arches = None if not value else self.architectures(value.split(), where)
+            self.arches = [] if not value else list(dict.fromkeys(
+                [*self.arches, *self.architectures(value.split(), where)]))
         elif key == "NoNewPrivileges":
             self.nnp = value.lower() in ("1", "yes", "true", "on")
         elif key == "SystemCallLog":
@@ -570,16 +567,15 @@ class _SystemdParser:
         return []
 
     def architectures(self, words: list[str], where: Location) -> list[str]:
+        """The names systemd knows among ``words`` (the others are noted)."""
         out: list[str] = []
         for word in words:
-            if word == "native":
-                out.append("native")
-            elif word in _SYSTEMD_ARCH:
-                out.append(_SYSTEMD_ARCH[word])
+            if word == "native" or word in _SYSTEMD_ARCH:
+                out.append(word)
             else:
                 self.notes.append(f"{where}: unknown architecture {word!r}, ignored (as systemd "
                                   "does)")
-        return list(dict.fromkeys(out))
+        return out
 
     def profile(self, name: str) -> Profile:
         """What the unit's processes get: the main filter and SystemCallLog='s filter stacked
@@ -604,15 +600,16 @@ class _SystemdParser:
                                  log_named if syscall in log else log_default))
             if action != overall:
                 (allow_side if action.permits else deny_side)[syscall] = action
-        arches = self.arches
-        if arches is None:
+        arches = list(dict.fromkeys(w if w == "native" else _SYSTEMD_ARCH[w]
+                                    for w in self.arches))
+        if not arches:
             arches = ["native", *syscalls.other_abis()]
             self.notes.append("no SystemCallArchitectures=: systemd filters "
                               f"{', '.join(arches[1:])} with the same list (an open ABI to "
                               "hostguard's lint; add SystemCallArchitectures=native)")
         return Profile(name=profile_name(name), default_action=overall,
                        rules=_grouped(allow_side), deny=_grouped(deny_side),
-                       architectures=tuple(arches) or ("native",), no_new_privs=self.nnp,
+                       architectures=tuple(arches), no_new_privs=self.nnp,
                        mode="enforce")
 
 

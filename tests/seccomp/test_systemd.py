@@ -345,3 +345,18 @@ def test_filter_settings_keep_what_systemd_keeps() -> None:
                                        "SystemCallFilter="])
     assert (cleared.architectures, cleared.syscalls, cleared.families) == (
         frozenset(), None, None)
+
+
+def test_architectures_add_up_over_assignments_as_systemd_adds_them() -> None:
+    # config_parse_syscall_archs: each assignment adds to one set, an empty one clears it.
+    two = systemd.from_systemd(["SystemCallFilter=read", "SystemCallArchitectures=native",
+                                "SystemCallArchitectures=x86 bogus"])
+    assert two.architectures == ("native", "x86")
+    reset = systemd.from_systemd(["SystemCallFilter=read", "SystemCallArchitectures=x86",
+                                  "SystemCallArchitectures=", "SystemCallArchitectures=native"])
+    assert reset.architectures == ("native",)
+    # Nothing systemd knows: the set stays empty, and every ABI gets the same list.
+    unknown, notes = systemd.parse_systemd(["SystemCallFilter=read",
+                                            "SystemCallArchitectures=bogus"])
+    assert unknown.architectures[0] == "native" and len(unknown.architectures) > 1
+    assert any("no SystemCallArchitectures=" in note for note in notes)

@@ -63,6 +63,7 @@ REPORT_FORMATS = ("html", "json", "junit", "sarif")
 
 _PATH = {"type": "string", "minLength": 1}
 RETENTION_KEYS = ("history_max_age_days", "history_max_runs")
+DEFAULT_INTERVAL = 300
 
 _BINDING: dict[str, Any] = {
     "type": "object", "additionalProperties": False, "required": ["id", "profile", "mode"],
@@ -91,7 +92,8 @@ SCHEMA: dict[str, Any] = document(
         "interval": {"type": "number", "exclusiveMinimum": 0,
                      "description": "Seconds between audit starts (default 300)."},
         "jitter": {"type": "number", "minimum": 0,
-                   "description": "Up to this many random seconds added to each start."},
+                   "description": "Up to this many random seconds added to each start "
+                   "(at most half the interval)."},
         "output_dir": {**_PATH, "description": "Folder for report files."},
         "reports": {"type": "array", "items": {"enum": list(REPORT_FORMATS)},
                     "uniqueItems": True, "description": "Report formats (default [json])."},
@@ -233,6 +235,15 @@ def lint_config(doc: Document, today: dt.date | None = None) -> list[Diagnostic]
             parse_address(data["metrics_listen"])
         except ValueError as exc:
             found.append(Diagnostic(doc.at(("metrics_listen",)), Level.ERROR, str(exc), "schema"))
+    if "jitter" in data and schema.sound(("jitter",)) and schema.sound(("interval",)):
+        interval = data.get("interval", DEFAULT_INTERVAL)
+        # The stale-audit alert allows 3 intervals: two starts, each up to interval + jitter
+        # after the last (one cycle skipped over budget), stay within it only so.
+        if data["jitter"] > interval / 2:
+            found.append(Diagnostic(doc.at(("jitter",)), Level.ERROR,
+                                    f"jitter {data['jitter']} is more than half the interval "
+                                    f"({interval}): audits could be further apart than the "
+                                    "stale-audit alert's 3 intervals", "schema"))
     for key in RETENTION_KEYS:
         if key in data and "history" not in data:
             found.append(Diagnostic(doc.at((key,)), Level.ERROR,
@@ -348,7 +359,7 @@ def load_config(path: Path) -> Config | list[Diagnostic]:
     return Config(
         path=path,
         policies=tuple(_path(base, p) for p in data["policies"]),
-        interval=float(data.get("interval", 300)),
+        interval=float(data.get("interval", DEFAULT_INTERVAL)),
         jitter=float(data.get("jitter", 0)),
         output_dir=opt("output_dir"),
         reports=tuple(data.get("reports", ["json"])),

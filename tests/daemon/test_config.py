@@ -77,6 +77,17 @@ rss_budget_mib: lots
     ]
 
 
+def test_jitter_stays_within_half_the_interval(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.yaml", "apiVersion: hostguard/v1\nkind: AgentConfig\n"
+                 "policies: [p]\ninterval: 60\njitter: 31\n")
+    assert [str(d) for d in load_config(path)] == [  # type: ignore[union-attr]
+        f"{path}:5:9: error: jitter 31 is more than half the interval (60): audits could be "
+        "further apart than the stale-audit alert's 3 intervals [schema]"]
+    default = write(tmp_path / "d.yaml", "apiVersion: hostguard/v1\nkind: AgentConfig\n"
+                    "policies: [p]\njitter: 150\n")
+    assert not isinstance(load_config(default), list)  # half of the default 300
+
+
 def test_retention_needs_a_history(tmp_path: Path) -> None:
     path = write(tmp_path / "c.yaml", "apiVersion: hostguard/v1\nkind: AgentConfig\n"
                  "policies: [p]\nhistory_max_runs: 10\nhistory_max_age_days: 0\n")

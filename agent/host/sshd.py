@@ -2,18 +2,21 @@
 directive with the file and line it came from and whether it applies outside any ``Match``.
 
 Hand-written after OpenSSH 9.2's ``servconf.c`` (``process_server_config_line_depth``,
-``parse_server_config_depth``, ``match_cfg_line``) and ``misc.c`` (``strdelim``,
-``argv_split``), because no library parses sshd_config and running ``sshd -T`` would execute
-the audited image's binary and need its host keys. What it reproduces: leading and trailing
-whitespace, ``#`` comments, ``keyword value`` and ``keyword=value``, quoted arguments,
-keywords without case and with their aliases; ``Include`` with several paths, relative ones
-under ``/etc/ssh``, globs expanded in sorted order, no match being no error, files included
-inside a ``Match`` block belonging to that block (and their own ``Match`` lines never
-applying), ``Match all`` applying everywhere, and the nesting limit of
+``parse_server_config_depth``, ``match_cfg_line``, ``copy_set_server_options``) and
+``misc.c`` (``strdelim``, ``argv_split``), because no library parses sshd_config and running
+``sshd -T`` would execute the audited image's binary and need its host keys. What it
+reproduces: leading and trailing whitespace, ``#`` comments, ``keyword value`` and
+``keyword=value``, quoted arguments, keywords without case and with their aliases; the first
+value winning but for the keywords that accumulate and the few that servconf.c lets the last
+line set; ``Include`` with several paths, relative ones under ``/etc/ssh``, globs expanded in
+sorted order, no match being no error, files included inside a ``Match`` block belonging to
+that block (and their own ``Match`` lines never applying); ``Match all`` applying everywhere
+(and, per connection, replacing what sshd started with); the nesting limit of
 :data:`MAX_DEPTH`. sshd exits on a file it cannot open, a line without an argument, bad
 quotes and a malformed ``Match``: each of those is a :class:`ReadError` naming the file and
-line. Keywords are not checked against sshd's list (distributions add their own); a keyword
-that is not alphanumeric is refused, which also catches binary junk.
+line. Keywords are not checked against sshd's list (distributions add their own) nor values
+against their syntax (``sshd -t`` does both); a keyword that is not alphanumeric is refused,
+which also catches binary junk.
 """
 
 from __future__ import annotations
@@ -44,7 +47,33 @@ ACCUMULATING = frozenset({
     "port", "hostkey", "hostcertificate", "listenaddress", "allowusers", "denyusers",
     "allowgroups", "denygroups", "acceptenv", "subsystem",
 })
-"""Keywords whose every applying line adds to the option; for the rest the first wins."""
+"""Keywords whose every applying line adds to the option."""
+LAST_WINS = frozenset({
+    "maxstartups", "persourcemaxstartups", "persourcenetblocksize", "ipqos",
+    "streamlocalbindmask", "fingerprinthash",
+})
+"""Keywords servconf.c sets on every applying line, so that the last one wins; for every
+keyword in neither set the first one wins."""
+MATCH_KEYWORDS = frozenset({
+    "acceptenv", "allowagentforwarding", "allowgroups", "allowstreamlocalforwarding",
+    "allowtcpforwarding", "allowusers", "authenticationmethods", "authorizedkeyscommand",
+    "authorizedkeyscommanduser", "authorizedkeysfile", "authorizedprincipalscommand",
+    "authorizedprincipalscommanduser", "authorizedprincipalsfile", "banner",
+    "casignaturealgorithms", "channeltimeout", "chrootdirectory", "clientalivecountmax",
+    "clientaliveinterval", "denygroups", "denyusers", "disableforwarding", "exposeauthinfo",
+    "forcecommand", "gatewayports", "gssapiauthentication", "hostbasedacceptedalgorithms",
+    "hostbasedauthentication", "hostbasedusesnamefrompacketonly", "ipqos",
+    "kbdinteractiveauthentication", "kerberosauthentication", "loglevel", "logverbose",
+    "maxauthtries", "maxsessions", "passwordauthentication", "permitemptypasswords",
+    "permitlisten", "permitopen", "permitrootlogin", "permittty", "permittunnel",
+    "permituserrc", "pubkeyacceptedalgorithms", "pubkeyauthentication", "pubkeyauthoptions",
+    "rdomain", "rekeylimit", "requiredrsasize", "revokedkeys", "setenv", "streamlocalbindmask",
+    "streamlocalbindunlink", "trustedusercakeys", "unusedconnectiontimeout",
+    "x11displayoffset", "x11forwarding", "x11uselocalhost",
+})
+"""Keywords a Match block may set (servconf.c's ``SSHCFG_ALL``, aliases left out): for a
+connection, a value from a Match block that selects it replaces the one sshd started with.
+Any other keyword keeps its start-up value."""
 _MATCH_CRITERIA = frozenset({"user", "group", "host", "localaddress", "localport", "address",
                              "rdomain"})
 _WHITESPACE = " \t\r\n"
@@ -66,7 +95,8 @@ class Directive:
     line: int
     """Its line there."""
     applies: bool
-    """Whether sshd applies it at start-up: outside any Match block, or inside ``Match all``."""
+    """Whether it applies to every connection: outside any Match block, or inside
+    ``Match all`` (a Match block sshd reads at start-up as well)."""
     match: str | None
     """The ``Match`` block it stands in (``path:line: Match ...``), or None."""
 
@@ -81,11 +111,19 @@ class SshdConfig:
     """Each file read, in the order first read."""
 
     def effective(self, keyword: str) -> tuple[Directive, ...]:
-        """What sets ``keyword`` outside any Match: the first applying directive, or every
-        applying one for an accumulating keyword; empty when nothing sets it."""
+        """What sets ``keyword`` for a connection no conditional Match selects (what
+        ``sshd -T`` prints without ``-C``): the first applying directive (the last for
+        :data:`LAST_WINS`), or every applying one for an accumulating keyword; empty when
+        nothing sets it. For :data:`MATCH_KEYWORDS`, ``Match all`` blocks are read per
+        connection and replace what sshd started with, so they win when they set it."""
         name = canonical(keyword)
         found = tuple(d for d in self.directives if d.applies and d.keyword == name)
-        return found if name in ACCUMULATING else found[:1]
+        in_match = tuple(d for d in found if d.match is not None)
+        if name in MATCH_KEYWORDS and in_match:
+            found = in_match
+        if name in ACCUMULATING:
+            return found
+        return found[-1:] if name in LAST_WINS else found[:1]
 
 
 def canonical(keyword: str) -> str:

@@ -10,7 +10,6 @@ connection: those of no Match block but ``Match all`` - what hostguard calls app
 
 from __future__ import annotations
 
-import os
 import random
 import subprocess
 from pathlib import Path
@@ -20,7 +19,7 @@ import pytest
 from agent.host.facts import ReadError
 from agent.host.files import FileRequest, read_files
 from agent.host.sshd import MAX_DEPTH, SshdConfig, parse_sshd_config
-from tests.support import need, need_tool
+from tests.support import need, need_sshd_test
 
 # Keywords sshd takes anywhere (SSHCFG_ALL) and only outside Match (SSHCFG_GLOBAL), with
 # values as sshd -T prints them back (compared without case where sshd ignores it).
@@ -57,16 +56,7 @@ CRITERIA = ["User alice", "Address 10.0.0.0/8", "Host *.example.com", "all",
 
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    """``sshd -T`` with a throwaway host key (sshd wants one, and its privilege separation
-    directory, before it prints anything)."""
-    binary = need_tool("sshd")
-    keygen = need_tool("ssh-keygen")
-    if not os.path.isdir("/run/sshd"):
-        need(os.geteuid() == 0, "sshd -T needs /run/sshd, which only root can create")
-        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
-    key = tmp_path_factory.mktemp("hostkey") / "ssh_host_ed25519_key"
-    subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    return [binary, "-T", "-h", str(key)]
+    return need_sshd_test(tmp_path_factory.mktemp("hostkey"))
 
 
 def oracle(sshd: list[str], config: Path) -> dict[str, list[str]] | str:

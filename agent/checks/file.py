@@ -1,5 +1,5 @@
 """``file``: files that must exist (or not), with a type, owner, group, mode ceiling, pinned
-SHA-256 and lines that must or must not appear.
+SHA-256, lines that must or must not appear, and for sshd's configuration the values sshd uses.
 
 Passes::
 
@@ -14,13 +14,20 @@ Fails::
       kind: file
       spec:
         path: /etc/ssh/sshd_config
-        sections: '^\\s*Match\\s'
-        lines: [{match: '^\\s*PermitRootLogin\\s+no\\b', global: true}]
-      # host: PermitRootLogin no only inside a "Match Address 10.0.0.0/8" block
+        config: sshd
+        settings:
+          - {keyword: PermitRootLogin, op: regex, value: '(?i)no', default: prohibit-password}
+      # host: sshd_config says "Include /etc/ssh/sshd_config.d/*.conf" then
+      # "PermitRootLogin no"; a drop-in there says "PermitRootLogin yes", which sshd reads
+      # first and keeps. (With the drop-in saying "no" and sshd_config nothing, it passes.)
 
 ``mode`` is a ceiling unless ``mode_exact``: ``0640`` fails ``0644`` (other may read) and
 passes ``0600``. Owner and group names are looked up in the audited root's ``etc/passwd`` and
-``etc/group``. Every path a glob matches must satisfy the spec.
+``etc/group``. Every path a glob matches must satisfy the spec. ``lines`` judge a file's own
+text; ``config: sshd`` reads it as sshd does (:mod:`agent.host.sshd`) and ``settings`` judge
+the value a connection that no Match block but ``Match all`` selects gets, with an explicit
+``default`` (or ``unset`` verdict) for a keyword nothing sets: sshd's compiled-in default is
+in no file.
 """
 
 from __future__ import annotations

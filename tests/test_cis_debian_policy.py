@@ -130,7 +130,7 @@ UsePAM no
 Match Address 10.0.0.0/8
     AllowUsers admin
     PermitRootLogin no
-    UsePAM yes
+    PasswordAuthentication no
 """
 
 
@@ -283,6 +283,21 @@ def test_a_drop_in_that_weakens_sshd_fails_even_when_sshd_config_is_right(
     assert results["CIS-5.1.20"]["message"] == (
         "/etc/ssh/sshd_config: /etc/ssh/sshd_config.d/50-site.conf:1: permitrootlogin yes, "
         "expected PermitRootLogin matches (?i)no")
+
+
+def test_a_match_block_that_weakens_a_setting_fails(tmp_path: Path) -> None:
+    # Right for every connection, wrong for those from 10.0.0.0/8: a finding that names the
+    # Match block. Keywords sshd does not take in a Match block are not judged there.
+    root = build(tmp_path, compliant=True)
+    with (root / "etc/ssh/sshd_config").open("a", encoding="utf-8") as config:
+        config.write("Match Address 10.0.0.0/8\n    PermitRootLogin yes\n    MaxAuthTries 4\n")
+    _, results = audit(root)
+    assert {c: s for c, s in statuses(results).items() if s != "pass"} == {
+        "CIS-5.1.20": "fail"}
+    assert results["CIS-5.1.20"]["message"] == (
+        "/etc/ssh/sshd_config: /etc/ssh/sshd_config:26: permitrootlogin yes (in "
+        "/etc/ssh/sshd_config:25: Match Address 10.0.0.0/8), expected PermitRootLogin "
+        "matches (?i)no")
 
 
 def test_a_configuration_set_in_drop_ins_only_passes(tmp_path: Path) -> None:

@@ -43,7 +43,7 @@ from agent.host.accounts import IdNames
 from agent.host.facts import ReadError
 from agent.host.files import TYPES, FileEntry, FileRequest, FileSet
 from agent.host.snapshot import Snapshot, SnapshotRequest
-from agent.host.sshd import SshdConfig, canonical
+from agent.host.sshd import MATCH_KEYWORDS, SshdConfig, canonical
 from agent.policy.globs import bracket_problem
 from agent.result import Evidence, Outcome, Status
 
@@ -80,6 +80,9 @@ _SETTING = {
                     "read); the condition is judged on it. Exactly one of default and unset."},
         "unset": {"enum": ["pass", "fail"], "description": "Verdict when nothing sets the "
                   "keyword. Exactly one of default and unset."},
+        "match_blocks": {"type": "boolean", "default": False, "description": "Also judge "
+                         "every value set inside a Match block that selects only some "
+                         "connections (a weaker value there is a finding)."},
     },
 }
 
@@ -96,6 +99,8 @@ class Setting:
     """The value assumed when nothing sets the keyword."""
     unset: str | None
     """``pass`` or ``fail`` when nothing sets the keyword and there is no default."""
+    match_blocks: bool = False
+    """Also judge the values set inside Match blocks that select only some connections."""
 
     @property
     def subject(self) -> str:
@@ -104,7 +109,8 @@ class Setting:
     def describe(self) -> str:
         when = (f"default {self.default!r}" if self.default is not None
                 else f"{self.unset} when unset")
-        return f"{self.condition.describe(self.subject)} ({when})"
+        blocks = ", in Match blocks too" if self.match_blocks else ""
+        return f"{self.condition.describe(self.subject)} ({when}{blocks})"
 
 
 @record
@@ -355,9 +361,15 @@ def _setting(entry: Mapping[str, Any], i: int, problems: list[SpecProblem]) -> S
         problems.append(SpecProblem(at, "a setting names exactly one of 'default' (the value "
                                     "sshd uses when nothing sets the keyword) and 'unset' "
                                     "(the verdict then)"))
+    match_blocks = bool(entry.get("match_blocks", False))
+    if match_blocks:
+        for keyword in keywords:
+            if canonical(keyword) not in MATCH_KEYWORDS:
+                problems.append(SpecProblem((*at, "match_blocks"), f"sshd does not take "
+                                            f"{keyword} inside a Match block"))
     default = entry.get("default")
     return Setting(keywords, condition, str(default) if default is not None else None,
-                   str(entry["unset"]) if "unset" in entry else None)
+                   str(entry["unset"]) if "unset" in entry else None, match_blocks)
 
 
 def _ids(value: Any) -> tuple[str | int, ...]:
@@ -462,15 +474,22 @@ def _judge(spec: FileSpec, entry: FileEntry | ReadError, found: FileSet) -> dict
 
 def _setting_row(config: SshdConfig, setting: Setting, fails: list[str],
                  errors: list[str]) -> dict[str, Any]:
-    """Judge every value that sets the keywords outside Match (or the assumed default)."""
+    """Judge every value that sets the keywords outside Match (or the assumed default), and
+    inside Match blocks when asked."""
+    order = {id(d): i for i, d in enumerate(config.directives)}
     found = sorted((d for k in setting.keywords for d in config.effective(k)),
-                   key=config.directives.index)
+                   key=lambda d: order[id(d)])
+    names = {canonical(k) for k in setting.keywords}
+    inside = [d for d in config.directives if setting.match_blocks and not d.applies
+              and d.keyword in names]
     values: list[dict[str, Any]] = []
-    for directive in found:
+    for directive in found + inside:
         verdict = setting.condition.test(directive.value)
         values.append({"keyword": directive.keyword, "value": directive.value,
                        "file": directive.path, "line": directive.line,
                        "match": directive.match, "verdict": _verdict(verdict)})
+        if not directive.applies:
+            values[-1]["applies"] = "only to connections its Match block selects"
     if not found and setting.default is not None:
         verdict = setting.condition.test(setting.default)
         values.append({"keyword": setting.subject, "value": setting.default, "file": None,
@@ -478,17 +497,22 @@ def _setting_row(config: SshdConfig, setting: Setting, fails: list[str],
                        "assumed": "not set: the policy's default"})
     bad = [v for v in values if v["verdict"] == "fail"]
     wrong = [v for v in values if v["verdict"] not in ("pass", "fail")]
+    unset = not found and setting.default is None and setting.unset == "fail"
     if bad:
-        fails.append("; ".join(f"{_where(v)} {v['keyword']} {v['value']}" for v in bad)
+        fails.append("; ".join(f"{_where(v)} {v['keyword']} {v['value']}{_inside(v)}"
+                               for v in bad)
                      + f", expected {setting.condition.describe(setting.subject)}")
     elif wrong:
         errors.append("; ".join(f"{_where(v)} {v['keyword']}: {v['verdict']}" for v in wrong))
-    elif not values and setting.unset == "fail":
+    if unset:
         fails.append(f"{setting.subject} is not set outside Match, expected "
                      f"{setting.condition.describe(setting.subject)}")
-    verdict = ("fail" if bad or (not values and setting.unset == "fail")
-               else "error" if wrong else "pass")
+    verdict = "fail" if bad or unset else "error" if wrong else "pass"
     return {"expected": setting.describe(), "verdict": verdict, "values": values}
+
+
+def _inside(value: Mapping[str, Any]) -> str:
+    return f" (in {value['match']})" if "applies" in value else ""
 
 
 def _verdict(result: bool | str) -> str:

@@ -62,7 +62,7 @@ MATCH_KEYWORDS = frozenset({
     "casignaturealgorithms", "channeltimeout", "chrootdirectory", "clientalivecountmax",
     "clientaliveinterval", "denygroups", "denyusers", "disableforwarding", "exposeauthinfo",
     "forcecommand", "gatewayports", "gssapiauthentication", "hostbasedacceptedalgorithms",
-    "hostbasedauthentication", "hostbasedusesnamefrompacketonly", "ipqos",
+    "hostbasedauthentication", "hostbasedusesnamefrompacketonly", "ignorerhosts", "ipqos",
     "kbdinteractiveauthentication", "kerberosauthentication", "loglevel", "logverbose",
     "maxauthtries", "maxsessions", "passwordauthentication", "permitemptypasswords",
     "permitlisten", "permitopen", "permitrootlogin", "permittty", "permittunnel",
@@ -234,10 +234,8 @@ class _Reader:
         keyword, rest = _strdelim(line)
         if keyword == "":
             keyword, rest = _strdelim(rest)
-        if keyword is None and rest is None:
-            raise _Refused(f"{where}: invalid quotes")
         if not keyword or keyword.startswith("#"):
-            return
+            return  # sshd skips a comment, and a keyword with an unclosed quote, silently
         if not rest:
             raise _Refused(f"{where}: no argument after keyword {keyword[:40]!r}")
         if not keyword.isascii() or not keyword.isalnum():

@@ -256,6 +256,13 @@ def sshd_judge(*settings: dict[str, Any], config: SshdConfig | ReadError = CONFI
         ({"keyword": ["AllowUsers", "AllowGroups"], "op": "ne", "value": "alice",
           "unset": "fail"}, Status.FAIL,
          f"{MAIN}: {MAIN}:7: allowusers alice, expected AllowUsers/AllowGroups != alice"),
+        # Asked to, a Match block that gives some connections a weaker value is a finding.
+        ({"keyword": "MaxAuthTries", "op": "le", "value": 4, "default": 6,
+          "match_blocks": True}, Status.FAIL,
+         f"{MAIN}: {MAIN}:6: maxauthtries 10 (in {MAIN}:5: Match User backup), expected "
+         "MaxAuthTries <= 4"),
+        ({"keyword": "MaxAuthTries", "op": "le", "value": 10, "default": 6,
+          "match_blocks": True}, Status.PASS, None),
         ({"keyword": "PermitRootLogin", "op": "ge", "value": 1, "unset": "fail"}, Status.ERROR,
          f"cannot evaluate: {MAIN}: {DROPIN}:1: permitrootlogin: value 'no' is not an integer"),
     ],
@@ -316,6 +323,10 @@ def test_an_sshd_configuration_that_cannot_be_read_is_an_error() -> None:
         ({**SSHD_SPEC, "settings": [{"keyword": "A", "op": "le", "value": "x",
                                      "unset": "fail"}]},
          [(("settings", 0, "value"), "op 'le' needs an integer value")]),
+        ({**SSHD_SPEC, "settings": [{"keyword": "UsePAM", "value": "yes", "unset": "fail",
+                                     "match_blocks": True}]},
+         [(("settings", 0, "match_blocks"), "sshd does not take UsePAM inside a Match "
+           "block")]),
         ({"path": MAIN, "settings": [{"keyword": "A", "value": 1, "unset": "fail"}]},
          [(("settings",), "'settings' needs 'config' (which program's configuration the "
            "file is)")]),

@@ -59,9 +59,23 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     return need_sshd_test(tmp_path_factory.mktemp("hostkey"))
 
 
-def oracle(sshd: list[str], config: Path) -> dict[str, list[str]] | str:
+@pytest.fixture(scope="module")
+def defaults(sshd: list[str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
+    """What sshd -T prints with nothing configured: its compiled-in defaults."""
+    empty = tmp_path_factory.mktemp("empty") / "sshd_config"
+    empty.write_text("")
+    found = oracle(sshd, empty)
+    assert isinstance(found, dict), found
+    return found
+
+
+# A connection most generated Match blocks select (all but Group).
+CONNECTION = "user=alice,host=a.example.com,addr=10.1.2.3,laddr=192.0.2.1,lport=22"
+
+
+def oracle(sshd: list[str], config: Path, *more: str) -> dict[str, list[str]] | str:
     """``sshd -T -f CONFIG``: keyword -> values in order, or sshd's complaint."""
-    done = subprocess.run([*sshd, "-f", str(config)], capture_output=True, text=True,
+    done = subprocess.run([*sshd, "-f", str(config), *more], capture_output=True, text=True,
                           timeout=60, check=False)
     if done.returncode != 0:
         return done.stderr.strip() or f"exit {done.returncode}"
@@ -182,18 +196,30 @@ def compare(sshd: list[str], config: Path, keywords: set[str]) -> None:
             + "\n".join(f"--- {p}\n{Path(p).read_text()}" for p in mine.files))
 
 
-@pytest.mark.parametrize("seed", range(60))
-def test_generated_trees_agree_with_sshd(sshd: list[str], seed: int, tmp_path: Path) -> None:
+@pytest.mark.parametrize("seed", range(100))
+def test_generated_trees_agree_with_sshd(sshd: list[str], defaults: dict[str, list[str]],
+                                         seed: int, tmp_path: Path) -> None:
     tree = Tree(tmp_path, random.Random(seed))
-    compare(sshd, tree.main(), tree.keywords)
+    main = tree.main()
+    compare(sshd, main, tree.keywords)
+    # What a connection that Match blocks select gets is either the value every connection
+    # gets (sshd's default when nothing sets it) or one of the Match-block values hostguard
+    # lists (what match_blocks judges).
+    mine, theirs = hostguard(main), oracle(sshd, main, "-C", CONNECTION)
+    assert isinstance(mine, SshdConfig) and isinstance(theirs, dict), theirs
+    for keyword in sorted(tree.keywords - ACCUMULATING):
+        got = theirs[keyword][0].lower()
+        inside = {d.value.lower() for d in mine.directives
+                  if d.keyword == keyword and not d.applies}
+        everyone = [d.value.lower() for d in mine.effective(keyword)] or [
+            v.lower() for v in defaults[keyword]]
+        if everyone != [got]:
+            assert got in inside, (keyword, got, inside, everyone)
 
 
-def test_unset_keywords_are_unset_for_sshd_too(sshd: list[str], tmp_path: Path) -> None:
+def test_unset_keywords_are_unset_for_sshd_too(sshd: list[str], defaults: dict[str, list[str]],
+                                               tmp_path: Path) -> None:
     """A keyword hostguard finds no value for prints sshd's default, as with no file at all."""
-    empty = tmp_path / "empty"
-    empty.write_text("")
-    defaults = oracle(sshd, empty)
-    assert isinstance(defaults, dict)
     for seed in range(20):
         folder = tmp_path / str(seed)
         folder.mkdir()
@@ -260,6 +286,15 @@ def test_match_all_replaces_what_sshd_started_with(sshd: list[str], tmp_path: Pa
     assert [d.value for d in mine.effective("allowusers")] == ["bob"]
     assert [d.value for d in mine.effective("usepam")] == ["yes"]
     compare(sshd, main, {"maxauthtries", "allowusers", "usepam"})
+
+
+@pytest.mark.parametrize("keyword", sorted((ANYWHERE.keys() | GLOBAL_ONLY.keys()) - ACCUMULATING))
+def test_match_all_against_a_global_value_per_keyword(sshd: list[str], tmp_path: Path,
+                                                      keyword: str) -> None:
+    first, second = (ANYWHERE.get(keyword) or GLOBAL_ONLY[keyword])[:2]
+    main = write(tmp_path / "sshd_config", f"{keyword} {first}\nMatch all\n  {keyword} "
+                 f"{second}\n")
+    compare(sshd, main, {keyword})
 
 
 def test_several_paths_relative_ones_under_etc_ssh_and_no_match(sshd: list[str],
@@ -352,6 +387,20 @@ def test_syntax_variants(sshd: list[str], tmp_path: Path) -> None:
     assert [d.value for d in mine.effective("TCPKeepAlive")] == ["no"]
     compare(sshd, main, {"maxauthtries", "permitrootlogin", "banner", "loglevel",
                          "tcpkeepalive", "ciphers"})
+
+
+@pytest.mark.parametrize("line", [
+    '"PermitRootLogin yes', 'Permit"RootLogin yes', "=PermitRootLogin yes",
+    '"PermitRootLogin" yes', "PermitRootLogin 'yes' # x", "PermitRootLogin\\ yes",
+    "PermitRootLogin yes\r", "\f PermitRootLogin yes",
+])
+def test_odd_lines_read_as_sshd_reads_them(sshd: list[str], tmp_path: Path, line: str) -> None:
+    main = write(tmp_path / "sshd_config", f"{line}\nMaxAuthTries 3\n")
+    theirs, mine = oracle(sshd, main), hostguard(main)
+    assert isinstance(theirs, dict) == isinstance(mine, SshdConfig), (theirs, mine)
+    if isinstance(theirs, dict) and isinstance(mine, SshdConfig):
+        found = mine.effective("permitrootlogin")
+        assert theirs["permitrootlogin"] == ([d.value for d in found] or ["without-password"])
 
 
 def test_bounds_and_loader_errors_are_read_errors() -> None:

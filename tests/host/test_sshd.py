@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from agent.host.facts import ReadError
-from agent.host.files import FileRequest, read_files
+from agent.host.files import MAX_TEXT, FileRequest, read_files
 from agent.host.sshd import MAX_DEPTH, SshdConfig, parse_sshd_config
 from tests.support import need, need_sshd_test
 
@@ -416,6 +416,31 @@ def test_bounds_and_loader_errors_are_read_errors() -> None:
 
     huge = parse_sshd_config("/etc/ssh/sshd_config", "Include f\n", fanout)
     assert isinstance(huge, ReadError) and "lines with includes expanded" in huge.reason
+
+
+def test_oversized_or_odd_files_are_errors_naming_them(tmp_path: Path) -> None:
+    write(tmp_path / "etc/ssh/big.conf", "# padding\n" * (MAX_TEXT // 10 + 1))
+    write(tmp_path / "etc/ssh/sshd_config", "Include big.conf\n")
+    (tmp_path / "etc/ssh/dir.conf").mkdir()
+    request = FileRequest("/etc/ssh/sshd_config", text=True, config="sshd")
+    (entry,) = read_files(tmp_path, request).entries
+    assert not isinstance(entry, ReadError) and isinstance(entry.config, ReadError)
+    assert entry.config.reason == (
+        "sshd would refuse this configuration: /etc/ssh/sshd_config:1: Include big.conf: "
+        f"larger than {MAX_TEXT} bytes to read as text: /etc/ssh/big.conf")
+    write(tmp_path / "etc/ssh/sshd_config", "Include /etc/ssh/*.conf\n")
+    (entry,) = read_files(tmp_path, request).entries
+    assert not isinstance(entry, ReadError) and isinstance(entry.config, ReadError)
+    assert "big.conf" in entry.config.reason
+    (tmp_path / "etc/ssh/big.conf").unlink()
+    (entry,) = read_files(tmp_path, request).entries
+    assert not isinstance(entry, ReadError) and isinstance(entry.config, ReadError)
+    assert entry.config.reason.endswith("not a regular file (directory): /etc/ssh/dir.conf")
+    # The file the check names, not a regular one: its configuration is an error too.
+    (entry,) = read_files(tmp_path, FileRequest("/etc/ssh/dir.conf", text=True,
+                                                config="sshd")).entries
+    assert not isinstance(entry, ReadError)
+    assert entry.config == ReadError("not a regular file (directory): /etc/ssh/dir.conf")
 
 
 def test_under_a_root_includes_resolve_inside_it(tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ from agent.host.facts import ReadError
 
 MAX_DEPTH = 16
 """sshd's ``SERVCONF_MAX_DEPTH``: files included within files, at most this deep."""
-MAX_DIRECTIVES = 100000
+MAX_LINES = 100000
 """Lines processed in all, counting a file each time it is included."""
 SSHDIR = "/etc/ssh"
 """Where a relative ``Include`` path starts (sshd's compiled-in ``SSHDIR`` on Debian)."""
@@ -220,8 +220,8 @@ class _Reader:
             self.files.append(path)
         for number, raw in enumerate(text.split("\n"), 1):
             self.lines += 1
-            if self.lines > MAX_DIRECTIVES:
-                raise _Refused(f"more than {MAX_DIRECTIVES} lines with includes expanded "
+            if self.lines > MAX_LINES:
+                raise _Refused(f"more than {MAX_LINES} lines with includes expanded "
                                f"(at {path}:{number})")
             self._line(f"{path}:{number}", raw, depth, scope)
 

@@ -53,3 +53,18 @@ def run_cli(*args: str, cwd: Path | None = None, check: bool = False,
     env = {**os.environ, "PYTHONPATH": str(PROJECT)}
     return subprocess.run([sys.executable, "-m", "agent", *args], cwd=cwd or PROJECT, env=env,
                           capture_output=True, text=True, timeout=timeout, check=check)
+
+
+def need_sshd_test(folder: Path) -> list[str]:
+    """``sshd -T`` (OpenSSH's own reading of its configuration, nothing started) with a
+    throwaway host key written to ``folder``: add ``-f CONFIG``. sshd wants its privilege
+    separation directory before it prints anything; root creates it as ssh.service would."""
+    binary = need_tool("sshd")
+    keygen = need_tool("ssh-keygen")
+    if not os.path.isdir("/run/sshd"):
+        need(os.geteuid() == 0, "sshd -T needs /run/sshd, which only root can create")
+        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+    key = folder / "ssh_host_ed25519_key"
+    subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True,
+                   capture_output=True, timeout=60)
+    return [binary, "-T", "-h", str(key)]

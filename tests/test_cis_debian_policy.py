@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import PROJECT, need_tool, run_cli
+from tests.support import PROJECT, need, need_sshd_test, need_tool, run_cli
 
 POLICY = PROJECT / "policies" / "cis-debian.yaml"
 LABEL = ("--label", "benchmark=cis-debian")
@@ -105,8 +105,9 @@ Match Group backup
     MaxSessions 2
 """
 # Each CIS 5.1.x recommendation broken once; the settings sshd must have set only inside a
-# Match block, which is not where sshd reads its global settings.
+# Match block that does not select every connection, and after the values sshd keeps.
 SSHD_BAD = """\
+PermitRootLogin prohibit-password
 Banner none
 Ciphers aes128-cbc,aes256-ctr
 ClientAliveInterval 0
@@ -123,13 +124,13 @@ MaxAuthTries 6
 MaxSessions 11
 MaxStartups 10:30:100
 PermitEmptyPasswords yes
-PermitRootLogin prohibit-password
+PermitRootLogin no
 PermitUserEnvironment yes
 UsePAM no
 Match Address 10.0.0.0/8
     AllowUsers admin
     PermitRootLogin no
-    UsePAM yes
+    PasswordAuthentication no
 """
 
 
@@ -210,7 +211,7 @@ def test_every_check_names_its_cis_recommendation_and_rules(tmp_path: Path) -> N
         references = result["references"]
         assert any(r.startswith("CIS Debian Linux 12 Benchmark v1.1.0: ") for r in references), cid
         assert any(r.startswith("ComplianceAsCode: ") for r in references), cid
-        if cid.startswith("CIS-") and cid != "CIS-5.1-dropins":
+        if cid.startswith("CIS-"):
             number = cid.removeprefix("CIS-").split("-")[0]
             assert any(f"v1.1.0: {number} " in r for r in references), cid
 
@@ -238,11 +239,17 @@ def test_every_check_fails_on_a_tree_that_breaks_each_recommendation(tmp_path: P
         f"cramfs: loaded (/proc/modules); cramfs: blacklist ({tmp_path}/etc/modprobe.d/cis.conf:1)")
     assert messages["CIS-3.3.7-all"] == (
         "expected net.ipv4.conf.all.rp_filter == 1, found net.ipv4.conf.all.rp_filter = 2")
-    # AllowUsers and "PermitRootLogin no" stand only inside a Match block, which is not
-    # where sshd reads its global settings: line 17 is the global PermitRootLogin.
-    assert messages["CIS-5.1.4"].startswith("/etc/ssh/sshd_config: no line matches ")
-    assert messages["CIS-5.1.20"].endswith(", line 17 matches "
-                                           "/(?i)^\\s*PermitRootLogin[\\s=]+(?![\\s=])(?!no\\s*$)/")
+    # AllowUsers stands only inside a Match block that does not select every connection;
+    # sshd keeps line 1's PermitRootLogin, not line 18's "no" nor the Match block's.
+    assert messages["CIS-5.1.4"] == (
+        "/etc/ssh/sshd_config: AllowUsers/AllowGroups/DenyUsers/DenyGroups is not set outside "
+        "Match, expected AllowUsers/AllowGroups/DenyUsers/DenyGroups matches \\S.*")
+    assert messages["CIS-5.1.20"] == (
+        "/etc/ssh/sshd_config: /etc/ssh/sshd_config:1: permitrootlogin prohibit-password, "
+        "expected PermitRootLogin matches (?i)no")
+    assert messages["CIS-5.1.18"] == (
+        "/etc/ssh/sshd_config: /etc/ssh/sshd_config:16: maxstartups 10:30:100, expected "
+        "MaxStartups matches ([0-9]|10):([0-9]|[12][0-9]|30):([0-9]|[1-5][0-9]|60)")
     assert messages["CIS-2.4.1.3"] == (
         f"/etc/cron.hourly: owner is alice ({os.getuid()}), expected root, group is staff "
         f"({os.getgid()}), expected root, mode 0755 exceeds 0700 (extra bits 0055)")
@@ -267,12 +274,71 @@ def test_without_separate_mounts_or_ipv6_the_partition_checks_fail_and_the_rest_
 
 def test_a_drop_in_that_weakens_sshd_fails_even_when_sshd_config_is_right(
         tmp_path: Path) -> None:
+    # sshd_config includes the drop-ins first: their value is the one sshd keeps.
     root = build(tmp_path, compliant=True)
     write(root / "etc/ssh/sshd_config.d/50-site.conf", "PermitRootLogin  yes\n", 0o600)
     _, results = audit(root)
     assert {c: s for c, s in statuses(results).items() if s != "pass"} == {
-        "CIS-5.1-dropins": "fail"}
-    assert "50-site.conf" in results["CIS-5.1-dropins"]["message"]
+        "CIS-5.1.20": "fail"}
+    assert results["CIS-5.1.20"]["message"] == (
+        "/etc/ssh/sshd_config: /etc/ssh/sshd_config.d/50-site.conf:1: permitrootlogin yes, "
+        "expected PermitRootLogin matches (?i)no")
+
+
+def test_a_match_block_that_weakens_a_setting_fails(tmp_path: Path) -> None:
+    # Right for every connection, wrong for those from 10.0.0.0/8: a finding that names the
+    # Match block. Keywords sshd does not take in a Match block are not judged there.
+    root = build(tmp_path, compliant=True)
+    with (root / "etc/ssh/sshd_config").open("a", encoding="utf-8") as config:
+        config.write("Match Address 10.0.0.0/8\n    PermitRootLogin yes\n    MaxAuthTries 4\n")
+    _, results = audit(root)
+    assert {c: s for c, s in statuses(results).items() if s != "pass"} == {
+        "CIS-5.1.20": "fail"}
+    assert results["CIS-5.1.20"]["message"] == (
+        "/etc/ssh/sshd_config: /etc/ssh/sshd_config:26: permitrootlogin yes (in "
+        "/etc/ssh/sshd_config:25: Match Address 10.0.0.0/8), expected PermitRootLogin "
+        "matches (?i)no")
+
+
+def test_a_configuration_set_in_drop_ins_only_passes(tmp_path: Path) -> None:
+    # Debian 12's sshd_config: the Include first, then nothing CIS asks for; every setting
+    # in drop-ins, one of them included from another drop-in by a path relative to /etc/ssh.
+    root = build(tmp_path, compliant=True)
+    settings = SSHD_GOOD.split("\n", 1)[1].split("Match", 1)[0].splitlines()
+    write(root / "etc/ssh/sshd_config",
+          "Include /etc/ssh/sshd_config.d/*.conf\nKbdInteractiveAuthentication no\n"
+          "X11Forwarding yes\nAcceptEnv LANG LC_*\n", 0o600)
+    write(root / "etc/ssh/sshd_config.d/50-site.conf",
+          "\n".join(settings[:10]) + "\nInclude site/more.conf\n", 0o600)
+    write(root / "etc/ssh/site/more.conf", "\n".join(settings[10:]) + "\n", 0o600)
+    code, results = audit(root)
+    assert {c: s for c, s in statuses(results).items() if s != "pass"} == {}
+    assert code == 0
+    (row,) = results["CIS-5.1.16"]["evidence"]["items"]
+    assert row["files"] == ["/etc/ssh/sshd_config", "/etc/ssh/sshd_config.d/50-site.conf",
+                            "/etc/ssh/site/more.conf"]
+    assert row["settings"][0]["values"] == [{
+        "keyword": "maxauthtries", "value": "4", "file": "/etc/ssh/site/more.conf", "line": 4,
+        "match": None, "verdict": "pass"}]
+    # The same settings behind a Match block that selects only some connections fail.
+    write(root / "etc/ssh/sshd_config",
+          "Match User backup\n  Include /etc/ssh/sshd_config.d/*.conf\n", 0o600)
+    _, results = audit(root)
+    assert statuses(results)["CIS-5.1.16"] == "fail"
+    assert statuses(results)["CIS-5.1.4"] == "fail"
+
+
+def test_an_sshd_configuration_sshd_would_refuse_is_an_error(tmp_path: Path) -> None:
+    root = build(tmp_path, compliant=True)
+    write(root / "etc/ssh/sshd_config.d/50-site.conf", 'Banner "/etc/issue.net\n', 0o600)
+    code, results = audit(root)
+    sshd = {c for c, r in results.items() if r["spec"].get("config") == "sshd"}
+    assert len(sshd) == 19
+    assert {statuses(results)[c] for c in sshd} == {"error"}
+    assert results["CIS-5.1.20"]["message"] == (
+        "cannot evaluate: /etc/ssh/sshd_config: settings: sshd would refuse this "
+        "configuration: /etc/ssh/sshd_config.d/50-site.conf:1: invalid quotes")
+    assert code == 3
 
 
 def test_without_the_label_nothing_is_audited(tmp_path: Path) -> None:
@@ -335,6 +401,31 @@ def test_live_file_verdicts_agree_with_stat(live: dict[str, dict[str, Any]]) -> 
         assert result["status"] == ("pass" if ok else "fail"), (cid, read.stdout)
         judged += 1
     assert judged >= 5
+
+
+def test_live_sshd_values_are_what_sshd_says(live: dict[str, dict[str, Any]],
+                                             tmp_path: Path) -> None:
+    """Every value the sshd checks judged on this host, read from a file or assumed as the
+    policy's default, is the one ``sshd -T`` prints for the host's own configuration."""
+    need(Path("/etc/ssh/sshd_config").is_file(), "openssh-server is not installed")
+    done = subprocess.run([*need_sshd_test(tmp_path), "-f", "/etc/ssh/sshd_config"],
+                          capture_output=True, text=True, timeout=60, check=True)
+    theirs = dict(line.partition(" ")[::2] for line in done.stdout.splitlines())
+    # sshd -T prints one old name for prohibit-password.
+    spelled = {"prohibit-password": "without-password"}
+    judged = 0
+    for cid, result in live.items():
+        if result["spec"].get("config") != "sshd":
+            continue
+        assert result["status"] in ("pass", "fail"), (cid, result["message"])
+        (row,) = result["evidence"]["items"]
+        for setting in row["settings"]:
+            for value in setting["values"]:
+                keyword = value["keyword"].lower()
+                mine = value["value"].lower()
+                assert spelled.get(mine, mine) == theirs[keyword].lower(), (cid, value)
+                judged += 1
+    assert judged >= 18
 
 
 # The services policy: units as Debian 12's packages install them, judged by the unit kind,

@@ -1,5 +1,5 @@
 """``file``: files that must exist (or not), with a type, owner, group, mode ceiling, pinned
-SHA-256 and lines that must or must not appear.
+SHA-256, lines that must or must not appear, and for sshd's configuration the values sshd uses.
 
 Passes::
 
@@ -14,13 +14,20 @@ Fails::
       kind: file
       spec:
         path: /etc/ssh/sshd_config
-        sections: '^\\s*Match\\s'
-        lines: [{match: '^\\s*PermitRootLogin\\s+no\\b', global: true}]
-      # host: PermitRootLogin no only inside a "Match Address 10.0.0.0/8" block
+        config: sshd
+        settings:
+          - {keyword: PermitRootLogin, op: regex, value: '(?i)no', default: prohibit-password}
+      # host: sshd_config says "Include /etc/ssh/sshd_config.d/*.conf" then
+      # "PermitRootLogin no"; a drop-in there says "PermitRootLogin yes", which sshd reads
+      # first and keeps. (With the drop-in saying "no" and sshd_config nothing, it passes.)
 
 ``mode`` is a ceiling unless ``mode_exact``: ``0640`` fails ``0644`` (other may read) and
 passes ``0600``. Owner and group names are looked up in the audited root's ``etc/passwd`` and
-``etc/group``. Every path a glob matches must satisfy the spec.
+``etc/group``. Every path a glob matches must satisfy the spec. ``lines`` judge a file's own
+text; ``config: sshd`` reads it as sshd does (:mod:`agent.host.sshd`) and ``settings`` judge
+the value a connection that no Match block but ``Match all`` selects gets, with an explicit
+``default`` (or ``unset`` verdict) for a keyword nothing sets: sshd's compiled-in default is
+in no file.
 """
 
 from __future__ import annotations
@@ -30,11 +37,13 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from agent.checks.base import CheckKind, SpecError, SpecProblem
+from agent.checks.compare import CONDITION_PROPERTIES, SCALAR_SCHEMA, Condition, parse_condition
 from agent.core.record import record
 from agent.host.accounts import IdNames
 from agent.host.facts import ReadError
 from agent.host.files import TYPES, FileEntry, FileRequest, FileSet
 from agent.host.snapshot import Snapshot, SnapshotRequest
+from agent.host.sshd import MATCH_KEYWORDS, SshdConfig, canonical
 from agent.policy.globs import bracket_problem
 from agent.result import Evidence, Outcome, Status
 
@@ -55,6 +64,53 @@ _LINE = {
                     "this regex (sections start at lines matching 'sections')."},
     },
 }
+
+_KEYWORD = {"type": "string", "pattern": "^[A-Za-z0-9]+$"}
+_SETTING = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["keyword"],
+    "properties": {
+        "keyword": {"anyOf": [_KEYWORD, {"type": "array", "items": _KEYWORD, "minItems": 1}],
+                    "description": "sshd keyword (any case), or several: each one set must "
+                    "satisfy the condition, and at least one must be set."},
+        **CONDITION_PROPERTIES,
+        "default": {**SCALAR_SCHEMA, "description": "The value sshd uses when nothing sets "
+                    "the keyword, as the policy assumes it (sshd's compiled-in default is not "
+                    "read); the condition is judged on it. Exactly one of default and unset."},
+        "unset": {"enum": ["pass", "fail"], "description": "Verdict when nothing sets the "
+                  "keyword. Exactly one of default and unset."},
+        "match_blocks": {"type": "boolean", "default": False, "description": "Also judge "
+                         "every value set inside a Match block that selects only some "
+                         "connections (a weaker value there is a finding)."},
+    },
+}
+
+
+@record
+class Setting:
+    """One entry of ``settings``: a condition on sshd's effective value of a keyword."""
+
+    keywords: tuple[str, ...]
+    """As written in the policy; compared without case and with sshd's aliases."""
+    condition: Condition
+    """What each value must satisfy."""
+    default: str | None
+    """The value assumed when nothing sets the keyword."""
+    unset: str | None
+    """``pass`` or ``fail`` when nothing sets the keyword and there is no default."""
+    match_blocks: bool = False
+    """Also judge the values set inside Match blocks that select only some connections."""
+
+    @property
+    def subject(self) -> str:
+        return "/".join(self.keywords)
+
+    def describe(self) -> str:
+        when = (f"default {self.default!r}" if self.default is not None
+                else f"{self.unset} when unset")
+        blocks = ", in Match blocks too" if self.match_blocks else ""
+        return f"{self.condition.describe(self.subject)} ({when}{blocks})"
 
 
 @record
@@ -105,10 +161,15 @@ class FileSpec:
     """What starts a section."""
     follow: bool
     """Follow a symbolic link at the end of the path."""
+    config: str | None = None
+    """Read the file as this program's configuration (``sshd``)."""
+    settings: tuple[Setting, ...] = ()
+    """Conditions on the configuration's effective values."""
 
     def request(self) -> FileRequest:
         return FileRequest(self.path, self.follow, digest=self.sha256 is not None,
-                           text=bool(self.lines))
+                           text=bool(self.lines) or self.config is not None,
+                           config=self.config)
 
 
 class FileKind(CheckKind[FileSpec]):
@@ -147,6 +208,12 @@ class FileKind(CheckKind[FileSpec]):
             "follow": {"type": "boolean", "default": True,
                        "description": "Follow a symbolic link at the end of the path (the "
                        "evidence says whether one was)."},
+            "config": {"enum": ["sshd"], "description": "Read the file as sshd reads its "
+                       "configuration (Include followed, the first value of a keyword "
+                       "winning) for 'settings'."},
+            "settings": {"type": "array", "items": _SETTING, "minItems": 1,
+                         "description": "Conditions on the effective value of keywords "
+                         "outside any Match block (needs 'config')."},
         },
     }
 
@@ -160,7 +227,7 @@ class FileKind(CheckKind[FileSpec]):
         exists = bool(raw.get("exists", True))
         if not exists:
             for key in ("missing", "type", "owner", "group", "mode", "mode_exact", "sha256",
-                        "lines", "sections"):
+                        "lines", "sections", "config", "settings"):
                 if key in raw:
                     problems.append(SpecProblem((key,), f"'{key}' means nothing with "
                                                 "exists: false"))
@@ -175,11 +242,29 @@ class FileKind(CheckKind[FileSpec]):
         if kind == "symlink" and follow:
             problems.append(SpecProblem(("type",), "type symlink needs follow: false (a "
                                         "followed link is its target's type)"))
-        if kind not in (None, "file") and ("sha256" in raw or "lines" in raw):
-            key = "sha256" if "sha256" in raw else "lines"
+        if kind not in (None, "file") and ({"sha256", "lines", "config"} & set(raw)):
+            key = min({"sha256", "lines", "config"} & set(raw))
             problems.append(SpecProblem((key,), f"'{key}' reads contents; a {kind} has none"))
         if kind == "symlink" and mode is not None:
             problems.append(SpecProblem(("mode",), "a symbolic link's mode means nothing"))
+        config = raw.get("config")
+        settings = tuple(_setting(entry, i, problems)
+                         for i, entry in enumerate(raw.get("settings", [])))
+        if config is not None:
+            if any(c in path for c in "*?["):
+                problems.append(SpecProblem(("config",), "'config' reads one file: write "
+                                            "the path without a glob"))
+            for key in ("lines", "sections", "sha256"):
+                if key in raw:
+                    problems.append(SpecProblem((key,), f"'{key}' with 'config': assert the "
+                                                "effective configuration with 'settings', "
+                                                "the file's own text in a separate check"))
+            if "settings" not in raw and exists:
+                problems.append(SpecProblem(("config",), "'config' without 'settings' "
+                                            "checks nothing it reads"))
+        elif "settings" in raw:
+            problems.append(SpecProblem(("settings",), "'settings' needs 'config' (which "
+                                        "program's configuration the file is)"))
         if exists and raw.get("missing") == "not_applicable" and not (
                 set(raw) - {"path", "missing", "exists", "follow"}):
             problems.append(SpecProblem(("missing",), "a spec that only asks for the file "
@@ -193,6 +278,7 @@ class FileKind(CheckKind[FileSpec]):
             mode=mode, mode_exact=bool(raw.get("mode_exact", False)),
             sha256=str(raw["sha256"]).lower() if "sha256" in raw else None,
             lines=lines, sections=sections, follow=follow,
+            config=str(config) if config is not None else None, settings=settings,
         )
 
     def request(self, spec: FileSpec) -> SnapshotRequest:
@@ -259,6 +345,31 @@ def _line(entry: Mapping[str, Any], i: int, sections: re.Pattern[str] | None,
     if global_scope and "section" in entry:
         problems.append(SpecProblem(at, "'global' and 'section' exclude each other"))
     return LineRule(pattern, key == "match", global_scope, section)
+
+
+def _setting(entry: Mapping[str, Any], i: int, problems: list[SpecProblem]) -> Setting:
+    at: tuple[str | int, ...] = ("settings", i)
+    raw = entry["keyword"]
+    keywords = tuple(str(k) for k in (raw if isinstance(raw, list) else [raw]))
+    for keyword in keywords:
+        if canonical(keyword) in ("include", "match"):
+            problems.append(SpecProblem((*at, "keyword"), f"{keyword} is not a setting: sshd "
+                                        "follows it while reading"))
+    condition, more = parse_condition(entry, at)
+    problems += more
+    if ("default" in entry) == ("unset" in entry):
+        problems.append(SpecProblem(at, "a setting names exactly one of 'default' (the value "
+                                    "sshd uses when nothing sets the keyword) and 'unset' "
+                                    "(the verdict then)"))
+    match_blocks = bool(entry.get("match_blocks", False))
+    if match_blocks:
+        for keyword in keywords:
+            if canonical(keyword) not in MATCH_KEYWORDS:
+                problems.append(SpecProblem((*at, "match_blocks"), f"sshd does not take "
+                                            f"{keyword} inside a Match block"))
+    default = entry.get("default")
+    return Setting(keywords, condition, str(default) if default is not None else None,
+                   str(entry["unset"]) if "unset" in entry else None, match_blocks)
 
 
 def _ids(value: Any) -> tuple[str | int, ...]:
@@ -349,12 +460,70 @@ def _judge(spec: FileSpec, entry: FileEntry | ReadError, found: FileSet) -> dict
                             for rule in spec.lines]
         else:
             errors.append(f"lines: {_why(entry.text)}")
+    if spec.settings:
+        if isinstance(entry.config, SshdConfig):
+            row["files"] = list(entry.config.files)
+            row["settings"] = [_setting_row(entry.config, setting, fails, errors)
+                               for setting in spec.settings]
+        else:
+            errors.append(f"settings: {_why(entry.config)}")
     row["findings"] = fails or errors
     row["verdict"] = "fail" if fails else "error" if errors else "pass"
     return row
 
 
-def _why(value: str | ReadError | None) -> str:
+def _setting_row(config: SshdConfig, setting: Setting, fails: list[str],
+                 errors: list[str]) -> dict[str, Any]:
+    """Judge every value that sets the keywords outside Match (or the assumed default), and
+    inside Match blocks when asked."""
+    order = {id(d): i for i, d in enumerate(config.directives)}
+    found = sorted((d for k in setting.keywords for d in config.effective(k)),
+                   key=lambda d: order[id(d)])
+    names = {canonical(k) for k in setting.keywords}
+    inside = [d for d in config.directives if setting.match_blocks and not d.applies
+              and d.keyword in names]
+    values: list[dict[str, Any]] = []
+    for directive in found + inside:
+        verdict = setting.condition.test(directive.value)
+        values.append({"keyword": directive.keyword, "value": directive.value,
+                       "file": directive.path, "line": directive.line,
+                       "match": directive.match, "verdict": _verdict(verdict)})
+        if not directive.applies:
+            values[-1]["applies"] = "only to connections its Match block selects"
+    if not found and setting.default is not None:
+        verdict = setting.condition.test(setting.default)
+        values.append({"keyword": setting.subject, "value": setting.default, "file": None,
+                       "line": None, "match": None, "verdict": _verdict(verdict),
+                       "assumed": "not set: the policy's default"})
+    bad = [v for v in values if v["verdict"] == "fail"]
+    wrong = [v for v in values if v["verdict"] not in ("pass", "fail")]
+    unset = not found and setting.default is None and setting.unset == "fail"
+    if bad:
+        fails.append("; ".join(f"{_where(v)} {v['keyword']} {v['value']}{_inside(v)}"
+                               for v in bad)
+                     + f", expected {setting.condition.describe(setting.subject)}")
+    elif wrong:
+        errors.append("; ".join(f"{_where(v)} {v['keyword']}: {v['verdict']}" for v in wrong))
+    if unset:
+        fails.append(f"{setting.subject} is not set outside Match, expected "
+                     f"{setting.condition.describe(setting.subject)}")
+    verdict = "fail" if bad or unset else "error" if wrong else "pass"
+    return {"expected": setting.describe(), "verdict": verdict, "values": values}
+
+
+def _inside(value: Mapping[str, Any]) -> str:
+    return f" (in {value['match']})" if "applies" in value else ""
+
+
+def _verdict(result: bool | str) -> str:
+    return result if isinstance(result, str) else "pass" if result else "fail"
+
+
+def _where(value: Mapping[str, Any]) -> str:
+    return f"{value['file']}:{value['line']}:" if value["file"] else "(default)"
+
+
+def _why(value: object) -> str:
     return value.reason if isinstance(value, ReadError) else "not read"
 
 
@@ -395,6 +564,9 @@ def _describe(spec: FileSpec) -> str:
     if spec.sha256:
         parts.append(f"sha256 {spec.sha256}")
     parts += [rule.describe() for rule in spec.lines]
+    if spec.config:
+        parts.append(f"as {spec.config} reads it")
+    parts += [setting.describe() for setting in spec.settings]
     if spec.missing == "not_applicable":
         parts.append("if present")
     return ", ".join(parts)

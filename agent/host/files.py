@@ -22,6 +22,7 @@ from pathlib import Path
 from agent.core.record import record
 from agent.host.accounts import IdNames, read_id_names
 from agent.host.facts import ReadError
+from agent.host.sshd import SshdConfig, parse_sshd_config
 
 MAX_MATCHES = 1000
 """Paths one pattern may match."""
@@ -53,6 +54,9 @@ class FileRequest:
     """Compute the SHA-256 of each regular file."""
     text: bool = False
     """Read each regular file as text."""
+    config: str | None = None
+    """Also parse each file as this program's configuration, following its includes
+    (``sshd``: :mod:`agent.host.sshd`); needs ``text``."""
 
 
 @record
@@ -82,6 +86,8 @@ class FileEntry:
     """Hex digest, when asked for and the file is regular."""
     text: str | ReadError | None = None
     """Contents (invalid UTF-8 replaced), when asked for and the file is regular."""
+    config: SshdConfig | ReadError | None = None
+    """The configuration the file starts, includes followed, when asked for."""
 
 
 @record
@@ -225,9 +231,30 @@ def _examine(base: str, path: str, request: FileRequest) -> FileEntry | ReadErro
     if kind != "file":
         why = ReadError(f"not a regular file ({kind}): {path}")
         return dataclasses.replace(entry, sha256=why if request.digest else None,
-                                   text=why if request.text else None)
+                                   text=why if request.text else None,
+                                   config=why if request.config else None)
     digest, text = _contents(base + resolved, path, st, request)
-    return dataclasses.replace(entry, sha256=digest, text=text)
+    config: SshdConfig | ReadError | None = None
+    if request.config == "sshd":
+        config = parse_sshd_config(path, text, lambda pattern: _included(base, pattern)) \
+            if isinstance(text, str) else text or ReadError(f"not read as text: {path}")
+    return dataclasses.replace(entry, sha256=digest, text=text, config=config)
+
+
+def _included(base: str, pattern: str) -> list[tuple[str, str]] | ReadError:
+    """(path, text) of each file ``pattern`` matches, for a configuration's include: one
+    that cannot be read as text is an error, as it is for the program that includes it."""
+    found: list[tuple[str, str]] = []
+    for path in _expand(base, pattern):
+        if isinstance(path, ReadError):
+            return path
+        entry = _examine(base, path, FileRequest(path, text=True))
+        if isinstance(entry, ReadError):
+            return entry
+        if not isinstance(entry.text, str):
+            return entry.text or ReadError(f"not read: {path}")
+        found.append((path, entry.text))
+    return found
 
 
 def _contents(real: str, shown: str, seen: os.stat_result, request: FileRequest

@@ -13,6 +13,7 @@ from agent.host.accounts import IdNames
 from agent.host.facts import ReadError
 from agent.host.files import FileEntry, FileRequest, FileSet
 from agent.host.snapshot import Snapshot, SnapshotRequest
+from agent.host.sshd import Directive, SshdConfig
 from agent.result import Status
 from tests.checks.snapshots import FACTS
 
@@ -205,6 +206,136 @@ def test_unread_contents_and_unread_files_are_errors() -> None:
     ],
 )
 def test_lint_problems(raw: dict[str, Any], found: list[tuple[tuple[str | int, ...], str]]) -> None:
+    with pytest.raises(SpecError) as caught:
+        KIND.parse(raw)
+    assert [(p.path, p.message) for p in caught.value.problems] == found
+
+
+# sshd's effective configuration: a drop-in sets PermitRootLogin first, sshd_config's own value
+# comes second, a Match block that does not apply to every connection sets a third.
+DROPIN, MAIN = "/etc/ssh/sshd_config.d/50-site.conf", "/etc/ssh/sshd_config"
+CONFIG = SshdConfig((
+    Directive("permitrootlogin", "no", DROPIN, 1, True, None),
+    Directive("allowgroups", "sshusers", DROPIN, 2, True, None),
+    Directive("permitrootlogin", "yes", MAIN, 3, True, None),
+    Directive("maxauthtries", "3", MAIN, 4, True, None),
+    Directive("maxauthtries", "10", MAIN, 6, False, f"{MAIN}:5: Match User backup"),
+    Directive("allowusers", "alice", MAIN, 7, True, f"{MAIN}:6: Match all"),
+), (MAIN, DROPIN))
+SSHD_SPEC = {"path": MAIN, "config": "sshd"}
+
+
+def sshd_judge(*settings: dict[str, Any], config: SshdConfig | ReadError = CONFIG
+               ) -> tuple[Status, str]:
+    return judge({**SSHD_SPEC, "settings": list(settings)},
+                 entry(MAIN, 0o600, 0, 0, text="", config=config))
+
+
+@pytest.mark.parametrize(
+    ("setting", "status", "message"),
+    [
+        # The drop-in's "no" was read first: sshd_config's "yes" does not count.
+        ({"keyword": "PermitRootLogin", "value": "no", "unset": "fail"}, Status.PASS, None),
+        ({"keyword": "permitrootlogin", "op": "ne", "value": "no", "unset": "pass"},
+         Status.FAIL, f"{MAIN}: {DROPIN}:1: permitrootlogin no, expected permitrootlogin != no"),
+        # The Match User block's 10 does not apply to every connection.
+        ({"keyword": "MaxAuthTries", "op": "le", "value": 4, "default": 6}, Status.PASS, None),
+        ({"keyword": "MaxAuthTries", "op": "le", "value": 2, "default": 6}, Status.FAIL,
+         f"{MAIN}: {MAIN}:4: maxauthtries 3, expected MaxAuthTries <= 2"),
+        # Unset: the policy's default is judged, or its unset verdict given.
+        ({"keyword": "MaxSessions", "op": "le", "value": 10, "default": 10}, Status.PASS, None),
+        ({"keyword": "LoginGraceTime", "op": "le", "value": 60, "default": 120}, Status.FAIL,
+         f"{MAIN}: (default) LoginGraceTime 120, expected LoginGraceTime <= 60"),
+        ({"keyword": "Banner", "op": "regex", "value": "/.*", "unset": "fail"}, Status.FAIL,
+         f"{MAIN}: Banner is not set outside Match, expected Banner matches /.*"),
+        ({"keyword": "Ciphers", "op": "regex", "value": "(?!.*cbc).*", "unset": "pass"},
+         Status.PASS, None),
+        # Several keywords: each one set must satisfy the condition, one must be set.
+        ({"keyword": ["AllowUsers", "AllowGroups", "DenyUsers"], "op": "regex",
+          "value": r"\S.*", "unset": "fail"}, Status.PASS, None),
+        ({"keyword": ["AllowUsers", "AllowGroups"], "op": "ne", "value": "alice",
+          "unset": "fail"}, Status.FAIL,
+         f"{MAIN}: {MAIN}:7: allowusers alice, expected AllowUsers/AllowGroups != alice"),
+        # Asked to, a Match block that gives some connections a weaker value is a finding.
+        ({"keyword": "MaxAuthTries", "op": "le", "value": 4, "default": 6,
+          "match_blocks": True}, Status.FAIL,
+         f"{MAIN}: {MAIN}:6: maxauthtries 10 (in {MAIN}:5: Match User backup), expected "
+         "MaxAuthTries <= 4"),
+        ({"keyword": "MaxAuthTries", "op": "le", "value": 10, "default": 6,
+          "match_blocks": True}, Status.PASS, None),
+        ({"keyword": "PermitRootLogin", "op": "ge", "value": 1, "unset": "fail"}, Status.ERROR,
+         f"cannot evaluate: {MAIN}: {DROPIN}:1: permitrootlogin: value 'no' is not an integer"),
+    ],
+)
+def test_sshd_settings(setting: dict[str, Any], status: Status, message: str | None) -> None:
+    assert sshd_judge(setting) == (status, message or f"{MAIN}: file 0600 root:root")
+
+
+def test_sshd_evidence_names_file_and_line_of_each_value() -> None:
+    spec = KIND.parse({**SSHD_SPEC, "settings": [
+        {"keyword": "PermitRootLogin", "value": "no", "unset": "fail"},
+        {"keyword": "LoginGraceTime", "op": "le", "value": 60, "default": 60}]})
+    found = FileSet((entry(MAIN, text="", config=CONFIG),), USERS, GROUPS)
+    outcome = KIND.evaluate(spec, Snapshot(root="/x", facts=FACTS,
+                                           files={spec.request(): found}))
+    (row,) = outcome.evidence.items
+    assert row["files"] == [MAIN, DROPIN]
+    assert row["settings"] == [
+        {"expected": "PermitRootLogin == no (fail when unset)", "verdict": "pass",
+         "values": [{"keyword": "permitrootlogin", "value": "no", "file": DROPIN, "line": 1,
+                     "match": None, "verdict": "pass"}]},
+        {"expected": "LoginGraceTime <= 60 (default '60')", "verdict": "pass",
+         "values": [{"keyword": "LoginGraceTime", "value": "60", "file": None, "line": None,
+                     "match": None, "verdict": "pass",
+                     "assumed": "not set: the policy's default"}]}]
+    assert outcome.evidence.expected == (
+        f"{MAIN} exists, as sshd reads it, PermitRootLogin == no (fail when unset), "
+        "LoginGraceTime <= 60 (default '60')")
+    assert KIND.request(spec).files == {FileRequest(MAIN, text=True, config="sshd")}
+
+
+def test_an_sshd_configuration_that_cannot_be_read_is_an_error() -> None:
+    refused = ReadError(f"sshd would refuse this configuration: {MAIN}:3: invalid quotes")
+    assert sshd_judge({"keyword": "PermitRootLogin", "value": "no", "unset": "pass"},
+                      config=refused) == (
+        Status.ERROR, f"cannot evaluate: {MAIN}: settings: sshd would refuse this "
+                      f"configuration: {MAIN}:3: invalid quotes")
+    assert judge({**SSHD_SPEC, "settings": [{"keyword": "X", "value": 1, "unset": "pass"}]},
+                 entry(MAIN))[0] is Status.ERROR  # not read at all
+
+
+@pytest.mark.parametrize(
+    ("raw", "found"),
+    [
+        ({**SSHD_SPEC, "path": "/etc/ssh/*.conf", "settings": [{"keyword": "A", "value": 1,
+                                                                  "unset": "fail"}]},
+         [(("config",), "'config' reads one file: write the path without a glob")]),
+        (SSHD_SPEC, [(("config",), "'config' without 'settings' checks nothing it reads")]),
+        ({**SSHD_SPEC, "sections": "^Match", "settings": [{"keyword": "A", "value": 1,
+                                                          "default": 1}]},
+         [(("sections",), "'sections' with 'config': assert the effective configuration "
+           "with 'settings', the file's own text in a separate check")]),
+        ({**SSHD_SPEC, "settings": [{"keyword": ["A", "match"], "value": "x"}]},
+         [(("settings", 0, "keyword"), "match is not a setting: sshd follows it while "
+           "reading"),
+          (("settings", 0), "a setting names exactly one of 'default' (the value sshd uses "
+           "when nothing sets the keyword) and 'unset' (the verdict then)")]),
+        ({**SSHD_SPEC, "settings": [{"keyword": "A", "op": "le", "value": "x",
+                                     "unset": "fail"}]},
+         [(("settings", 0, "value"), "op 'le' needs an integer value")]),
+        ({**SSHD_SPEC, "settings": [{"keyword": "UsePAM", "value": "yes", "unset": "fail",
+                                     "match_blocks": True}]},
+         [(("settings", 0, "match_blocks"), "sshd does not take UsePAM inside a Match "
+           "block")]),
+        ({"path": MAIN, "settings": [{"keyword": "A", "value": 1, "unset": "fail"}]},
+         [(("settings",), "'settings' needs 'config' (which program's configuration the "
+           "file is)")]),
+        ({**SSHD_SPEC, "exists": False},
+         [(("config",), "'config' means nothing with exists: false")]),
+    ],
+)
+def test_sshd_lint_problems(raw: dict[str, Any],
+                            found: list[tuple[tuple[str | int, ...], str]]) -> None:
     with pytest.raises(SpecError) as caught:
         KIND.parse(raw)
     assert [(p.path, p.message) for p in caught.value.problems] == found

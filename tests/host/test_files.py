@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -55,7 +56,7 @@ def tree(tmp_path: Path) -> Path:
     return root
 
 
-def one(root: Path, pattern: str, **how: bool) -> FileEntry | ReadError:
+def one(root: Path, pattern: str, **how: Any) -> FileEntry | ReadError:
     (found,) = read_files(root, FileRequest(pattern, **how)).entries
     return found
 

@@ -3,6 +3,16 @@
 The document is validated against ``result.schema.json`` first; a document that does not fit
 raises ``ResultLoadError`` naming the JSON path (``$.results[3].status``) and what is wrong.
 
+A fleet's results repeat one policy: each host's result of a check carries the same definition
+(id, title, rationale, spec, ...; ``DEFINITION``) beside its own verdict. So the quick schema
+check (``quickcheck``) judges each distinct definition once per process, and the ``Check``
+rebuilt from it is kept: a definition is known by its canonical JSON, which two values share only
+when they are the same JSON value, so one judged valid stays valid wherever it appears again. The
+rest of each document is checked every time, against the same schema with the definitions' own
+properties left out (``_schemas``): ``properties`` is a conjunction over keys, so a document fits
+the whole schema exactly when it fits that one and each of its results' definitions fits its
+own. Anything the quick check does not vouch for is judged and worded by jsonschema, as before.
+
 A loaded run is render-ready, not re-evaluable: a check's ``spec`` is its spec as written (the
 same mapping as ``raw_spec``), not the kind's parsed object.
 """
@@ -10,10 +20,12 @@ same mapping as ``raw_spec``), not the kind's parsed object.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import fields
 from functools import cache
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from agent.core import schemafile
@@ -35,6 +47,20 @@ _SEVERITIES = {s.value: s for s in Severity}
 files holds hundreds of thousands); the schema has admitted only these values."""
 
 
+DEFINITION = ("id", "kind", "title", "severity", "policy", "location", "overridden_at", "hosts",
+              "roots", "rationale", "remediation", "references", "spec")
+"""The keys of a result that define its check, the same in every host's result of that check;
+the others (status, message, evidence, waiver, duration) are the host's verdict."""
+_definition = itemgetter(*DEFINITION)
+_canonical = json.JSONEncoder(ensure_ascii=True, check_circular=False).encode
+"""A definition's key: parsed JSON has no cycles; ``1`` and ``1.0``, key order and every escape
+stay apart, so equal text means equal values."""
+_CHECKS: dict[str, Check] = {}
+"""Checks rebuilt from definitions the schema accepted, by their key (``_canonical``)."""
+_CHECKS_LIMIT = 4096
+"""Definitions kept at most (a fleet runs a few policies; past this the cache starts over)."""
+
+
 class ResultLoadError(ValueError):
     """The data is not a valid ``hostguard/result/v1`` document; the message names where."""
 
@@ -54,6 +80,41 @@ def validator() -> Draft202012Validator:
 
     Draft202012Validator.check_schema(schema())
     return Draft202012Validator(schema())
+
+
+@cache
+def _schemas() -> tuple[dict[str, Any], dict[str, Any]]:
+    """(``schema()`` with each result's ``DEFINITION`` properties accepting anything, ``schema()``
+    of one result entry): a document fits ``schema()`` exactly when it fits the first and each
+    of its results fits the second."""
+    root = schema()
+    result = root["$defs"]["result"]
+    unknown = set(DEFINITION) - set(result["properties"])
+    if unknown:  # the schema and DEFINITION drifted apart: fail loudly, never skip a check
+        raise ValueError(f"result.schema.json has no result propert(ies) {sorted(unknown)}")
+    rest = {key: True if key in DEFINITION else sub for key, sub in result["properties"].items()}
+    defs = {**root["$defs"], "result": {**result, "properties": rest}}
+    return {**root, "$defs": defs}, {"$defs": root["$defs"], "$ref": "#/$defs/result"}
+
+
+def _vouched(data: Any) -> list[Check] | None:
+    """The check of each result when ``quickcheck`` vouches for the whole document, else
+    ``None`` (invalid, or not for the quick check to judge: ask jsonschema)."""
+    document, one_result = _schemas()
+    if not accepts(document, data):
+        return None
+    checks = []
+    for entry in data["results"]:
+        key = _canonical(_definition(entry))
+        check = _CHECKS.get(key)
+        if check is None:
+            if not accepts(one_result, entry):
+                return None
+            if len(_CHECKS) >= _CHECKS_LIMIT:
+                _CHECKS.clear()
+            check = _CHECKS[key] = _check(entry)
+        checks.append(check)
+    return checks
 
 
 def json_path(parts: Iterable[str | int]) -> str:
@@ -81,7 +142,7 @@ def problems(data: Any) -> list[str]:
         found = data.get("schema")
         what = "no \"schema\" key" if found is None else f"schema {found!r}"
         return [f"$.schema: not a {SCHEMA} document ({what})"]
-    if accepts(schema(), data):
+    if _vouched(data) is not None:
         return []
     errors = sorted(validator().iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
     return [_describe(e) for e in errors]
@@ -89,12 +150,16 @@ def problems(data: Any) -> list[str]:
 
 def load_run(data: dict[str, Any]) -> AuditRun:
     """Validate ``data`` and rebuild the run; raise ``ResultLoadError`` when it is not valid."""
-    found = problems(data)
-    if found:
-        more = f" (and {len(found) - 1} more problem(s))" if len(found) > 1 else ""
-        raise ResultLoadError(f"invalid {SCHEMA} document: {found[0]}{more}")
+    checks = _vouched(data)
+    if checks is None:
+        found = problems(data)
+        if found:
+            more = f" (and {len(found) - 1} more problem(s))" if len(found) > 1 else ""
+            raise ResultLoadError(f"invalid {SCHEMA} document: {found[0]}{more}")
+        checks = [_check(entry) for entry in data["results"]]  # valid; quickcheck was unsure
     host = data["host"]
-    results = tuple(_result(r, f"$.results[{i}]") for i, r in enumerate(data["results"]))
+    results = tuple(_result(entry, check, i)
+                    for i, (entry, check) in enumerate(zip(data["results"], checks, strict=True)))
     summary = data["summary"]
     _check_summary(summary, results)
     return AuditRun(
@@ -120,8 +185,8 @@ def _selector(value: Mapping[str, Any]) -> HostSelector:
     return HostSelector(tuple(value["hostnames"]), dict(value["labels"]))
 
 
-def _result(entry: Mapping[str, Any], where: str) -> Result:
-    check = Check(
+def _check(entry: Mapping[str, Any]) -> Check:
+    return Check(
         id=entry["id"],
         kind=entry["kind"],
         title=entry["title"],
@@ -137,6 +202,10 @@ def _result(entry: Mapping[str, Any], where: str) -> Result:
         roots=tuple(_selector(s) for s in entry["roots"]),
         overridden_at=tuple(_location(loc) for loc in entry["overridden_at"]),
     )
+
+
+def _result(entry: Mapping[str, Any], check: Check, index: int) -> Result:
+    """The result ``entry`` (``$.results[index]``) of ``check``."""
     waiver = None
     waived_status = None
     if entry["waiver"] is not None:
@@ -144,8 +213,8 @@ def _result(entry: Mapping[str, Any], where: str) -> Result:
         try:
             expires = dt.date.fromisoformat(raw["expires"])
         except ValueError:
-            raise ResultLoadError(f"invalid {SCHEMA} document: {where}.waiver.expires: "
-                                  f"{raw['expires']!r} is not a date") from None
+            raise ResultLoadError(f"invalid {SCHEMA} document: $.results[{index}].waiver."
+                                  f"expires: {raw['expires']!r} is not a date") from None
         waiver = Waiver(check.id, raw["reason"], expires, tuple(raw["hosts"]),
                         _location(raw["location"]))
         waived_status = None if raw["status"] is None else _STATUSES[raw["status"]]
@@ -155,7 +224,7 @@ def _result(entry: Mapping[str, Any], where: str) -> Result:
         status=_STATUSES[entry["status"]],
         message=entry["message"],
         evidence=Evidence(evidence["expected"], evidence["actual"],
-                          tuple(dict(item) for item in evidence["items"])),
+                          tuple(map(dict, evidence["items"]))),
         waiver=waiver,
         waived_status=waived_status,
         duration_ms=entry["duration_ms"],

@@ -150,7 +150,7 @@ def _viewed(path: str, named: set[str]) -> tuple[HostView, dict[str, CheckInfo]]
     run = read_result(path)
     if isinstance(run, str):
         return run
-    checks = {k: v for k, v in fleet.checks(run).items() if k not in named}
+    checks = fleet.checks(run, named)
     named.update(checks)
     return fleet.view(run), checks
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from markupsafe import Markup
@@ -120,10 +120,10 @@ def view(run: AuditRun) -> HostView:
                     tuple((row.id, pieces.row(row)) for row in rows))
 
 
-def checks(run: AuditRun) -> dict[str, CheckInfo]:
-    """How ``run`` names its checks, by id."""
+def checks(run: AuditRun, known: Container[str] = ()) -> dict[str, CheckInfo]:
+    """How ``run`` names its checks, by id, but those ``known`` already."""
     return {r.check.id: CheckInfo(r.check.title, r.check.kind, r.check.severity.value)
-            for r in run.results}
+            for r in run.results if r.check.id not in known}
 
 
 def host_key(host: HostView, index: int) -> tuple[str, str | int]:

@@ -10,6 +10,7 @@ Each command registers its parser through a function appended to ``_COMMANDS``; 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -138,6 +139,9 @@ def _add_merge(rsub: Any) -> None:
 
 PARALLEL_FROM = 8
 """Result files from which ``merge`` reads them in worker processes (one per usable CPU)."""
+CHUNKS_PER_WORKER = 32
+"""Shares of the files per worker: a free worker takes the next, so the workers end at most a
+small share apart (the page waits for the last)."""
 
 
 def _viewed(path: str, named: set[str]) -> tuple[HostView, dict[str, CheckInfo]] | str:
@@ -160,8 +164,11 @@ _NAMED: set[str] = set()
 
 
 def _forget() -> None:
-    """Start a worker process with no check named."""
+    """Start a worker process with no check named, and what it inherited (modules, the
+    environment) out of the garbage collector's reach: the collections that each parsed file's
+    many objects set off then walk only what the worker made."""
     _NAMED.clear()
+    gc.freeze()
 
 
 def _viewed_here(path: str) -> tuple[HostView, dict[str, CheckInfo]] | str:
@@ -182,7 +189,7 @@ def _views(paths: Sequence[str]) -> Iterator[tuple[HostView, dict[str, CheckInfo
 
     with ProcessPoolExecutor(workers, initializer=_forget) as pool:
         yield from pool.map(_viewed_here, paths,
-                            chunksize=max(1, len(paths) // (workers * 8)))
+                            chunksize=max(1, len(paths) // (workers * CHUNKS_PER_WORKER)))
 
 
 def _merge(args: argparse.Namespace) -> int:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import statistics
 from collections import Counter
 from collections.abc import Container, Iterable, Mapping, Sequence
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from markupsafe import Markup
@@ -117,7 +118,15 @@ def view(run: AuditRun) -> HostView:
         "digest": run.policy_digest, "counts": counts})
     return HostView(host.hostname, host.machine_id, run.started, run.policy_digest, score(run),
                     counts, statuses, failed["critical"], failed["high"], summary,
-                    tuple((row.id, pieces.row(row)) for row in rows))
+                    tuple((row.id, _row(row)) for row in rows))
+
+
+@lru_cache(maxsize=4096)
+def _row(row: Row) -> Markup:
+    """``row`` rendered (``fleet_host.html.j2``): what it shows is all of what it is, and across
+    a fleet the same check fails the same way on many hosts, so each is rendered once."""
+    rendered: Markup = macros("fleet_host.html.j2").row(row)
+    return rendered
 
 
 def checks(run: AuditRun, known: Container[str] = ()) -> dict[str, CheckInfo]:

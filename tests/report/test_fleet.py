@@ -109,6 +109,17 @@ def test_failure_counts_per_check() -> None:
             '<td>1</td><td>0</td><td>2</td></tr>') in body
 
 
+def test_a_check_failing_alike_on_many_hosts_shows_each_hosts_own_row() -> None:
+    # A row is rendered once per distinct row (fleet._row): the same failure on two hosts is
+    # one row twice, and any difference (here the value found) is a row of its own.
+    check = make_check("A", "high")
+    runs = [make_run(f"h{i}", [make_result(check, "fail", actual)])
+            for i, actual in enumerate(["0", "0", "<b>1</b>"])]
+    rows = re.findall(r'<tr id="h\d-0" data-severity[^>]*>.*?</tr>', fleet.render(runs))
+    assert [re.findall(r"<td>([^<]*)</td></tr>$", row) for row in rows] == [
+        ["0"], ["0"], ["&lt;b&gt;1&lt;/b&gt;"]]
+
+
 def test_an_empty_fleet_is_refused() -> None:
     with pytest.raises(ValueError, match="at least one result"):
         fleet.render([])

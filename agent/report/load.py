@@ -3,15 +3,15 @@
 The document is validated against ``result.schema.json`` first; a document that does not fit
 raises ``ResultLoadError`` naming the JSON path (``$.results[3].status``) and what is wrong.
 
-A fleet's results repeat one policy: each host's result of a check carries the same definition
-(id, title, rationale, spec, ...; ``DEFINITION``) beside its own verdict. So the quick schema
-check (``quickcheck``) judges each distinct definition once per process, and the ``Check``
-rebuilt from it is kept: a definition is known by its canonical JSON, which two values share only
-when they are the same JSON value, so one judged valid stays valid wherever it appears again. The
-rest of each document is checked every time, against the same schema with the definitions' own
-properties left out (``_schemas``): ``properties`` is a conjunction over keys, so a document fits
-the whole schema exactly when it fits that one and each of its results' definitions fits its
-own. Anything the quick check does not vouch for is judged and worded by jsonschema, as before.
+A fleet's results repeat its policies: every host that runs the same policy files carries the
+same check definitions (id, title, rationale, spec, ...; ``DEFINITION``), each beside its own
+verdict. So the quick schema check (``quickcheck``) judges the definitions of a document once
+for every document that carries the very same ones, and the ``Check`` objects rebuilt from them
+are kept (``_vouched``). The rest of each document is checked every time, against the same
+schema with the definitions' own properties left out (``_schemas``): ``properties`` is a
+conjunction over keys, so a document fits the whole schema exactly when it fits that one and each
+of its results fits the result schema. Anything the quick check does not vouch for is judged and
+worded by jsonschema, as before.
 
 A loaded run is render-ready, not re-evaluable: a check's ``spec`` is its spec as written (the
 same mapping as ``raw_spec``), not the kind's parsed object.
@@ -47,18 +47,25 @@ _SEVERITIES = {s.value: s for s in Severity}
 files holds hundreds of thousands); the schema has admitted only these values."""
 
 
-DEFINITION = ("id", "kind", "title", "severity", "policy", "location", "overridden_at", "hosts",
-              "roots", "rationale", "remediation", "references", "spec")
+_WORDS = ("id", "kind", "title", "severity", "policy", "rationale", "remediation")
+"""A result's check definition: its strings, compared as they are (a string is equal to nothing
+but the same string) ..."""
+_PARTS = ("location", "overridden_at", "hosts", "roots", "references", "spec")
+"""... and its structures, compared as canonical JSON (``_canonical``)."""
+DEFINITION = _WORDS + _PARTS
 """The keys of a result that define its check, the same in every host's result of that check;
 the others (status, message, evidence, waiver, duration) are the host's verdict."""
-_definition = itemgetter(*DEFINITION)
+_words = itemgetter(*_WORDS)
+_parts = itemgetter(*_PARTS)
 _canonical = json.JSONEncoder(ensure_ascii=True, check_circular=False).encode
-"""A definition's key: parsed JSON has no cycles; ``1`` and ``1.0``, key order and every escape
-stay apart, so equal text means equal values."""
-_CHECKS: dict[str, Check] = {}
-"""Checks rebuilt from definitions the schema accepted, by their key (``_canonical``)."""
-_CHECKS_LIMIT = 4096
-"""Definitions kept at most (a fleet runs a few policies; past this the cache starts over)."""
+"""Parsed JSON has no cycles; ``1``, ``1.0`` and ``true``, key order and every escape stay
+apart, so equal text means equal values (where ``==`` would take ``1`` for ``true``)."""
+_Definitions = tuple[tuple[tuple[str, ...], ...], str]
+_CHECKS: dict[_Definitions, list[Check]] = {}
+"""The checks of documents whose definitions the schema accepted, by those definitions: keys
+come only from accepted documents, so their words are strings, which only equal strings match."""
+_CHECKS_LIMIT = 64
+"""Sets of definitions kept at most (a fleet runs a few policy sets; past this, start over)."""
 
 
 class ResultLoadError(ValueError):
@@ -103,17 +110,22 @@ def _vouched(data: Any) -> list[Check] | None:
     document, one_result = _schemas()
     if not accepts(document, data):
         return None
-    checks = []
-    for entry in data["results"]:
-        key = _canonical(_definition(entry))
-        check = _CHECKS.get(key)
-        if check is None:
+    results = data["results"]
+    key: _Definitions | None
+    try:
+        key = (tuple(map(_words, results)), _canonical(list(map(_parts, results))))
+        checks = _CHECKS.get(key)
+    except (TypeError, ValueError, RecursionError):  # a word that is a list or an object, or
+        key, checks = None, None  # data that is not parsed JSON: judged below, and not kept
+    if checks is None:
+        for entry in results:
             if not accepts(one_result, entry):
                 return None
+        checks = [_check(entry) for entry in results]
+        if key is not None:
             if len(_CHECKS) >= _CHECKS_LIMIT:
                 _CHECKS.clear()
-            check = _CHECKS[key] = _check(entry)
-        checks.append(check)
+            _CHECKS[key] = checks
     return checks
 
 

@@ -14,20 +14,21 @@ import gc
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from agent.cli.args import add_color, use_color
 from agent.cli.output import say_wrote, write_output
 from agent.cli.render import RUN_FORMATS, extensions, format_of, rendered
-from agent.report.load import ResultLoadError, load_run
+from agent.report.load import ResultLoadError, load_run, validate
 from agent.result import AuditRun
 
 if TYPE_CHECKING:
     from agent.report.fleet import CheckInfo, HostView
 
 EXIT_USAGE = 2
+T = TypeVar("T")
 
 _COMMANDS: list[Any] = []
 """``_add_<name>(sub)``: one per top-level command."""
@@ -44,6 +45,12 @@ def add_parsers(sub: Any) -> None:
 
 def read_result(path: str) -> AuditRun | str:
     """A result JSON file (``-`` for stdin) as a run, or the message saying why it is unusable."""
+    return _read(path, load_run)
+
+
+def _read(path: str, load: Callable[[Any], T]) -> T | str:
+    """``load`` of the JSON in file ``path`` (``-`` for stdin), or the message saying why that
+    is unusable (``load`` raises ``ResultLoadError``)."""
     try:
         text = (sys.stdin.read() if path == "-"
                 else Path(path).read_text(encoding="utf-8", errors="surrogateescape"))
@@ -54,7 +61,7 @@ def read_result(path: str) -> AuditRun | str:
     except ValueError as exc:
         return f"{path}: not JSON: {exc}"
     try:
-        return load_run(data)
+        return load(data)
     except ResultLoadError as exc:
         return f"{path}: {exc}"
 
@@ -151,12 +158,20 @@ def _viewed(path: str, named: set[str]) -> tuple[HostView, dict[str, CheckInfo]]
     need not name a check twice (run in a worker process: only the small view travels back)."""
     from agent.report import fleet  # noqa: PLC0415 - keeps `report --help` light
 
-    run = read_result(path)
-    if isinstance(run, str):
-        return run
-    checks = fleet.checks(run, named)
+    document = _read(path, _validated)
+    if isinstance(document, str):
+        return document
+    checks = fleet.checks(document, named)
     named.update(checks)
-    return fleet.view(run), checks
+    return fleet.view(document), checks
+
+
+def _validated(data: Any) -> dict[str, Any]:
+    """``data`` if it is a valid result document (``load.validate``); the fleet page reads it
+    as it is, without rebuilding the run."""
+    validate(data)
+    document: dict[str, Any] = data
+    return document
 
 
 _NAMED: set[str] = set()

@@ -1,7 +1,9 @@
 """Rebuild an ``AuditRun`` from ``hostguard/result/v1`` JSON, so every renderer works off the host.
 
-The document is validated against ``result.schema.json`` first; a document that does not fit
-raises ``ResultLoadError`` naming the JSON path (``$.results[3].status``) and what is wrong.
+The document is validated first (``validate``: ``result.schema.json``, then what the schema
+cannot say: real waiver dates, a summary that matches the results); a document that is not valid
+raises ``ResultLoadError`` naming the JSON path (``$.results[3].status``) and what is wrong. The
+fleet page reads documents that ``validate`` accepted as they are, without rebuilding the run.
 
 A fleet's results repeat its policies: every host that runs the same policy files carries the
 same check definitions (id, title, rationale, spec, ...; ``DEFINITION``), each beside its own
@@ -160,8 +162,15 @@ def problems(data: Any) -> list[str]:
     return [_describe(e) for e in errors]
 
 
-def load_run(data: dict[str, Any]) -> AuditRun:
-    """Validate ``data`` and rebuild the run; raise ``ResultLoadError`` when it is not valid."""
+def validate(data: Any) -> None:
+    """Raise ``ResultLoadError`` unless ``data`` is a valid ``hostguard/result/v1`` document:
+    one that fits the schema, whose waivers expire on real dates and whose summary says what its
+    results say. Every reader of result files (``load_run``, the fleet page) holds to this."""
+    _validated(data)
+
+
+def _validated(data: Any) -> list[Check]:
+    """``validate``, and the check of each result."""
     checks = _vouched(data)
     if checks is None:
         found = problems(data)
@@ -169,11 +178,17 @@ def load_run(data: dict[str, Any]) -> AuditRun:
             more = f" (and {len(found) - 1} more problem(s))" if len(found) > 1 else ""
             raise ResultLoadError(f"invalid {SCHEMA} document: {found[0]}{more}")
         checks = [_check(entry) for entry in data["results"]]  # valid; quickcheck was unsure
+    _check_meaning(data)
+    return checks
+
+
+def load_run(data: dict[str, Any]) -> AuditRun:
+    """Validate ``data`` (``validate``) and rebuild the run; raise ``ResultLoadError`` when it
+    is not valid."""
+    checks = _validated(data)
     host = data["host"]
-    results = tuple(_result(entry, check, i)
-                    for i, (entry, check) in enumerate(zip(data["results"], checks, strict=True)))
+    results = tuple(map(_result, data["results"], checks))
     summary = data["summary"]
-    _check_summary(summary, results)
     return AuditRun(
         host=HostFacts(**{f.name: host[f.name] for f in fields(HostFacts)}),
         root=host["root"],
@@ -216,19 +231,14 @@ def _check(entry: Mapping[str, Any]) -> Check:
     )
 
 
-def _result(entry: Mapping[str, Any], check: Check, index: int) -> Result:
-    """The result ``entry`` (``$.results[index]``) of ``check``."""
+def _result(entry: Mapping[str, Any], check: Check) -> Result:
+    """The result ``entry`` (of a valid document) of ``check``."""
     waiver = None
     waived_status = None
     if entry["waiver"] is not None:
         raw = entry["waiver"]
-        try:
-            expires = dt.date.fromisoformat(raw["expires"])
-        except ValueError:
-            raise ResultLoadError(f"invalid {SCHEMA} document: $.results[{index}].waiver."
-                                  f"expires: {raw['expires']!r} is not a date") from None
-        waiver = Waiver(check.id, raw["reason"], expires, tuple(raw["hosts"]),
-                        _location(raw["location"]))
+        waiver = Waiver(check.id, raw["reason"], dt.date.fromisoformat(raw["expires"]),
+                        tuple(raw["hosts"]), _location(raw["location"]))
         waived_status = None if raw["status"] is None else _STATUSES[raw["status"]]
     evidence = entry["evidence"]
     return Result(
@@ -243,18 +253,29 @@ def _result(entry: Mapping[str, Any], check: Check, index: int) -> Result:
     )
 
 
-def _check_summary(summary: Mapping[str, Any], results: tuple[Result, ...]) -> None:
-    """The summary must say what the results say: an edited file is refused, not re-rendered."""
-    statuses = Counter(r.status for r in results)
+def _check_meaning(data: Mapping[str, Any]) -> None:
+    """What the schema cannot say of a document that fits it: each waiver expires on a real date,
+    and the summary says what the results say (an edited file is refused, not re-rendered)."""
+    results = data["results"]
+    for index, entry in enumerate(results):
+        if entry["waiver"] is not None:
+            expires = entry["waiver"]["expires"]
+            try:
+                dt.date.fromisoformat(expires)
+            except ValueError:
+                raise ResultLoadError(f"invalid {SCHEMA} document: $.results[{index}].waiver."
+                                      f"expires: {expires!r} is not a date") from None
+    summary = data["summary"]
+    statuses = Counter(entry["status"] for entry in results)
     expected: dict[str, int] = {"total": len(results)}
     for status in Status:
-        expected[status.value] = statuses[status]
+        expected[status.value] = statuses[status.value]
     for key, count in expected.items():
         if summary[key] != count:
             raise ResultLoadError(f"invalid {SCHEMA} document: $.summary.{key}: "
                                   f"{summary[key]}, but the results hold {count}")
-    failed = Counter(r.check.severity for r in results if r.status is Status.FAIL)
-    by_severity = {s.value: failed[s] for s in Severity if s in failed}
+    failed = Counter(entry["severity"] for entry in results if entry["status"] == "fail")
+    by_severity = {s.value: failed[s.value] for s in Severity if s.value in failed}
     if dict(summary["failed_by_severity"]) != by_severity:
         raise ResultLoadError(f"invalid {SCHEMA} document: $.summary.failed_by_severity: "
                               f"{summary['failed_by_severity']}, but the results hold "

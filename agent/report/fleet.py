@@ -111,10 +111,11 @@ def view(document: Mapping[str, Any]) -> HostView:
     rows = []
     verdicts = []
     for r in document["results"]:
-        status = r["status"]
+        verdict = _STATUSES[r["status"]]
+        status = verdict.value  # one string object per status: pickled once per view
         counts[status] += 1
         statuses[r["id"]] = status
-        verdicts.append((_STATUSES[status], _SEVERITY_OF[r["severity"]]))
+        verdicts.append((verdict, _SEVERITY_OF[r["severity"]]))
         if status in _STATUS_RANK:
             evidence = r["evidence"]
             rows.append(Row(r["id"], r["title"], r["kind"], r["severity"], status, r["message"],

@@ -9,10 +9,11 @@ pseudo-random mix: about 10% fail with process evidence rows, 3% error, 2% waive
 applicable, the rest pass), then runs, ``--runs`` rounds of each, as processes: the reference,
 a Python that only reads and parses every file (``json.loads``, nothing kept: the floor any merge
 of these files pays), and the whole command ``python -m agent report merge FILES -o fleet.html``.
-Prints, for each, the median wall time and the peak RSS (``ru_maxrss`` of the process), the
-merge's ratios to the reference and the page size; then, in this process, the median time of
-loading one file (parse, schema validation, rebuild) and of ``fleet.render`` alone over the
-loaded runs. Nothing is asserted about time: the exit status is non-zero only when merge failed.
+Prints, for each, the median and the least wall time and the peak RSS (``ru_maxrss`` of the
+process), the merge's ratios (of the medians) to the reference and the page size; then, in this
+process, the median time of loading one file (parse, schema validation, rebuild:
+``load_run``) and of ``fleet.render`` alone over the loaded runs. Nothing is asserted about
+time: the exit status is non-zero only when merge failed.
 """
 
 from __future__ import annotations
@@ -137,16 +138,16 @@ def measured(argv: Sequence[str], peak_file: Path) -> tuple[float, int, int, int
 
 
 def rounds(commands: dict[str, list[str]], runs: int, peak_file: Path
-           ) -> dict[str, tuple[float, int, int, int]]:
-    """Median seconds, highest peak RSS and worker peak RSS (KiB) and highest exit code of each
-    command; each round runs every command once, so drift in the machine's load weighs on all of
-    them alike."""
+           ) -> dict[str, tuple[float, float, int, int, int]]:
+    """Median and least seconds, highest peak RSS and worker peak RSS (KiB) and highest exit code
+    of each command; each round runs every command once, so drift in the machine's load weighs
+    on all of them alike."""
     seen: dict[str, list[tuple[float, int, int, int]]] = {name: [] for name in commands}
     for _ in range(runs):
         for name, argv in commands.items():
             seen[name].append(measured(argv, peak_file))
-    return {name: (statistics.median(g[0] for g in got), max(g[1] for g in got),
-                   max(g[2] for g in got), max(g[3] for g in got))
+    return {name: (statistics.median(g[0] for g in got), min(g[0] for g in got),
+                   max(g[1] for g in got), max(g[2] for g in got), max(g[3] for g in got))
             for name, got in seen.items()}
 
 
@@ -201,14 +202,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         got = rounds({"parse": ["-c", PARSE_ONLY, *files],
                       "merge": ["-m", "agent", "report", "merge", *files, "-o", str(out)]},
                      args.runs, folder / "peak")
-        ref_s, ref_kib, _, ref_code = got["parse"]
-        merge_s, merge_kib, worker_kib, merge_code = got["merge"]
+        ref_s, ref_min, ref_kib, _, ref_code = got["parse"]
+        merge_s, merge_min, merge_kib, worker_kib, merge_code = got["merge"]
         if ref_code or merge_code:
             print(f"fleet_bench: exit {ref_code} (parse), {merge_code} (merge)", file=sys.stderr)
             return 1
-        print(f"parse:  median {ref_s:.2f} s, peak RSS {ref_kib / 1024:.0f} MiB (reference: "
-              "read + json.loads every file, whole process)")
-        print(f"merge:  median {merge_s:.2f} s, peak RSS {merge_kib / 1024:.0f} MiB, largest "
+        print(f"parse:  median {ref_s:.2f} s, min {ref_min:.2f} s, peak RSS "
+              f"{ref_kib / 1024:.0f} MiB (reference: read + json.loads every file, whole process)")
+        print(f"merge:  median {merge_s:.2f} s, min {merge_min:.2f} s, peak RSS "
+              f"{merge_kib / 1024:.0f} MiB, largest "
               f"worker {worker_kib / 1024:.0f} MiB (python -m agent report merge, whole process; "
               f"page {out.stat().st_size / 1e6:.1f} MB)")
         print(f"ratio:  merge / parse {merge_s / ref_s:.2f}x time, "

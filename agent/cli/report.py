@@ -10,23 +10,25 @@ Each command registers its parser through a function appended to ``_COMMANDS``; 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from agent.cli.args import add_color, use_color
 from agent.cli.output import say_wrote, write_output
 from agent.cli.render import RUN_FORMATS, extensions, format_of, rendered
-from agent.report.load import ResultLoadError, load_run
+from agent.report.load import ResultLoadError, load_run, validate
 from agent.result import AuditRun
 
 if TYPE_CHECKING:
     from agent.report.fleet import CheckInfo, HostView
 
 EXIT_USAGE = 2
+T = TypeVar("T")
 
 _COMMANDS: list[Any] = []
 """``_add_<name>(sub)``: one per top-level command."""
@@ -43,6 +45,12 @@ def add_parsers(sub: Any) -> None:
 
 def read_result(path: str) -> AuditRun | str:
     """A result JSON file (``-`` for stdin) as a run, or the message saying why it is unusable."""
+    return _read(path, load_run)
+
+
+def _read(path: str, load: Callable[[Any], T]) -> T | str:
+    """``load`` of the JSON in file ``path`` (``-`` for stdin), or the message saying why that
+    is unusable (``load`` raises ``ResultLoadError``)."""
     try:
         text = (sys.stdin.read() if path == "-"
                 else Path(path).read_text(encoding="utf-8", errors="surrogateescape"))
@@ -53,7 +61,7 @@ def read_result(path: str) -> AuditRun | str:
     except ValueError as exc:
         return f"{path}: not JSON: {exc}"
     try:
-        return load_run(data)
+        return load(data)
     except ResultLoadError as exc:
         return f"{path}: {exc}"
 
@@ -138,6 +146,9 @@ def _add_merge(rsub: Any) -> None:
 
 PARALLEL_FROM = 8
 """Result files from which ``merge`` reads them in worker processes (one per usable CPU)."""
+CHUNKS_PER_WORKER = 32
+"""Shares of the files per worker: a free worker takes the next, so the workers end at most a
+small share apart (the page waits for the last)."""
 
 
 def _viewed(path: str, named: set[str]) -> tuple[HostView, dict[str, CheckInfo]] | str:
@@ -147,12 +158,20 @@ def _viewed(path: str, named: set[str]) -> tuple[HostView, dict[str, CheckInfo]]
     need not name a check twice (run in a worker process: only the small view travels back)."""
     from agent.report import fleet  # noqa: PLC0415 - keeps `report --help` light
 
-    run = read_result(path)
-    if isinstance(run, str):
-        return run
-    checks = {k: v for k, v in fleet.checks(run).items() if k not in named}
+    document = _read(path, _validated)
+    if isinstance(document, str):
+        return document
+    checks = fleet.checks(document, named)
     named.update(checks)
-    return fleet.view(run), checks
+    return fleet.view(document), checks
+
+
+def _validated(data: Any) -> dict[str, Any]:
+    """``data`` if it is a valid result document (``load.validate``); the fleet page reads it
+    as it is, without rebuilding the run."""
+    validate(data)
+    document: dict[str, Any] = data
+    return document
 
 
 _NAMED: set[str] = set()
@@ -160,8 +179,11 @@ _NAMED: set[str] = set()
 
 
 def _forget() -> None:
-    """Start a worker process with no check named."""
+    """Start a worker process with no check named, and what it inherited (modules, the
+    environment) out of the garbage collector's reach: the collections that each parsed file's
+    many objects set off then walk only what the worker made."""
     _NAMED.clear()
+    gc.freeze()
 
 
 def _viewed_here(path: str) -> tuple[HostView, dict[str, CheckInfo]] | str:
@@ -182,7 +204,7 @@ def _views(paths: Sequence[str]) -> Iterator[tuple[HostView, dict[str, CheckInfo
 
     with ProcessPoolExecutor(workers, initializer=_forget) as pool:
         yield from pool.map(_viewed_here, paths,
-                            chunksize=max(1, len(paths) // (workers * 8)))
+                            chunksize=max(1, len(paths) // (workers * CHUNKS_PER_WORKER)))
 
 
 def _merge(args: argparse.Namespace) -> int:

@@ -210,7 +210,8 @@ def _const(c: _Compiler, value: Any, schema: Mapping[str, Any]) -> _Check:
 
 
 def _properties(c: _Compiler, value: Any, schema: Mapping[str, Any]) -> _Check:
-    subs = tuple((key, c.node(sub)) for key, sub in value.items())
+    compiled = ((key, c.node(sub)) for key, sub in value.items())
+    subs = tuple((key, sub) for key, sub in compiled if sub is not _always)  # nothing to judge
 
     def check(x: Any) -> bool:
         if type(x) is not dict:

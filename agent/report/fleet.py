@@ -9,12 +9,15 @@ A host is its hostname and machine id (hostnames collide: every host whose name 
 ``unknown``); when several results are of the same host, the latest (by start time) is shown and
 the others are listed as superseded.
 
-A run is reduced to what the page shows of it as soon as it is added (``Fleet.add``, or ``view``
-where the result is read): its status per check, and its section already rendered
-(``fleet_host.html.j2``: the paragraph about the host and the rows of its failing, erroring and
-waived checks). So ``report merge`` holds one full result at a time, whatever the size of the
-fleet, and its worker processes render the sections, leaving the page only what the whole fleet
-decides (order, names, columns, and the anchors that join them). Same Jinja2 environment,
+A result is reduced to what the page shows of it as soon as it is added (``view`` where the
+result file is read, or ``Fleet.add`` of a run): its status per check, and its section already
+rendered (``fleet_host.html.j2``: the paragraph about the host and the rows of its failing,
+erroring and waived checks). ``view`` reads the result document itself (``hostguard/result/v1``,
+once ``load.validate`` has accepted it, by the rules ``load_run`` holds to), not a run rebuilt
+from it; ``Fleet.add`` makes a run that document first (``json.as_dict``), so there is one way
+from a result to its view. So ``report merge`` holds one full result at a time, whatever the size
+of the fleet, and its worker processes render the sections, leaving the page only what the whole
+fleet decides (order, names, columns, and the anchors that join them). Same Jinja2 environment,
 escaping and hash-based Content-Security-Policy as the host report.
 """
 
@@ -22,14 +25,16 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from markupsafe import Markup
 
 from agent.policy.model import Severity
 from agent.report.html import macros, page
-from agent.report.score import score
+from agent.report.json import as_dict
+from agent.report.score import percent, weighed
 from agent.result import AuditRun, Status
 
 SYMBOLS = {"pass": "\u2713", "fail": "\u2717", "error": "!", "waived": "W", "not_applicable": "-"}
@@ -43,6 +48,8 @@ BANDS = ((50.0, "bad"), (80.0, "poor"), (95.0, "fair"), (100.0, "good"))
 _SEVERITIES = tuple(Severity)
 _STATUS_RANK = {s.value: i for i, s in enumerate(SHOWN)}
 _SEVERITY_RANK = {s.value: i for i, s in enumerate(_SEVERITIES)}
+_STATUSES = {s.value: s for s in Status}
+_SEVERITY_OF = {s.value: s for s in _SEVERITIES}
 # A matrix cell holds no host or policy data (a status, and a link made of two integers), so a
 # row of cells is put together here from these fixed pieces: one expression per row for the
 # template instead of three per cell, which is most of a thousand-host page's rendering.
@@ -95,35 +102,51 @@ class HostView(NamedTuple):
     after its id, which only the page can write: it names the check's matrix column)."""
 
 
-def view(run: AuditRun) -> HostView:
-    """``run`` reduced to what the fleet page shows of it."""
+def view(document: Mapping[str, Any]) -> HostView:
+    """A ``hostguard/result/v1`` document (one ``validate`` accepted) reduced to what the fleet
+    page shows of it: read from the document itself, which holds all of it, rather than from a
+    rebuilt run (``Fleet.add`` makes a run a document first)."""
     counts = dict.fromkeys((s.value for s in Status), 0)
     statuses: dict[str, str] = {}
     rows = []
-    for r in run.results:
-        status = r.status.value
+    verdicts = []
+    for r in document["results"]:
+        verdict = _STATUSES[r["status"]]
+        status = verdict.value  # one string object per status: pickled once per view
         counts[status] += 1
-        statuses[r.check.id] = status
-        if r.status in SHOWN:
-            rows.append(Row(r.check.id, r.check.title, r.check.kind, r.check.severity.value,
-                            status, r.message, r.evidence.expected, r.evidence.actual))
+        statuses[r["id"]] = status
+        verdicts.append((verdict, _SEVERITY_OF[r["severity"]]))
+        if status in _STATUS_RANK:
+            evidence = r["evidence"]
+            rows.append(Row(r["id"], r["title"], r["kind"], r["severity"], status, r["message"],
+                            evidence["expected"], evidence["actual"]))
     rows.sort(key=lambda row: (_SEVERITY_RANK[row.severity], _STATUS_RANK[row.status], row.id))
     failed = Counter(row.severity for row in rows if row.status == "fail")
-    host = run.host
-    pieces = macros("fleet_host.html.j2")
-    summary = pieces.summary({
-        "kernel": host.kernel_release or "unknown", "boot_id": host.boot_id or "unknown",
-        "started": run.started, "policies": ", ".join(sorted({p.name for p in run.policies})),
-        "digest": run.policy_digest, "counts": counts})
-    return HostView(host.hostname, host.machine_id, run.started, run.policy_digest, score(run),
-                    counts, statuses, failed["critical"], failed["high"], summary,
-                    tuple((row.id, pieces.row(row)) for row in rows))
+    host = document["host"]
+    policy = document["policy"]
+    started = document["started"]
+    summary = macros("fleet_host.html.j2").summary({
+        "kernel": host["kernel_release"] or "unknown", "boot_id": host["boot_id"] or "unknown",
+        "started": started, "policies": ", ".join(sorted({f["name"] for f in policy["files"]})),
+        "digest": policy["digest"], "counts": counts})
+    return HostView(host["hostname"], host["machine_id"], started, policy["digest"],
+                    percent(weighed(verdicts)), counts, statuses, failed["critical"],
+                    failed["high"], summary, tuple((row.id, _row(row)) for row in rows))
 
 
-def checks(run: AuditRun) -> dict[str, CheckInfo]:
-    """How ``run`` names its checks, by id."""
-    return {r.check.id: CheckInfo(r.check.title, r.check.kind, r.check.severity.value)
-            for r in run.results}
+@lru_cache(maxsize=4096)
+def _row(row: Row) -> Markup:
+    """``row`` rendered (``fleet_host.html.j2``): what it shows is all of what it is, and across
+    a fleet the same check fails the same way on many hosts, so each is rendered once."""
+    rendered: Markup = macros("fleet_host.html.j2").row(row)
+    return rendered
+
+
+def checks(document: Mapping[str, Any], known: Container[str] = ()) -> dict[str, CheckInfo]:
+    """How a result ``document`` (as ``view`` takes it) names its checks, by id, but those
+    ``known`` already."""
+    return {r["id"]: CheckInfo(r["title"], r["kind"], r["severity"])
+            for r in document["results"] if r["id"] not in known}
 
 
 def host_key(host: HostView, index: int) -> tuple[str, str | int]:
@@ -177,7 +200,8 @@ class Fleet:
 
     def add(self, run: AuditRun) -> None:
         """Keep what the page shows of ``run`` (and nothing else of it)."""
-        self.add_view(view(run), checks(run))
+        document = as_dict(run)
+        self.add_view(view(document), checks(document))
 
     def add_view(self, host: HostView, named: dict[str, CheckInfo]) -> None:
         """Keep ``host`` (a ``view``), and the checks it ``named`` that the fleet did not know."""
@@ -277,7 +301,10 @@ def _host(i: int, name: str, host: HostView, ids: Sequence[str], column: Mapping
         "critical": host.critical, "high": host.high,
         "cells": Markup("".join(cells)),  # noqa: S704 - fixed pieces and integers only
         "summary": host.summary,
-        "rows": [(f"{anchor}-{column[check_id]}", row) for check_id, row in host.rows],
+        # Rows rendered and escaped in fleet_host.html.j2, each after the id that only the page
+        # can write (two integers): one piece per host instead of a template loop per row.
+        "rows": Markup("".join(f'<tr id="{anchor}-{column[check_id]}"{row}\n'  # noqa: S704
+                               for check_id, row in host.rows)),
     }
 
 

@@ -1,7 +1,19 @@
 """Rebuild an ``AuditRun`` from ``hostguard/result/v1`` JSON, so every renderer works off the host.
 
-The document is validated against ``result.schema.json`` first; a document that does not fit
-raises ``ResultLoadError`` naming the JSON path (``$.results[3].status``) and what is wrong.
+The document is validated first (``validate``: ``result.schema.json``, then what the schema
+cannot say: real waiver dates, a summary that matches the results); a document that is not valid
+raises ``ResultLoadError`` naming the JSON path (``$.results[3].status``) and what is wrong. The
+fleet page reads documents that ``validate`` accepted as they are, without rebuilding the run.
+
+A fleet's results repeat its policies: every host that runs the same policy files carries the
+same check definitions (id, title, rationale, spec, ...; ``DEFINITION``), each beside its own
+verdict. So the quick schema check (``quickcheck``) judges the definitions of a document once
+for every document that carries the very same ones, and the ``Check`` objects rebuilt from them
+are kept (``_vouched``). The rest of each document is checked every time, against the same
+schema with the definitions' own properties left out (``_schemas``): ``properties`` is a
+conjunction over keys, so a document fits the whole schema exactly when it fits that one and each
+of its results fits the result schema. Anything the quick check does not vouch for is judged and
+worded by jsonschema, as before.
 
 A loaded run is render-ready, not re-evaluable: a check's ``spec`` is its spec as written (the
 same mapping as ``raw_spec``), not the kind's parsed object.
@@ -10,10 +22,12 @@ same mapping as ``raw_spec``), not the kind's parsed object.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import fields
 from functools import cache
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from agent.core import schemafile
@@ -35,6 +49,27 @@ _SEVERITIES = {s.value: s for s in Severity}
 files holds hundreds of thousands); the schema has admitted only these values."""
 
 
+_WORDS = ("id", "kind", "title", "severity", "policy", "rationale", "remediation")
+"""A result's check definition: its strings, compared as they are (a string is equal to nothing
+but the same string) ..."""
+_PARTS = ("location", "overridden_at", "hosts", "roots", "references", "spec")
+"""... and its structures, compared as canonical JSON (``_canonical``)."""
+DEFINITION = _WORDS + _PARTS
+"""The keys of a result that define its check, the same in every host's result of that check;
+the others (status, message, evidence, waiver, duration) are the host's verdict."""
+_words = itemgetter(*_WORDS)
+_parts = itemgetter(*_PARTS)
+_canonical = json.JSONEncoder(ensure_ascii=True, check_circular=False).encode
+"""Parsed JSON has no cycles; ``1``, ``1.0`` and ``true``, key order and every escape stay
+apart, so equal text means equal values (where ``==`` would take ``1`` for ``true``)."""
+_Definitions = tuple[tuple[tuple[str, ...], ...], str]
+_CHECKS: dict[_Definitions, list[Check]] = {}
+"""The checks of documents whose definitions the schema accepted, by those definitions: keys
+come only from accepted documents, so their words are strings, which only equal strings match."""
+_CHECKS_LIMIT = 64
+"""Sets of definitions kept at most (a fleet runs a few policy sets; past this, start over)."""
+
+
 class ResultLoadError(ValueError):
     """The data is not a valid ``hostguard/result/v1`` document; the message names where."""
 
@@ -54,6 +89,46 @@ def validator() -> Draft202012Validator:
 
     Draft202012Validator.check_schema(schema())
     return Draft202012Validator(schema())
+
+
+@cache
+def _schemas() -> tuple[dict[str, Any], dict[str, Any]]:
+    """(``schema()`` with each result's ``DEFINITION`` properties accepting anything, ``schema()``
+    of one result entry): a document fits ``schema()`` exactly when it fits the first and each
+    of its results fits the second."""
+    root = schema()
+    result = root["$defs"]["result"]
+    unknown = set(DEFINITION) - set(result["properties"])
+    if unknown:  # the schema and DEFINITION drifted apart: fail loudly, never skip a check
+        raise ValueError(f"result.schema.json has no result propert(ies) {sorted(unknown)}")
+    rest = {key: True if key in DEFINITION else sub for key, sub in result["properties"].items()}
+    defs = {**root["$defs"], "result": {**result, "properties": rest}}
+    return {**root, "$defs": defs}, {"$defs": root["$defs"], "$ref": "#/$defs/result"}
+
+
+def _vouched(data: Any) -> list[Check] | None:
+    """The check of each result when ``quickcheck`` vouches for the whole document, else
+    ``None`` (invalid, or not for the quick check to judge: ask jsonschema)."""
+    document, one_result = _schemas()
+    if not accepts(document, data):
+        return None
+    results = data["results"]
+    key: _Definitions | None
+    try:
+        key = (tuple(map(_words, results)), _canonical(list(map(_parts, results))))
+        checks = _CHECKS.get(key)
+    except (TypeError, ValueError, RecursionError):  # a word that is a list or an object, or
+        key, checks = None, None  # data that is not parsed JSON: judged below, and not kept
+    if checks is None:
+        for entry in results:
+            if not accepts(one_result, entry):
+                return None
+        checks = [_check(entry) for entry in results]
+        if key is not None:
+            if len(_CHECKS) >= _CHECKS_LIMIT:
+                _CHECKS.clear()
+            _CHECKS[key] = checks
+    return checks
 
 
 def json_path(parts: Iterable[str | int]) -> str:
@@ -81,22 +156,39 @@ def problems(data: Any) -> list[str]:
         found = data.get("schema")
         what = "no \"schema\" key" if found is None else f"schema {found!r}"
         return [f"$.schema: not a {SCHEMA} document ({what})"]
-    if accepts(schema(), data):
+    if _vouched(data) is not None:
         return []
     errors = sorted(validator().iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
     return [_describe(e) for e in errors]
 
 
+def validate(data: Any) -> None:
+    """Raise ``ResultLoadError`` unless ``data`` is a valid ``hostguard/result/v1`` document:
+    one that fits the schema, whose waivers expire on real dates and whose summary says what its
+    results say. Every reader of result files (``load_run``, the fleet page) holds to this."""
+    _validated(data)
+
+
+def _validated(data: Any) -> list[Check]:
+    """``validate``, and the check of each result."""
+    checks = _vouched(data)
+    if checks is None:
+        found = problems(data)
+        if found:
+            more = f" (and {len(found) - 1} more problem(s))" if len(found) > 1 else ""
+            raise ResultLoadError(f"invalid {SCHEMA} document: {found[0]}{more}")
+        checks = [_check(entry) for entry in data["results"]]  # valid; quickcheck was unsure
+    _check_meaning(data)
+    return checks
+
+
 def load_run(data: dict[str, Any]) -> AuditRun:
-    """Validate ``data`` and rebuild the run; raise ``ResultLoadError`` when it is not valid."""
-    found = problems(data)
-    if found:
-        more = f" (and {len(found) - 1} more problem(s))" if len(found) > 1 else ""
-        raise ResultLoadError(f"invalid {SCHEMA} document: {found[0]}{more}")
+    """Validate ``data`` (``validate``) and rebuild the run; raise ``ResultLoadError`` when it
+    is not valid."""
+    checks = _validated(data)
     host = data["host"]
-    results = tuple(_result(r, f"$.results[{i}]") for i, r in enumerate(data["results"]))
+    results = tuple(map(_result, data["results"], checks))
     summary = data["summary"]
-    _check_summary(summary, results)
     return AuditRun(
         host=HostFacts(**{f.name: host[f.name] for f in fields(HostFacts)}),
         root=host["root"],
@@ -120,8 +212,8 @@ def _selector(value: Mapping[str, Any]) -> HostSelector:
     return HostSelector(tuple(value["hostnames"]), dict(value["labels"]))
 
 
-def _result(entry: Mapping[str, Any], where: str) -> Result:
-    check = Check(
+def _check(entry: Mapping[str, Any]) -> Check:
+    return Check(
         id=entry["id"],
         kind=entry["kind"],
         title=entry["title"],
@@ -137,17 +229,16 @@ def _result(entry: Mapping[str, Any], where: str) -> Result:
         roots=tuple(_selector(s) for s in entry["roots"]),
         overridden_at=tuple(_location(loc) for loc in entry["overridden_at"]),
     )
+
+
+def _result(entry: Mapping[str, Any], check: Check) -> Result:
+    """The result ``entry`` (of a valid document) of ``check``."""
     waiver = None
     waived_status = None
     if entry["waiver"] is not None:
         raw = entry["waiver"]
-        try:
-            expires = dt.date.fromisoformat(raw["expires"])
-        except ValueError:
-            raise ResultLoadError(f"invalid {SCHEMA} document: {where}.waiver.expires: "
-                                  f"{raw['expires']!r} is not a date") from None
-        waiver = Waiver(check.id, raw["reason"], expires, tuple(raw["hosts"]),
-                        _location(raw["location"]))
+        waiver = Waiver(check.id, raw["reason"], dt.date.fromisoformat(raw["expires"]),
+                        tuple(raw["hosts"]), _location(raw["location"]))
         waived_status = None if raw["status"] is None else _STATUSES[raw["status"]]
     evidence = entry["evidence"]
     return Result(
@@ -155,25 +246,36 @@ def _result(entry: Mapping[str, Any], where: str) -> Result:
         status=_STATUSES[entry["status"]],
         message=entry["message"],
         evidence=Evidence(evidence["expected"], evidence["actual"],
-                          tuple(dict(item) for item in evidence["items"])),
+                          tuple(map(dict, evidence["items"]))),
         waiver=waiver,
         waived_status=waived_status,
         duration_ms=entry["duration_ms"],
     )
 
 
-def _check_summary(summary: Mapping[str, Any], results: tuple[Result, ...]) -> None:
-    """The summary must say what the results say: an edited file is refused, not re-rendered."""
-    statuses = Counter(r.status for r in results)
+def _check_meaning(data: Mapping[str, Any]) -> None:
+    """What the schema cannot say of a document that fits it: each waiver expires on a real date,
+    and the summary says what the results say (an edited file is refused, not re-rendered)."""
+    results = data["results"]
+    for index, entry in enumerate(results):
+        if entry["waiver"] is not None:
+            expires = entry["waiver"]["expires"]
+            try:
+                dt.date.fromisoformat(expires)
+            except ValueError:
+                raise ResultLoadError(f"invalid {SCHEMA} document: $.results[{index}].waiver."
+                                      f"expires: {expires!r} is not a date") from None
+    summary = data["summary"]
+    statuses = Counter(entry["status"] for entry in results)
     expected: dict[str, int] = {"total": len(results)}
     for status in Status:
-        expected[status.value] = statuses[status]
+        expected[status.value] = statuses[status.value]
     for key, count in expected.items():
         if summary[key] != count:
             raise ResultLoadError(f"invalid {SCHEMA} document: $.summary.{key}: "
                                   f"{summary[key]}, but the results hold {count}")
-    failed = Counter(r.check.severity for r in results if r.status is Status.FAIL)
-    by_severity = {s.value: failed[s] for s in Severity if s in failed}
+    failed = Counter(entry["severity"] for entry in results if entry["status"] == "fail")
+    by_severity = {s.value: failed[s.value] for s in Severity if s.value in failed}
     if dict(summary["failed_by_severity"]) != by_severity:
         raise ResultLoadError(f"invalid {SCHEMA} document: $.summary.failed_by_severity: "
                               f"{summary['failed_by_severity']}, but the results hold "

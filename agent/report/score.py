@@ -9,10 +9,11 @@ weighs (no scored check, or only ``info`` ones).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from agent.core.digest import sha256_hex
 from agent.core.record import record
+from agent.policy.model import Severity
 from agent.result import AuditRun, Evidence, Result, Status
 
 SCORED = (Status.PASS, Status.FAIL, Status.ERROR)
@@ -23,19 +24,29 @@ FAILING = (Status.FAIL, Status.ERROR)
 
 def weights(run: AuditRun) -> tuple[int, int]:
     """(weight of passing checks, weight of checks that pass, fail or error)."""
+    return weighed((r.status, r.check.severity) for r in run.results)
+
+
+def weighed(verdicts: Iterable[tuple[Status, Severity]]) -> tuple[int, int]:
+    """``weights`` of the results that these (status, severity) pairs are of."""
     total = passed = 0
-    for r in run.results:
-        if r.status in SCORED:
-            weight = r.check.severity.weight
+    for status, severity in verdicts:
+        if status in SCORED:
+            weight = severity.weight
             total += weight
-            if r.status is Status.PASS:
+            if status is Status.PASS:
                 passed += weight
     return passed, total
 
 
 def score(run: AuditRun) -> float | None:
     """The hardening score in percent, rounded to one decimal, or ``None`` when nothing weighs."""
-    passed, total = weights(run)
+    return percent(weights(run))
+
+
+def percent(passed_total: tuple[int, int]) -> float | None:
+    """``score`` of these ``weights``."""
+    passed, total = passed_total
     return round(100 * passed / total, 1) if total else None
 
 

@@ -20,6 +20,7 @@ from agent.checks import KINDS
 from agent.core.quickcheck import accepts
 from agent.core.yamlload import Document, load_file
 from agent.policy.schema import shipped
+from agent.report import load as load_result
 from agent.report.load import schema as result_schema
 from tests.lint.test_fuzz import ANY, POLICY, WRONG, _paths, mutated_policies
 from tests.report.conftest import NAMES, fixture_data
@@ -122,6 +123,16 @@ def test_each_status_with_and_without_a_waiver_judged_as_jsonschema_judges_it(na
 def test_never_accepts_a_report_jsonschema_refuses(doc: Any) -> None:
     if accepts(RESULT_SCHEMA, doc):
         assert RESULT_VALIDATOR.is_valid(doc), doc
+
+
+@given(doc=mutated([fixture_data(name) for name in NAMES], WRONG | REPORT_WORDS))
+def test_loading_vouches_for_a_report_as_the_whole_schema_does(doc: Any) -> None:
+    # load.py judges each result's check definition once and the rest of the document against
+    # the schema without them: the same verdict as the whole schema, with the definitions of
+    # the unedited fixtures already judged (as in a fleet, where most are).
+    for name in NAMES:
+        assert load_result._vouched(fixture_data(name)) is not None
+    assert (load_result._vouched(doc) is not None) == accepts(RESULT_SCHEMA, doc), doc
 
 
 @given(doc=mutated(SHIPPED, WRONG))

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import stat
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from agent.cli.report import PARALLEL_FROM
 from agent.report import fleet
 from agent.report import json as json_report
+from agent.report.load import ResultLoadError, load_run
 from agent.result import AuditRun
 from tests.report.html_runs import (
     CLOSE,
@@ -107,6 +110,17 @@ def test_failure_counts_per_check() -> None:
     assert ('<tr id="k2" data-severity="medium" data-kind="sysctl"><td class="id"><code>C</code>'
             '</td><td>check C</td><td>sysctl</td><td class="sev-medium">medium</td><td>0</td>'
             '<td>1</td><td>0</td><td>2</td></tr>') in body
+
+
+def test_a_check_failing_alike_on_many_hosts_shows_each_hosts_own_row() -> None:
+    # A row is rendered once per distinct row (fleet._row): the same failure on two hosts is
+    # one row twice, and any difference (here the value found) is a row of its own.
+    check = make_check("A", "high")
+    runs = [make_run(f"h{i}", [make_result(check, "fail", actual)])
+            for i, actual in enumerate(["0", "0", "<b>1</b>"])]
+    rows = re.findall(r'<tr id="h\d-0" data-severity[^>]*>.*?</tr>', fleet.render(runs))
+    assert [re.findall(r"<td>([^<]*)</td></tr>$", row) for row in rows] == [
+        ["0"], ["0"], ["&lt;b&gt;1&lt;/b&gt;"]]
 
 
 def test_an_empty_fleet_is_refused() -> None:
@@ -206,6 +220,40 @@ def test_a_large_merge_reads_in_workers_and_writes_the_same_page(tmp_path: Path)
     assert done.returncode == 2
     assert [line.split(": ")[1] for line in done.stderr.splitlines()] == [
         str(bad), str(tmp_path / "none.json")]
+    assert not (tmp_path / "not-written.html").exists()
+
+
+def test_a_merge_refuses_what_load_run_refuses_with_its_words(tmp_path: Path) -> None:
+    # The page reads each validated document without rebuilding its run: the same validation
+    # (load.validate) refuses forged definitions, edited summaries and impossible dates, in the
+    # workers as in process, naming the file and the JSON path.
+    runs = [machine(run, f"{i:04d}", f"h{i}") for i, run in
+            enumerate(three_hosts()[:3] * (PARALLEL_FROM // 3 + 1))]
+    paths = written(tmp_path, runs)
+    edits: dict[str, Callable[[dict[str, Any]], object]] = {
+        "forged": lambda d: d["results"][0]["location"].update(line=True),
+        "summary": lambda d: d["summary"].update(fail=d["summary"]["fail"] + 1),
+        "date": lambda d: d["results"][1]["waiver"].update(expires="2026-02-30"),
+    }
+    expected = []
+    for name, edit in edits.items():
+        data = json.loads(Path(paths[1]).read_text(encoding="utf-8"))
+        edit(data)
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(data), encoding="utf-8")
+        with pytest.raises(ResultLoadError) as caught:
+            load_run(data)
+        expected.append(f"hostguard: {path}: {caught.value}")
+    assert [line.split(": ", 2)[2] for line in expected] == [
+        "invalid hostguard/result/v1 document: $.results[0].location.line: True is not of type "
+        "'integer'",
+        "invalid hostguard/result/v1 document: $.summary.fail: 2, but the results hold 1",
+        "invalid hostguard/result/v1 document: $.results[1].waiver.expires: '2026-02-30' is not "
+        "a date"]
+    bad = [str(tmp_path / f"{name}.json") for name in edits]
+    for files in ([paths[0], *bad], [*paths, *bad]):  # in process, then in workers
+        done = run_cli("report", "merge", *files, "-o", str(tmp_path / "not-written.html"))
+        assert (done.returncode, done.stderr.splitlines()) == (2, expected)
     assert not (tmp_path / "not-written.html").exists()
 
 

@@ -20,9 +20,10 @@ def test_fleet_bench_runs_small() -> None:
     lines = done.stdout.splitlines()
     assert len(lines) == 6
     assert re.fullmatch(r"synthetic fleet: 3 hosts x 4 checks, \d+\.\d MB of result JSON", lines[0])
-    assert re.fullmatch(r"parse:  median \d+\.\d\d s, peak RSS \d+ MiB \(reference: read \+ "
-                        r"json\.loads every file, whole process\)", lines[1])
-    assert re.fullmatch(r"merge:  median \d+\.\d\d s, peak RSS \d+ MiB, largest worker \d+ MiB "
+    assert re.fullmatch(r"parse:  median \d+\.\d\d s, min \d+\.\d\d s, peak RSS \d+ MiB "
+                        r"\(reference: read \+ json\.loads every file, whole process\)", lines[1])
+    assert re.fullmatch(r"merge:  median \d+\.\d\d s, min \d+\.\d\d s, peak RSS \d+ MiB, "
+                        r"largest worker \d+ MiB "
                         r"\(python -m agent report merge, whole process; page \d+\.\d MB\)",
                         lines[2])
     assert re.fullmatch(r"ratio:  merge / parse \d+\.\d\dx time, \d+\.\d\dx peak RSS", lines[3])

@@ -165,6 +165,42 @@ def test_loaded_run_carries_the_model() -> None:
                                              "value": 1}
 
 
+def test_a_definition_judged_valid_once_still_refuses_a_forged_copy() -> None:
+    # A fleet's files share each check's definition: the first judged valid is kept (load.py),
+    # and a file whose definition differs in any value is judged on its own.
+    load_run(fixture_data("gateway"))
+    for edit, message in [
+        (lambda d: d["results"][1]["location"].update(line=0),
+         "$.results[1].location.line: 0 is less than the minimum of 1"),
+        (lambda d: d["results"][2].update(severity="severe"),
+         "$.results[2].severity: 'severe' is not one of"),
+        (lambda d: d["results"][0]["references"].append(7),
+         "$.results[0].references[0]: 7 is not of type 'string'"),
+        (lambda d: d["results"][0]["roots"].append({"hostnames": [], "labels": {"a": 1}}),
+         "$.results[0].roots[1].labels.a: 1 is not of type 'string'"),
+    ]:
+        with pytest.raises(ResultLoadError) as caught:
+            load_run(broken(edit))
+        assert message in str(caught.value)
+    load_run(fixture_data("gateway"))
+
+
+def test_definitions_equal_only_as_the_same_json_share_a_check() -> None:
+    first = load_run(fixture_data("gateway"))
+    again = load_run(fixture_data("gateway"))
+    assert again.results[0].check is first.results[0].check
+    # 1.0 is not 1, nor is true; key order is kept as written; a title differs by one letter.
+    for spec in ({"key": "kernel.kptr_restrict", "op": "ge", "value": 1.0},
+                 {"key": "kernel.kptr_restrict", "op": "ge", "value": True},
+                 {"value": 1, "key": "kernel.kptr_restrict", "op": "ge"}):
+        data = broken(lambda d, spec=spec: d["results"][0].update(spec=spec))
+        text = json.dumps(data, indent=2, ensure_ascii=True) + "\n"
+        assert json_report.render(load_run(data)) == text
+        assert list(load_run(data).results[0].check.raw_spec.items()) == list(spec.items())
+    data = broken(lambda d: d["results"][0].update(title=d["results"][0]["title"] + "!"))
+    assert load_run(data).results[0].check.title == first.results[0].check.title + "!"
+
+
 def test_schema_is_shipped_as_package_data() -> None:
     pyproject = (PROJECT / "pyproject.toml").read_text(encoding="utf-8")
     assert '"report/*.json"' in pyproject

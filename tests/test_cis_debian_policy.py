@@ -320,12 +320,19 @@ def test_a_configuration_set_in_drop_ins_only_passes(tmp_path: Path) -> None:
     assert row["settings"][0]["values"] == [{
         "keyword": "maxauthtries", "value": "4", "file": "/etc/ssh/site/more.conf", "line": 4,
         "match": None, "verdict": "pass"}]
-    # The same settings behind a Match block that selects only some connections fail.
-    write(root / "etc/ssh/sshd_config",
-          "Match User backup\n  Include /etc/ssh/sshd_config.d/*.conf\n", 0o600)
+    # Settings behind a Match block that selects only some connections fail ...
+    write(root / "etc/ssh/match.conf", "MaxAuthTries 4\nAllowGroups sshusers\n", 0o600)
+    write(root / "etc/ssh/sshd_config", "Match User backup\n  Include match.conf\n", 0o600)
     _, results = audit(root)
     assert statuses(results)["CIS-5.1.16"] == "fail"
     assert statuses(results)["CIS-5.1.4"] == "fail"
+    # ... and keywords sshd takes only outside Match (Ciphers, UsePAM ...) make it
+    # refuse the whole configuration: error, never pass.
+    write(root / "etc/ssh/sshd_config",
+          "Match User backup\n  Include /etc/ssh/sshd_config.d/*.conf\n", 0o600)
+    _, results = audit(root)
+    assert statuses(results)["CIS-5.1.16"] == "error"
+    assert "is not allowed within a Match block" in results["CIS-5.1.16"]["message"]
 
 
 def test_an_sshd_configuration_sshd_would_refuse_is_an_error(tmp_path: Path) -> None:

@@ -74,6 +74,14 @@ MATCH_KEYWORDS = frozenset({
 """Keywords a Match block may set (servconf.c's ``SSHCFG_ALL``, aliases left out): for a
 connection, a value from a Match block that selects it replaces the one sshd started with.
 Any other keyword keeps its start-up value."""
+_MATCH_ALLOWED = MATCH_KEYWORDS | {
+    "match", "include", "challengeresponseauthentication", "skeyauthentication",
+    "hostbasedacceptedkeytypes", "pubkeyacceptedkeytypes", "authorizedkeysfile2",
+    "rhostsrsaauthentication", "rsaauthentication",
+}
+"""Every name servconf.c's keyword table flags ``SSHCFG_MATCH`` (aliases and deprecated names
+included): in a Match block sshd does not apply at start-up, any other line, an unknown
+keyword too, makes sshd refuse the whole configuration."""
 _MATCH_CRITERIA = frozenset({"user", "group", "host", "localaddress", "localport", "address",
                              "rdomain"})
 _WHITESPACE = " \t\r\n"
@@ -244,12 +252,16 @@ class _Reader:
         if args is None:
             raise _Refused(f"{where}: invalid quotes")
         name = canonical(keyword)
+        if not scope.active and keyword.lower() not in _MATCH_ALLOWED:
+            raise _Refused(f"{where}: Directive {keyword[:40]!r} is not allowed within a Match "
+                           "block")
         if not args and name != "match":
             raise _Refused(f"{where}: no argument after keyword {keyword!r}")
         if name == "match":
             applies = _match_all(rest, where)
             scope.active = applies and not scope.nevermatch
-            scope.match = f"{where}: {line[:200]}"
+            if not scope.nevermatch:  # else the includer's Match governs, whatever this says
+                scope.match = f"{where}: {line[:200]}"
         elif name == "include":
             self._include(where, args, depth, scope)
         else:

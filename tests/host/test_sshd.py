@@ -267,6 +267,9 @@ def test_include_inside_match_belongs_to_it(sshd: list[str], tmp_path: Path) -> 
     # The Match line in all.conf ended only all.conf's scope: LogLevel is Match all's again.
     assert [d.value for d in mine.effective("loglevel")] == ["VERBOSE"]
     assert mine.effective("maxsessions")[0].match == f"{main}:3: Match all"
+    # user.conf's MaxAuthTries is governed by the Match User that included it, not its own.
+    (tries,) = [d for d in mine.directives if d.keyword == "maxauthtries"]
+    assert (tries.applies, tries.match) == (False, f"{main}:1: Match User alice")
     compare(sshd, main, {"maxsessions", "loglevel"})
     theirs = oracle(sshd, main)
     assert isinstance(theirs, dict)
@@ -466,3 +469,29 @@ def test_the_live_sshd_config_agrees_with_sshd(sshd: list[str]) -> None:
     assert isinstance(mine, SshdConfig)
     compare(sshd, main, {d.keyword for d in mine.directives} & (
         ANYWHERE.keys() | GLOBAL_ONLY.keys()))
+
+
+def test_a_keyword_sshd_forbids_in_a_match_block_is_refused(sshd: list[str],
+                                                           defaults: dict[str, list[str]],
+                                                           tmp_path: Path) -> None:
+    # Each keyword sshd knows (and a few aliases, deprecated and unknown names) inside a Match
+    # that does not apply at start-up, directly and from an included file: refused by both or
+    # by neither (a value sshd rejects for an allowed keyword is not this test's subject).
+    names = [*sorted(defaults), "ChallengeResponseAuthentication", "RSAAuthentication",
+             "KeepAlive", "HostDSAKey", "DebianBanner", "NoSuchKeyword"]
+    disagree = []
+    refusals = 0
+    for i, name in enumerate(names):
+        include = write(tmp_path / f"inc{i}.conf", f"{name} x\n")
+        for body in (f"{name} x\n", f"Include {include}\n"):
+            main = write(tmp_path / "sshd_config", f"MaxAuthTries 3\nMatch User nobody\n  {body}")
+            theirs = oracle(sshd, main)
+            refused = isinstance(theirs, str) and "not allowed within a Match block" in theirs
+            mine = hostguard(main)
+            mine_refused = (isinstance(mine, ReadError)
+                            and "is not allowed within a Match block" in mine.reason)
+            refusals += refused
+            if refused != mine_refused:
+                disagree.append((name, body.split()[0], theirs if refused else mine))
+    assert disagree == []
+    assert 2 * 30 < refusals < 2 * (len(names) - 30)  # many of each kind

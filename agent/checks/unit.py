@@ -53,6 +53,7 @@ from agent.core.schema_errors import suggest
 from agent.host.cpus import format_cpus
 from agent.host.enablement import STATES
 from agent.host.facts import ReadError
+from agent.host.isolation import host_isolation
 from agent.host.processes import parse_cpu_list
 from agent.host.snapshot import Snapshot, SnapshotRequest
 from agent.host.systemd_units import UnitReading
@@ -253,8 +254,8 @@ class UnitKind(CheckKind[UnitSpec]):
                         str(raw.get("missing", "fail")))
 
     def request(self, spec: UnitSpec) -> SnapshotRequest:
-        return SnapshotRequest(units=frozenset({spec.unit}),
-                               cpu_sets=frozenset({"isolated"} if spec.isolated else ()))
+        return SnapshotRequest(units=frozenset({spec.unit}), cmdline=spec.isolated,
+                               cgroups=spec.isolated)
 
     def evaluate(self, spec: UnitSpec, snapshot: Snapshot) -> Outcome:
         expected = _describe(spec)
@@ -353,11 +354,13 @@ def _boolean(text: str) -> bool | None:
 
 
 def _isolated(snapshot: Snapshot) -> frozenset[int] | ReadError:
-    # The isolated CPUs every kind means (irq, sysfs cpus: isolated): any source that marks one.
-    found = snapshot.cpu_sets.get("isolated", ReadError("the isolated CPUs were not read"))
-    if isinstance(found, ReadError):
-        return ReadError(f"the isolated CPUs are unknown: {found.reason}")
-    return found
+    # What the kernel keeps out of load balancing, not the wider set irq and sysfs protect:
+    # a CPU counts only if a unit pinned within it is truly isolated ("within" must not pass
+    # a nohz_full-only or managed_irq-only CPU the scheduler still balances).
+    found = host_isolation(snapshot.cmdline, snapshot.cgroups)
+    if found.problems:
+        return ReadError("the isolated CPUs are unknown: " + "; ".join(found.problems))
+    return found.isolated
 
 
 def _selected(spec: UnitSpec, reading: UnitReading) -> bool:

@@ -1,10 +1,10 @@
 """Which CPUs the kernel keeps out of load balancing: boot parameters and isolated partitions.
 
-One reading serves both the ``cgroup`` check's isolation rule (is a target's CPU set isolated
-as the kernel applies it?) and the daemon, which keeps off these CPUs and ``nohz_full``'s.
-"CPUs a policy calls isolated" (``irq``, ``sysfs`` ``cpus: isolated``, ``unit`` ``within:
-isolated``) is the wider, fail-closed answer of :func:`agent.host.stop_guard.isolated_cpus`:
-every CPU any source marks.
+One reading serves the ``cgroup`` check's isolation rule (is a target's CPU set isolated as the
+kernel applies it?), the ``unit`` kind's ``within: isolated`` (a unit must be pinned within
+such CPUs) and the daemon, which keeps off these CPUs and ``nohz_full``'s. Where more CPUs make
+a check stricter (``irq``, ``sysfs``'s ``cpus: isolated``, a deep read's refusal to stop), the
+wider answer of :func:`agent.host.stop_guard.isolated_cpus` counts every CPU any source marks.
 """
 
 from __future__ import annotations

@@ -113,8 +113,8 @@ def test_registered_and_request() -> None:
     assert KIND.request(spec) == SnapshotRequest(units=frozenset({"fixgw.service"}))
     spec = KIND.parse({**TRADING, "properties": {"Service": {"CPUAffinity": {
         "within": "isolated"}}}})
-    assert KIND.request(spec) == SnapshotRequest(units=frozenset({"*.service"}),
-                                                 cpu_sets=frozenset({"isolated"}))
+    assert KIND.request(spec) == SnapshotRequest(units=frozenset({"*.service"}), cmdline=True,
+                                                 cgroups=True)
 
 
 @pytest.mark.parametrize(
@@ -174,6 +174,34 @@ def test_trading_units_pass_through_their_drop_ins(gateway: Path) -> None:
     assert {unit for unit, _ in found} == {"fixgw.service", "mdfeed.service"}  # not risk
     assert status is Status.FAIL
     assert message == found[("mdfeed.service", "Service.CPUAffinity within the isolated CPUs")][1]
+
+
+@pytest.mark.parametrize(("cmdline", "verdict"), [
+    ("isolcpus=domain,2-5", "pass"),
+    ("nohz_full=2-5", "fail"),             # no tick, but the scheduler still balances them
+    ("isolcpus=managed_irq,2-5", "fail"),  # kept free of managed IRQs only
+    ("", "fail"),
+])
+def test_within_isolated_means_out_of_load_balancing(tmp_path: Path, cmdline: str,
+                                                     verdict: str) -> None:
+    put(tmp_path, "proc/cmdline", f"BOOT_IMAGE=/vmlinuz {cmdline}\n")
+    put(tmp_path, "proc/self/mountinfo", "")
+    put(tmp_path, f"{VENDOR}/fixgw.service", "[Service]\nSlice=trading.slice\n"
+        "ExecStart=/opt/fix/bin/fixgw\nCPUAffinity=2 3\n")
+    status, _, rows = judge({**TRADING, "properties": {"Service": {
+        "CPUAffinity": {"within": "isolated"}}}}, tmp_path)
+    assert ([r["verdict"] for r in rows], status.value) == ([verdict], verdict)
+
+
+def test_within_isolated_with_unreadable_cgroups_is_an_error(tmp_path: Path) -> None:
+    # An isolated partition may be what pins the unit: without the cgroups, no answer.
+    put(tmp_path, "proc/cmdline", "BOOT_IMAGE=/vmlinuz isolcpus=domain,2-5\n")
+    put(tmp_path, f"{VENDOR}/fixgw.service", "[Service]\nSlice=trading.slice\n"
+        "ExecStart=/opt/fix/bin/fixgw\nCPUAffinity=2 3\n")
+    status, message, _ = judge({**TRADING, "properties": {"Service": {
+        "CPUAffinity": {"within": "isolated"}}}}, tmp_path)
+    assert status is Status.ERROR
+    assert "cannot read the cgroups" in message
 
 
 @pytest.mark.parametrize(

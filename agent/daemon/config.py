@@ -239,8 +239,9 @@ def lint_config(doc: Document, today: dt.date | None = None) -> list[Diagnostic]
         interval = data.get("interval", DEFAULT_INTERVAL)
         # The stale-audit alert allows 3 intervals: two starts, each up to interval + jitter
         # after the last (one cycle skipped over budget), stay within it only so.
+        # A warning: such a configuration still audits, only the alert's margin is gone.
         if data["jitter"] > interval / 2:
-            found.append(Diagnostic(doc.at(("jitter",)), Level.ERROR,
+            found.append(Diagnostic(doc.at(("jitter",)), Level.WARNING,
                                     f"jitter {data['jitter']} is more than half the interval "
                                     f"({interval}): audits could be further apart than the "
                                     "stale-audit alert's 3 intervals", "schema"))

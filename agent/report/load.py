@@ -123,8 +123,13 @@ def _vouched(data: Any) -> list[Check] | None:
         for entry in results:
             if not accepts(one_result, entry):
                 return None
-        checks = [_check(entry) for entry in results]
-        if key is not None:
+        if key is None:
+            checks = [_check(entry) for entry in results]
+        else:  # kept for other documents: built from a copy, never this one's mutable parts
+            private = json.loads(key[1])
+            checks = [_check({**dict(zip(_WORDS, words, strict=True)),
+                              **dict(zip(_PARTS, parts, strict=True))})
+                      for words, parts in zip(key[0], private, strict=True)]
             if len(_CHECKS) >= _CHECKS_LIMIT:
                 _CHECKS.clear()
             _CHECKS[key] = checks
@@ -163,7 +168,8 @@ def problems(data: Any) -> list[str]:
 
 
 def validate(data: Any) -> None:
-    """Raise ``ResultLoadError`` unless ``data`` is a valid ``hostguard/result/v1`` document:
+    """Raise ``ResultLoadError`` unless ``data`` (parsed JSON: dicts with string keys, lists,
+    strings, numbers, booleans, None) is a valid ``hostguard/result/v1`` document:
     one that fits the schema, whose waivers expire on real dates and whose summary says what its
     results say. Every reader of result files (``load_run``, the fleet page) holds to this."""
     _validated(data)

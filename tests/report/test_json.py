@@ -201,6 +201,23 @@ def test_definitions_equal_only_as_the_same_json_share_a_check() -> None:
     assert load_run(data).results[0].check.title == first.results[0].check.title + "!"
 
 
+def test_a_shared_check_holds_none_of_a_document_s_own_objects() -> None:
+    # The kept checks serve every later document: editing the one they were first built from
+    # (a caller's dict, after loading) must not show in another run.
+    def fresh() -> dict[str, Any]:  # definitions no other test loads: a new set to keep
+        return broken(lambda d: d["results"][0].update(title="kept once, copied"))
+
+    data = fresh()
+    first = load_run(data)
+    spec = first.results[0].check.raw_spec
+    assert spec == data["results"][0]["spec"] and spec is not data["results"][0]["spec"]
+    data["results"][0]["spec"]["key"] = "edited"
+    data["results"][0]["references"].append("edited")
+    again = load_run(fresh())
+    assert again.results[0].check is first.results[0].check
+    assert "edited" not in json.dumps(json_report.render(again))
+
+
 def test_schema_is_shipped_as_package_data() -> None:
     pyproject = (PROJECT / "pyproject.toml").read_text(encoding="utf-8")
     assert '"report/*.json"' in pyproject

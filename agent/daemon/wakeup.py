@@ -5,7 +5,7 @@ thread holds a lock. ``threading.Event.set()`` from a handler therefore deadlock
 thread is inside the same event's ``wait()`` or ``clear()`` (both hold its condition's lock; see
 CPython issue 126434): a SIGTERM then never stops the daemon. The classic remedy is the
 self-pipe: :func:`signal.set_wakeup_fd` makes the interpreter's C-level handler write a byte to a
-pipe when a signal arrives, and the sleep is a ``select`` on that pipe. A signal that arrives
+pipe when a signal arrives, and the sleep is a ``poll`` on that pipe. A signal that arrives
 before the sleep begins leaves its byte in the pipe, so no wake-up is lost either.
 """
 
@@ -21,6 +21,8 @@ class Wakeup:
 
     def __init__(self) -> None:
         self._read, self._write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._poll = select.poll()
+        self._poll.register(self._read, select.POLLIN)
         try:
             self._previous = signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)
         except BaseException:
@@ -31,8 +33,7 @@ class Wakeup:
     def wait(self, timeout: float) -> bool:
         """Sleep up to ``timeout`` seconds; True when a signal arrived (now or since the last
         wait). The caller then looks at the flags its handlers set."""
-        ready, _, _ = select.select([self._read], [], [], max(timeout, 0.0))
-        if not ready:
+        if not self._poll.poll(max(timeout, 0.0) * 1000):  # poll: no FD_SETSIZE limit
             return False
         try:
             while os.read(self._read, 512):

@@ -484,26 +484,25 @@ def _setting_row(config: SshdConfig, setting: Setting, fails: list[str],
               and d.keyword in names]
     values: list[dict[str, Any]] = []
     for directive in found + inside:
-        verdict = setting.condition.test(directive.value)
         values.append({"keyword": directive.keyword, "value": directive.value,
                        "file": directive.path, "line": directive.line,
-                       "match": directive.match, "verdict": _verdict(verdict)})
+                       "match": directive.match, **_judged(setting.condition, directive.value)})
         if not directive.applies:
             values[-1]["applies"] = "only to connections its Match block selects"
     if not found and setting.default is not None:
-        verdict = setting.condition.test(setting.default)
         values.append({"keyword": setting.subject, "value": setting.default, "file": None,
-                       "line": None, "match": None, "verdict": _verdict(verdict),
+                       "line": None, "match": None,
+                       **_judged(setting.condition, setting.default),
                        "assumed": "not set: the policy's default"})
     bad = [v for v in values if v["verdict"] == "fail"]
-    wrong = [v for v in values if v["verdict"] not in ("pass", "fail")]
+    wrong = [v for v in values if v["verdict"] == "error"]
     unset = not found and setting.default is None and setting.unset == "fail"
     if bad:
         fails.append("; ".join(f"{_where(v)} {v['keyword']} {v['value']}{_inside(v)}"
                                for v in bad)
                      + f", expected {setting.condition.describe(setting.subject)}")
     elif wrong:
-        errors.append("; ".join(f"{_where(v)} {v['keyword']}: {v['verdict']}" for v in wrong))
+        errors.append("; ".join(f"{_where(v)} {v['keyword']}: {v['reason']}" for v in wrong))
     if unset:
         fails.append(f"{setting.subject} is not set outside Match, expected "
                      f"{setting.condition.describe(setting.subject)}")
@@ -515,8 +514,12 @@ def _inside(value: Mapping[str, Any]) -> str:
     return f" (in {value['match']})" if "applies" in value else ""
 
 
-def _verdict(result: bool | str) -> str:
-    return result if isinstance(result, str) else "pass" if result else "fail"
+def _judged(condition: Condition, value: str) -> dict[str, str]:
+    """A value's verdict, and the reason when it cannot be judged."""
+    result = condition.test(value)
+    if isinstance(result, str):
+        return {"verdict": "error", "reason": result}
+    return {"verdict": "pass" if result else "fail"}
 
 
 def _where(value: Mapping[str, Any]) -> str:

@@ -339,3 +339,16 @@ def test_sshd_lint_problems(raw: dict[str, Any],
     with pytest.raises(SpecError) as caught:
         KIND.parse(raw)
     assert [(p.path, p.message) for p in caught.value.problems] == found
+
+
+def test_sshd_value_that_cannot_be_judged_is_an_error_row_with_its_reason() -> None:
+    spec = KIND.parse({**SSHD_SPEC, "settings": [
+        {"keyword": "PermitRootLogin", "op": "ge", "value": 1, "unset": "fail"}]})
+    found = FileSet((entry(MAIN, text="", config=CONFIG),), USERS, GROUPS)
+    outcome = KIND.evaluate(spec, Snapshot(root="/x", facts=FACTS,
+                                           files={spec.request(): found}))
+    (row,) = outcome.evidence.items
+    (setting,) = row["settings"]
+    assert setting["verdict"] == "error"
+    assert [(v["verdict"], v["reason"]) for v in setting["values"]] == [
+        ("error", "value 'no' is not an integer")]
